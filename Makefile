@@ -1,0 +1,34 @@
+# lacbed-bridge — the README's two commands.
+#   make run   : the main job (Snakemake workflow) on the embedded default config.yaml
+#   make test  : the test suite
+# Both create .venv and install what they need on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+# The CPU build of PyTorch is pinned here so that pip does not pull a multi-GB CUDA build.
+# GPU users: `make TORCH_SPEC=torch` (or install their own torch into .venv first).
+TORCH_SPEC ?= torch==2.13.0
+CONFIG ?= config.yaml
+CORES  ?= 2
+
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --keep-going --rerun-incomplete
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf results logs .snakemake

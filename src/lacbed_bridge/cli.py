@@ -1,0 +1,69 @@
+"""The ``lacbed-bridge`` command line.
+
+Each stage registers its own sub-commands from a small ``cli`` module of its subpackage
+(``crystal/cli.py``, ``edd/cli.py``, ``simulate/cli.py``, ...), so this file only assembles them
+and turns every :class:`~lacbed_bridge.errors.LacbedError` into a one-line message and exit
+status 2 (no traceback for bad input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import LacbedError
+
+#: Stage modules that define ``register(subparsers)``; a missing one is skipped while the
+#: package grows, so that an unfinished stage never breaks the others' commands.
+STAGE_CLI_MODULES = (
+    "lacbed_bridge.crystal.cli",
+    "lacbed_bridge.edd.cli",
+    "lacbed_bridge.simulate.cli",
+    "lacbed_bridge.dataset.cli",
+    "lacbed_bridge.surrogate.cli",
+    "lacbed_bridge.figures.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every stage's sub-commands."""
+    parser = argparse.ArgumentParser(
+        prog="lacbed-bridge",
+        description="Crystal families, LACBED (000)-disc simulation, EDD images and a pix2pix surrogate.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in STAGE_CLI_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 ok, 2 bad input or failed stage)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        result = args.func(args)
+    except LacbedError as exc:
+        print(f"lacbed-bridge {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"lacbed-bridge {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Loading and validating ``config.yaml`` against ``workflow/schemas/config.schema.yaml``.
+
+The schema is the documentation of every key (type, default, unit). :func:`load_config` returns
+the validated dict with schema defaults filled in; an invalid file raises
+:class:`~lacbed_bridge.errors.ConfigError` naming the key path, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@lru_cache(maxsize=1)
+def load_schema() -> dict[str, Any]:
+    """The config JSON schema (YAML file)."""
+    with open(SCHEMA_PATH) as handle:
+        return yaml.safe_load(handle)
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    parts = []
+    for p in error.absolute_path:
+        parts.append(f"[{p}]" if isinstance(p, int) else (("." if parts else "") + str(p)))
+    return "".join(parts) or "(top level)"
+
+
+def validate_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Validate ``config``; return a deep copy with schema defaults filled in.
+
+    Raises :class:`ConfigError` with the first error: key path, offending value, expectation.
+    """
+    schema = load_schema()
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = validator_cls(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), str(e.absolute_path)))
+    if errors:
+        err = errors[0]
+        key = _key_path(err)
+        if err.validator == "additionalProperties":
+            msg = f"unknown key(s): {err.message}"
+        elif err.validator == "required":
+            msg = f"missing key: {err.message}"
+        else:
+            msg = f"value {json.dumps(err.instance, default=str)} is invalid: {err.message}"
+            desc = err.schema.get("description") if isinstance(err.schema, dict) else None
+            if desc:
+                msg += f" (expected: {desc.strip()})"
+        raise ConfigError(msg, path=path, field=key)
+    out = copy.deepcopy(config)
+    _fill_defaults(out, schema, schema)
+    return out
+
+
+def _fill_defaults(node: Any, schema: dict[str, Any], root: dict[str, Any]) -> None:
+    if "$ref" in schema:
+        ref = schema["$ref"].split("/")[-1]
+        schema = root["$defs"][ref]
+    if isinstance(node, dict) and "properties" in schema:
+        for key, sub in schema["properties"].items():
+            if key not in node and isinstance(sub, dict) and "default" in sub:
+                node[key] = copy.deepcopy(sub["default"])
+            if key in node:
+                _fill_defaults(node[key], sub, root)
+    elif isinstance(node, list) and isinstance(schema.get("items"), dict):
+        for item in node:
+            _fill_defaults(item, schema["items"], root)
+
+
+def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML config file and validate it (see :func:`validate_config`)."""
+    p = Path(path)
+    try:
+        with open(p) as handle:
+            data = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise ConfigError("config file not found", path=p) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", path=p) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a YAML mapping at the top level, got {type(data).__name__}", path=p)
+    return validate_config(data, path=p)
+
+
+def config_hash(section: Any) -> str:
+    """A stable sha256 of a config section (sorted-key JSON), for provenance and caching."""
+    text = json.dumps(section, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,95 @@
+"""File helpers: atomic writes and float32 TIFF images with JSON metadata (DESIGN §6).
+
+Every file the package writes goes through :func:`atomic_write` (temporary file in the target
+folder, then ``os.replace``), so an interrupted run never leaves a half-written file that Snakemake
+would take as done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import tifffile
+
+from .errors import InputError
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path`` and rename it onto ``path`` on success.
+
+    On any exception the temporary file is removed and ``path`` is left untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_write(path, "w") as handle:
+        handle.write(text)
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_write(path, "wb") as handle:
+        handle.write(data)
+
+
+def write_tiff(path: str | os.PathLike[str], image: np.ndarray, metadata: dict[str, Any]) -> None:
+    """Write a float32 image (side × side, or a stack N × side × side) with JSON metadata.
+
+    The metadata dict is stored as JSON in the TIFF ImageDescription tag, so any TIFF reader sees
+    it and :func:`read_tiff` returns it unchanged. Values are written as float32 without scaling
+    or clipping (raw physical units: e/Å² for EDD, intensity per unit incident beam for LACBED).
+    """
+    array = np.ascontiguousarray(image, dtype=np.float32)
+    description = json.dumps(metadata, sort_keys=True, default=_json_default)
+    with atomic_write(path, "wb") as handle:
+        tifffile.imwrite(handle, array, description=description, metadata=None)
+
+
+def read_tiff(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read an image written by :func:`write_tiff`; returns (float32 array, metadata dict)."""
+    p = Path(path)
+    try:
+        with tifffile.TiffFile(p) as tif:
+            array = tif.asarray()
+            description = tif.pages[0].description
+    except FileNotFoundError:
+        raise InputError("file not found", path=p) from None
+    except Exception as exc:  # tifffile raises several types for a file that is not a TIFF
+        raise InputError(f"not a readable TIFF image ({exc})", path=p) from None
+    try:
+        metadata = json.loads(description) if description else {}
+    except json.JSONDecodeError:
+        metadata = {}
+    return np.asarray(array, dtype=np.float32), metadata
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

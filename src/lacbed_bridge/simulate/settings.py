@@ -1,0 +1,304 @@
+"""Simulation settings with Felix's own names and meanings (DESIGN §4), and the felix.inp format.
+
+:class:`FelixSettings` holds every key of Felix's ``felix.inp`` (layout of Felix master 9034b2a).
+``config.yaml`` uses the same names in snake_case without the type prefix (``IPixelCount`` →
+``pixel_count``); :data:`CONFIG_KEYS` is the mapping. ``felix.inp`` is read by Felix **by line
+position, value from column 28**: :func:`format_felix_inp` writes exactly the reference layout and
+:func:`parse_felix_inp` reads it back (by key, checking the layout).
+
+Units: voltage [kV]; thicknesses [Å]; ``outer_convergence_angle`` is, despite its Felix name, the
+disc radius in k-space [1/Å, no 2π] (PHYSICS.md §4); ``g_limit`` [1/Å, no 2π]; Debye–Waller
+constant B [Å²]; ``absorption_per`` [%].
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+Vector = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class FelixSettings:
+    """All felix.inp settings (simulation mode). Defaults are those of the reference cases."""
+
+    write_flag: int = 1
+    scatter_factor_method_flag: int = 0
+    holz_flag: int = 0
+    absorb_flag: int = 2
+    byte_size: int = 8
+    pixel_count: int = 32
+    min_reflection_pool: int = 200
+    min_strong_beams: int = 50
+    min_weak_beams: int = 0
+    g_limit: float = 0.0
+    debye_waller_constant: float = 0.0
+    absorption_per: float = 7.8
+    outer_convergence_angle: float = 3.03
+    incident_beam_direction: Vector = (-1, 1, 0)
+    x_direction: Vector = (1, 1, 0)
+    normal_direction: Vector = (-1, 1, 0)
+    accelerating_voltage: float = 200.0
+    acceptance_angle: float = 0.0
+    initial_thickness: float = 930.0
+    final_thickness: float = 930.0
+    delta_thickness: float = 10.0
+    precision: float = 2e-05
+    refine_mode_flag: str = "S"
+    weighting_flag: int = 0
+    refine_method_flag: int = 3
+    correlation_flag: int = 2
+    image_processing_flag: int = 4
+    blur_radius: float = 0.0
+    noof_ugs: int = 40
+    atomic_sites: str = "(1,2)"
+    print_flag: int = 0
+    simplex_length_scale: float = 20.0
+    exit_criteria: float = 1e-05
+
+    # ----- derived ----------------------------------------------------------------------
+    @property
+    def side(self) -> int:
+        """Image side in pixels (2 × IPixelCount)."""
+        return 2 * self.pixel_count
+
+    @property
+    def thicknesses(self) -> list[float]:
+        """The thickness series [Å]: n = NINT((final − initial)/delta) + 1, both ends included
+        (Felix felixrefine.f90:400; PHYSICS.md §7)."""
+        if self.delta_thickness <= 0 or self.final_thickness <= self.initial_thickness:
+            return [float(self.initial_thickness)]
+        n = int(_nint((self.final_thickness - self.initial_thickness) / self.delta_thickness)) + 1
+        return [float(self.initial_thickness + i * self.delta_thickness) for i in range(n)]
+
+    def validate(self, *, path: str | os.PathLike[str] | None = None) -> FelixSettings:
+        """Check physical sense of the values; raise :class:`InputError` naming the key."""
+        def bad(key: str, msg: str) -> InputError:
+            return InputError(msg, path=path, field=FELIX_NAMES.get(key, key))
+
+        if self.pixel_count < 1 or self.pixel_count > 4096:
+            raise bad("pixel_count", f"expected an integer in 1..4096 (disc radius in pixels), got {self.pixel_count}")
+        if self.initial_thickness <= 0:
+            raise bad("initial_thickness", f"expected a positive thickness in Å, got {self.initial_thickness}")
+        if self.final_thickness < self.initial_thickness and self.final_thickness > 0:
+            raise bad("final_thickness", f"expected ≥ RInitialThickness ({self.initial_thickness}), got {self.final_thickness}")
+        if self.final_thickness <= 0:
+            raise bad("final_thickness", f"expected a positive thickness in Å, got {self.final_thickness}")
+        if self.final_thickness > self.initial_thickness and self.delta_thickness <= 0:
+            raise bad("delta_thickness", f"expected a positive step in Å, got {self.delta_thickness}")
+        if self.accelerating_voltage <= 0:
+            raise bad("accelerating_voltage", f"expected a positive voltage in kV, got {self.accelerating_voltage}")
+        if self.outer_convergence_angle <= 0:
+            raise bad("outer_convergence_angle", f"expected a positive disc radius in 1/Å, got {self.outer_convergence_angle}")
+        if self.min_reflection_pool < 2:
+            raise bad("min_reflection_pool", f"expected ≥ 2 (the pool includes 000), got {self.min_reflection_pool}")
+        if not 1 <= self.min_strong_beams <= self.min_reflection_pool:
+            raise bad("min_strong_beams", f"expected 1..IMinReflectionPool ({self.min_reflection_pool}), got {self.min_strong_beams}")
+        for key in ("incident_beam_direction", "x_direction", "normal_direction"):
+            vec = getattr(self, key)
+            if len(vec) != 3 or all(v == 0 for v in vec):
+                raise bad(key, f"expected three integers, not all zero, got {list(vec)}")
+        if self.absorb_flag not in (0, 1, 2):
+            raise bad("absorb_flag", f"expected 0 (none), 1 (proportional) or 2 (Bird–King), got {self.absorb_flag}")
+        if self.absorption_per < 0:
+            raise bad("absorption_per", f"expected a percentage ≥ 0, got {self.absorption_per}")
+        return self
+
+    def to_config(self) -> dict[str, Any]:
+        """The settings as a config.yaml ``simulation`` mapping (lists for vectors)."""
+        out: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            out[key] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> FelixSettings:
+        """Build from a config.yaml ``simulation`` mapping; keys not in felix.inp are ignored."""
+        names = {f.name for f in fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in section.items():
+            if key in names:
+                kwargs[key] = tuple(int(v) for v in value) if isinstance(value, list) else value
+        return replace(cls(), **kwargs).validate()
+
+
+# ----- felix.inp layout ---------------------------------------------------------------------
+# (Felix name, field name) in file order; None marks a literal line (comment or blank).
+_LAYOUT: list[tuple[str, str | None]] = [
+    ("# Input file for Felix (layout of master 9034b2a)", None),
+    ("# ------------------------------------", None),
+    ("", None),
+    ("# ------------------------------------", None),
+    ("", None),
+    ("# control flags", None),
+    ("IWriteFLAG", "write_flag"),
+    ("IScatterFactorMethodFLAG", "scatter_factor_method_flag"),
+    ("IHolzFLAG", "holz_flag"),
+    ("IAbsorbFLAG", "absorb_flag"),
+    ("IByteSize", "byte_size"),
+    ("", None),
+    ("# radius of the beam in pixels", None),
+    ("IPixelCount", "pixel_count"),
+    ("", None),
+    ("# beam selection criteria", None),
+    ("IMinReflectionPool", "min_reflection_pool"),
+    ("IMinStrongBeams", "min_strong_beams"),
+    ("IMinWeakBeams", "min_weak_beams"),
+    ("RgLimit", "g_limit"),
+    ("", None),
+    ("# crystal settings", None),
+    ("RDebyeWallerConstant", "debye_waller_constant"),
+    ("RAbsorptionPer", "absorption_per"),
+    ("", None),
+    ("# microscope settings", None),
+    ("ROuterConvergenceAngle", "outer_convergence_angle"),
+    ("IIncidentBeamDirection", "incident_beam_direction"),
+    ("IXDirection", "x_direction"),
+    ("INormalDirection", "normal_direction"),
+    ("RAcceleratingVoltage (kV)", "accelerating_voltage"),
+    ("RAcceptanceAngle", "acceptance_angle"),
+    ("", None),
+    ("# Image Output Options", None),
+    ("RInitialThickness", "initial_thickness"),
+    ("RFinalThickness", "final_thickness"),
+    ("RDeltaThickness", "delta_thickness"),
+    ("RPrecision", "precision"),
+    ("", None),
+    ("#Refinement Specific Flags", None),
+    ("IRefineModeFLAG", "refine_mode_flag"),
+    ("IWeightingFLAG", "weighting_flag"),
+    ("IRefineMethodFLAG", "refine_method_flag"),
+    ("ICorrelationFLAG", "correlation_flag"),
+    ("IImageProcessingFLAG", "image_processing_flag"),
+    ("RBlurRadius", "blur_radius"),
+    ("INoofUgs", "noof_ugs"),
+    ("IAtomicSites", "atomic_sites"),
+    ("IPrint", "print_flag"),
+    ("RSimplexLengthScale", "simplex_length_scale"),
+    ("RExitCriteria", "exit_criteria"),
+]
+
+#: field name → Felix key name
+FELIX_NAMES: dict[str, str] = {fname: key.split(" ")[0] for key, fname in _LAYOUT if fname}
+#: config.yaml key → Felix key (the config uses the field names)
+CONFIG_KEYS: dict[str, str] = dict(FELIX_NAMES)
+VALUE_COLUMN = 28  # 1-based column where Felix reads the value
+
+
+def _nint(x: float) -> int:
+    """Fortran NINT: round half away from zero."""
+    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "[" + ",".join(str(int(v)) for v in value) + "]"
+    if isinstance(value, float):
+        text = repr(value)
+        return text
+    return str(value)
+
+
+def format_felix_inp(settings: FelixSettings) -> str:
+    """felix.inp text in the exact positional layout of Felix master 9034b2a (value at column 28)."""
+    lines = []
+    for key, fname in _LAYOUT:
+        if fname is None:
+            lines.append(key)
+        else:
+            lines.append(f"{key:<{VALUE_COLUMN - 3}} = {_format_value(getattr(settings, fname))}")
+    return "\n".join(lines) + "\n"
+
+
+_VECTOR = re.compile(r"^\[\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*\]$")
+
+
+def parse_felix_inp(path: str | os.PathLike[str]) -> FelixSettings:
+    """Read a felix.inp file.
+
+    Values are taken from column 28 of each ``KEY = value`` line (as Felix does). The keys must
+    appear in Felix's order, since Felix itself reads by line position; a missing, unknown or
+    misplaced key is an :class:`InputError` naming the key.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise InputError("file not found (expected Felix's felix.inp)", path=p) from None
+    expected = [(key.split(" ")[0], fname) for key, fname in _LAYOUT if fname]
+    found: list[tuple[str, str, int]] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if "=" not in line:
+            raise InputError(f"line {lineno}: expected 'KEY = value', got {line!r}", path=p)
+        key = line.split("=", 1)[0].split()[0]
+        value = line[VALUE_COLUMN - 1 :].strip() if len(line) >= VALUE_COLUMN else ""
+        if not value or line[: VALUE_COLUMN - 1].rstrip().endswith("=") is False:
+            # tolerate other spacing but say so if the value is not at column 28
+            raise InputError(
+                f"line {lineno}: value must start at column {VALUE_COLUMN} (Felix reads by column)", path=p, field=key
+            )
+        found.append((key, value, lineno))
+    names = [k for k, _, _ in found]
+    known = {k for k, _ in expected}
+    for key, _, lineno in found:
+        if key not in known:
+            raise InputError(f"line {lineno}: unknown felix.inp key", path=p, field=key)
+    for key, _ in expected:
+        if key not in names:
+            raise InputError("missing key (Felix reads felix.inp by line position)", path=p, field=key)
+    if names != [k for k, _ in expected]:
+        for (want, _), got in zip(expected, names):
+            if want != got:
+                raise InputError(f"key out of place: expected {want} here (Felix reads by line position)", path=p, field=got)
+    kwargs: dict[str, Any] = {}
+    defaults = FelixSettings()
+    for (key, fname), (_, raw, lineno) in zip(expected, found):
+        default = getattr(defaults, fname)
+        try:
+            if isinstance(default, tuple):
+                match = _VECTOR.match(raw.replace(" ", ""))
+                if not match:
+                    raise ValueError
+                kwargs[fname] = tuple(int(g) for g in match.groups())
+            elif isinstance(default, bool):
+                kwargs[fname] = bool(int(raw))
+            elif isinstance(default, int):
+                kwargs[fname] = int(raw)
+            elif isinstance(default, float):
+                kwargs[fname] = float(raw.replace("d", "e").replace("D", "e"))
+            else:
+                kwargs[fname] = raw
+        except ValueError:
+            kind = "[h,k,l]" if isinstance(default, tuple) else type(default).__name__
+            raise InputError(f"line {lineno}: expected {kind}, got {raw!r}", path=p, field=key) from None
+    return FelixSettings(**kwargs).validate(path=p)
+
+
+def read_felix_hkl(path: str | os.PathLike[str]) -> list[Vector]:
+    """Read felix.hkl: one ``[h,k,l]`` per line (the discs to output)."""
+    p = Path(path)
+    out: list[Vector] = []
+    for lineno, line in enumerate(p.read_text().splitlines(), start=1):
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        match = _VECTOR.match(s.split()[0].replace(" ", ""))
+        if not match:
+            raise InputError(f"line {lineno}: expected [h,k,l], got {s!r}", path=p)
+        out.append(tuple(int(g) for g in match.groups()))  # type: ignore[arg-type]
+    return out
+
+
+def format_felix_hkl(reflections: list[Vector]) -> str:
+    """felix.hkl text: one ``[h,k,l]`` per line."""
+    return "".join(f"[{h},{k},{l}]\n" for h, k, l in reflections)
