@@ -1,0 +1,416 @@
+"""Build the training dataset from per-sample EDD and LACBED images (DESIGN §5–§6).
+
+Input (written by the earlier stages): per sample ``<edd_root>/<family>/<sample_id>.tif`` and
+``<lacbed_root>/<family>/<sample_id>.tif`` (float32 side × side, JSON metadata, see
+:func:`lacbed_bridge.io.write_tiff`) and the family's ``variants.csv`` (one row per sample).
+
+Output folder::
+
+    edd.tif, lacbed.tif   N × side × side float32 stacks of the RAW images (e/Å² and intensity per
+                          unit incident beam), uncompressed and contiguous: ``tifffile.memmap``
+    manifest.csv          one row per sample: index, sample_id, the variant's columns (family,
+                          spacegroup, formula, a, delta, kappa, u_iso, ...), backend, sim_seconds,
+                          thickness, voltage_kv, edd/lacbed sha256 of the float32 pixel bytes
+    dataset.json          normalisation (ONE constant pair per image kind), counts, excluded
+                          samples, splits, config hash, dataset hash (sha256 of manifest.csv)
+    excluded.csv          the samples left out and why (also logged as warnings)
+    splits/<name>.csv     random_<i> and loso_<group> (see :mod:`.splits`)
+
+Normalisation (DESIGN §5): ``x_norm = (x − offset) / scale`` with, per image kind, ``offset =
+min(0, global minimum)`` and ``scale = global maximum − offset`` over all included samples. For
+non-negative data (the usual case) this is division by the dataset-wide maximum, so relative
+differences between samples — the charge-transfer signal, |F200| changes of a few per cent — are
+kept exactly; a per-image min–max scaling would erase them. The constants are taken over the whole
+dataset rather than a training split because several splits share one dataset; they are one
+number each and are recorded in ``dataset.json``.
+
+A sample is excluded (listed in ``dataset.json``/``excluded.csv`` and logged, never silently) when
+an image is missing or unreadable, not 2-D square, of another side than the dataset's, holds a
+non-finite value, carries a failed-simulation marker (metadata ``"failed": true`` or ``"status"``
+other than ``"ok"``, or a sidecar ``<sample_id>.failed`` file beside the expected image), names
+another sample id in its metadata, or repeats an id already seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io as _io
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import tifffile
+
+from .. import __version__
+from ..errors import InputError
+from ..io import atomic_write, read_tiff, write_text_atomic
+from .splits import canonical_group, loso_split, loso_split_name, random_split, random_split_name, write_split
+
+LOG = logging.getLogger(__name__)
+
+KINDS = ("edd", "lacbed")
+#: Dataset file format version (bump when the layout changes).
+FORMAT_VERSION = 1
+#: Columns placed first in manifest.csv when the variants table has them.
+LEADING_COLUMNS = ("family", "prototype", "spacegroup", "formula", "a", "delta", "kappa", "u_iso")
+
+
+@dataclass(frozen=True)
+class SampleRef:
+    """Where one sample's images are, and its row of ``variants.csv``.
+
+    Attributes
+    ----------
+    sample_id: stable id (``<family>_<6-digit index>``).
+    edd_path: the EDD image (projected density [e/Å²]).
+    lacbed_path: the LACBED (000) disc image (intensity per unit incident beam).
+    metadata: the variant's row (family, spacegroup, formula, a [Å], delta [e], ...).
+    """
+
+    sample_id: str
+    edd_path: Path
+    lacbed_path: Path
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def path(self, kind: str) -> Path:
+        """The image path of ``kind`` (``edd`` or ``lacbed``)."""
+        return Path(self.edd_path if kind == "edd" else self.lacbed_path)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Summary of a built dataset (the content of ``dataset.json``, plus its folder)."""
+
+    out_dir: Path
+    n: int
+    side: int
+    normalisation: dict[str, dict[str, float]]
+    splits: dict[str, dict[str, Any]]
+    excluded: list[dict[str, str]]
+    dataset_hash: str
+
+
+def sample_refs_from_variants(
+    variants_csvs: Sequence[str | os.PathLike[str]],
+    *,
+    edd_root: str | os.PathLike[str],
+    lacbed_root: str | os.PathLike[str],
+) -> list[SampleRef]:
+    """The sample list of the given ``variants.csv`` files.
+
+    Each row gives ``sample_id`` (required) and ``family`` (default: the CSV's folder name); the
+    images are expected at ``<edd_root>/<family>/<sample_id>.tif`` and
+    ``<lacbed_root>/<family>/<sample_id>.tif`` (they need not exist: missing ones are reported by
+    :func:`build_dataset`). Duplicate sample ids across files are an error.
+    """
+    refs: list[SampleRef] = []
+    seen: dict[str, Path] = {}
+    for csv_path in variants_csvs:
+        p = Path(csv_path)
+        if not p.is_file():
+            raise InputError("variants table not found", path=p)
+        frame = pd.read_csv(p, dtype={"sample_id": str, "family": str})
+        if "sample_id" not in frame.columns:
+            raise InputError(f"no 'sample_id' column (columns: {list(frame.columns)})", path=p, field="sample_id")
+        for row in frame.to_dict(orient="records"):
+            sid = str(row["sample_id"])
+            if sid in seen:
+                raise InputError(f"sample id {sid!r} also listed in {seen[sid]}", path=p, field="sample_id")
+            seen[sid] = p
+            family = str(row.get("family") or p.parent.name)
+            row = {k: _plain(v) for k, v in row.items()}
+            row["family"] = family
+            refs.append(
+                SampleRef(
+                    sample_id=sid,
+                    edd_path=Path(edd_root) / family / f"{sid}.tif",
+                    lacbed_path=Path(lacbed_root) / family / f"{sid}.tif",
+                    metadata=row,
+                )
+            )
+    return refs
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars → Python; NaN (empty CSV cell) → None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def image_sha256(image: np.ndarray) -> str:
+    """sha256 of an image's little-endian float32 pixel bytes (independent of TIFF metadata)."""
+    return hashlib.sha256(np.ascontiguousarray(image, dtype="<f4").tobytes()).hexdigest()
+
+
+def _failed_marker(path: Path, sample_id: str, meta: Mapping[str, Any]) -> str | None:
+    if (path.parent / f"{sample_id}.failed").exists():
+        return f"failed-simulation marker file {path.parent / (sample_id + '.failed')}"
+    if meta.get("failed") is True:
+        return "metadata marks the simulation as failed"
+    status = meta.get("status")
+    if status is not None and str(status).lower() != "ok":
+        return f"metadata status {status!r} (expected 'ok')"
+    return None
+
+
+@dataclass
+class _Checked:
+    ref: SampleRef
+    sha: dict[str, str]
+    lo: dict[str, float]
+    hi: dict[str, float]
+    meta: dict[str, dict[str, Any]]
+
+
+def _read_checked(ref: SampleRef, kind: str) -> tuple[np.ndarray | None, dict[str, Any], str | None]:
+    path = ref.path(kind)
+    marker_meta: dict[str, Any] = {}
+    if not path.is_file():
+        reason = _failed_marker(path, ref.sample_id, marker_meta) or f"{kind} image missing: {path}"
+        return None, {}, reason
+    try:
+        image, meta = read_tiff(path)
+    except InputError as exc:
+        return None, {}, f"{kind} image unreadable: {exc}"
+    reason = _failed_marker(path, ref.sample_id, meta)
+    if reason:
+        return None, meta, f"{kind}: {reason}"
+    if meta.get("sample_id") not in (None, ref.sample_id):
+        return None, meta, f"{kind} image metadata names sample {meta.get('sample_id')!r}"
+    if image.ndim != 2 or image.shape[0] != image.shape[1]:
+        return None, meta, f"{kind} image shape {image.shape} is not square 2-D"
+    n_bad = int(np.size(image) - np.count_nonzero(np.isfinite(image)))
+    if n_bad:
+        return None, meta, f"{kind} image has {n_bad} non-finite pixel(s)"
+    return image, meta, None
+
+
+def _check_samples(refs: Sequence[SampleRef], side: int | None) -> tuple[list[_Checked], list[dict[str, str]], int]:
+    """First pass: read every image, find the reasons to exclude, the side, extrema and hashes."""
+    ok: list[_Checked] = []
+    excluded: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for ref in refs:
+        if ref.sample_id in seen:
+            excluded.append({"sample_id": ref.sample_id, "reason": "duplicate sample id"})
+            continue
+        seen.add(ref.sample_id)
+        item = _Checked(ref, {}, {}, {}, {})
+        reason = None
+        for kind in KINDS:
+            image, meta, reason = _read_checked(ref, kind)
+            if reason:
+                break
+            assert image is not None
+            item.sha[kind] = image_sha256(image)
+            item.lo[kind] = float(image.min())
+            item.hi[kind] = float(image.max())
+            item.meta[kind] = {"side": image.shape[0], **meta}
+        if reason:
+            excluded.append({"sample_id": ref.sample_id, "reason": reason})
+            continue
+        if item.meta["edd"]["side"] != item.meta["lacbed"]["side"]:
+            excluded.append(
+                {
+                    "sample_id": ref.sample_id,
+                    "reason": f"EDD side {item.meta['edd']['side']} differs from LACBED side {item.meta['lacbed']['side']}",
+                }
+            )
+            continue
+        ok.append(item)
+    if side is None:
+        if not ok:
+            return ok, excluded, 0
+        counts = Counter(item.meta["edd"]["side"] for item in ok)
+        side = min(counts, key=lambda s: (-counts[s], s))  # most common side, ties → smallest
+    keep = []
+    for item in ok:
+        if item.meta["edd"]["side"] != side:
+            excluded.append(
+                {"sample_id": item.ref.sample_id, "reason": f"side {item.meta['edd']['side']} differs from the dataset side {side}"}
+            )
+        else:
+            keep.append(item)
+    return keep, excluded, int(side)
+
+
+def _manifest(items: Sequence[_Checked]) -> pd.DataFrame:
+    rows = []
+    for index, item in enumerate(items):
+        variant = {k: v for k, v in item.ref.metadata.items() if k != "sample_id"}
+        lac, edd = item.meta["lacbed"], item.meta["edd"]
+        row: dict[str, Any] = {"index": index, "sample_id": item.ref.sample_id}
+        row.update({k: variant.get(k) for k in LEADING_COLUMNS if k in variant})
+        row.update({k: v for k, v in variant.items() if k not in LEADING_COLUMNS})
+        row.update(
+            {
+                "backend": lac.get("backend"),
+                "sim_seconds": lac.get("seconds"),
+                "thickness": lac.get("thickness"),
+                "voltage_kv": lac.get("voltage_kv"),
+                "edd_seconds": edd.get("seconds"),
+                "edd_sha256": item.sha["edd"],
+                "lacbed_sha256": item.sha["lacbed"],
+            }
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _frame_text(frame: pd.DataFrame) -> str:
+    buffer = _io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()
+
+
+def _write_stack(path: Path, items: Sequence[_Checked], kind: str, side: int, description: dict[str, Any]) -> None:
+    """Stream the images into one contiguous N × side × side float32 TIFF (memory-mappable)."""
+
+    def pages() -> Iterator[np.ndarray]:
+        for item in items:
+            image, _ = read_tiff(item.ref.path(kind))
+            if image_sha256(image) != item.sha[kind]:
+                raise InputError("image changed while the dataset was being built", path=item.ref.path(kind))
+            yield np.ascontiguousarray(image, dtype=np.float32)
+
+    shape = (len(items), side, side)
+    bigtiff = len(items) * side * side * 4 > 2**32 - 2**25
+    with atomic_write(path, "wb") as handle:
+        tifffile.imwrite(
+            handle,
+            data=pages(),
+            shape=shape,
+            dtype=np.float32,
+            description=json.dumps(description, sort_keys=True),
+            metadata=None,
+            contiguous=True,
+            bigtiff=bigtiff,
+        )
+
+
+def build_dataset(
+    samples: Sequence[SampleRef],
+    out_dir: str | os.PathLike[str],
+    *,
+    seed: int,
+    split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    n_random_splits: int = 1,
+    loso_groups: Sequence[str] | str | None = "all",
+    side: int | None = None,
+    config_hash: str | None = None,
+) -> DatasetInfo:
+    """Build the stacks, manifest, normalisation and splits of ``samples`` into ``out_dir``.
+
+    Parameters
+    ----------
+    samples: the samples (e.g. from :func:`sample_refs_from_variants`); ordered by sample id in the
+        output, so the same set gives the same bytes whatever the input order.
+    out_dir: the dataset folder (created).
+    seed: seed of the random splits (``numpy.random.Generator(PCG64)``).
+    split_fractions: (train, val, test) of the random splits; the validation fraction is also used
+        for the leave-one-space-group-out splits.
+    n_random_splits: how many random splits (``random_0`` … ``random_<n-1>``).
+    loso_groups: space groups to hold out one at a time; ``"all"`` = every group present (only when
+        there are at least two); ``None`` or empty = none.
+    side: required image side [px]; default the most common side among the readable samples.
+    config_hash: hash of the config that produced the inputs (recorded for provenance).
+
+    Raises :class:`InputError` when no sample is usable.
+    """
+    out = Path(out_dir)
+    refs = sorted(samples, key=lambda r: r.sample_id)
+    items, excluded, side_px = _check_samples(refs, side)
+    for entry in excluded:
+        LOG.warning("dataset: excluding %s: %s", entry["sample_id"], entry["reason"])
+    if not items:
+        raise InputError(
+            f"no usable sample among {len(refs)} ({len(excluded)} excluded; first reason: "
+            f"{excluded[0]['reason'] if excluded else 'no samples given'})",
+            path=out,
+        )
+    manifest = _manifest(items)
+    manifest_text = _frame_text(manifest)
+    dataset_hash = hashlib.sha256(manifest_text.encode()).hexdigest()
+
+    normalisation: dict[str, dict[str, float]] = {}
+    for kind in KINDS:
+        lo = min(item.lo[kind] for item in items)
+        hi = max(item.hi[kind] for item in items)
+        offset = min(0.0, lo)
+        scale = hi - offset
+        if not scale > 0:
+            raise InputError(f"every {kind} image is zero; cannot normalise", path=out, field=kind)
+        normalisation[kind] = {"offset": offset, "scale": scale, "min": lo, "max": hi}
+
+    ids = manifest["sample_id"].tolist()
+    split_labels: dict[str, np.ndarray] = {}
+    split_info: dict[str, dict[str, Any]] = {}
+    for number in range(int(n_random_splits)):
+        name = random_split_name(number)
+        split_labels[name] = random_split(len(ids), split_fractions, seed, number)
+        split_info[name] = {"kind": "random", "number": number}
+    groups = [canonical_group(g) for g in manifest.get("spacegroup", pd.Series([None] * len(ids))).fillna("")]
+    present = sorted({g for g in groups if g})
+    if loso_groups == "all":
+        chosen = present if len(present) >= 2 else []
+    else:
+        chosen = [canonical_group(g) for g in (loso_groups or [])]
+    for group in chosen:
+        name = loso_split_name(group)
+        split_labels[name] = loso_split(groups, group, val_fraction=float(split_fractions[1]), seed=seed)
+        split_info[name] = {"kind": "loso", "group": group}
+    for name, labels in split_labels.items():
+        split_info[name]["counts"] = {s: int(np.count_nonzero(labels == s)) for s in ("train", "val", "test")}
+
+    description = {"format": "lacbed-bridge-dataset-stack", "dataset_hash": dataset_hash, "side": side_px}
+    for kind in KINDS:
+        _write_stack(out / f"{kind}.tif", items, kind, side_px, {**description, "kind": kind, "n": len(items)})
+    write_text_atomic(out / "manifest.csv", manifest_text)
+    excluded_frame = pd.DataFrame(excluded, columns=["sample_id", "reason"])
+    write_text_atomic(out / "excluded.csv", _frame_text(excluded_frame))
+    for name, labels in split_labels.items():
+        write_split(out / "splits" / f"{name}.csv", ids, labels)
+
+    info = {
+        "format": "lacbed-bridge-dataset",
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+        "dataset_hash": dataset_hash,
+        "config_hash": config_hash,
+        "seed": int(seed),
+        "side": side_px,
+        "counts": {"requested": len(refs), "included": len(items), "excluded": len(excluded)},
+        "normalisation": normalisation,
+        "normalisation_rule": "x_norm = (x - offset) / scale; offset = min(0, global min), scale = global max - offset",
+        "units": {"edd": "e/Å^2 (projected density)", "lacbed": "intensity per unit incident beam"},
+        "split_fractions": [float(f) for f in split_fractions],
+        "splits": split_info,
+        "excluded": excluded,
+    }
+    write_text_atomic(out / "dataset.json", json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    LOG.info("dataset: %d samples (%d excluded) written to %s", len(items), len(excluded), out)
+    return DatasetInfo(out, len(items), side_px, normalisation, split_info, excluded, dataset_hash)
+
+
+def load_dataset_info(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read ``dataset.json`` of a built dataset (checked for the format marker)."""
+    p = Path(dataset_dir) / "dataset.json"
+    if not p.is_file():
+        raise InputError("not a dataset folder (dataset.json missing); run `lacbed-bridge dataset` first", path=p)
+    try:
+        info = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc})", path=p) from None
+    if info.get("format") != "lacbed-bridge-dataset":
+        raise InputError("not a lacbed-bridge dataset description", path=p, field="format")
+    return info

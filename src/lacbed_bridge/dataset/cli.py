@@ -1,0 +1,82 @@
+"""``lacbed-bridge dataset``: build the dataset stacks, manifest and splits (DESIGN §6)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..config import config_hash, load_config
+from ..errors import InputError
+from .builder import build_dataset, sample_refs_from_variants
+
+#: Defaults of the config ``dataset:`` block (the schema documents each key).
+DATASET_DEFAULTS: dict[str, Any] = {
+    "split_fractions": [0.8, 0.1, 0.1],
+    "random_splits": 1,
+    "loso_groups": "all",
+    "side": None,
+}
+
+
+def dataset_settings(config: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``dataset:`` block of a (validated) config with defaults filled in."""
+    block = dict(DATASET_DEFAULTS)
+    if config:
+        block.update(config.get("dataset") or {})
+    return block
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``dataset`` sub-command."""
+    p = subparsers.add_parser(
+        "dataset",
+        help="build edd.tif/lacbed.tif stacks, manifest.csv, dataset.json and splits/",
+        description=(
+            "Collect per-sample EDD and LACBED images into a dataset folder. Give either --results "
+            "(uses RESULTS/variants/*/variants.csv, RESULTS/edd, RESULTS/lacbed) or --variants with "
+            "--edd-root and --lacbed-root."
+        ),
+    )
+    p.add_argument("--results", type=Path, help="results folder of the earlier stages")
+    p.add_argument("--variants", type=Path, nargs="+", help="variants.csv files")
+    p.add_argument("--edd-root", type=Path, help="folder holding <family>/<sample_id>.tif EDD images")
+    p.add_argument("--lacbed-root", type=Path, help="folder holding <family>/<sample_id>.tif LACBED images")
+    p.add_argument("--out", type=Path, required=True, help="dataset folder to write")
+    p.add_argument("--config", type=Path, help="config.yaml (dataset: block, seed, config hash)")
+    p.add_argument("--seed", type=int, help="split seed (default: the config's seed, else 0)")
+    p.set_defaults(func=run_dataset)
+
+
+def run_dataset(args: argparse.Namespace) -> int:
+    """Entry point of ``lacbed-bridge dataset``."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    config = load_config(args.config) if args.config else None
+    settings = dataset_settings(config)
+    if args.results is not None:
+        variants = sorted((args.results / "variants").glob("*/variants.csv"))
+        if not variants:
+            raise InputError("no variants/<family>/variants.csv found", path=args.results)
+        edd_root, lacbed_root = args.results / "edd", args.results / "lacbed"
+    else:
+        if not (args.variants and args.edd_root and args.lacbed_root):
+            raise InputError("give --results, or --variants with --edd-root and --lacbed-root", field="arguments")
+        variants, edd_root, lacbed_root = args.variants, args.edd_root, args.lacbed_root
+    seed = args.seed if args.seed is not None else (config["seed"] if config else 0)
+    provenance = None
+    if config:
+        provenance = config_hash({k: config.get(k) for k in ("seed", "families", "simulation", "edd", "dataset")})
+    refs = sample_refs_from_variants(variants, edd_root=edd_root, lacbed_root=lacbed_root)
+    info = build_dataset(
+        refs,
+        args.out,
+        seed=seed,
+        split_fractions=settings["split_fractions"],
+        n_random_splits=settings["random_splits"],
+        loso_groups=settings["loso_groups"],
+        side=settings["side"],
+        config_hash=provenance,
+    )
+    print(f"dataset: {info.n} samples of {info.side}² px, {len(info.excluded)} excluded, splits {sorted(info.splits)} -> {args.out}")
+    return 0
