@@ -1,0 +1,270 @@
+"""Variant families: crystals sampled from a prototype with a seed (DESIGN §1, §3).
+
+A family (one item of ``families`` in config.yaml, keys in workflow/schemas/config.schema.yaml)
+names a prototype of ``felix_inputs/prototypes.yaml`` and ranges to sample from. Variant ``i`` of
+family ``F`` has the sample id ``F_<i as 6 digits>`` and draws, from its own random stream
+``PCG64(SeedSequence([family_seed, i]))`` (so a variant does not change when ``n_variants``
+changes), in this order:
+
+1. an element per site from the family's list for that site label (default the prototype's);
+2. a lattice scale s ~ U(lattice_scale); a = a_ref(chosen compound) × s [Å], where a_ref is
+   :meth:`~lacbed_bridge.crystal.prototypes.Prototype.reference_a`;
+3. U_iso ~ U(u_iso) [Å²] per site;
+4. a charge transfer δ ~ U(delta) [e per formula unit] from the cation to the anion sites;
+5. κ ~ U(kappa) per site.
+
+Values are rounded to 6 decimals (a [Å], U_iso [Å²], δ [e], κ) so the CIF and the table agree.
+
+**Charge model** (Hansen–Coppens, DESIGN §3): P_v = P_v,0 − q, where P_v,0 is the neutral
+atom's valence count (:func:`~lacbed_bridge.crystal.charge.neutral_valence`) and q the atom's
+charge [e]. A transfer δ per formula unit moves T = δ · Z_f electrons per conventional cell
+(Z_f = formula units per cell = gcd of the site multiplicities) from the cation atoms to the
+anion atoms, shared equally per atom, i.e. by site multiplicity: every cation atom loses
+T / N_cation, every anion atom gains T / N_anion (N = atoms of that role per cell). For GaAs
+(Z_f = 4, 4 Ga, 4 As) this is P_v(Ga) = 3 − δ, P_v(As) = 5 + δ; for SrTiO3 Sr and Ti lose δ/2
+each and each O gains δ/3. The cell stays neutral: Σ_cell q = 0, i.e. Σ_cell (Z − q) = Σ_cell Z.
+
+Limits: a cation atom cannot give more than its valence electrons (P_v ≥ 0) and an anion atom
+takes at most what closes its shell (P_v ≤ 8, or 2 for H/He). An atom at its limit keeps it and
+the rest is shared among the others of its role ("water filling"); if the whole role cannot give
+or take T, the transfer is reduced to what it can, and the table's ``delta`` is the δ actually
+applied. Sites with role ``neutral``, and families whose prototype lacks cation or anion sites
+(diamond, bcc metals), keep P_v = P_v,0 and δ = 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..config import load_schema
+from ..errors import ConfigError, InputError
+from ..io import write_text_atomic
+from .charge import neutral_valence
+from .cif import element_from_type_symbol, write_cif
+from .model import Crystal, Site
+from .prototypes import Prototype, load_prototypes
+
+_RANGE_KEYS = ("lattice_scale", "u_iso", "delta", "kappa")
+_DECIMALS = 6
+
+
+def family_defaults() -> dict[str, Any]:
+    """Defaults of a ``families`` item, read from the config schema (single source)."""
+    props = load_schema()["properties"]["families"]["items"]["properties"]
+    return {key: spec["default"] for key, spec in props.items() if isinstance(spec, dict) and "default" in spec}
+
+
+def family_seed(family_cfg: dict[str, Any], master_seed: int) -> int:
+    """The family's seed: its ``seed`` key, else sha256(master seed, name) (stable across runs)."""
+    if family_cfg.get("seed") is not None:
+        return int(family_cfg["seed"])
+    digest = hashlib.sha256(f"{int(master_seed)}:{family_cfg['name']}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def sample_id(family_name: str, index: int) -> str:
+    """``<family name>_<6-digit index>`` (DESIGN §1)."""
+    return f"{family_name}_{index:06d}"
+
+
+def sample_ids(family_cfg: dict[str, Any]) -> list[str]:
+    """All sample ids of a family, without generating anything."""
+    return [sample_id(family_cfg["name"], i) for i in range(int(family_cfg["n_variants"]))]
+
+
+def shell_capacity(element: str) -> float:
+    """Electrons an anion atom can take [e]: up to a closed shell, P_v ≤ 8 (2 for H, He)."""
+    z_shell = 2.0 if element in ("H", "He") else 8.0
+    return max(0.0, z_shell - neutral_valence(element))
+
+
+def _water_fill(total: float, caps: Sequence[float], counts: Sequence[int]) -> list[float]:
+    """Per-atom amounts a_i ≤ caps[i], equal where not capped, with Σ counts[i]·a_i = total.
+
+    ``total`` must not exceed Σ counts·caps.
+    """
+    amounts = [0.0] * len(caps)
+    active = [i for i, c in enumerate(caps) if c > 0 and counts[i] > 0]
+    remaining = total
+    while active and remaining > 0:
+        share = remaining / sum(counts[i] for i in active)
+        capped = [i for i in active if caps[i] < share]
+        if not capped:
+            for i in active:
+                amounts[i] = share
+            break
+        for i in capped:
+            amounts[i] = caps[i]
+            remaining -= caps[i] * counts[i]
+            active.remove(i)
+    return amounts
+
+
+def transfer_charges(
+    roles: Sequence[str], elements: Sequence[str], multiplicities: Sequence[int], delta: float, formula_units: int
+) -> tuple[list[float], float]:
+    """Per-site atomic charge q [e] (positive = electrons lost) for a transfer δ [e/formula unit].
+
+    See the module docstring for the rule. Returns (q per site, δ actually applied).
+    """
+    cations = [i for i, r in enumerate(roles) if r == "cation"]
+    anions = [i for i, r in enumerate(roles) if r == "anion"]
+    charges = [0.0] * len(roles)
+    if not cations or not anions or delta <= 0:
+        return charges, 0.0
+    give = [neutral_valence(elements[i]) for i in cations]
+    take = [shell_capacity(elements[i]) for i in anions]
+    m_c = [multiplicities[i] for i in cations]
+    m_a = [multiplicities[i] for i in anions]
+    total = min(
+        delta * formula_units,
+        sum(g * m for g, m in zip(give, m_c, strict=True)),
+        sum(t * m for t, m in zip(take, m_a, strict=True)),
+    )
+    for i, q in zip(cations, _water_fill(total, give, m_c), strict=True):
+        charges[i] = q
+    for i, q in zip(anions, _water_fill(total, take, m_a), strict=True):
+        charges[i] = -q
+    return charges, total / formula_units
+
+
+def _range(family_cfg: dict[str, Any], key: str, where: str) -> tuple[float, float]:
+    lo, hi = (float(v) for v in family_cfg[key])
+    if lo > hi:
+        raise ConfigError(f"range [{lo}, {hi}] has its lower end above the upper end", field=f"{where}.{key}")
+    return lo, hi
+
+
+def _element_choices(family_cfg: dict[str, Any], prototype: Prototype, where: str) -> dict[str, tuple[str, ...]]:
+    override = family_cfg.get("elements") or {}
+    unknown = sorted(set(override) - set(prototype.labels))
+    if unknown:
+        raise ConfigError(
+            f"unknown site label(s) {unknown}; prototype {prototype.key!r} has sites {list(prototype.labels)}",
+            field=f"{where}.elements",
+        )
+    choices = {}
+    for site in prototype.sites:
+        symbols = tuple(override.get(site.label, site.elements))
+        for symbol in symbols:
+            if element_from_type_symbol(symbol, item=f"{where}.elements.{site.label}") != symbol:
+                raise ConfigError(f"expected a neutral element symbol, got {symbol!r}", field=f"{where}.elements.{site.label}")
+            neutral_valence(symbol)  # raises InputError for an element outside the charge model
+        choices[site.label] = symbols
+    return choices
+
+
+def _resolve_prototype(family_cfg: dict[str, Any], where: str) -> Prototype:
+    prototypes = load_prototypes(family_cfg.get("prototypes_file"))
+    key = family_cfg["prototype"]
+    if key not in prototypes:
+        raise ConfigError(f"unknown prototype {key!r} (known: {', '.join(sorted(prototypes))})", field=f"{where}.prototype")
+    return prototypes[key]
+
+
+def generate_family(family_cfg: dict[str, Any], master_seed: int) -> list[tuple[Crystal, dict[str, Any]]]:
+    """Sample every variant of a family: (crystal, its table row) in index order.
+
+    ``family_cfg`` is one ``families`` item of the config (missing keys take the schema
+    defaults); ``master_seed`` is the config's ``seed`` (used when the family has no ``seed``).
+    """
+    cfg = family_defaults() | dict(family_cfg)
+    name = cfg["name"]
+    where = f"families[{name}]"
+    prototype = _resolve_prototype(cfg, where)
+    choices = _element_choices(cfg, prototype, where)
+    ranges = {key: _range(cfg, key, where) for key in _RANGE_KEYS}
+    seed = family_seed(cfg, master_seed)
+    symops = prototype.symops()
+    roles = [s.role for s in prototype.sites]
+    mult = [s.multiplicity for s in prototype.sites]
+    z_f = prototype.formula_units()
+    spacegroup_number = prototype.number
+    out: list[tuple[Crystal, dict[str, Any]]] = []
+    for index in range(int(cfg["n_variants"])):
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, index])))
+        elements = {s.label: str(rng.choice(choices[s.label])) for s in prototype.sites}
+        scale = float(rng.uniform(*ranges["lattice_scale"]))
+        a = round(prototype.reference_a(elements) * scale, _DECIMALS)
+        u_iso = [round(float(rng.uniform(*ranges["u_iso"])), _DECIMALS) for _ in prototype.sites]
+        delta = round(float(rng.uniform(*ranges["delta"])), _DECIMALS)
+        kappa = [round(float(rng.uniform(*ranges["kappa"])), _DECIMALS) for _ in prototype.sites]
+        element_list = [elements[s.label] for s in prototype.sites]
+        charges, delta_applied = transfer_charges(roles, element_list, mult, delta, z_f)
+        pv = [round(neutral_valence(el) - q, 10) for el, q in zip(element_list, charges, strict=True)]
+        sid = sample_id(name, index)
+        sites = tuple(
+            Site(s.label, element_list[i], s.fract, 1.0, u_iso[i], pv[i], kappa[i]) for i, s in enumerate(prototype.sites)
+        )
+        formula = prototype.formula(elements)
+        crystal = Crystal(
+            name=sid,
+            cell=(a, a, a, 90.0, 90.0, 90.0),
+            spacegroup=prototype.spacegroup,
+            sites=sites,
+            symops=symops,
+            formula=formula,
+            cell_volume=a**3,
+        )
+        row: dict[str, Any] = {
+            "sample_id": sid,
+            "family": name,
+            "index": index,
+            "prototype": prototype.key,
+            "spacegroup": prototype.spacegroup,
+            "spacegroup_number": spacegroup_number,
+            "formula": formula,
+            "a": a,
+            "lattice_scale": scale,
+            "delta": round(delta_applied, 10),
+            "seed": seed,
+        }
+        for prefix, values in (("element", element_list), ("u_iso", u_iso), ("kappa", kappa), ("pv", pv)):
+            for site, value in zip(prototype.sites, values, strict=True):
+                row[f"{prefix}_{site.label}"] = value
+        out.append((crystal, row))
+    return out
+
+
+def find_family(config: dict[str, Any], family_name: str) -> dict[str, Any]:
+    """The ``families`` item called ``family_name`` (ConfigError listing the known names)."""
+    families = config.get("families") or []
+    for family in families:
+        if family.get("name") == family_name:
+            return family
+    known = ", ".join(f.get("name", "?") for f in families) or "(none)"
+    raise ConfigError(f"unknown family {family_name!r} (known: {known})", field="families")
+
+
+def write_family(config: dict[str, Any], family_name: str, out_dir: str | os.PathLike[str]) -> Path:
+    """Generate a family of ``config`` and write ``<sample_id>.cif`` per variant and ``variants.csv``.
+
+    Every file is written atomically; same config → byte-identical files. Returns the path of
+    ``variants.csv`` (one row per variant; columns as in :func:`generate_family`).
+    """
+    family = find_family(config, family_name)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for crystal, row in generate_family(family, int(config["seed"])):
+        write_cif(crystal, out / f"{crystal.name}.cif")
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    csv_path = out / "variants.csv"
+    write_text_atomic(csv_path, table.to_csv(index=False, lineterminator="\n"))
+    return csv_path
+
+
+def read_variants_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a ``variants.csv`` written by :func:`write_family`."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("variants table not found", path=p)
+    return pd.read_csv(p)
