@@ -1,0 +1,31 @@
+"""``lacbed-bridge edd CIF --config CONFIG --out FILE.tif``: one projected-density image."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..config import load_config
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .images import write_edd
+
+    config = load_config(args.config)
+    out = write_edd(args.cif, config, args.out)
+    print(out)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``edd`` sub-command."""
+    p = subparsers.add_parser(
+        "edd",
+        help="projected electron density image (e/Å², float32 TIFF) of one CIF",
+        description="Project the electron density of a crystal along the configured beam direction "
+        "(Hansen–Coppens form factors, zero-order Laue zone) onto the LACBED image grid.",
+    )
+    p.add_argument("cif", type=Path, help="crystal structure (CIF)")
+    p.add_argument("--config", type=Path, required=True, help="config.yaml (simulation and edd sections)")
+    p.add_argument("--out", type=Path, required=True, help="output TIFF")
+    p.set_defaults(func=_run)
