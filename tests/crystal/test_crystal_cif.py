@@ -1,0 +1,253 @@
+"""CIF reading and writing (crystal/cif.py): real files, round trips through gemmi, bad input."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import gemmi
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lacbed_bridge.cli import main
+from lacbed_bridge.crystal.cif import cif_text, parse_number, read_cif, write_cif
+from lacbed_bridge.crystal.model import Crystal, Site
+from lacbed_bridge.errors import InputError
+
+DATA = Path(__file__).resolve().parent / "data"
+
+NACL = DATA / "NaCl_modern_items.cif"
+SRTIO3 = DATA / "SrTiO3_kappa_no_symops.cif"
+
+
+# ----- real files --------------------------------------------------------------------------------
+def test_reference_felix_cif(reference_cif: Path) -> None:
+    crystal = read_cif(reference_cif)
+    assert crystal.name == "GaAs_F-43m"
+    assert crystal.cell == (5.65325, 5.65325, 5.65325, 90.0, 90.0, 90.0)
+    assert crystal.cell_volume == 180.55
+    assert crystal.spacegroup == "F -4 3 m"
+    assert len(crystal.symops) == 96
+    assert crystal.formula == "Ga As"  # structural preferred over sum ('As1 Ga1')
+    assert [(s.label, s.element) for s in crystal.sites] == [("Ga1", "Ga"), ("As1", "As")]
+    # B_iso 0.5854 / 0.3528 Å² in the file -> U = B / (8 pi^2)
+    assert crystal.sites[0].u_iso == pytest.approx(0.5854 / (8 * math.pi**2), rel=1e-12)
+    assert crystal.sites[1].b_iso == pytest.approx(0.3528, rel=1e-12)
+    assert all(s.pv is None and s.kappa == 1.0 and s.occupancy == 1.0 for s in crystal.sites)
+    atoms = crystal.unit_cell_atoms()
+    assert len(atoms) == 8
+    assert sorted(crystal.sites[i].element for i, _ in atoms) == ["As"] * 4 + ["Ga"] * 4
+
+
+def test_reference_expansion_matches_gemmi(reference_cif: Path) -> None:
+    """Our symmetry expansion and gemmi's give the same positions."""
+    crystal = read_cif(reference_cif)
+    ours = sorted((crystal.sites[i].element, *map(lambda v: round(v, 9), p)) for i, p in crystal.unit_cell_atoms())
+    ss = gemmi.read_small_structure(str(reference_cif))
+    theirs = sorted(
+        (s.element.name, *(round(v % 1.0, 9) % 1.0 for v in (s.fract.x, s.fract.y, s.fract.z)))
+        for s in ss.get_all_unit_cell_sites()
+    )
+    assert ours == theirs
+
+
+def test_modern_spellings_charges_and_uncertainties() -> None:
+    crystal = read_cif(NACL)
+    assert crystal.cell[:3] == (5.6402, 5.6402, 5.6402)  # "5.6402(3)": s.u. dropped
+    assert crystal.spacegroup == "F m -3 m"  # _space_group_name_H-M_alt
+    assert len(crystal.symops) == 192  # _space_group_symop_operation_xyz
+    assert crystal.formula == "Cl Na"  # only _chemical_formula_sum given
+    assert crystal.cell_volume is None
+    assert [s.element for s in crystal.sites] == ["Na", "Cl"]  # Na1+ / Cl1- stripped
+    assert crystal.sites[0].u_iso == 0.0152
+    assert crystal.sites[1].occupancy == 1.0  # '.' -> default
+    assert len(crystal.unit_cell_atoms()) == 8
+
+
+def test_no_symops_kappa_items_and_blocks() -> None:
+    first = read_cif(SRTIO3)
+    assert first.name == "SrTiO3_first"
+    assert first.symops == ()
+    assert len(first.operations()) == 48  # from the H-M name through gemmi
+    assert [s.element for s in first.sites] == ["Sr", "Ti", "O"]  # from the labels
+    assert [s.pv for s in first.sites] == [1.6, 3.8, None]
+    assert [s.kappa for s in first.sites] == [0.98, 1.02, 1.0]
+    assert first.sites[2].u_iso == pytest.approx(0.60 / (8 * math.pi**2))
+    second = read_cif(SRTIO3, block="SrTiO3_second")
+    assert second.cell[0] == 3.95
+    assert all(s.pv is None and s.kappa == 1.0 and s.u_iso == 0.0 for s in second.sites)
+    with pytest.raises(InputError, match="SrTiO3_first, SrTiO3_second"):
+        read_cif(SRTIO3, block="nope")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("5.6532(3)", 5.6532), ("-0.25", -0.25), (".5", 0.5), ("1e-3", 1e-3), ("2.0E+1(12)", 20.0), ("90", 90.0)],
+)
+def test_parse_number(text: str, value: float) -> None:
+    assert parse_number(text) == value
+
+
+@pytest.mark.parametrize("text", ["5.65x", "(3)", "1/2", "", "1.0(3", "nan"])
+def test_parse_number_rejects(text: str) -> None:
+    with pytest.raises(InputError, match="expected a number"):
+        parse_number(text, item="_cell_length_a")
+
+
+# ----- writing and round trips -------------------------------------------------------------------
+def test_round_trip_reference(reference_cif: Path, tmp_path: Path) -> None:
+    crystal = read_cif(reference_cif)
+    out = tmp_path / "GaAs.cif"
+    write_cif(crystal, out)
+    assert read_cif(out) == crystal
+    assert out.read_text() == cif_text(read_cif(out))  # write -> read -> write is stable
+    assert not [p for p in tmp_path.iterdir() if p.name != "GaAs.cif"]  # no temporary left over
+
+
+def test_written_file_readable_by_plain_gemmi(tmp_path: Path) -> None:
+    crystal = read_cif(SRTIO3)
+    out = tmp_path / "SrTiO3.cif"
+    write_cif(crystal, out)
+    text = out.read_text()
+    assert "_atom_site_pv" in text and "_atom_site_kappa" in text
+    assert len(re.findall(r"^\d+ ", text, flags=re.M)) == 48  # full symop loop written
+    ss = gemmi.read_small_structure(str(out))
+    assert [(s.label, s.element.name) for s in ss.sites] == [("Sr1", "Sr"), ("Ti1", "Ti"), ("O1", "O")]
+    assert ss.cell.a == 3.905
+    assert ss.sites[2].u_iso == pytest.approx(crystal.sites[2].u_iso, rel=1e-15)
+    assert len(ss.get_all_unit_cell_sites()) == 5
+    again = read_cif(out)
+    assert again.sites == crystal.sites
+    assert again.symops == tuple(op.triplet() for op in gemmi.find_spacegroup_by_name("P m -3 m").operations())
+
+
+def test_no_charge_columns_without_charges() -> None:
+    text = cif_text(read_cif(NACL))
+    assert "_atom_site_pv" not in text and "_atom_site_kappa" not in text
+
+
+_SPACEGROUPS = ["P 1", "P -1", "P 21/c", "C m c m", "P 4/m m m", "R -3 m:H", "F d -3 m:2", "I m -3 m", "P 63/m m c"]
+_ELEMENTS = ["H", "C", "O", "Na", "Si", "Ti", "Ga", "As", "Sr", "Ba", "W", "U"]
+_finite = {"allow_nan": False, "allow_infinity": False}
+
+
+@st.composite
+def crystals(draw: st.DrawFn) -> Crystal:
+    sg = gemmi.find_spacegroup_by_name(draw(st.sampled_from(_SPACEGROUPS)))
+    n_sites = draw(st.integers(1, 4))
+    charged = draw(st.booleans())
+    sites = []
+    for i in range(n_sites):
+        sites.append(
+            Site(
+                label=f"{draw(st.sampled_from('ABXYZ'))}{i}",
+                element=draw(st.sampled_from(_ELEMENTS)),
+                fract=tuple(draw(st.floats(-1.0, 1.0, **_finite)) for _ in range(3)),
+                occupancy=draw(st.floats(0.0, 1.0, **_finite)),
+                u_iso=draw(st.floats(0.0, 0.1, **_finite)),
+                pv=draw(st.one_of(st.none(), st.floats(0.0, 10.0, **_finite))) if charged else None,
+                kappa=draw(st.floats(0.5, 1.5, **_finite)) if charged else 1.0,
+            )
+        )
+    lengths = [draw(st.floats(1.0, 60.0, **_finite)) for _ in range(3)]
+    angles = [draw(st.floats(60.0, 120.0, **_finite)) for _ in range(3)]
+    return Crystal(
+        name=draw(st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,12}", fullmatch=True)),
+        cell=(*lengths, *angles),
+        spacegroup=sg.hm,
+        sites=tuple(sites),
+        symops=tuple(op.triplet() for op in sg.operations()),
+        formula=draw(st.from_regex(r"[A-Za-z0-9 ()']{0,20}", fullmatch=True)).strip(),
+        cell_volume=draw(st.one_of(st.none(), st.floats(1.0, 1e5, **_finite))),
+    )
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(crystal=crystals())
+def test_round_trip_random(crystal: Crystal, tmp_path: Path) -> None:
+    """read(write(c)) == c for random cells and sites, and plain gemmi reads the same atoms."""
+    out = tmp_path / "random.cif"
+    write_cif(crystal, out)
+    assert read_cif(out) == crystal
+    ss = gemmi.read_small_structure(str(out))
+    assert [(s.label, s.element.name, s.occ) for s in ss.sites] == [(s.label, s.element, s.occupancy) for s in crystal.sites]
+    assert [s.fract.tolist() for s in ss.sites] == [list(s.fract) for s in crystal.sites]
+
+
+def test_write_rejects_unknown_element(tmp_path: Path) -> None:
+    crystal = read_cif(NACL)
+    bad = crystal.with_sites((Site("Q1", "Qq", (0.0, 0.0, 0.0)),))
+    with pytest.raises(InputError, match="unknown element"):
+        write_cif(bad, tmp_path / "bad.cif")
+    assert not list(tmp_path.iterdir())
+
+
+# ----- broken input ------------------------------------------------------------------------------
+def _drop_symops(text: str) -> str:
+    return re.sub(r"loop_\n_space_group_symop_id\n_space_group_symop_operation_xyz\n(?:\d+ '.*'\n)+", "", text)
+
+
+BROKEN = {
+    "missing_cell_item": (lambda t: re.sub(r"_cell_length_b .*\n", "", t), "_cell_length_b", "missing cell item"),
+    "unknown_element": (lambda t: t.replace("Cl1-", "Xx1-"), "_atom_site_type_symbol", "unknown element"),
+    "no_sites": (lambda t: t[: t.rindex("loop_")], "_atom_site_label", "no atom sites"),
+    "occupancy_above_1": (lambda t: t.replace("0.0152(4) 1.0", "0.0152(4) 1.2"), "_atom_site_occupancy", "outside"),
+    "occupancy_negative": (lambda t: t.replace("0.0152(4) 1.0", "0.0152(4) -0.1"), "_atom_site_occupancy", "outside"),
+    "unparsable_number": (lambda t: t.replace("_cell_length_a 5.6402(3)", "_cell_length_a 5.64o2"), "_cell_length_a", "expected a number"),
+    "unparsable_coordinate": (lambda t: t.replace("Cl1- 0.5", "Cl1- half"), "_atom_site_fract_x", "expected a number"),
+    "not_a_cif": (lambda t: "This is a text file, not a CIF.\n'unterminated\n", None, "not a readable CIF"),
+    "unknown_spacegroup": (
+        lambda t: _drop_symops(t).replace("'F m -3 m'", "'Q 9 9'"),
+        "_space_group_name_H-M_alt",
+        "unknown space group",
+    ),
+    "no_spacegroup": (lambda t: _drop_symops(t).replace("_space_group_name_H-M_alt 'F m -3 m'\n", ""), "_symmetry_space_group_name_H-M", "no space group"),
+    "bad_symop": (lambda t: t.replace("'x, y, z'", "'x, y, q'"), "_space_group_symop_operation_xyz", "not a symmetry operation"),
+    "negative_length": (lambda t: t.replace("_cell_length_c 5.6402(3)", "_cell_length_c -5.6"), "_cell_length_c", "> 0"),
+}
+
+
+@pytest.fixture(params=sorted(BROKEN))
+def broken(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, str | None, str]:
+    mutate, field, message = BROKEN[request.param]
+    good = NACL.read_text()
+    text = mutate(good)
+    assert text != good, "the mutation must change the file"
+    path = tmp_path / f"{request.param}.cif"
+    path.write_text(text)
+    return path, field, message
+
+
+def test_broken_input_raises(broken: tuple[Path, str | None, str]) -> None:
+    path, field, message = broken
+    with pytest.raises(InputError) as info:
+        read_cif(path)
+    assert info.value.path == str(path)
+    assert info.value.field == field
+    assert message in str(info.value)
+
+
+def test_broken_input_cli(broken: tuple[Path, str | None, str], capsys: pytest.CaptureFixture[str]) -> None:
+    path, field, message = broken
+    assert main(["cif-check", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err
+    assert str(path) in lines[0] and message in lines[0]
+    if field:
+        assert field in lines[0]
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not found"):
+        read_cif(tmp_path / "absent.cif")
+
+
+def test_cif_check_cli_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cif-check", str(NACL)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    assert "F m -3 m" in out[0] and "Cl4 Na4" in out[0]
