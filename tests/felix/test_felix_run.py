@@ -189,6 +189,16 @@ def test_mpi_ranks_warn_unless_patched(tmp_path: Path, fake_felix: FakeFactory, 
         run_felix_dir(run, {"command": "mpirun -np 1 felix"})
 
 
+def test_ranks_reported_by_felix_also_warn(tmp_path: Path, fake_felix: FakeFactory) -> None:
+    """A launcher we do not parse (srun, a wrapper script): Felix's own rank count still warns."""
+    executable = fake_felix("ok", "GaAs_m110_930A_64px_noabs")
+    run = copy_inputs("GaAs_m110_930A_64px_noabs", tmp_path / "wrapped")
+    with pytest.warns(FelixMPIWarning, match="Felix reports 2 MPI ranks"):
+        result = run_felix_dir(run, {"executable": str(executable), "env": {"OMPI_COMM_WORLD_SIZE": 2}})
+    assert result.info["felix_mpi_ranks"] == 2
+    assert "# Felix version: fake-0.0-test master" in (run / "felix.log").read_text()
+
+
 # ----- failures ------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("mode", "message"),

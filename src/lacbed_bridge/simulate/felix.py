@@ -271,6 +271,8 @@ def simulate_felix(
     start = time.perf_counter()
     cfg = felix_config(felix_cfg)
     name = name or crystal.name
+    if not name or name in (".", "..") or "/" in name or (os.altsep and os.altsep in name):
+        raise InputError(f"expected a sample name usable as a folder name, got {name!r}", field="name")
     reflections = _hkl_list([ORIGIN, *hkl])
     run_dir = Path(work_dir) / name
     if run_dir.exists():

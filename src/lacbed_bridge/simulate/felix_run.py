@@ -318,6 +318,8 @@ def run_felix(run_dir: str | os.PathLike[str], felix_cfg: dict[str, Any] | None,
     """
     run_dir = Path(run_dir)
     cfg = felix_config(felix_cfg)
+    if not run_dir.is_dir():
+        raise SimulationError(f"{name}: run folder {run_dir} does not exist (expected felix.inp, felix.cif, felix.hkl there)")
     try:
         argv = felix_command(cfg)
     except SimulationError as exc:
@@ -354,6 +356,7 @@ def run_felix(run_dir: str | os.PathLike[str], felix_cfg: dict[str, Any] | None,
             if result.returncode == 0 and not result.timed_out:
                 version = parse_felix_version(result.output)
                 log.info("%s: Felix %s ran in %.2f s (attempt %d)", name, version or "(version not printed)", result.seconds, attempt)
+                sections.append(f"# Felix version: {version or '(not printed)'}; Felix's own times [s]: {parse_felix_times(result.output)}")
                 reported = parse_felix_ranks(result.output)
                 if reported is not None and reported > 1 and not cfg["patched_mpi"] and ranks <= 1:
                     message = f"{name}: Felix reports {reported} MPI ranks; unpatched Felix is wrong with more than one rank"
