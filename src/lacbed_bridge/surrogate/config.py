@@ -1,0 +1,115 @@
+"""Typed settings of the surrogate stage: the config ``train:`` and ``evaluate:`` blocks.
+
+The schema (``workflow/schemas/config.schema.yaml``) documents each key; here the validated dict
+becomes a frozen dataclass with the choices as ``Literal`` types, so no raw dict travels further.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal, get_args, get_type_hints
+
+from ..errors import ConfigError
+
+ModelKind = Literal["pix2pix", "unet"]
+Schedule = Literal["constant", "linear", "cosine"]
+GanMode = Literal["vanilla", "lsgan"]
+NormKind = Literal["batch", "instance"]
+DeviceKind = Literal["auto", "cpu", "cuda"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one training run (pix2pix defaults from Isola et al. 2017).
+
+    Attributes
+    ----------
+    model: ``pix2pix`` (U-Net + PatchGAN, loss GAN + λ·L1) or ``unet`` (regression, L1 + w·(1 − SSIM)).
+    epochs: passes over the training subset.
+    batch_size: images per step.
+    lr: Adam learning rate (generator and discriminator).
+    beta1, beta2: Adam β.
+    lr_schedule: ``constant``; ``linear`` (constant for the first ``decay_start`` fraction of the
+        epochs, then linear to 0, as pix2pix); ``cosine`` (cosine annealing to 0).
+    decay_start: fraction of the epochs before the linear decay starts.
+    lambda_l1: weight λ of the L1 term of the pix2pix generator loss.
+    gan_mode: ``vanilla`` (binary cross-entropy on logits) or ``lsgan`` (least squares).
+    ngf, ndf: first-layer channels of the generator and the discriminator.
+    norm: ``batch`` or ``instance``.
+    dropout: dropout 0.5 in the inner decoder blocks while training (never at inference).
+    scales: 1, or 2 for the extra half-resolution generator and discriminator (side ≥ 64).
+    n_layers_d: PatchGAN depth (3 = 70×70 patches).
+    ssim_weight: weight w of (1 − SSIM) in the regression U-Net loss.
+    split: dataset split to train on (``random_0``, ``loso_F-43m``, ...).
+    num_workers: DataLoader worker processes (0 = load in the training process).
+    device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+    amp: bf16 autocast on CUDA (ignored on CPU, which always runs fp32).
+    checkpoint_every: write the resumable checkpoint every this many epochs (and at the end).
+    """
+
+    model: ModelKind = "pix2pix"
+    epochs: int = 20
+    batch_size: int = 16
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lr_schedule: Schedule = "linear"
+    decay_start: float = 0.5
+    lambda_l1: float = 100.0
+    gan_mode: GanMode = "vanilla"
+    ngf: int = 64
+    ndf: int = 64
+    norm: NormKind = "batch"
+    dropout: bool = True
+    scales: int = 1
+    n_layers_d: int = 3
+    ssim_weight: float = 1.0
+    split: str = "random_0"
+    num_workers: int = 0
+    device: DeviceKind = "auto"
+    amp: bool = True
+    checkpoint_every: int = 1
+
+    @classmethod
+    def from_mapping(cls, block: dict[str, Any] | None, **overrides: Any) -> TrainConfig:
+        """Build from a config ``train:`` block (unknown keys and bad choices are errors)."""
+        values = {**(block or {}), **{k: v for k, v in overrides.items() if v is not None}}
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown key(s) {unknown}; expected some of {sorted(known)}", field="train")
+        hints = get_type_hints(cls)
+        for name, value in values.items():
+            choices = get_args(hints[name])
+            if choices and value not in choices:
+                raise ConfigError(f"value {value!r} is invalid; expected one of {list(choices)}", field=f"train.{name}")
+        config = cls(**values)
+        for name in ("epochs", "batch_size", "ngf", "ndf", "n_layers_d", "checkpoint_every"):
+            if int(getattr(config, name)) < 1:
+                raise ConfigError(f"value {getattr(config, name)} must be ≥ 1", field=f"train.{name}")
+        if config.scales not in (1, 2):
+            raise ConfigError(f"value {config.scales} must be 1 or 2", field="train.scales")
+        if not 0.0 <= config.decay_start <= 1.0:
+            raise ConfigError(f"value {config.decay_start} must lie in [0, 1]", field="train.decay_start")
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Settings of ``evaluate``: batch size and device (``auto``/``cpu``/``cuda``)."""
+
+    batch_size: int = 64
+    device: DeviceKind = "auto"
+
+    @classmethod
+    def from_mapping(cls, block: dict[str, Any] | None) -> EvaluateConfig:
+        """Build from a config ``evaluate:`` block."""
+        values = dict(block or {})
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown key(s) {unknown}", field="evaluate")
+        return cls(**values)

@@ -1,0 +1,195 @@
+"""Scoring a trained surrogate on a named split (DESIGN §7).
+
+:func:`evaluate_model` runs the generator (``eval()``: no dropout, running batch-norm statistics)
+on one subset of one split and returns per-sample metrics on the [0, 1] scale (MSE, SSIM with a
+Gaussian window 11 / σ 1.5 / data range 1, PSNR [dB]). :func:`write_evaluation` writes::
+
+    per_sample.csv   sample_id, family, spacegroup, mse, ssim, psnr
+    per_group.csv    per space group: n, mean and std of mse, ssim, psnr
+    metrics.json     direction, model, seed, split, subset, n, mse, ssim, psnr (+ std, checkpoint)
+
+Aggregates: ``mse`` and ``ssim`` are means over samples; ``psnr`` is 10·log10(1/mean MSE) (the
+pooled PSNR that ``torchmetrics.PeakSignalNoiseRatio`` accumulates; finite unless every prediction
+is perfect). :func:`write_summary` gathers several runs into ``results/metrics/summary.csv``
+(columns ``direction, model, seed, split, n, mse, ssim, psnr``) and :func:`aggregate_seeds` gives
+mean ± std over seeds.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from ..dataset.splits import canonical_group
+from ..dataset.torch_dataset import PairedImageDataset
+from ..errors import InputError
+from ..io import write_text_atomic
+from .checkpoint import checkpoint_json, generator_from_checkpoint, load_checkpoint
+from .metrics import image_metrics, psnr_from_mse
+from .train import resolve_device
+
+SUMMARY_COLUMNS = ("direction", "model", "seed", "split", "n", "mse", "ssim", "psnr")
+METRICS = ("mse", "ssim", "psnr")
+
+
+@torch.no_grad()
+def predict_batches(generator: torch.nn.Module, loader: DataLoader, device: torch.device) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    """(prediction, target) per batch, on the CPU, predictions clamped to [0, 1]."""
+    generator.eval().to(device)
+    for x, y in loader:
+        yield generator(x.to(device)).float().clamp(0.0, 1.0).cpu(), y
+
+
+def evaluate_model(
+    checkpoint: str | os.PathLike[str],
+    dataset_dir: str | os.PathLike[str],
+    *,
+    split: str,
+    subset: str = "test",
+    batch_size: int = 64,
+    device: str = "auto",
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Per-sample metrics and the aggregate of one checkpoint on ``split``/``subset``.
+
+    The direction comes from the checkpoint; the dataset must be the one it was trained on (same
+    normalisation), else a clear error.
+    """
+    ckpt = load_checkpoint(checkpoint)
+    data_desc = checkpoint_json(ckpt, "data_json")
+    train_desc = checkpoint_json(ckpt, "train_json")
+    data = PairedImageDataset(dataset_dir, direction=data_desc["direction"], split=split, subset=subset)
+    if data.info["normalisation"] != data_desc["normalisation"]:
+        raise InputError(
+            "the dataset's normalisation differs from the one the model was trained with (another dataset?)",
+            path=Path(dataset_dir) / "dataset.json",
+            field="normalisation",
+        )
+    generator = generator_from_checkpoint(ckpt)
+    loader = DataLoader(data, batch_size=batch_size, shuffle=False)
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in METRICS}
+    for pred, target in predict_batches(generator, loader, resolve_device(device)):
+        for k, v in image_metrics(pred, target).items():
+            parts[k].append(v)
+    rows = data.rows()
+    per_sample = pd.DataFrame({"sample_id": rows["sample_id"]})
+    for col in ("family", "spacegroup"):
+        if col in rows:
+            per_sample[col] = rows[col].to_numpy()
+    for k in METRICS:
+        per_sample[k] = torch.cat(parts[k]).numpy().astype(float) if parts[k] else np.zeros(0)
+    summary = {
+        "direction": data_desc["direction"],
+        "model": train_desc["model"],
+        "seed": int(ckpt["seed"]),
+        "split": split,
+        "subset": subset,
+        "checkpoint": str(ckpt["path"]),
+        **aggregate(per_sample),
+    }
+    return per_sample, summary
+
+
+def aggregate(per_sample: pd.DataFrame) -> dict[str, Any]:
+    """n, mean MSE/SSIM (+ std), pooled PSNR 10·log10(1/mean MSE) and the std of per-sample PSNR."""
+    n = len(per_sample)
+    if n == 0:
+        return {"n": 0, **{k: math.nan for k in METRICS}}
+    mse = float(per_sample["mse"].mean())
+    psnr = per_sample["psnr"].to_numpy()
+    finite = psnr[np.isfinite(psnr)]
+    return {
+        "n": n,
+        "mse": mse,
+        "ssim": float(per_sample["ssim"].mean()),
+        "psnr": psnr_from_mse(mse),
+        "mse_std": float(per_sample["mse"].std(ddof=0)),
+        "ssim_std": float(per_sample["ssim"].std(ddof=0)),
+        "psnr_std": float(finite.std()) if len(finite) else math.nan,
+    }
+
+
+def per_group(per_sample: pd.DataFrame) -> pd.DataFrame:
+    """Aggregates per space group (white space removed from the symbol)."""
+    if "spacegroup" not in per_sample or per_sample.empty:
+        return pd.DataFrame(columns=["spacegroup", "n", *METRICS])
+    groups = per_sample.assign(spacegroup=per_sample["spacegroup"].map(canonical_group))
+    rows = []
+    for group, frame in groups.groupby("spacegroup", sort=True):
+        agg = aggregate(frame)
+        rows.append({"spacegroup": group, **agg})
+    return pd.DataFrame(rows)
+
+
+def _csv_text(frame: pd.DataFrame) -> str:
+    buffer = _io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+def write_evaluation(out_dir: str | os.PathLike[str], per_sample: pd.DataFrame, summary: Mapping[str, Any]) -> None:
+    """Write ``per_sample.csv``, ``per_group.csv`` and ``metrics.json`` into ``out_dir``."""
+    out = Path(out_dir)
+    write_text_atomic(out / "per_sample.csv", _csv_text(per_sample))
+    write_text_atomic(out / "per_group.csv", _csv_text(per_group(per_sample)))
+    write_text_atomic(out / "metrics.json", json.dumps({k: _json_safe(v) for k, v in summary.items()}, indent=2, sort_keys=True) + "\n")
+
+
+def read_metrics(paths: Sequence[str | os.PathLike[str]]) -> list[dict[str, Any]]:
+    """Read several ``metrics.json`` files (from :func:`write_evaluation`)."""
+    out = []
+    for p in paths:
+        path = Path(p)
+        if not path.is_file():
+            raise InputError("metrics file not found", path=path)
+        out.append(json.loads(path.read_text()))
+    return out
+
+
+def summary_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per (direction, model, seed, split) with the columns of :data:`SUMMARY_COLUMNS`."""
+    frame = pd.DataFrame([{k: row.get(k) for k in SUMMARY_COLUMNS} for row in rows], columns=list(SUMMARY_COLUMNS))
+    for k in METRICS:
+        frame[k] = pd.to_numeric(frame[k].replace({"inf": math.inf}), errors="coerce")
+    return frame.sort_values(["direction", "model", "split", "seed"], kind="stable").reset_index(drop=True)
+
+
+def write_summary(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Write ``summary.csv`` (DESIGN §7 columns ``direction, model, seed, split, n, mse, ssim, psnr``)."""
+    frame = summary_frame(rows)
+    write_text_atomic(path, _csv_text(frame))
+    return frame
+
+
+def aggregate_seeds(summary: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std (sample std, ddof = 1; 0 for one seed) over seeds per (direction, model, split).
+
+    Columns: direction, model, split, n_seeds, n (test samples per seed, the mean), and
+    ``<metric>_mean``, ``<metric>_std`` for mse, ssim, psnr.
+    """
+    rows = []
+    for key, frame in summary.groupby(["direction", "model", "split"], sort=True):
+        row: dict[str, Any] = dict(zip(("direction", "model", "split"), key))
+        row["n_seeds"] = int(frame["seed"].nunique())
+        row["n"] = float(frame["n"].mean())
+        for k in METRICS:
+            values = frame[k].to_numpy(dtype=float)
+            row[f"{k}_mean"] = float(values.mean())
+            row[f"{k}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,139 @@
+"""Inference with a trained surrogate: raw physical image(s) in, raw physical image(s) out.
+
+The checkpoint carries the dataset's normalisation constants, so an input in physical units
+(EDD [e/Å²] or LACBED intensity per unit beam) is mapped to [0, 1], passed through the generator
+(``eval()``: deterministic, no dropout) and mapped back to the physical units of the target kind.
+Outputs are float32 TIFFs (``write_tiff``) whose metadata names the model, the direction and the
+source. A CIF input (``edd2lacbed`` models only) is first turned into its EDD image, which needs
+the EDD stage (``lacbed_bridge.edd.projection.project_density``) and a config for the projection
+settings.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..dataset.torch_dataset import denormalise, normalise
+from ..errors import InputError
+from ..io import read_tiff, write_tiff
+from .checkpoint import checkpoint_json, generator_from_checkpoint, load_checkpoint
+from .train import resolve_device
+
+INPUT_SUFFIXES = (".tif", ".tiff", ".cif")
+
+
+def load_model(path: str | os.PathLike[str], device: str = "auto") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The generator of a checkpoint (``eval()``, on ``device``) and its data description."""
+    ckpt = load_checkpoint(path)
+    data_desc = checkpoint_json(ckpt, "data_json")
+    data_desc["checkpoint"] = ckpt["path"]
+    return generator_from_checkpoint(ckpt).to(resolve_device(device)), data_desc
+
+
+@torch.no_grad()
+def predict_arrays(model: torch.nn.Module, images: Sequence[np.ndarray], data_desc: Mapping[str, Any]) -> list[np.ndarray]:
+    """Predict target images [physical units] from input images [physical units], side × side each."""
+    side = int(data_desc["side"])
+    norm = data_desc["normalisation"]
+    for image in images:
+        if image.shape != (side, side):
+            raise InputError(f"image shape {image.shape} does not match the model's {side} × {side}", field="shape")
+    device = next(model.parameters()).device
+    batch = np.stack([normalise(np.asarray(im, dtype=np.float32), norm[data_desc["input_kind"]]) for im in images])
+    out = model(torch.from_numpy(batch.astype(np.float32)).unsqueeze(1).to(device)).float().clamp(0.0, 1.0)
+    out_np = out[:, 0].cpu().numpy()
+    return [denormalise(o, norm[data_desc["target_kind"]]).astype(np.float32) for o in out_np]
+
+
+def _edd_from_cif(path: Path, config: Mapping[str, Any] | None, side: int) -> np.ndarray:
+    try:
+        from ..crystal.cif import read_cif
+        from ..edd.images import edd_settings
+        from ..edd.projection import project_density
+    except ImportError as exc:
+        raise InputError(f"CIF input needs the EDD stage (lacbed_bridge.edd.projection), not importable: {exc}", path=path) from None
+    if config is None:
+        raise InputError("CIF input needs --config (beam direction, x direction, field of view of the EDD image)", path=path)
+    settings = edd_settings(config)
+    if settings["side"] != side:
+        raise InputError(f"the config's image side {settings['side']} differs from the model's {side}", path=path, field="simulation.pixel_count")
+    return np.asarray(project_density(read_cif(path), **settings), dtype=np.float32)
+
+
+def list_inputs(source: str | os.PathLike[str]) -> list[Path]:
+    """A single input file, or the ``.tif``/``.tiff``/``.cif`` files of a folder (sorted)."""
+    src = Path(source)
+    if src.is_dir():
+        files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
+        if not files:
+            raise InputError(f"no input images ({', '.join(INPUT_SUFFIXES)}) in the folder", path=src)
+        return files
+    if not src.is_file():
+        raise InputError("input not found", path=src)
+    if src.suffix.lower() not in INPUT_SUFFIXES:
+        raise InputError(f"unsupported input type {src.suffix!r}; expected one of {list(INPUT_SUFFIXES)}", path=src)
+    return [src]
+
+
+def predict_files(
+    model_path: str | os.PathLike[str],
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    config: Mapping[str, Any] | None = None,
+    device: str = "auto",
+    batch_size: int = 32,
+) -> list[Path]:
+    """Predict for one input file or a folder; returns the written paths.
+
+    ``out`` is a ``.tif`` path for a single input file, otherwise a folder receiving
+    ``<input stem>.tif`` per input.
+    """
+    model, desc = load_model(model_path, device)
+    inputs = list_inputs(source)
+    out_p = Path(out)
+    single = len(inputs) == 1 and Path(source).is_file() and out_p.suffix.lower() in (".tif", ".tiff")
+    written: list[Path] = []
+    for start in range(0, len(inputs), batch_size):
+        chunk = inputs[start : start + batch_size]
+        images, metas = [], []
+        for path in chunk:
+            if path.suffix.lower() == ".cif":
+                if desc["input_kind"] != "edd":
+                    raise InputError(f"a CIF gives an EDD image, but this model's input is {desc['input_kind']}", path=path)
+                images.append(_edd_from_cif(path, config, int(desc["side"])))
+                metas.append({"sample_id": path.stem})
+            else:
+                image, meta = read_tiff(path)
+                images.append(image)
+                metas.append(meta)
+        t0 = time.perf_counter()
+        preds = predict_arrays(model, images, desc)
+        seconds = (time.perf_counter() - t0) / len(chunk)
+        for path, meta, pred in zip(chunk, metas, preds):
+            target = out_p if single else out_p / f"{path.stem}.tif"
+            write_tiff(
+                target,
+                pred,
+                {
+                    "sample_id": meta.get("sample_id", path.stem),
+                    "kind": desc["target_kind"],
+                    "backend": "surrogate",
+                    "direction": desc["direction"],
+                    "model": str(desc["checkpoint"]),
+                    "dataset_hash": desc["dataset_hash"],
+                    "source": str(path),
+                    "seconds": seconds,
+                    "package_version": __version__,
+                },
+            )
+            written.append(target)
+    return written

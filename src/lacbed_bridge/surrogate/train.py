@@ -1,0 +1,379 @@
+"""Training of the pix2pix surrogate and the regression U-Net baseline (DESIGN §7).
+
+pix2pix (Isola et al. 2017, eq. 4): G* = arg min_G max_D L_cGAN(G, D) + λ·L_L1(G), alternating one
+discriminator step (real pair → 1, fake pair → 0, loss halved) and one generator step (fake pair
+→ 1, plus λ·|G(x) − y|₁); Adam(2e-4, β = (0.5, 0.999)). With two scales the half-resolution
+generator output gets its own λ·L1 term against the 2×-pooled target and the GAN terms are summed
+over both discriminators. The regression baseline minimises L1 + w·(1 − SSIM), no discriminator.
+
+Reproducibility: the seed fixes the initial weights (torch), the batch order of every epoch
+(a generator seeded from (seed, epoch), independent of history) and dropout (the global torch RNG,
+saved in each checkpoint with the Python and NumPy states). On CPU the run is deterministic
+(``torch.use_deterministic_algorithms``) and a run resumed from an epoch checkpoint ends with
+exactly the same weights as an uninterrupted one. CUDA runs use bf16 autocast when ``amp`` is on.
+
+Files in the output folder: ``last.pt`` (resumable checkpoint, every ``checkpoint_every`` epochs),
+``model.pt`` (the final checkpoint; same format), ``train_log.csv`` (per epoch: learning rate,
+losses, validation MSE/SSIM, seconds) and ``model.json`` (human-readable description).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io as _io
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Sampler
+
+from ..dataset.torch_dataset import PairedImageDataset
+from ..errors import ConfigError, InputError
+from ..io import write_text_atomic
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import TrainConfig
+from .metrics import image_metrics, ssim
+from .models import TwoScaleGenerator, build_networks
+
+LOG = logging.getLogger(__name__)
+LOG_COLUMNS = ("epoch", "lr", "loss_g", "loss_g_gan", "loss_g_l1", "loss_g_ssim", "loss_d", "val_mse", "val_ssim", "seconds")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but no CUDA GPU is available", field="device")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy (global) and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def lr_factor(schedule: str, epochs: int, decay_start: float) -> Callable[[int], float]:
+    """Learning-rate multiplier of epoch e (0-based) for ``LambdaLR``.
+
+    ``linear``: 1 for the first ``n0 = round(decay_start · epochs)`` epochs, then
+    1 − (e − n0 + 1)/(epochs − n0 + 1) (pix2pix's ``lambda_rule``); ``cosine``: ½(1 + cos(π e/epochs)).
+    """
+    n0 = int(round(decay_start * epochs))
+
+    def constant(epoch: int) -> float:
+        return 1.0
+
+    def linear(epoch: int) -> float:
+        return 1.0 - max(0, epoch - n0 + 1) / float(epochs - n0 + 1)
+
+    def cosine(epoch: int) -> float:
+        return 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+
+    return {"constant": constant, "linear": linear, "cosine": cosine}[schedule]
+
+
+class GanLoss(nn.Module):
+    """GAN objective on PatchGAN logits: ``vanilla`` (BCE with logits) or ``lsgan`` (MSE)."""
+
+    def __init__(self, mode: str = "vanilla") -> None:
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, logits: torch.Tensor | list[torch.Tensor], real: bool) -> torch.Tensor:
+        maps = logits if isinstance(logits, list) else [logits]
+        total = torch.zeros((), device=maps[0].device)
+        for m in maps:
+            m = m.float()
+            target = torch.full_like(m, 1.0 if real else 0.0)
+            if self.mode == "lsgan":
+                total = total + F.mse_loss(m, target)
+            else:
+                total = total + F.binary_cross_entropy_with_logits(m, target)
+        return total
+
+
+class EpochSampler(Sampler[int]):
+    """A random order of the items that depends only on (seed, epoch), so resuming repeats it."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the order of ``epoch``."""
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=gen).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _worker_init(worker_id: int) -> None:
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _set_requires_grad(module: nn.Module | None, flag: bool) -> None:
+    if module is not None:
+        for p in module.parameters():
+            p.requires_grad_(flag)
+
+
+@torch.no_grad()
+def validate(generator: nn.Module, loader: DataLoader, device: torch.device) -> tuple[float, float]:
+    """Mean MSE and SSIM of the generator (``eval()``) over a loader; NaN for an empty one."""
+    was_training = generator.training
+    generator.eval()
+    mse, ss, n = 0.0, 0.0, 0
+    for x, y in loader:
+        m = image_metrics(generator(x.to(device)).clamp(0, 1), y.to(device))
+        mse += float(m["mse"].sum())
+        ss += float(m["ssim"].sum())
+        n += len(x)
+    generator.train(was_training)
+    return (mse / n, ss / n) if n else (math.nan, math.nan)
+
+
+def _frame_text(rows: list[dict[str, Any]]) -> str:
+    buffer = _io.StringIO()
+    pd.DataFrame(rows, columns=list(LOG_COLUMNS)).to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()
+
+
+@contextlib.contextmanager
+def _deterministic(enabled: bool) -> Iterator[None]:
+    before = torch.are_deterministic_algorithms_enabled()
+    before_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    if enabled:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=before_warn)
+
+
+def train(
+    dataset_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    direction: str,
+    seed: int,
+    config: TrainConfig,
+    resume: bool = False,
+    progress: bool = False,
+    stop_after: int | None = None,
+) -> Path:
+    """Train one model; returns the path of the final checkpoint (``model.pt``).
+
+    Parameters
+    ----------
+    dataset_dir: a built dataset (``lacbed-bridge dataset``).
+    out_dir: output folder (checkpoints, log, description).
+    direction: ``edd2lacbed`` or ``lacbed2edd``.
+    seed: training seed (weights, batch order, dropout).
+    config: hyper-parameters; on ``resume`` the checkpoint's own config is used, except ``epochs``,
+        ``device``, ``num_workers`` and ``checkpoint_every``, which may change.
+    resume: continue from ``out_dir/last.pt`` when it exists.
+    progress: show a progress bar (rich).
+    stop_after: stop after this many epochs of this call (an interruption, e.g. a job time limit);
+        the run is then resumable and ``model.pt`` is not written.
+    """
+    out = Path(out_dir)
+    last = out / "last.pt"
+    ckpt = load_checkpoint(last) if resume and last.is_file() else None
+    if ckpt is not None:
+        stored = TrainConfig.from_mapping(json.loads(ckpt["train_json"]))
+        config = TrainConfig.from_mapping(
+            stored.to_dict(),
+            epochs=config.epochs,
+            device=config.device,
+            num_workers=config.num_workers,
+            checkpoint_every=config.checkpoint_every,
+        )
+    elif last.is_file():
+        LOG.warning("train: %s exists but --resume was not given; starting from scratch", last)
+
+    train_data = PairedImageDataset(dataset_dir, direction=direction, split=config.split, subset="train")
+    val_data = PairedImageDataset(dataset_dir, direction=direction, split=config.split, subset="val")
+    if len(train_data) == 0:
+        raise InputError(f"split {config.split!r} has no training samples", path=dataset_dir, field="split")
+    info = train_data.info
+    data_desc = {
+        "dataset_dir": str(Path(dataset_dir)),
+        "dataset_hash": info["dataset_hash"],
+        "direction": direction,
+        "split": config.split,
+        "side": train_data.side,
+        "input_kind": train_data.input_kind,
+        "target_kind": train_data.target_kind,
+        "normalisation": info["normalisation"],
+    }
+    if ckpt is not None:
+        old = json.loads(ckpt["data_json"])
+        for key in ("dataset_hash", "direction", "split"):
+            if old[key] != data_desc[key]:
+                raise InputError(f"checkpoint was trained with {key} {old[key]!r}, not {data_desc[key]!r}", path=last, field=key)
+        if int(ckpt["seed"]) != int(seed):
+            raise InputError(f"checkpoint was trained with seed {ckpt['seed']}, not {seed}", path=last, field="seed")
+
+    device = resolve_device(config.device)
+    use_amp = config.amp and device.type == "cuda"
+    with _deterministic(device.type == "cpu"):
+        seed_everything(seed)
+        gen, disc = build_networks(
+            model=config.model,
+            side=train_data.side,
+            ngf=config.ngf,
+            ndf=config.ndf,
+            norm=config.norm,
+            dropout=config.dropout,
+            scales=config.scales,
+            n_layers_d=config.n_layers_d,
+        )
+        gen.to(device)
+        if disc is not None:
+            disc.to(device)
+        betas = (config.beta1, config.beta2)
+        opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr, betas=betas)
+        opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr, betas=betas) if disc is not None else None
+        factor = lr_factor(config.lr_schedule, config.epochs, config.decay_start)
+        sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, factor)
+        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, factor) if opt_d is not None else None
+        start_epoch, log_rows = 0, []
+        if ckpt is not None:
+            gen.load_state_dict(ckpt["generator"])
+            opt_g.load_state_dict(ckpt["opt_g"])
+            sched_g.load_state_dict(ckpt["sched_g"])
+            if disc is not None:
+                disc.load_state_dict(ckpt["discriminator"])
+                opt_d.load_state_dict(ckpt["opt_d"])  # type: ignore[union-attr]
+                sched_d.load_state_dict(ckpt["sched_d"])  # type: ignore[union-attr]
+            start_epoch = int(ckpt["epoch"])
+            log_rows = json.loads(ckpt["log_json"])
+            set_rng_state(ckpt)
+            LOG.info("train: resuming %s after epoch %d", last, start_epoch)
+
+        sampler = EpochSampler(len(train_data), seed)
+        loader_args: dict[str, Any] = {"num_workers": config.num_workers, "pin_memory": device.type == "cuda"}
+        if config.num_workers:
+            loader_args.update(worker_init_fn=_worker_init, persistent_workers=False)
+        loader = DataLoader(train_data, batch_size=config.batch_size, sampler=sampler, **loader_args)
+        val_loader = DataLoader(val_data, batch_size=config.batch_size, shuffle=False, **loader_args)
+        gan_loss = GanLoss(config.gan_mode)
+        two_scale = isinstance(gen, TwoScaleGenerator)
+        autocast = (
+            (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext  # type: ignore[assignment]
+        )
+
+        def payload(epoch: int) -> dict[str, Any]:
+            return {
+                "model_json": json.dumps({"generator": gen.describe(), "discriminator": disc.describe() if disc is not None else None}),
+                "train_json": json.dumps(config.to_dict()),
+                "data_json": json.dumps(data_desc),
+                "log_json": json.dumps(log_rows),
+                "seed": int(seed),
+                "epoch": int(epoch),
+                "generator": gen.state_dict(),
+                "discriminator": disc.state_dict() if disc is not None else None,
+                "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict() if opt_d is not None else None,
+                "sched_g": sched_g.state_dict(),
+                "sched_d": sched_d.state_dict() if sched_d is not None else None,
+                **rng_state(),
+            }
+
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        bar = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[losses]}"),
+            TimeRemainingColumn(), disable=not progress, transient=True,
+        )
+        gen.train()
+        if disc is not None:
+            disc.train()
+        done_this_call = 0
+        with bar:
+            task = bar.add_task("train", total=len(loader), losses="")
+            for epoch in range(start_epoch, config.epochs):
+                if stop_after is not None and done_this_call >= stop_after:
+                    LOG.info("train: stopping after %d epoch(s) as asked; resume with --resume", done_this_call)
+                    return last
+                t0 = time.perf_counter()
+                sampler.set_epoch(epoch)
+                bar.reset(task, total=len(loader), description=f"epoch {epoch + 1}/{config.epochs}")
+                sums = {"loss_g": 0.0, "loss_g_gan": 0.0, "loss_g_l1": 0.0, "loss_g_ssim": 0.0, "loss_d": 0.0}
+                seen = 0
+                for x, y in loader:
+                    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                    with autocast():
+                        fake, coarse = gen.forward_scales(x) if two_scale else (gen(x), None)
+                    fake = fake.float()
+                    l1 = F.l1_loss(fake, y)
+                    if coarse is not None:
+                        l1 = l1 + F.l1_loss(coarse.float(), F.avg_pool2d(y, 2))
+                    terms = {"loss_g_l1": float(l1.detach())}
+                    if disc is not None:
+                        _set_requires_grad(disc, True)
+                        opt_d.zero_grad(set_to_none=True)  # type: ignore[union-attr]
+                        with autocast():
+                            loss_d = 0.5 * (gan_loss(disc(x, fake.detach()), False) + gan_loss(disc(x, y), True))
+                        loss_d.backward()
+                        opt_d.step()  # type: ignore[union-attr]
+                        _set_requires_grad(disc, False)
+                        with autocast():
+                            loss_gan = gan_loss(disc(x, fake), True)
+                        loss_g = loss_gan + config.lambda_l1 * l1
+                        terms.update(loss_g_gan=float(loss_gan.detach()), loss_d=float(loss_d.detach()))
+                    else:
+                        s = ssim(fake, y)
+                        loss_g = l1 + config.ssim_weight * (1.0 - s)
+                        terms.update(loss_g_ssim=float(1.0 - s.detach()))
+                    opt_g.zero_grad(set_to_none=True)
+                    loss_g.backward()
+                    opt_g.step()
+                    terms["loss_g"] = float(loss_g.detach())
+                    for k, v in terms.items():
+                        sums[k] += v * len(x)
+                    seen += len(x)
+                    bar.update(task, advance=1, losses=" ".join(f"{k[5:]}={v:.4g}" for k, v in terms.items()))
+                lr = opt_g.param_groups[0]["lr"]
+                sched_g.step()
+                if sched_d is not None:
+                    sched_d.step()
+                val_mse, val_ssim = validate(gen, val_loader, device)
+                row = {"epoch": epoch + 1, "lr": lr, **{k: v / seen for k, v in sums.items()}, "val_mse": val_mse, "val_ssim": val_ssim}
+                row["seconds"] = time.perf_counter() - t0
+                if disc is None:
+                    row["loss_g_gan"] = row["loss_d"] = math.nan
+                else:
+                    row["loss_g_ssim"] = math.nan
+                log_rows.append(row)
+                write_text_atomic(out / "train_log.csv", _frame_text(log_rows))
+                LOG.info("train: epoch %d/%d loss_g %.4g val_mse %.4g val_ssim %.4g", epoch + 1, config.epochs, row["loss_g"], val_mse, val_ssim)
+                done_this_call += 1
+                if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
+                    save_checkpoint(last, payload(epoch + 1))
+        final = payload(config.epochs)
+        save_checkpoint(out / "model.pt", final)
+        description = {k: json.loads(final[k]) for k in ("model_json", "train_json", "data_json")}
+        final_row = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in (log_rows[-1] if log_rows else {}).items()}
+        description.update(seed=int(seed), epochs=config.epochs, final=final_row)
+        write_text_atomic(out / "model.json", json.dumps(description, indent=2, sort_keys=True) + "\n")
+    return out / "model.pt"
