@@ -39,6 +39,8 @@ FORMULA_MAX_CHARS = 32
 FELIX_TINY = 1e-9
 #: tolerance on "P_v equals the neutral valence" and "κ equals 1".
 CHARGE_TOL = 1e-9
+#: CIFtbx (Felix's CIF library) reads input lines of at most 80 characters by default (``line_``).
+MAX_LINE = 80
 
 _ELEMENT = re.compile(r"^[A-Z][a-z]?$")
 # one component of a symmetry operation Felix can parse: signed variables + one n/d translation
@@ -155,6 +157,12 @@ def _wyckoff_letters(crystal: Crystal) -> list[str] | None:
     return letters
 
 
+def _num(value: float) -> str:
+    """A number for Felix: 10 significant digits (Felix reads single-precision REALs), short
+    enough to keep every line within CIFtbx's 80 characters."""
+    return f"{float(value):.10g}"
+
+
 def _block_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]", "_", name) or "crystal"
 
@@ -191,13 +199,13 @@ def felix_cif_text(crystal: Crystal) -> str:
     lines.append("# written by lacbed-bridge for Felix: only the items Felix's read_cif reads")
     lines.append(f"_chemical_formula_structural {_quote(formula)}")
     lines += [
-        f"_cell_length_a {a!r}",
-        f"_cell_length_b {b!r}",
-        f"_cell_length_c {c!r}",
-        f"_cell_angle_alpha {alpha!r}",
-        f"_cell_angle_beta {beta!r}",
-        f"_cell_angle_gamma {gamma!r}",
-        f"_cell_volume {float(crystal.volume)!r}",
+        f"_cell_length_a {_num(a)}",
+        f"_cell_length_b {_num(b)}",
+        f"_cell_length_c {_num(c)}",
+        f"_cell_angle_alpha {_num(alpha)}",
+        f"_cell_angle_beta {_num(beta)}",
+        f"_cell_angle_gamma {_num(gamma)}",
+        f"_cell_volume {_num(crystal.volume)}",
         f"_symmetry_space_group_name_H-M {_quote(crystal.spacegroup)}",
     ]
     if number is not None:
@@ -220,7 +228,13 @@ def felix_cif_text(crystal: Crystal) -> str:
         row = [site.label, site.element]
         if wyckoff is not None:
             row.append(wyckoff[i])
-        # B [Å²] = 8π² U_iso; 10 significant digits (Felix reads single precision)
-        row += [repr(x), repr(y), repr(z), f"{site.b_iso:.10g}", f"{float(site.occupancy):.10g}"]
+        # B [Å²] = 8π² U_iso
+        row += [_num(x), _num(y), _num(z), _num(site.b_iso), _num(site.occupancy)]
         lines.append(" ".join(row))
+    too_long = [line for line in lines if len(line) > MAX_LINE]
+    if too_long:
+        raise InputError(
+            f"line {too_long[0]!r} is longer than the {MAX_LINE} characters Felix's CIF reader takes",
+            path=crystal.name,
+        )
     return "\n".join(lines) + "\n"

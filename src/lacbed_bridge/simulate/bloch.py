@@ -1,0 +1,278 @@
+"""The builtin Bloch-wave simulator of LACBED discs (PyTorch), Felix's physics (DESIGN §4).
+
+Per pixel (incident wave vector k, PHYSICS.md §4), following Felix master 9034b2a:
+
+1. excitation errors, exact-geometry form (bloch_mod.f90:119-131; PHYSICS.md §6):
+   k₀ = (−|g|/2, 0, √(K² − |g|²/4)), k' = (k·ĝ, 0, √(K² − (k·ĝ)²)),
+   s_g = −sgn(2k·g + |g|²)·(|g|/K)·√(2(K² − k₀·k')),  s₀₀₀ = 0           [1/Å, 2π convention]
+2. strong beams (bloch_mod.f90:405-465): S = {|s_g| < R} ∪ {|Ũ_g|/|s_g| ≥ 0.5}, with
+   R = 0.005, 0.010, … the first value giving |S| ≥ IMinStrongBeams; pool order kept (000 first);
+3. structure matrix (Spence & Zuo 1992; bloch_mod.f90:215-256): A_gg = s_g,
+   A_gh = (4π²/2K)·Ũ(g − h), then Ã_gh = A_gh/√((1 + g·n̂/k_n)(1 + h·n̂/k_n));
+4. propagation (bloch_mod.f90:325-393): ψ(t) = M exp(iÃt) M⁻¹ e₀₀₀ with
+   M = diag((1 + g·n̂/k_n)^{−½}). Felix diagonalises Ã (ZGEEV) and forms C e^{iγt} C⁻¹; the matrix
+   exponential of the same matrix is identical and batches well (DESIGN §4), so we use
+   ``torch.linalg.matrix_exp`` on all pixels of a chunk at once; a thickness series reuses
+   exp(iÃΔt) by repeated products. A multiple of the identity is taken out of Ã first (a global
+   phase, no effect on intensities) to keep the norm, hence the scaling-and-squaring cost, small.
+5. I_g = |ψ_g|²; a reflection that is not strong at a pixel is 0 there (as in Felix).
+
+Matrices of different sizes are padded with decoupled dummy beams (zero coupling), which do not
+change ψ. Unsupported Felix settings are refused with an error naming the key.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..crystal.model import Crystal
+from ..errors import InputError
+from .device import default_complex_dtype, resolve_device
+from .electron import wavenumber_from_voltage
+from .geometry import microscope_frame, pixel_wavevectors
+from .pool import lattice_centring, reflection_pool
+from .potential import pool_matrix
+from .result import LacbedResult
+from .settings import FELIX_NAMES, FelixSettings
+
+Hkl = tuple[int, int, int]
+
+STRONG_SG_STEP = 0.005  # [1/Å] RMaxSg start and increment (bloch_mod.f90:440-449)
+STRONG_PERTURBATION = 0.0025 / 0.005  # RMinPertStrong, fixed (its update is commented out in Felix)
+
+
+def check_supported(settings: FelixSettings, *, path: str | None = None) -> None:
+    """Refuse settings the builtin backend does not implement (no silent differences)."""
+    unsupported = {
+        "scatter_factor_method_flag": (0, "only 0 (Kirkland) is implemented"),
+        "holz_flag": (0, "only 0 (the ZOLZ matrix branch) is implemented"),
+        "min_weak_beams": (0, "the weak-beam perturbation is not implemented (it is dimensionally inconsistent in Felix, PHYSICS.md §6)"),
+        "acceptance_angle": (0.0, "only 0 (no acceptance cut) is implemented"),
+        "refine_mode_flag": ("S", "only simulation mode S is implemented"),
+    }
+    for key, (allowed, why) in unsupported.items():
+        value = getattr(settings, key)
+        if value != allowed:
+            raise InputError(f"value {value!r} is not supported by the builtin backend: {why}", path=path, field=FELIX_NAMES[key])
+    settings.validate(path=path)
+
+
+def excitation_errors(k: torch.Tensor, g: torch.Tensor, g_mag: torch.Tensor, wavenumber: float) -> torch.Tensor:
+    """s_g [1/Å] for incident vectors k (P, 3) and pool vectors g (n, 3), exact-geometry form
+    (bloch_mod.f90:119-131). Returns (P, n); s = 0 where |g| = 0."""
+    safe = torch.where(g_mag > 0, g_mag, torch.ones_like(g_mag))
+    kg = k @ g.T  # (P, n) k·g
+    k_par = kg / safe  # k·ĝ
+    k0x = -safe / 2.0
+    k0z = torch.sqrt(wavenumber**2 - k0x**2)
+    kpz = torch.sqrt(torch.clamp(wavenumber**2 - k_par**2, min=0.0))
+    dot = k0x * k_par + k0z * kpz
+    s = -torch.sign(2.0 * kg + safe**2) * safe / wavenumber * torch.sqrt(torch.clamp(2.0 * (wavenumber**2 - dot), min=0.0))
+    return torch.where(g_mag > 0, s, torch.zeros_like(s))
+
+
+def strong_beam_mask(s: torch.Tensor, u0_abs: torch.Tensor, min_strong: int) -> torch.Tensor:
+    """Felix's strong-beam set per pixel (bloch_mod.f90:405-465), (P, n) bool.
+
+    A beam enters at the first threshold R_m (0.005, 0.010, … accumulated in floating point as
+    Felix does) with |s_g| < R_m, or at once if its perturbation strength |Ũ_g|/|s_g| ≥ 0.5;
+    R grows until at least ``min_strong`` beams are strong.
+    """
+    abs_s = s.abs()
+    pert = u0_abs[None, :] / abs_s
+    pert[:, 0] = 1000.0
+    n_thresh = int(float(abs_s.max()) / STRONG_SG_STEP) + 3
+    thresholds = np.empty(n_thresh)
+    acc = STRONG_SG_STEP
+    for i in range(n_thresh):
+        thresholds[i] = acc
+        acc += STRONG_SG_STEP
+    t = torch.as_tensor(thresholds, dtype=abs_s.dtype, device=abs_s.device)
+    entry = torch.searchsorted(t, abs_s.contiguous(), right=True)  # first m with |s| < t[m]
+    entry = torch.where(pert >= STRONG_PERTURBATION, torch.zeros_like(entry), entry)
+    kth = torch.kthvalue(entry, min_strong, dim=1).values  # iterations Felix needs
+    return entry <= kth[:, None]
+
+
+def _blur(image: np.ndarray, radius: float) -> np.ndarray:
+    """Felix's post-processing blur (refinementcontrol_mod.f90:787-865): separable Gaussian of σ =
+    RBlurRadius pixels, half-width NINT(3σ), normalised, edges replicated, then rescaled to the
+    unblurred image's min and max."""
+    half = int(math.floor(3.0 * radius + 0.5))
+    x = np.arange(-half, half + 1, dtype=float)
+    kernel = np.exp(-(x**2) / (2.0 * radius**2))
+    kernel /= kernel.sum()
+    padded = np.pad(image, half, mode="edge")
+    rows = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="valid"), 1, padded)
+    both = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="valid"), 0, rows)
+    lo, hi, blo, bhi = image.min(), image.max(), both.min(), both.max()
+    if bhi - blo <= 0:
+        return both
+    return (both - blo) / (bhi - blo) * (hi - lo) + lo
+
+
+def simulate_builtin(
+    crystal: Crystal,
+    settings: FelixSettings,
+    *,
+    hkl: Sequence[Hkl] = ((0, 0, 0),),
+    device: str | None = None,
+    dtype: torch.dtype | None = None,
+    pixel_chunk: int = 1024,
+    max_memory_gb: float = 4.0,
+    progress: Callable[[int, int], None] | None = None,
+    pool: np.ndarray | None = None,
+    constants: str = "codata",
+) -> LacbedResult:
+    """Simulate LACBED discs of ``crystal`` with Felix's settings.
+
+    Parameters
+    ----------
+    crystal: the crystal (kappa charge parameters are honoured through the Mott–Bethe correction).
+    settings: Felix settings (thicknesses [Å], voltage [kV], geometry, beams, absorption).
+    hkl: the discs to return (Felix's felix.hkl); reflections not in the pool are skipped
+        (listed in ``info["missing_hkl"]``), as Felix does.
+    device: ``cpu``, ``cuda`` or ``auto``/None.
+    dtype: complex dtype (default complex128 on CPU, complex64 on GPU).
+    pixel_chunk: most pixels per batched matrix exponential.
+    max_memory_gb: memory bound of one chunk's matrices (the chunk shrinks to respect it).
+    progress: optional callback(done_pixels, total_pixels).
+    pool: optional Miller indices (n, 3) of the reflection pool, 000 first, instead of Felix's
+        HKLMake rule (e.g. the pool listed in a Felix StructureFactors.txt).
+    constants: ``codata`` (default) or ``felix`` (Felix's hard-coded values, c typo included;
+        reproduces Felix to ~1e-6, see electron.py).
+    """
+    start = time.perf_counter()
+    check_supported(settings)
+    dev = resolve_device(device)
+    cdtype = dtype or default_complex_dtype(dev)
+    rdtype = torch.float64 if cdtype == torch.complex128 else torch.float32
+
+    wavenumber = wavenumber_from_voltage(settings.accelerating_voltage, constants)
+    frame = microscope_frame(crystal, settings)
+    centring = lattice_centring(crystal.spacegroup, crystal.cell)
+    if pool is None:
+        pool = reflection_pool(frame, settings, wavenumber, centring)
+    else:
+        pool = np.asarray(pool, dtype=int).reshape(-1, 3)
+        if np.any(pool[0] != 0):
+            raise InputError("a given reflection pool must start with 000", field="pool")
+    u_matrix, column = pool_matrix(crystal, settings, pool, frame.reciprocal, constants)
+    t_setup = time.perf_counter() - start
+
+    g_lab = frame.g_vectors(pool)
+    g_mag = np.linalg.norm(g_lab, axis=1)
+    g_dot_n = g_lab @ frame.normal
+
+    wanted: list[Hkl] = [tuple(int(v) for v in h) for h in hkl]  # type: ignore[misc]
+    pool_index = {tuple(int(v) for v in row): i for i, row in enumerate(pool)}
+    present = [h for h in wanted if h in pool_index]
+    missing = [h for h in wanted if h not in pool_index]
+    out_idx = torch.tensor([pool_index[h] for h in present], dtype=torch.long, device=dev)
+
+    thicknesses = settings.thicknesses
+    k_all = pixel_wavevectors(settings, wavenumber).reshape(-1, 3)
+    n_pix = k_all.shape[0]
+    side = settings.side
+
+    f64 = torch.float64
+    g_t = torch.as_tensor(g_lab, dtype=f64, device=dev)
+    gmag_t = torch.as_tensor(g_mag, dtype=f64, device=dev)
+    gdn_t = torch.as_tensor(g_dot_n, dtype=f64, device=dev)
+    n_t = torch.as_tensor(frame.normal, dtype=f64, device=dev)
+    u_t = torch.as_tensor(u_matrix, dtype=torch.complex128, device=dev)
+    u0_abs = torch.as_tensor(np.abs(column.total), dtype=f64, device=dev)
+    coupling = (2.0 * math.pi**2 / wavenumber) * u_t  # 4π²/(2K)·Ũ [1/Å]
+
+    images = np.zeros((len(present), len(thicknesses), n_pix))
+    beams_per_pixel = np.zeros(n_pix, dtype=np.int32)
+    bytes_per_element = 16 if cdtype == torch.complex128 else 8
+    done = 0
+    while done < n_pix:
+        chunk = min(pixel_chunk, n_pix - done)
+        k = torch.as_tensor(k_all[done : done + chunk], dtype=f64, device=dev)
+        s = excitation_errors(k, g_t, gmag_t, wavenumber)
+        strong = strong_beam_mask(s, u0_abs, settings.min_strong_beams)
+        counts = strong.sum(dim=1)
+        n_beams = int(counts.max())
+        # memory bound: ~10 matrices of n_beams² per pixel live inside matrix_exp
+        per_pixel = 10 * n_beams * n_beams * bytes_per_element
+        limit = max(1, int(max_memory_gb * 2**30 // per_pixel))
+        if chunk > limit:
+            chunk = limit
+            k, s, strong, counts = k[:chunk], s[:chunk], strong[:chunk], counts[:chunk]
+            n_beams = int(counts.max())
+        n_pool = s.shape[1]
+        # strong beams of each pixel in pool order, padded with index n_pool (a dummy)
+        key = torch.where(strong, torch.arange(n_pool, device=dev)[None, :], n_pool + torch.arange(n_pool, device=dev)[None, :])
+        order = torch.sort(key, dim=1).values[:, :n_beams]
+        valid = order < n_pool
+        idx = torch.where(valid, order, torch.zeros_like(order))
+        kn = k @ n_t  # (P,)
+        norm = torch.sqrt(1.0 + gdn_t[idx] / kn[:, None])  # (P, m) = M⁻¹ entries
+        norm = torch.where(valid, norm, torch.ones_like(norm))
+        a = coupling[idx[:, :, None], idx[:, None, :]]  # (P, m, m)
+        diag_s = torch.gather(s, 1, idx)
+        eye = torch.eye(n_beams, dtype=torch.bool, device=dev)
+        a = torch.where(eye, diag_s[:, :, None].to(a.dtype), a)
+        a = a / (norm[:, :, None] * norm[:, None, :])
+        pair_valid = valid[:, :, None] & valid[:, None, :]
+        a = torch.where(pair_valid, a, torch.zeros_like(a))
+        # remove a global phase: centre the real diagonal (no effect on |ψ|²)
+        d = torch.where(valid, diag_s, torch.zeros_like(diag_s))
+        d_max = torch.where(valid, diag_s, torch.full_like(diag_s, -math.inf)).max(dim=1).values
+        d_min = torch.where(valid, diag_s, torch.full_like(diag_s, math.inf)).min(dim=1).values
+        shift = 0.5 * (d_max + d_min)
+        a = a - torch.where(eye & pair_valid, shift[:, None, None].to(a.dtype), torch.zeros_like(a))
+        del d
+        a = a.to(cdtype)
+        psi = torch.linalg.matrix_exp((1j * thicknesses[0]) * a)[:, :, 0]  # exp(iÃt₀) e₀
+        step = None
+        if len(thicknesses) > 1:
+            step = torch.linalg.matrix_exp((1j * (thicknesses[1] - thicknesses[0])) * a)
+        m_diag = (1.0 / norm).to(cdtype)  # M = diag((1 + g·n̂/k_n)^(-1/2))
+        for it in range(len(thicknesses)):
+            if it > 0:
+                psi = torch.bmm(step, psi[:, :, None])[:, :, 0]  # type: ignore[arg-type]
+            amp = m_diag * psi
+            intensity = (amp.real**2 + amp.imag**2).to(torch.float64)
+            for j, gi in enumerate(out_idx.tolist()):
+                match = (idx == gi) & valid
+                val = torch.where(match, intensity, torch.zeros_like(intensity)).sum(dim=1)
+                images[j, it, done : done + chunk] = val.cpu().numpy()
+        beams_per_pixel[done : done + chunk] = counts.cpu().numpy()
+        done += chunk
+        if progress is not None:
+            progress(done, n_pix)
+
+    discs: dict[Hkl, np.ndarray] = {}
+    for j, h in enumerate(present):
+        stack = images[j].reshape(len(thicknesses), side, side)
+        if settings.blur_radius > 1e-9:
+            stack = np.stack([_blur(img, settings.blur_radius) for img in stack])
+        discs[h] = stack
+    seconds = time.perf_counter() - start
+    info = {
+        "device": str(dev),
+        "dtype": str(cdtype).replace("torch.", ""),
+        "pool_size": int(len(pool)),
+        "beams_min": int(beams_per_pixel.min()),
+        "beams_max": int(beams_per_pixel.max()),
+        "beams_mean": float(beams_per_pixel.mean()),
+        "setup_seconds": t_setup,
+        "missing_hkl": [list(h) for h in missing],
+        "wavenumber": wavenumber,
+        "constants": constants,
+        "version": __version__,
+    }
+    result = LacbedResult(discs=discs, thicknesses=list(thicknesses), settings=settings, backend="builtin", seconds=seconds, info=info)
+    result.pool_hkl = pool  # type: ignore[attr-defined]
+    result.pool_u = column  # type: ignore[attr-defined]
+    result.pool_g = g_lab  # type: ignore[attr-defined]
+    return result

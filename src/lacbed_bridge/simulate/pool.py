@@ -1,0 +1,119 @@
+"""The reflection pool: Felix's HKLMake rule (setup_reflections_mod.f90:180-310; PHYSICS.md §5).
+
+- Only the lattice-centring rule filters reflections (P, F, I, A, B, C, R obverse); screw/glide
+  absences are kept, since they are not absent in dynamical diffraction.
+- Reflections are taken shell by shell, shell ℓ holding (ℓ−1)Δ < |g| ≤ ℓΔ with
+  Δ = min(|a*|, |b*|, |c*|); within a shell in the loop order h, then k, then l ascending.
+  Reflections exactly on a boundary |g| = ℓΔ (decided by floating-point rounding in Felix) are
+  put in the outer shell, which reproduces Felix's pool for the reference cases.
+- A reflection enters only if it is near the zero-order Laue condition of the untilted beam:
+  | K − |k₀ + g| | / |g| ≤ 0.08 (k₀ = (0, 0, K)).
+- Filling stops mid-shell when the pool (000 included) reaches IMinReflectionPool; with
+  RgLimit > 0 the shells up to RgLimit·2π cap it instead.
+- The pool is then ordered by |g| ascending (000 first).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import InputError
+from .geometry import MicroscopeFrame
+from .settings import FelixSettings
+
+TINY = 1e-9
+
+
+def centring_allowed(hkl: np.ndarray, centring: str) -> np.ndarray:
+    """Boolean mask of reflections allowed by the lattice centring (first letter of the H-M symbol)."""
+    h, k, l = hkl[:, 0], hkl[:, 1], hkl[:, 2]
+    c = centring.upper()
+    if c == "F":
+        return ((h + k) % 2 == 0) & ((k + l) % 2 == 0) & ((l + h) % 2 == 0)
+    if c == "I":
+        return (h + k + l) % 2 == 0
+    if c == "A":
+        return (k + l) % 2 == 0
+    if c == "B":
+        return (h + l) % 2 == 0
+    if c == "C":
+        return (h + k) % 2 == 0
+    if c == "R":
+        return (-h + k + l) % 3 == 0
+    if c == "P":
+        return np.ones(len(hkl), dtype=bool)
+    raise InputError(f"unknown lattice centring {centring!r}", field="space group")
+
+
+def lattice_centring(spacegroup: str, cell: tuple[float, ...]) -> str:
+    """Lattice-centring letter from the H-M symbol (R in rhombohedral axes counts as P)."""
+    letter = spacegroup.strip()[:1].upper()
+    if letter == "R":
+        a, b, c, alpha, beta, gamma = cell
+        if abs(gamma - 120.0) > 1e-3:  # rhombohedral axes: primitive
+            return "P"
+    return letter
+
+
+def _nint(x: float) -> int:
+    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+
+
+def reflection_pool(
+    frame: MicroscopeFrame, settings: FelixSettings, wavenumber: float, centring: str
+) -> np.ndarray:
+    """Miller indices of the pool, (n, 3) int, 000 first, ordered by |g| ascending."""
+    recip = frame.reciprocal
+    mags = np.linalg.norm(recip, axis=1)
+    shell = float(mags.min())
+    if settings.g_limit < TINY:
+        g_limit = 10.0 * 2.0 * math.pi
+        n_max = settings.min_reflection_pool
+    else:
+        g_limit = settings.g_limit * 2.0 * math.pi
+        n_max = 66666
+    box = np.array([_nint(g_limit / m) for m in mags])
+    # shells visited: ℓ = 1, 2, … while (ℓ−1)Δ < g_limit
+    last_shell = int(math.floor(g_limit / shell - 1e-12)) + 1
+    k0 = np.array([0.0, 0.0, wavenumber])
+    radius = 4.0 * shell
+    while True:
+        ext = np.minimum(box, np.ceil(radius / mags).astype(int) + 1)
+        axes = [np.arange(-e, e + 1) for e in ext]
+        hkl = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)  # h, k, l lexicographic
+        hkl = hkl[np.any(hkl != 0, axis=1)]
+        hkl = hkl[centring_allowed(hkl, centring)]
+        g = hkl @ recip
+        gmag = np.linalg.norm(g, axis=1)
+        keep = gmag <= radius
+        hkl, g, gmag = hkl[keep], g[keep], gmag[keep]
+        # shell ℓ: (ℓ−1)Δ < |g| ≤ ℓΔ. A reflection lying on a boundary (|g| = ℓΔ within
+        # rounding, common in cubic cells) is put in the outer shell: Felix's own rounding
+        # does so for the reference pool (PHYSICS.md §5, the (−4,−6,−12) case).
+        ratio = gmag / shell
+        ell = np.floor(ratio + 1e-9).astype(int) + 1
+        dev = np.abs(wavenumber - np.linalg.norm(g + k0, axis=1)) / gmag
+        near = (dev - 0.08) < TINY
+        near &= ell <= last_shell
+        hkl, gmag, ell = hkl[near], gmag[near], ell[near]
+        complete = ell * shell <= radius  # shells lying wholly inside the search radius
+        order = np.lexsort((hkl[:, 2], hkl[:, 1], hkl[:, 0], ell))
+        hkl, gmag, ell, complete = hkl[order], gmag[order], ell[order], complete[order]
+        n_take = min(n_max - 1, len(hkl))
+        everything = radius >= (last_shell + 1) * shell or np.all(ext == box)
+        if (n_take == n_max - 1 and np.all(complete[:n_take])) or everything:
+            break
+        radius *= 2.0
+    chosen = hkl[:n_take]
+    chosen_mag = gmag[:n_take]
+    order = np.argsort(chosen_mag, kind="stable")
+    pool = np.vstack([np.zeros((1, 3), dtype=int), chosen[order]])
+    if len(pool) <= settings.min_strong_beams:
+        raise InputError(
+            f"beam pool of {len(pool)} reflections is not larger than IMinStrongBeams = "
+            f"{settings.min_strong_beams}; increase IMinReflectionPool or RgLimit",
+            field="IMinReflectionPool",
+        )
+    return pool

@@ -1,0 +1,138 @@
+"""Structure factors U_g of the crystal potential, with absorption (PHYSICS.md §2-3).
+
+    U_g = (γ/(πV)) Σ_j o_j f_j(q) exp(−B_j q²/4) exp(−2πi (h x_j + k y_j + l z_j))     [Å⁻²]
+
+(Felix ug_matrix_mod.f90:71-107), q = 1/d [1/Å], f_j the Kirkland electron form factor [Å] plus
+the charge model's Mott–Bethe correction for sites with a valence population P_v or κ ≠ 1
+(DESIGN §3; lacbed_bridge.crystal.charge), o_j the occupancy, B_j the Debye–Waller factor [Å²].
+U is in the "1/λ" convention (U = 2mγeV_g/h²); the 4π²/(2K) that brings it to Felix's 2π
+convention is applied in the structure matrix.
+
+Absorption (Ũ = U + i U'):
+- IAbsorbFLAG 0: U' = 0;
+- IAbsorbFLAG 1: U' = (p/100) U (proportional, RAbsorptionPer = p %);
+- IAbsorbFLAG 2: U'_g = (γ/(πV)) Σ_j o_j f'_j(q) exp(−B_j q²/4) exp(−i g·r_j) with f' the Bird–King
+  absorptive form factor of the neutral atom (absorption.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..crystal.model import Crystal, Site
+from .absorption import bird_king_form_factor
+from .electron import lorentz_factor
+from .kirkland import kirkland_form_factor
+from .settings import FelixSettings
+
+TINY = 1e-9
+
+
+@dataclass(frozen=True)
+class SiteTerms:
+    """Per-site quantities entering U_g: element, occupancy o, B [Å²], charge parameters and
+    the fractional positions of all its atoms in the unit cell (m, 3)."""
+
+    site: Site
+    occupancy: float
+    b_iso: float
+    positions: np.ndarray
+
+
+def site_terms(crystal: Crystal, settings: FelixSettings) -> list[SiteTerms]:
+    """Expand the asymmetric unit and apply Felix's rules for B and occupancy
+    (read_cif_mod.f90:349-364, ug_matrix_mod.f90:85-91): B = 8π²U_iso, replaced by
+    RDebyeWallerConstant when it is 0 (< 1e-9), negative or > 10 Å²; occupancy ≤ 1e-9 counts as 1."""
+    atoms = crystal.unit_cell_atoms()
+    out = []
+    for index, site in enumerate(crystal.sites):
+        positions = np.array([pos for i, pos in atoms if i == index])
+        b = site.b_iso
+        if b < TINY or b > 10.0:
+            b = settings.debye_waller_constant
+        occ = site.occupancy if site.occupancy > TINY else 1.0
+        out.append(SiteTerms(site=site, occupancy=occ, b_iso=b, positions=positions))
+    return out
+
+
+def _charge_correction(site: Site, s: np.ndarray) -> np.ndarray:
+    """Mott–Bethe change of f_e [Å] from the kappa charge model, 0 for a neutral free atom."""
+    if site.pv is None and site.kappa == 1.0:
+        return np.zeros_like(s)
+    from ..crystal import charge  # imported lazily: only charged crystals need it
+
+    pv = charge.neutral_valence(site.element) if site.pv is None else site.pv
+    out = np.zeros_like(s)
+    positive = s > 0
+    out[positive] = charge.electron_form_factor_correction(site.element, s[positive], pv, site.kappa)
+    return out
+
+
+@dataclass(frozen=True)
+class StructureFactors:
+    """U and U' [Å⁻²] for a list of reflections (hkl, (n, 3) int)."""
+
+    hkl: np.ndarray
+    u: np.ndarray  # complex, elastic
+    u_abs: np.ndarray  # complex, absorptive U' (Ũ = U + iU')
+
+    @property
+    def total(self) -> np.ndarray:
+        """Ũ = U + iU' [Å⁻²]."""
+        return self.u + 1j * self.u_abs
+
+
+def structure_factors(
+    crystal: Crystal, settings: FelixSettings, hkl: np.ndarray, g_mag: np.ndarray, constants: str = "codata"
+) -> StructureFactors:
+    """U_g and U'_g for reflections ``hkl`` with |g| = ``g_mag`` [1/Å, with 2π]."""
+    gamma = lorentz_factor(settings.accelerating_voltage, constants)
+    prefactor = gamma / (math.pi * crystal.volume)
+    q = g_mag / (2.0 * math.pi)
+    q_unique, q_index = np.unique(np.round(q, 12), return_inverse=True)
+    hkl_f = np.asarray(hkl, dtype=float)
+    u = np.zeros(len(hkl), dtype=complex)
+    u_abs = np.zeros(len(hkl), dtype=complex)
+    bk_cache: dict[tuple[str, float], np.ndarray] = {}
+    for terms in site_terms(crystal, settings):
+        el = terms.site.element
+        dw = np.exp(-terms.b_iso * q_unique**2 / 4.0)
+        f = kirkland_form_factor(el, q_unique) + _charge_correction(terms.site, q_unique / 2.0)
+        phase = np.exp(-2j * math.pi * (hkl_f @ terms.positions.T)).sum(axis=1)
+        u += terms.occupancy * (f * dw)[q_index] * phase
+        if settings.absorb_flag == 2:
+            key = (el, terms.b_iso)
+            if key not in bk_cache:
+                bk_cache[key] = bird_king_form_factor(
+                    el, q_unique, terms.b_iso, settings.accelerating_voltage, constants=constants
+                )
+            u_abs += terms.occupancy * (bk_cache[key] * dw)[q_index] * phase
+    u *= prefactor
+    u_abs *= prefactor
+    if settings.absorb_flag == 1:
+        u_abs = (settings.absorption_per / 100.0) * u
+    elif settings.absorb_flag == 0:
+        u_abs = np.zeros_like(u)
+    return StructureFactors(hkl=np.asarray(hkl), u=u, u_abs=u_abs)
+
+
+def pool_matrix(
+    crystal: Crystal,
+    settings: FelixSettings,
+    pool_hkl: np.ndarray,
+    reciprocal: np.ndarray,
+    constants: str = "codata",
+) -> tuple[np.ndarray, StructureFactors]:
+    """Ũ(g_i − g_j) for every pair of pool reflections, (n, n) complex [Å⁻²], and the
+    structure factors of the pool reflections themselves (column g_j = 000)."""
+    diff = pool_hkl[:, None, :] - pool_hkl[None, :, :]
+    unique, inverse = np.unique(diff.reshape(-1, 3), axis=0, return_inverse=True)
+    g_mag = np.linalg.norm(unique @ reciprocal, axis=1)
+    sf = structure_factors(crystal, settings, unique, g_mag, constants)
+    total = sf.total[inverse.reshape(-1)].reshape(len(pool_hkl), len(pool_hkl))
+    column_index = inverse.reshape(len(pool_hkl), len(pool_hkl))[:, 0]
+    column = StructureFactors(hkl=pool_hkl, u=sf.u[column_index], u_abs=sf.u_abs[column_index])
+    return total, column
