@@ -164,3 +164,18 @@ def test_b_iso_is_8_pi_squared_u() -> None:
     values = [float(v) for v in _block(felix_cif_text(crystal)).find_loop("_atom_site_B_iso_or_equiv")]
     assert values == pytest.approx([8 * math.pi**2 * s.u_iso for s in crystal.sites], rel=1e-9)
     assert np.allclose(values, [0.5854, 0.3528])
+
+
+def test_lines_fit_felix_cif_reader() -> None:
+    """CIFtbx reads at most 80 characters per line: awkward floats and long names still fit."""
+    crystal = Crystal("F-43m_zincblende_000123", (5.6532512345678901, 5.6532512345678901, 5.6532512345678901, 90.0, 90.0, 90.0),
+                      "F -4 3 m", (Site("Ga1", "Ga", (1 / 3, 2 / 3, 0.123456789012345), 0.987654321987, 0.0123456789012),
+                                   Site("As1", "As", (0.25, 0.25, 0.25), u_iso=0.004)))
+    text = felix_cif_text(crystal)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    block = _block(text)
+    x = [float(v) for v in block.find_loop("_atom_site_fract_x")]
+    assert x[0] == pytest.approx(1 / 3, rel=1e-9)  # far beyond Felix's single precision
+    long_label = crystal.with_sites((replace(crystal.sites[0], label="Ga" + "x" * 60), crystal.sites[1]))
+    with pytest.raises(InputError, match="80 characters"):
+        felix_cif_text(long_label)
