@@ -8,7 +8,7 @@ import gemmi
 import pytest
 import yaml
 
-from lacbed_bridge.crystal.cif import write_cif
+from lacbed_bridge.crystal.cif import cif_text, write_cif
 from lacbed_bridge.crystal.prototypes import DEFAULT_PROTOTYPES, load_prototypes
 from lacbed_bridge.errors import InputError
 
@@ -71,6 +71,14 @@ def test_spinel_oxygen_u_and_setting(prototypes) -> None:
     assert spinel.sites[2].fract == (0.2624, 0.2624, 0.2624)
     # origin choice 2: inversion centre at the origin
     assert "-x,-y,-z" in spinel.symops()
+
+
+def test_written_cif_names_the_setting(prototypes) -> None:
+    """The Hall symbol written beside the H-M name fixes the origin choice for name-only readers."""
+    text = cif_text(prototypes["spinel"].crystal())
+    hall = gemmi.find_spacegroup_by_name("F d -3 m:2").hall
+    assert f"_symmetry_space_group_name_Hall '{hall}'" in text
+    assert gemmi.find_spacegroup_by_name("F d -3 m:1").hall not in text
 
 
 def test_every_compound_a_is_used(prototypes) -> None:

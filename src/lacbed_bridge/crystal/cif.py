@@ -305,8 +305,8 @@ def _symops_of(crystal: Crystal) -> list[str]:
 def cif_text(crystal: Crystal) -> str:
     """The CIF text of ``crystal`` (deterministic: same crystal → same bytes).
 
-    Writes the cell, ``_cell_volume`` when the crystal has one, the H-M name with the IT number
-    when gemmi knows the group, the full symmetry-operation loop (generated from the H-M name
+    Writes the cell, ``_cell_volume`` when the crystal has one, the H-M name, the Hall symbol and
+    IT number of the group the operations form (when gemmi knows it), the full symmetry-operation loop (generated from the H-M name
     when the crystal lists none), the formula and one ``_atom_site_`` loop with U_iso [Å²] and
     occupancy; ``_atom_site_pv`` / ``_atom_site_kappa`` columns are added for every site when
     any site has a P_v or κ ≠ 1 (a site without P_v gets ``?``).
@@ -324,11 +324,14 @@ def cif_text(crystal: Crystal) -> str:
     if crystal.cell_volume is not None:
         lines.append(f"_cell_volume {format_float(crystal.cell_volume)}")
     lines.append(f"_symmetry_space_group_name_H-M {_quote(crystal.spacegroup)}")
-    sg = gemmi.find_spacegroup_by_name(crystal.spacegroup) if crystal.spacegroup else None
+    symops = _symops_of(crystal)
+    # the group the operations form (its Hall symbol names the setting, e.g. Fd-3m origin 2)
+    sg = gemmi.find_spacegroup_by_ops(gemmi.GroupOps([gemmi.Op(op.replace(" ", "")) for op in symops]))
     if sg is not None:
+        lines.append(f"_symmetry_space_group_name_Hall {_quote(sg.hall)}")
         lines.append(f"_symmetry_Int_Tables_number {sg.number}")
     lines += ["loop_", "_symmetry_equiv_pos_site_id", "_symmetry_equiv_pos_as_xyz"]
-    for index, op in enumerate(_symops_of(crystal), start=1):
+    for index, op in enumerate(symops, start=1):
         lines.append(f"{index} {gemmi.cif.quote(op)}")
     with_charge = any(s.pv is not None or s.kappa != 1.0 for s in crystal.sites)
     lines += [

@@ -247,7 +247,8 @@ def write_family(config: dict[str, Any], family_name: str, out_dir: str | os.Pat
     """Generate a family of ``config`` and write ``<sample_id>.cif`` per variant and ``variants.csv``.
 
     Every file is written atomically; same config → byte-identical files. Returns the path of
-    ``variants.csv`` (one row per variant; columns as in :func:`generate_family`).
+    ``variants.csv`` (one row per variant; columns as in :func:`generate_family`). Files of an
+    earlier, larger run in ``out_dir`` are left in place: the table lists the current variants.
     """
     family = find_family(config, family_name)
     out = Path(out_dir)
