@@ -1,0 +1,111 @@
+"""``lacbed-bridge simulate``: one CIF with a config, or Felix's own run folder (drop-in mode)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import InputError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``simulate`` sub-command."""
+    p = subparsers.add_parser(
+        "simulate",
+        help="simulate the LACBED (000) disc of a CIF, or run in a Felix folder (--felix-dir)",
+        description=(
+            "Simulate the (000) LACBED disc. Either CIF --config CONFIG --out FILE.tif, or the drop-in "
+            "mode for Felix users: --felix-dir DIR reads felix.inp, felix.cif and felix.hkl from DIR and "
+            "writes Felix's output folders (<formula>_Sim_<tttt>A_<2N>x<2N>/<formula>_+h+k+l.bin, raw "
+            "float64) plus our TIFF of the (000) disc."
+        ),
+    )
+    p.add_argument("cif", nargs="?", help="crystal CIF (not with --felix-dir)")
+    p.add_argument("--config", help="config YAML (settings from its 'simulation' section)")
+    p.add_argument("--out", help="output TIFF (default with --felix-dir: DIR/<formula>_+0+0+0.tif)")
+    p.add_argument("--felix-dir", help="a Felix run folder holding felix.inp, felix.cif, felix.hkl")
+    p.add_argument("--backend", choices=["builtin", "felix"], help="override the config's backend (default builtin with --felix-dir)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="device of the builtin backend")
+    p.add_argument(
+        "--constants",
+        choices=["codata", "felix"],
+        help="physical constants of the builtin backend (default: felix with --felix-dir, to reproduce "
+        "Felix's numbers including its speed-of-light typo; codata otherwise)",
+    )
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.felix_dir:
+        if args.cif or args.config:
+            raise InputError("give either a CIF with --config, or --felix-dir, not both", field="--felix-dir")
+        return _run_felix_dir(args)
+    if not args.cif or not args.config or not args.out:
+        raise InputError("expected CIF --config CONFIG --out FILE.tif (or --felix-dir DIR)", field="simulate")
+    from ..config import load_config
+    from .run import run_simulation
+
+    config = load_config(args.config)
+    if args.constants not in (None, "codata"):
+        raise InputError("--constants felix is only for the --felix-dir drop-in mode", field="--constants")
+    out = run_simulation(args.cif, config, args.out, backend=args.backend, device=args.device)
+    print(out)
+    return 0
+
+
+def _run_felix_dir(args: argparse.Namespace) -> int:
+    from .output import write_felix_layout, write_lacbed_tiff
+
+    run_dir = Path(args.felix_dir)
+    if not run_dir.is_dir():
+        raise InputError("not a folder", path=run_dir, field="--felix-dir")
+    if args.backend == "felix":
+        from .felix import run_felix_dir
+
+        result = run_felix_dir(run_dir, None)
+        formula = str(result.info.get("felix_formula", "felix"))
+    else:
+        from ..crystal.cif import read_cif
+        from .bloch import simulate_builtin
+        from .felix import check_felix_settings, formula_from_felix_cif
+        from .felix_files import felix_formula
+        from .settings import parse_felix_inp, read_felix_hkl
+
+        for name in ("felix.inp", "felix.cif", "felix.hkl"):
+            if not (run_dir / name).is_file():
+                raise InputError(f"missing {name} (the drop-in mode reads felix.inp, felix.cif and felix.hkl)", path=run_dir / name)
+        settings = check_felix_settings(parse_felix_inp(run_dir / "felix.inp"), path=run_dir / "felix.inp")
+        hkl = read_felix_hkl(run_dir / "felix.hkl") or [(0, 0, 0)]
+        if (0, 0, 0) not in hkl:
+            hkl = [(0, 0, 0), *hkl]
+        crystal = read_cif(run_dir / "felix.cif")
+        formula = felix_formula(formula_from_felix_cif(run_dir / "felix.cif"))
+        result = simulate_builtin(
+            crystal, settings, hkl=tuple(hkl), device=args.device, constants=args.constants or "felix", progress=_progress()
+        )
+        write_felix_layout(run_dir, result, formula)
+        if result.info.get("missing_hkl"):
+            print(f"note: not in the reflection pool, not written: {result.info['missing_hkl']}", file=sys.stderr)
+    out = Path(args.out) if args.out else run_dir / f"{formula}_+0+0+0.tif"
+    write_lacbed_tiff(out, result, sample_id=formula, thickness_index=None if len(result.thicknesses) > 1 else 0)
+    print(out)
+    return 0
+
+
+def _progress():
+    """A rich progress bar on a terminal, nothing otherwise."""
+    if not sys.stderr.isatty():
+        return None
+    from rich.progress import Progress
+
+    progress = Progress(transient=True)
+    task = progress.add_task("Bloch waves", total=None)
+    progress.start()
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+        if done >= total:
+            progress.stop()
+
+    return update

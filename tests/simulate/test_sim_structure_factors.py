@@ -1,0 +1,104 @@
+"""Pool, structure factors and absorption against Felix's StructureFactors.txt and scipy."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate
+from sim_refdata import CASES_64, felix_structure_factors, load_case
+
+from lacbed_bridge.simulate.absorption import bird_king_form_factor
+from lacbed_bridge.simulate.electron import (
+    absorption_prefactor,
+    lorentz_factor,
+    wavelength_from_voltage,
+    wavenumber_from_voltage,
+)
+from lacbed_bridge.simulate.geometry import microscope_frame
+from lacbed_bridge.simulate.kirkland import kirkland_form_factor
+from lacbed_bridge.simulate.pool import centring_allowed, lattice_centring, reflection_pool
+from lacbed_bridge.simulate.potential import pool_matrix
+
+
+def test_electron_kinematics_at_200kv() -> None:
+    # PHYSICS.md §1 (Felix constants): λ = 0.0250789 Å, γ = 1.3914686, K = 250.5364 1/Å
+    assert wavelength_from_voltage(200, "felix") == pytest.approx(0.0250789, abs=5e-8)
+    assert lorentz_factor(200, "felix") == pytest.approx(1.3914686, abs=1e-7)
+    assert wavenumber_from_voltage(200, "felix") == pytest.approx(250.5364, abs=1e-4)
+    assert absorption_prefactor(200, "felix") == pytest.approx(0.0697931, abs=1e-7)
+    # CODATA: λ(200 kV) = 2.50793 pm (standard tables)
+    assert wavelength_from_voltage(200) == pytest.approx(0.0250793, abs=1e-7)
+
+
+@pytest.mark.parametrize("case", CASES_64)
+def test_pool_is_felix_pool(case: str) -> None:
+    crystal, settings = load_case(case)
+    frame = microscope_frame(crystal, settings)
+    pool = reflection_pool(frame, settings, wavenumber_from_voltage(200, "felix"), lattice_centring(crystal.spacegroup, crystal.cell))
+    ref = felix_structure_factors(case)[:, :3].astype(int)
+    assert len(pool) == len(ref) == settings.min_reflection_pool
+    assert set(map(tuple, pool)) == set(map(tuple, ref))
+    assert tuple(pool[0]) == (0, 0, 0)
+    mags = np.linalg.norm(frame.g_vectors(pool), axis=1)
+    assert np.all(np.diff(mags) >= -1e-9)
+    # g vectors in the microscope frame match Felix's g_x, g_y (2π convention)
+    lookup = {tuple(r[:3].astype(int)): r[3:5] for r in felix_structure_factors(case)}
+    g = frame.g_vectors(pool)
+    for h, gl in zip(pool, g):
+        assert np.allclose(gl[:2], lookup[tuple(h)], rtol=1e-6, atol=1e-7)
+
+
+def test_centring_rules() -> None:
+    hkl = np.array([[1, 1, 1], [2, 0, 0], [1, 0, 0], [1, 1, 0], [2, 1, 1]])
+    assert centring_allowed(hkl, "F").tolist() == [True, True, False, False, False]
+    assert centring_allowed(hkl, "I").tolist() == [False, True, False, True, True]
+    assert centring_allowed(hkl, "P").all()
+
+
+@pytest.mark.parametrize("case", CASES_64)
+def test_structure_factors_match_felix(case: str) -> None:
+    crystal, settings = load_case(case)
+    frame = microscope_frame(crystal, settings)
+    ref = felix_structure_factors(case)
+    pool = ref[:, :3].astype(int)
+    _, column = pool_matrix(crystal, settings, pool, frame.reciprocal, "felix")
+    ours = column.total[1:]
+    theirs = ref[1:, 5] + 1j * ref[1:, 6]
+    # StructureFactors.txt has 6 significant digits (E14.6)
+    assert np.allclose(ours, theirs, rtol=2e-5, atol=2e-7), np.abs(ours - theirs).max()
+    if settings.absorb_flag == 1:
+        assert np.allclose(column.u_abs, 0.078 * column.u)
+    if settings.absorb_flag == 2:
+        # Felix prints i·U'₀ on the 000 line
+        assert column.u_abs[0].real == pytest.approx(ref[0, 6], rel=2e-5)
+
+
+def test_u111_value_from_fact_sheet() -> None:
+    crystal, settings = load_case(CASES_64[0])
+    frame = microscope_frame(crystal, settings)
+    _, column = pool_matrix(crystal, settings, np.array([[0, 0, 0], [1, 1, 1]]), frame.reciprocal, "felix")
+    assert column.u[1] == pytest.approx(0.0428172 + 0.0479822j, abs=2e-7)
+
+
+@pytest.mark.parametrize("element,b_iso", [("Ga", 0.5854), ("As", 0.3528), ("O", 0.8)])
+def test_bird_king_quadrature_against_adaptive_scipy(element: str, b_iso: float) -> None:
+    pref = absorption_prefactor(200)
+
+    def reference(qg: float) -> float:
+        def f(sy: float, sx: float) -> float:
+            q1 = math.hypot(qg / 2 + 2 * sx, 2 * sy)
+            q2 = math.hypot(qg / 2 - 2 * sx, 2 * sy)
+            return float(kirkland_form_factor(element, q1) * kirkland_form_factor(element, q2)) * -math.expm1(
+                -2 * b_iso * (sx * sx + sy * sy - qg * qg / 16)
+            )
+
+        value, _ = integrate.dblquad(f, 0, np.inf, 0, np.inf, epsrel=1e-11, epsabs=1e-13)
+        return 4 * pref * value
+
+    q = np.array([0.0, 0.7, 2.0])
+    ours = bird_king_form_factor(element, q, b_iso, 200)
+    expected = np.array([reference(v) for v in q])
+    assert np.allclose(ours, expected, rtol=1e-6)
+    assert np.all(bird_king_form_factor(element, q, 0.0, 200) == 0)  # B = 0: no absorption
