@@ -1,0 +1,157 @@
+"""Physical invariants of the builtin simulator, independent of Felix."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from sim_refdata import CASES_64, load_case
+
+from lacbed_bridge.crystal.model import Crystal, Site
+from lacbed_bridge.simulate.bloch import simulate_builtin
+from lacbed_bridge.simulate.electron import wavenumber_from_voltage
+from lacbed_bridge.simulate.geometry import microscope_frame
+from lacbed_bridge.simulate.pool import lattice_centring, reflection_pool
+from lacbed_bridge.simulate.settings import FelixSettings
+
+GAAS_OPS = None
+
+
+def gaas(pv_ga: float | None = None, pv_as: float | None = None, kappa: float = 1.0) -> Crystal:
+    """GaAs F-43m from the space-group name (gemmi generates the operations)."""
+    b = 8 * np.pi**2
+    return Crystal(
+        name="GaAs",
+        cell=(5.65325, 5.65325, 5.65325, 90.0, 90.0, 90.0),
+        spacegroup="F -4 3 m",
+        sites=(
+            Site("Ga", "Ga", (0.0, 0.0, 0.0), 1.0, 0.5854 / b, pv_ga, kappa),
+            Site("As", "As", (0.25, 0.25, 0.25), 1.0, 0.3528 / b, pv_as, kappa),
+        ),
+        formula="Ga As",
+    )
+
+
+def small(**overrides) -> FelixSettings:
+    """A fast [001] setting: 12×12 px, small pool."""
+    base = dict(
+        pixel_count=6,
+        min_reflection_pool=40,
+        min_strong_beams=15,
+        incident_beam_direction=(0, 0, 1),
+        x_direction=(1, 0, 0),
+        normal_direction=(0, 0, 1),
+        outer_convergence_angle=0.6,
+        absorb_flag=0,
+        initial_thickness=300.0,
+        final_thickness=300.0,
+    )
+    base.update(overrides)
+    return FelixSettings(**base).validate()
+
+
+def test_unitarity_without_absorption() -> None:
+    """No absorption and n̂ ∥ beam in the ZOLZ: exp(iÃt) is unitary, Σ_g |ψ_g|² = 1 per pixel."""
+    settings = small()
+    crystal = gaas()
+    frame = microscope_frame(crystal, settings)
+    pool = reflection_pool(frame, settings, wavenumber_from_voltage(200.0), lattice_centring(crystal.spacegroup, crystal.cell))
+    g = frame.g_vectors(pool)
+    assert np.allclose(g @ frame.normal, 0.0, atol=1e-9)  # no HOLZ member: all factors M = 1
+    result = simulate_builtin(crystal, settings, hkl=tuple(map(tuple, pool)), device="cpu")
+    total = sum(stack[0] for stack in result.discs.values())
+    assert np.allclose(total, 1.0, atol=1e-10)
+    assert result.disc().max() <= 1.0 + 1e-12
+
+
+def test_absorption_removes_intensity() -> None:
+    crystal = gaas()
+    plain = simulate_builtin(crystal, small(), device="cpu").disc()
+    absorbed = simulate_builtin(crystal, small(absorb_flag=1, absorption_per=10.0), device="cpu").disc()
+    assert not np.allclose(plain, absorbed)
+    assert np.abs(plain - absorbed).max() > 1e-3
+
+
+def test_thin_crystal_limit() -> None:
+    """At t → 0 the (000) beam carries everything: I₀₀₀ = 1 − O(t²)."""
+    crystal = gaas()
+    img1 = simulate_builtin(crystal, small(initial_thickness=1.0, final_thickness=1.0), device="cpu").disc()
+    img2 = simulate_builtin(crystal, small(initial_thickness=2.0, final_thickness=2.0), device="cpu").disc()
+    d1, d2 = 1 - img1, 1 - img2
+    assert np.all(d1 >= -1e-12) and d1.max() < 1e-3
+    # second order in t: doubling t multiplies the loss by ~4
+    ratio = d2.sum() / d1.sum()
+    assert 3.8 < ratio < 4.2
+
+
+def test_fourfold_symmetry_of_rocksalt_001() -> None:
+    """Bright-field disc of m-3m along [001] has 4mm symmetry (rows ↔ k_y, columns ↔ k_x)."""
+    b = 8 * np.pi**2
+    mgo = Crystal(
+        name="MgO",
+        cell=(4.212, 4.212, 4.212, 90.0, 90.0, 90.0),
+        spacegroup="F m -3 m",
+        sites=(Site("Mg", "Mg", (0, 0, 0), 1.0, 0.3 / b), Site("O", "O", (0.5, 0.5, 0.5), 1.0, 0.4 / b)),
+        formula="Mg O",
+    )
+    # a pool of complete shells keeps the beam set symmetric: 1 + 4 + 4 + 4 + 8 + ... (ZOLZ only at this size)
+    img = simulate_builtin(mgo, small(min_reflection_pool=25, min_strong_beams=9), device="cpu").disc()
+    for transformed in (img[:, ::-1], img[::-1, :], img.T, np.rot90(img)):
+        assert np.allclose(img, transformed, atol=1e-6)
+
+
+def test_thickness_series_equals_single_runs() -> None:
+    crystal = gaas()
+    series = simulate_builtin(crystal, small(initial_thickness=200.0, final_thickness=400.0, delta_thickness=100.0), device="cpu")
+    assert series.thicknesses == [200.0, 300.0, 400.0]
+    for i, t in enumerate(series.thicknesses):
+        single = simulate_builtin(crystal, small(initial_thickness=t, final_thickness=t), device="cpu")
+        assert np.allclose(series.disc((0, 0, 0), i), single.disc(), atol=1e-10)
+
+
+def test_chunking_does_not_change_the_result() -> None:
+    crystal = gaas()
+    whole = simulate_builtin(crystal, small(), device="cpu", pixel_chunk=10_000).disc()
+    pieces = simulate_builtin(crystal, small(), device="cpu", pixel_chunk=7).disc()
+    tiny_memory = simulate_builtin(crystal, small(), device="cpu", max_memory_gb=1e-6).disc()
+    assert np.array_equal(whole, pieces)
+    assert np.allclose(whole, tiny_memory, atol=1e-12)
+
+
+def test_complex64_close_to_complex128() -> None:
+    crystal = gaas()
+    c128 = simulate_builtin(crystal, small(), device="cpu").disc()
+    c64 = simulate_builtin(crystal, small(), device="cpu", dtype=torch.complex64).disc()
+    assert np.abs(c128 - c64).max() < 1e-4
+
+
+def test_charge_transfer_changes_the_pattern_and_neutral_pv_does_not() -> None:
+    settings = small()
+    neutral = simulate_builtin(gaas(), settings, device="cpu").disc()
+    explicit = simulate_builtin(gaas(pv_ga=3.0, pv_as=5.0), settings, device="cpu").disc()
+    charged = simulate_builtin(gaas(pv_ga=2.5, pv_as=5.5), settings, device="cpu").disc()
+    assert np.allclose(neutral, explicit, atol=1e-12)
+    assert np.abs(charged - neutral).max() > 1e-3
+
+
+def test_result_metadata() -> None:
+    crystal, settings = load_case(CASES_64[0])
+    settings = dataclasses.replace(settings, pixel_count=4)
+    result = simulate_builtin(crystal, settings, device="cpu", hkl=((0, 0, 0), (2, 2, 0), (99, 0, 0)))
+    assert result.backend == "builtin" and result.seconds > 0
+    assert result.info["pool_size"] == 200
+    assert result.info["beams_min"] >= settings.min_strong_beams
+    assert result.info["missing_hkl"] == [[99, 0, 0]]
+    assert result.disc().shape == (8, 8)
+
+
+@pytest.mark.cuda
+def test_cuda_matches_cpu() -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    crystal = gaas()
+    cpu = simulate_builtin(crystal, small(), device="cpu").disc()
+    gpu = simulate_builtin(crystal, small(), device="cuda").disc()
+    assert np.abs(cpu - gpu).max() < 1e-4
