@@ -1,0 +1,140 @@
+"""Benchmark: the builtin Bloch-wave simulator, time per pattern, against Felix.
+
+1. The four Felix reference cases (shared/felix_reference): builtin wall time per pattern on this
+   machine vs the Felix wall time recorded in each case README (same case, same machine class:
+   2-vCPU, one MPI rank). Ratio = builtin / Felix (target ≤ 1 on CPU).
+2. 128² GaAs [-110] with ≥ 50 and ≥ 150 strong beams (pools of 200 and 600): time per pattern.
+   Felix reference per pixel from DESIGN §8 (200/50: 4.6 ms/px measured; for 600/150 the
+   geometric mean of the measured 600/100 (42 ms/px) and 600/200 (145 ms/px) is used, labelled
+   as an estimate). On CUDA the targets are ≤ 50 ms (50 beams) and ≤ 0.5 s (150 beams).
+
+``--quick`` (≤ 60 s on 2 cores) runs the 64² cases once and the 128² cases on a 32² pixel grid
+(same disc, coarser sampling), scaling the time by the pixel count. Prints the figures; the LAST
+line is one JSON object.
+Usage: python benchmarks/simulator.py [--quick] [--device cpu|cuda] [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import platform
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+from lacbed_bridge import __version__
+from lacbed_bridge.crystal.cif import read_cif
+from lacbed_bridge.simulate.bloch import simulate_builtin
+from lacbed_bridge.simulate.settings import parse_felix_inp
+
+REFERENCE = (Path(__file__).resolve().parents[1] / ".." / "shared" / "felix_reference").resolve()
+CASES = ["GaAs_m110_930A_64px_noabs", "GaAs_m110_930A_64px_propabs", "GaAs_m110_930A_64px", "GaAs_m110_3t_128px"]
+FELIX_MS_PER_PIXEL = {50: 4.6, 150: math.sqrt(42.0 * 145.0)}  # DESIGN §8 (150: estimate)
+
+
+def felix_wall_time(case: Path) -> float:
+    """The 'Wall time: X s' of a reference case README."""
+    text = (case / "README.md").read_text()
+    match = re.search(r"Wall time:\**\s*([\d.]+)\s*s", text)
+    if not match:
+        raise ValueError(f"no wall time in {case / 'README.md'}")
+    return float(match.group(1))
+
+
+def timed(fn, device: torch.device, repeats: int) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    figures: dict[str, object] = {
+        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "version": __version__,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    try:
+        figures["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        pass
+    crystal = read_cif(REFERENCE / CASES[0] / "felix.cif")
+    # warm-up (torch kernels, caches)
+    warm = dataclasses.replace(parse_felix_inp(REFERENCE / CASES[0] / "felix.inp"), pixel_count=4)
+    simulate_builtin(crystal, warm, device=args.device)
+
+    print(f"builtin simulator on {figures['device']} ({device.type}, {figures['threads']} threads)")
+    ratios = []
+    for name in CASES:
+        case = REFERENCE / name
+        if not case.is_dir():
+            print(f"  {name}: reference data missing, skipped")
+            continue
+        settings = parse_felix_inp(case / "felix.inp")
+        scale = 1.0
+        if args.quick and settings.pixel_count > 32:
+            scale = (settings.pixel_count / 16) ** 2
+            settings = dataclasses.replace(settings, pixel_count=16)
+        seconds = timed(lambda: simulate_builtin(crystal, settings, device=args.device), device, args.repeats) * scale
+        felix = felix_wall_time(case)
+        ratio = seconds / felix
+        ratios.append(ratio)
+        figures[f"{name}_builtin_s"] = seconds
+        figures[f"{name}_felix_s"] = felix
+        figures[f"{name}_ratio"] = ratio
+        note = " (scaled from 32²)" if scale != 1.0 else ""
+        print(f"  {name:30s} builtin {seconds:7.2f} s{note}   Felix {felix:6.1f} s   ratio {ratio:.3f}")
+
+    base = parse_felix_inp(REFERENCE / CASES[2] / "felix.inp")
+    for beams, pool in ((50, 200), (150, 600)):
+        settings = dataclasses.replace(base, pixel_count=64, min_strong_beams=beams, min_reflection_pool=pool)
+        scale = 1.0
+        if args.quick or device.type == "cpu" and beams > 100:
+            scale = 16.0
+            settings = dataclasses.replace(settings, pixel_count=16)
+        result_holder = {}
+
+        def run() -> None:
+            result_holder["r"] = simulate_builtin(crystal, settings, device=args.device)
+
+        seconds = timed(run, device, args.repeats) * scale
+        info = result_holder["r"].info
+        felix = FELIX_MS_PER_PIXEL[beams] * 1e-3 * 128 * 128
+        figures[f"128px_{beams}beams_builtin_s"] = seconds
+        figures[f"128px_{beams}beams_setup_s"] = info["setup_seconds"]
+        figures[f"128px_{beams}beams_felix_s"] = felix
+        figures[f"128px_{beams}beams_ratio"] = seconds / felix
+        figures[f"128px_{beams}beams_mean_beams"] = info["beams_mean"]
+        label = "Felix" if beams == 50 else "Felix (est.)"
+        note = " (scaled from 32²)" if scale != 1.0 else ""
+        print(
+            f"  128² ≥{beams} beams (pool {pool}, mean {info['beams_mean']:.1f}): builtin {seconds:7.2f} s{note}"
+            f"   {label} {felix:6.1f} s   ratio {seconds / felix:.3f}"
+        )
+    if ratios:
+        figures["max_ratio_reference_cases"] = max(ratios)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
