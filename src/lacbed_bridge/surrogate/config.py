@@ -16,6 +16,8 @@ Schedule = Literal["constant", "linear", "cosine"]
 GanMode = Literal["vanilla", "lsgan"]
 NormKind = Literal["batch", "instance"]
 DeviceKind = Literal["auto", "cpu", "cuda"]
+#: Keys of the ``train:`` block that drive the workflow (which runs to make), not one run.
+WORKFLOW_KEYS = ("seeds", "directions")
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,8 @@ class TrainConfig:
     @classmethod
     def from_mapping(cls, block: dict[str, Any] | None, **overrides: Any) -> TrainConfig:
         """Build from a config ``train:`` block (unknown keys and bad choices are errors)."""
-        values = {**(block or {}), **{k: v for k, v in overrides.items() if v is not None}}
+        values = {k: v for k, v in (block or {}).items() if k not in WORKFLOW_KEYS}
+        values.update({k: v for k, v in overrides.items() if v is not None})
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

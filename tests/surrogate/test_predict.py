@@ -1,0 +1,67 @@
+"""predict: one image or a folder, end to end through the CLI, physical units in and out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lacbed_bridge.cli import main
+from lacbed_bridge.config import REPO_ROOT, load_config
+from lacbed_bridge.dataset.torch_dataset import PairedImageDataset
+from lacbed_bridge.io import read_tiff, write_tiff
+from lacbed_bridge.surrogate.checkpoint import generator_from_checkpoint, load_checkpoint
+
+
+def test_predict_one_file_and_a_folder(tiny_model, results_dir, dataset_dir, tmp_path):
+    data = PairedImageDataset(dataset_dir, direction="edd2lacbed", split=None)
+    sid = data.sample_ids[0]
+    family = sid.rsplit("_", 1)[0]
+    src = results_dir / "edd" / family / f"{sid}.tif"
+    assert main(["predict", str(tiny_model), str(src), "--out", str(tmp_path / "one.tif"), "--device", "cpu"]) == 0
+    image, meta = read_tiff(tmp_path / "one.tif")
+    assert image.shape == (32, 32) and meta["sample_id"] == sid and meta["direction"] == "edd2lacbed"
+    # the same prediction through the generator on the dataset's normalised input
+    gen = generator_from_checkpoint(load_checkpoint(tiny_model))
+    with torch.no_grad():
+        expected = gen(data[0][0].unsqueeze(0)).clamp(0, 1)[0, 0].numpy()
+    lac = data.normalisation["lacbed"]
+    np.testing.assert_allclose(image, expected * lac["scale"] + lac["offset"], rtol=1e-5, atol=1e-6)
+
+    folder = results_dir / "edd" / family
+    assert main(["predict", str(tiny_model), str(folder), "--out", str(tmp_path / "many"), "--device", "cpu"]) == 0
+    outputs = sorted((tmp_path / "many").glob("*.tif"))
+    assert [p.name for p in outputs] == sorted(p.name for p in folder.glob("*.tif"))
+    np.testing.assert_array_equal(read_tiff(tmp_path / "many" / f"{sid}.tif")[0], image)
+
+
+def test_predict_reports_bad_input(tiny_model, tmp_path, capsys):
+    write_tiff(tmp_path / "small.tif", np.ones((16, 16), np.float32), {"sample_id": "x"})
+    assert main(["predict", str(tiny_model), str(tmp_path / "small.tif"), "--out", str(tmp_path / "o.tif")]) == 2
+    assert "does not match the model's 32 × 32" in capsys.readouterr().err
+    (tmp_path / "c.cif").write_text("data_x\n")
+    assert main(["predict", str(tiny_model), str(tmp_path / "c.cif"), "--out", str(tmp_path / "o.tif")]) == 2
+    err = capsys.readouterr().err
+    assert "--config" in err or "EDD stage" in err
+    assert main(["predict", str(tmp_path / "nothing.pt"), str(tmp_path / "small.tif"), "--out", str(tmp_path / "o.tif")]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_predict_from_a_cif_matches_predicting_its_edd_image(tiny_model, tmp_path):
+    """CIF input (EDD stage present): same result as writing the EDD image first, then predicting."""
+    edd_images = pytest.importorskip("lacbed_bridge.edd.images", reason="EDD stage not installed")
+    cif = REPO_ROOT / "tests" / "crystal" / "data" / "NaCl_modern_items.cif"
+    if not cif.is_file():
+        pytest.skip(f"test CIF missing: {cif}")
+    config = load_config(REPO_ROOT / "config.yaml")  # pixel_count 16: side 32 as the tiny model
+    edd_images.write_edd(cif, config, tmp_path / "edd.tif")
+    assert main(["predict", str(tiny_model), str(tmp_path / "edd.tif"), "--out", str(tmp_path / "via_tif.tif"), "--device", "cpu"]) == 0
+    assert main(["predict", str(tiny_model), str(cif), "--out", str(tmp_path / "via_cif.tif"), "--config", str(REPO_ROOT / "config.yaml"), "--device", "cpu"]) == 0
+    np.testing.assert_allclose(read_tiff(tmp_path / "via_cif.tif")[0], read_tiff(tmp_path / "via_tif.tif")[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("suffix", [".txt"])
+def test_predict_rejects_unknown_types(tiny_model, tmp_path, suffix, capsys):
+    (tmp_path / f"a{suffix}").write_text("x")
+    assert main(["predict", str(tiny_model), str(tmp_path / f"a{suffix}"), "--out", str(tmp_path / "o")]) == 2
+    assert "unsupported input type" in capsys.readouterr().err
