@@ -25,6 +25,7 @@ STAGE_CLI_MODULES = (
     "lacbed_bridge.dataset.cli",
     "lacbed_bridge.surrogate.cli",
     "lacbed_bridge.figures.cli",
+    "lacbed_bridge.batch",
 )
 
 

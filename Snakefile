@@ -1,0 +1,27 @@
+# lacbed-bridge workflow: variants -> simulate (builtin | felix) and edd -> dataset -> train
+# (direction x model x seed) -> evaluate -> benchmark -> figures. Each rule calls one package
+# command; the logic lives in src/lacbed_bridge. Run with `make run` (config.yaml) or
+# `snakemake --cores N --configfile configs/paper.yaml`.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/variants.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/edd.smk"
+include: "workflow/rules/dataset.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/benchmark.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

@@ -1,0 +1,166 @@
+"""Batches of samples for the workflow: one cluster job simulates (or projects) many crystals.
+
+A family's samples ``<family>_000000 …`` are cut into batches of ``workflow.batch_size``
+(config), so 10 000 crystals with batch size 50 make 200 jobs. A batch job writes one TIFF per
+sample and a batch manifest CSV (sample_id, status, path, seconds, error) — the file the workflow
+passes on, instead of all-to-all lists of sample files.
+
+Robustness: a sample that fails is recorded (status ``failed``, the error message) and leaves a
+``<sample_id>.failed`` marker beside its missing image; the batch itself succeeds, and the dataset
+stage reports and excludes the sample. A sample whose image already exists with the same settings
+hash is not recomputed (``cached``), so a rerun after an interruption redoes only what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .config import config_hash
+from .crystal.variants import find_family, sample_ids
+from .errors import ConfigError
+from .io import read_tiff, write_text_atomic
+
+LOG = logging.getLogger(__name__)
+DEFAULT_BATCH_SIZE = 50
+
+
+def batch_size(config: dict[str, Any]) -> int:
+    """Samples per batch job (``workflow.batch_size``)."""
+    return int((config.get("workflow") or {}).get("batch_size", DEFAULT_BATCH_SIZE))
+
+
+def n_batches(config: dict[str, Any], family: str) -> int:
+    """Number of batches of a family."""
+    n = int(find_family(config, family)["n_variants"])
+    return math.ceil(n / batch_size(config))
+
+
+def batch_sample_ids(config: dict[str, Any], family: str, batch: int) -> list[str]:
+    """Sample ids of batch ``batch`` (0-based) of ``family``."""
+    ids = sample_ids(find_family(config, family))
+    size = batch_size(config)
+    if not 0 <= batch < n_batches(config, family):
+        raise ConfigError(f"batch {batch} outside 0..{n_batches(config, family) - 1}", field=f"families[{family}]")
+    return ids[batch * size : (batch + 1) * size]
+
+
+def stage_hash(config: dict[str, Any], stage: str) -> str:
+    """Hash of the settings that determine a stage's images (its config section + the geometry)."""
+    if stage == "lacbed":
+        return config_hash(config["simulation"])
+    sim = config["simulation"]
+    geometry = {k: sim.get(k) for k in ("pixel_count", "incident_beam_direction", "x_direction")}
+    return config_hash({"edd": config["edd"], "geometry": geometry})
+
+
+def _is_current(path: Path, settings_hash: str) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        _, meta = read_tiff(path)
+    except Exception:  # noqa: BLE001 - an unreadable file is simply recomputed
+        return False
+    return meta.get("settings_hash") == settings_hash
+
+
+def run_batch(
+    config: dict[str, Any],
+    family: str,
+    batch: int,
+    *,
+    stage: str,
+    cif_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    manifest: str | os.PathLike[str],
+    compute: Callable[[Path, Path], None] | None = None,
+) -> pd.DataFrame:
+    """Compute one batch of ``stage`` (``lacbed`` or ``edd``) and write its manifest.
+
+    ``compute(cif_path, out_path)`` makes one image (default: the stage's package function). The
+    settings hash is added to each image's metadata so later runs can reuse it.
+    """
+    from .io import write_tiff
+
+    if stage not in ("lacbed", "edd"):
+        raise ConfigError(f"expected 'lacbed' or 'edd', got {stage!r}", field="stage")
+    settings_hash = stage_hash(config, stage)
+    if compute is None:
+        compute = _default_compute(config, stage)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for sid in batch_sample_ids(config, family, batch):
+        cif = Path(cif_dir) / f"{sid}.cif"
+        out = out_dir / f"{sid}.tif"
+        marker = out_dir / f"{sid}.failed"
+        if _is_current(out, settings_hash):
+            rows.append({"sample_id": sid, "status": "cached", "path": str(out), "seconds": 0.0, "error": ""})
+            continue
+        try:
+            compute(cif, out)
+            image, meta = read_tiff(out)
+            meta["settings_hash"] = settings_hash
+            write_tiff(out, image, meta)
+            if marker.exists():
+                marker.unlink()
+            rows.append({"sample_id": sid, "status": "ok", "path": str(out), "seconds": float(meta.get("seconds", 0.0)), "error": ""})
+        except Exception as exc:  # noqa: BLE001 - one failed sample must not stop the batch
+            message = f"{type(exc).__name__}: {exc}"
+            LOG.error("%s: %s failed: %s", sid, stage, message)
+            LOG.debug("%s", traceback.format_exc())
+            if out.exists():
+                out.unlink()
+            write_text_atomic(marker, json.dumps({"sample_id": sid, "stage": stage, "error": message}) + "\n")
+            rows.append({"sample_id": sid, "status": "failed", "path": "", "seconds": 0.0, "error": message})
+    frame = pd.DataFrame(rows, columns=["sample_id", "status", "path", "seconds", "error"])
+    write_text_atomic(manifest, frame.to_csv(index=False))
+    n_failed = int((frame["status"] == "failed").sum())
+    LOG.info("%s batch %d of %s: %d samples, %d failed", stage, batch, family, len(frame), n_failed)
+    return frame
+
+
+def _default_compute(config: dict[str, Any], stage: str) -> Callable[[Path, Path], None]:
+    if stage == "lacbed":
+        from .simulate.run import run_simulation
+
+        return lambda cif, out: run_simulation(cif, config, out) and None
+    from .edd.images import write_edd
+
+    return lambda cif, out: write_edd(cif, config, out) and None
+
+
+def register(subparsers: Any) -> None:
+    """Add ``lacbed-bridge batch`` (used by the workflow's simulate and edd rules)."""
+    p = subparsers.add_parser(
+        "batch",
+        help="simulate LACBED discs or project EDD images for one batch of a family (workflow job)",
+    )
+    p.add_argument("stage", choices=["lacbed", "edd"], help="lacbed = simulate with the configured backend; edd = projected density")
+    p.add_argument("--config", required=True, help="config YAML")
+    p.add_argument("--family", required=True, help="family name")
+    p.add_argument("--batch", type=int, required=True, help="batch index (0-based)")
+    p.add_argument("--cif-dir", required=True, help="folder of the family's CIFs")
+    p.add_argument("--out-dir", required=True, help="folder for <sample_id>.tif")
+    p.add_argument("--manifest", required=True, help="batch manifest CSV to write")
+    p.set_defaults(func=_run_cli)
+
+
+def _run_cli(args: Any) -> int:
+    from .config import load_config
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config = load_config(args.config)
+    frame = run_batch(
+        config, args.family, args.batch, stage=args.stage, cif_dir=args.cif_dir, out_dir=args.out_dir, manifest=args.manifest
+    )
+    print(f"{args.stage} {args.family} batch {args.batch}: " + ", ".join(f"{k} {v}" for k, v in frame["status"].value_counts().items()))
+    return 0

@@ -1,0 +1,18 @@
+# Surrogate speed (latency, throughput) next to the simulator's time per pattern of this dataset.
+# The benchmark's last printed line is its JSON record.
+rule benchmark_surrogate:
+    input:
+        info=f"{R}/dataset/dataset.json",
+    output:
+        f"{R}/benchmarks/surrogate.json",
+    log:
+        f"{L}/benchmark_surrogate.log",
+    params:
+        quick="--quick" if WF.get("benchmark_quick", True) else "",
+        device="cuda" if GPU_TRAIN else "cpu",
+        side=2 * config["simulation"]["pixel_count"],
+        ngf=TRAIN.get("ngf", 64),
+    shell:
+        "python {workflow.basedir}/benchmarks/surrogate.py {params.quick} --device {params.device} "
+        "--side {params.side} --ngf {params.ngf} --dataset $(dirname {input.info}) > {log} 2>&1 "
+        "&& tail -n 1 {log} > {output}"

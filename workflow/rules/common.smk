@@ -1,0 +1,83 @@
+# Shared Python of the workflow: validate the config once, derive families, batches, models.
+import json
+import os
+import re
+import sys
+
+import yaml
+
+from lacbed_bridge.batch import n_batches
+from lacbed_bridge.config import config_hash, validate_config
+
+_validated = validate_config(config, path="configuration")
+config.clear()
+config.update(_validated)
+
+R = config["output"]["results"]
+L = config["output"].get("logs", "logs")
+WF = config.get("workflow") or {"batch_size": 50, "models": ["pix2pix", "unet"], "benchmark_quick": True, "n_figure_samples": 4}
+TRAIN = config.get("train") or {}
+FAMILIES = [f["name"] for f in config["families"]]
+DIRECTIONS = TRAIN.get("directions", ["edd2lacbed", "lacbed2edd"])
+SEEDS = TRAIN.get("seeds", [0, 1, 2])
+MODELS = WF.get("models", ["pix2pix", "unet"])
+SPLIT = TRAIN.get("split", "random_0")
+GPU_SIM = config["simulation"].get("device") == "cuda"
+GPU_TRAIN = TRAIN.get("device") == "cuda"
+
+# The effective (validated, merged) config the package commands read. Rewritten only when its
+# content changes, and never a rule input: what triggers reruns are the params below.
+EFFECTIVE = f"{R}/config.effective.yaml"
+_text = yaml.safe_dump(config, sort_keys=True)
+try:
+    with open(EFFECTIVE) as _handle:
+        _same = _handle.read() == _text
+except FileNotFoundError:
+    _same = False
+if not _same:
+    os.makedirs(R, exist_ok=True)
+    with open(EFFECTIVE + ".tmp", "w") as _handle:
+        _handle.write(_text)
+    os.replace(EFFECTIVE + ".tmp", EFFECTIVE)
+
+
+wildcard_constraints:
+    family="|".join(re.escape(f) for f in FAMILIES),
+    batch=r"\d{4}",
+    direction="edd2lacbed|lacbed2edd",
+    model="pix2pix|unet",
+    seed=r"\d+",
+
+
+def family_config(family):
+    """The config of one family (a rule param: editing it reruns only that family)."""
+    return next(f for f in config["families"] if f["name"] == family)
+
+
+def family_hash(wildcards):
+    return config_hash(family_config(wildcards.family))
+
+
+def batch_ids(family):
+    return [f"{b:04d}" for b in range(n_batches(config, family))]
+
+
+def batch_manifests(stage):
+    return [f"{R}/{stage}/{family}/batch_{b}.csv" for family in FAMILIES for b in batch_ids(family)]
+
+
+def model_dirs():
+    return [f"{R}/models/{d}/{m}/seed{s}" for d in DIRECTIONS for m in MODELS for s in SEEDS]
+
+
+def final_outputs():
+    return [
+        f"{R}/dataset/dataset.json",
+        f"{R}/metrics/summary.csv",
+        f"{R}/benchmarks/surrogate.json",
+        *FIGURES,
+    ]
+
+
+FIGURE_NAMES = ["a_predictions", "b_charge_panel", "c_training_curves", "d_speed", "e_metrics"]
+FIGURES = [f"{R}/figures/{name}.{ext}" for name in FIGURE_NAMES for ext in ("png", "pdf")]

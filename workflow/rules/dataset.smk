@@ -1,0 +1,19 @@
+# Stacks, manifest, dataset-wide normalisation and splits; failed/missing samples are listed
+# and excluded with a count (dataset.json, excluded.csv).
+rule dataset:
+    input:
+        variants=expand(f"{R}/variants/{{family}}/variants.csv", family=FAMILIES),
+        lacbed=batch_manifests("lacbed"),
+        edd=batch_manifests("edd"),
+    output:
+        info=f"{R}/dataset/dataset.json",
+        manifest=f"{R}/dataset/manifest.csv",
+        edd=f"{R}/dataset/edd.tif",
+        lacbed=f"{R}/dataset/lacbed.tif",
+    log:
+        f"{L}/dataset.log",
+    params:
+        dataset=config_hash(config.get("dataset") or {}),
+    shell:
+        "lacbed-bridge dataset --variants {input.variants} --edd-root {R}/edd --lacbed-root {R}/lacbed "
+        "--out $(dirname {output.info}) --config {EFFECTIVE} > {log} 2>&1"

@@ -1,0 +1,18 @@
+# Projected electron-density images, batched like the simulations.
+rule edd:
+    input:
+        f"{R}/variants/{{family}}/variants.csv",
+    output:
+        f"{R}/edd/{{family}}/batch_{{batch}}.csv",
+    log:
+        f"{L}/edd/{{family}}/batch_{{batch}}.log",
+    params:
+        edd=config_hash({"edd": config["edd"], "pixel_count": config["simulation"]["pixel_count"],
+                         "beam": config["simulation"]["incident_beam_direction"],
+                         "x": config["simulation"]["x_direction"]}),
+        family_hash=family_hash,
+    group:
+        "edd"
+    shell:
+        "lacbed-bridge batch edd --config {EFFECTIVE} --family {wildcards.family} --batch {wildcards.batch} "
+        "--cif-dir $(dirname {input}) --out-dir $(dirname {output}) --manifest {output} > {log} 2>&1"

@@ -1,0 +1,25 @@
+# Score each model on its split's test subset; then one summary table (DESIGN §7).
+rule evaluate:
+    input:
+        model=f"{R}/models/{{direction}}/{{model}}/seed{{seed}}/model.pt",
+        info=f"{R}/dataset/dataset.json",
+    output:
+        f"{R}/metrics/{{direction}}/{{model}}/seed{{seed}}/metrics.json",
+    log:
+        f"{L}/evaluate/{{direction}}_{{model}}_seed{{seed}}.log",
+    params:
+        split=SPLIT,
+    shell:
+        "lacbed-bridge evaluate --model {input.model} --dataset $(dirname {input.info}) --split {params.split} "
+        "--out $(dirname {output}) --config {EFFECTIVE} > {log} 2>&1"
+
+
+rule metrics_summary:
+    input:
+        [f"{R}/metrics/{d}/{m}/seed{s}/metrics.json" for d in DIRECTIONS for m in MODELS for s in SEEDS],
+    output:
+        f"{R}/metrics/summary.csv",
+    log:
+        f"{L}/metrics_summary.log",
+    shell:
+        "lacbed-bridge metrics-summary {input} --out {output} > {log} 2>&1"

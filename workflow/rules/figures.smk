@@ -1,0 +1,15 @@
+# Paper figures (PNG + PDF) from results/ only; each is in the Snakemake report.
+rule figures:
+    input:
+        info=f"{R}/dataset/dataset.json",
+        summary=f"{R}/metrics/summary.csv",
+        bench=f"{R}/benchmarks/surrogate.json",
+        models=[f"{d}/model.pt" for d in model_dirs()],
+    output:
+        [report(f, category="Figures") if f.endswith(".png") else f for f in FIGURES],
+    log:
+        f"{L}/figures.log",
+    params:
+        n=WF.get("n_figure_samples", 4),
+    shell:
+        "lacbed-bridge figures --results {R} --config {EFFECTIVE} --out $(dirname {output[0]}) > {log} 2>&1"

@@ -1,0 +1,19 @@
+# LACBED (000) discs, one job per batch of workflow.batch_size crystals. A failed sample is
+# recorded in the batch manifest (and a <id>.failed marker); the batch still succeeds.
+rule simulate:
+    input:
+        f"{R}/variants/{{family}}/variants.csv",
+    output:
+        f"{R}/lacbed/{{family}}/batch_{{batch}}.csv",
+    log:
+        f"{L}/simulate/{{family}}/batch_{{batch}}.log",
+    params:
+        simulation=config_hash(config["simulation"]),
+        family_hash=family_hash,
+    resources:
+        gpu=1 if GPU_SIM else 0,
+    group:
+        "simulate"
+    shell:
+        "lacbed-bridge batch lacbed --config {EFFECTIVE} --family {wildcards.family} --batch {wildcards.batch} "
+        "--cif-dir $(dirname {input}) --out-dir $(dirname {output}) --manifest {output} > {log} 2>&1"

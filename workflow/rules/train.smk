@@ -1,0 +1,17 @@
+# One training job per direction x model x seed (GPU on a cluster: resources gpu=1).
+rule train:
+    input:
+        info=f"{R}/dataset/dataset.json",
+    output:
+        model=f"{R}/models/{{direction}}/{{model}}/seed{{seed}}/model.pt",
+        log_csv=f"{R}/models/{{direction}}/{{model}}/seed{{seed}}/train_log.csv",
+    log:
+        f"{L}/train/{{direction}}_{{model}}_seed{{seed}}.log",
+    params:
+        train=config_hash(TRAIN),
+    resources:
+        gpu=1 if GPU_TRAIN else 0,
+    shell:
+        "lacbed-bridge train --dataset $(dirname {input.info}) --direction {wildcards.direction} "
+        "--model {wildcards.model} --seed {wildcards.seed} --out $(dirname {output.model}) "
+        "--config {EFFECTIVE} --resume > {log} 2>&1"
