@@ -26,6 +26,7 @@ STAGE_CLI_MODULES = (
     "lacbed_bridge.surrogate.cli",
     "lacbed_bridge.figures.cli",
     "lacbed_bridge.batch",
+    "lacbed_bridge.summary",
 )
 
 
