@@ -1,4 +1,4 @@
-"""Fixtures of the dataset tests: small real inputs written with write_tiff (see synthetic.py)."""
+"""Fixtures of the dataset tests: small real inputs written with write_tiff (see dataset_synthetic.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location("lacbed_test_synthetic", Path(__file__).with_name("synthetic.py"))
+_spec = importlib.util.spec_from_file_location("lacbed_test_synthetic", Path(__file__).with_name("dataset_synthetic.py"))
 synthetic = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(synthetic)
 

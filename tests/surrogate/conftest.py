@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -11,12 +10,7 @@ from lacbed_bridge.dataset.builder import build_dataset, sample_refs_from_varian
 from lacbed_bridge.surrogate.config import TrainConfig
 from lacbed_bridge.surrogate.train import train
 
-_spec = importlib.util.spec_from_file_location("lacbed_test_synthetic", Path(__file__).parents[1] / "dataset" / "synthetic.py")
-synthetic = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(synthetic)
-
-#: A tiny network so that CI trains in seconds on 2 cores.
-TINY = {"ngf": 4, "ndf": 4, "batch_size": 4, "device": "cpu"}
+from surrogate_helpers import TINY, synthetic
 
 
 @pytest.fixture(scope="session")
