@@ -174,9 +174,8 @@ class _Checked:
 
 def _read_checked(ref: SampleRef, kind: str) -> tuple[np.ndarray | None, dict[str, Any], str | None]:
     path = ref.path(kind)
-    marker_meta: dict[str, Any] = {}
     if not path.is_file():
-        reason = _failed_marker(path, ref.sample_id, marker_meta) or f"{kind} image missing: {path}"
+        reason = _failed_marker(path, ref.sample_id, {}) or f"{kind} image missing: {path}"
         return None, {}, reason
     try:
         image, meta = read_tiff(path)
