@@ -1,0 +1,323 @@
+"""Shared pieces of the paper figures: display transforms, loaders of ``results/``, saving.
+
+Display conventions (DESIGN §5), applied with the dataset-wide normalisation constants of
+``dataset/dataset.json`` (``x_norm = (x − offset) / scale``, one pair per image kind), never with a
+per-image scaling, so that the few-per-cent charge signal stays visible:
+
+* EDD: normalised charge strength ``(ρ − offset) / scale`` ∈ [0, 1] (ρ the projected density
+  [e/Å²]); colour map ``viridis``;
+* LACBED: inverse intensity ``1 − (I − offset) / scale`` (= 1 − I/I_max for the usual offset 0);
+  0 (white) where electrons are most likely; colour map ``gray_r`` on [0, 1].
+
+Images are drawn with ``origin="lower"``: row r of an array is the r-th value of y (k_y for
+LACBED, Felix's orientation), so +y points up.
+
+Figures are built as :class:`matplotlib.figure.Figure` objects without pyplot (no global state,
+Agg rendering) and written atomically as PNG and PDF without time stamps, so that the same
+``results/`` give the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display; a no-op if pyplot was already imported with Agg
+
+import numpy as np
+import pandas as pd
+import tifffile
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ..dataset.splits import canonical_group
+from ..dataset.torch_dataset import DIRECTIONS, normalise
+from ..errors import InputError
+from ..io import atomic_write
+
+#: The figure names the workflow expects (results/figures/<name>.png and .pdf).
+FIGURE_NAMES = ("a_predictions", "b_charge_panel", "c_training_curves", "d_speed", "e_metrics")
+FORMATS = ("png", "pdf")
+DPI = 200
+#: Colour maps per display kind.
+CMAPS = {"edd": "viridis", "lacbed": "gray_r", "difference": "RdBu_r"}
+#: Human-readable names of the display quantities (colour-bar labels).
+DISPLAY_LABELS = {
+    "edd": "EDD: normalised charge strength",
+    "lacbed": "LACBED: inverse intensity 1 − I/I$_\\mathrm{max}$",
+}
+KIND_NAMES = {"edd": "EDD", "lacbed": "LACBED"}
+#: One colour per direction, one line style per model (training curves, metrics).
+DIRECTION_COLOURS = {"edd2lacbed": "#1f77b4", "lacbed2edd": "#d62728"}
+DIRECTION_LABELS = {"edd2lacbed": "EDD → LACBED", "lacbed2edd": "LACBED → EDD"}
+MODEL_STYLES = {"pix2pix": "-", "unet": "--"}
+MODEL_LABELS = {"pix2pix": "pix2pix (U-Net + PatchGAN)", "unet": "U-Net (regression baseline)"}
+MODEL_ORDER = ("pix2pix", "unet")
+_SEED_DIR = re.compile(r"^seed(\d+)$")
+
+
+# ----- display transforms -----------------------------------------------------------------------
+def edd_display(raw: np.ndarray, constants: Mapping[str, float]) -> np.ndarray:
+    """Normalised charge strength of an EDD image [dimensionless, 0..1 over the dataset].
+
+    ``(ρ − offset) / scale`` with the dataset-wide constants of the EDD kind; ρ in [e/Å²].
+    """
+    return np.asarray(normalise(np.asarray(raw, dtype=np.float64), constants), dtype=np.float64)
+
+
+def lacbed_display(raw: np.ndarray, constants: Mapping[str, float]) -> np.ndarray:
+    """Inverse intensity of a LACBED image: ``1 − (I − offset) / scale`` [dimensionless].
+
+    With the usual offset 0 this is 1 − I/I_max (I_max the dataset-wide maximum): 0 where the
+    intensity is highest (drawn white), 1 where no electrons arrive.
+    """
+    return 1.0 - np.asarray(normalise(np.asarray(raw, dtype=np.float64), constants), dtype=np.float64)
+
+
+def display(kind: str, raw: np.ndarray, normalisation: Mapping[str, Mapping[str, float]]) -> np.ndarray:
+    """The display values of an image of ``kind`` (``edd`` or ``lacbed``) in raw physical units."""
+    if kind == "edd":
+        return edd_display(raw, normalisation["edd"])
+    if kind == "lacbed":
+        return lacbed_display(raw, normalisation["lacbed"])
+    raise InputError(f"unknown image kind {kind!r}; expected 'edd' or 'lacbed'", field="kind")
+
+
+def symmetric_limit(images: Sequence[np.ndarray], floor: float = 1e-12) -> float:
+    """The largest |value| over ``images`` (colour limit of a signed, diverging map)."""
+    values = [float(np.nanmax(np.abs(im))) for im in images if np.size(im)]
+    return max([floor, *values])
+
+
+# ----- axes helpers -------------------------------------------------------------------------------
+def not_available(ax: Axes, reason: str) -> None:
+    """Mark a panel as not available, with the reason, instead of failing."""
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, f"not available\n{reason}", ha="center", va="center", wrap=True, fontsize=9,
+            color="0.35", transform=ax.transAxes)
+
+
+def draw_image(ax: Axes, values: np.ndarray, kind: str, *, extent: Sequence[float] | None = None,
+               limit: float | None = None, gid: str | None = None) -> Any:
+    """Draw display values: ``kind`` ``edd``/``lacbed`` on [0, 1], ``difference`` on ±limit.
+
+    ``gid`` tags the image (``AxesImage.get_gid()``) so tests can find the panel's data.
+    """
+    if kind == "difference":
+        lim = limit if limit is not None else symmetric_limit([values])
+        vmin, vmax = -lim, lim
+    else:
+        vmin, vmax = 0.0, 1.0
+    image = ax.imshow(values, cmap=CMAPS[kind], vmin=vmin, vmax=vmax, origin="lower", extent=extent,
+                      interpolation="nearest")
+    if gid:
+        image.set_gid(gid)
+    return image
+
+
+def edd_extent(field_of_view: float) -> list[float]:
+    """imshow extent of an EDD image [Å]: the crystal origin at the centre, ±fov/2."""
+    half = 0.5 * float(field_of_view)
+    return [-half, half, -half, half]
+
+
+def lacbed_extent(outer_convergence_angle: float) -> list[float]:
+    """imshow extent of a LACBED (000) disc [Å⁻¹, no 2π]: ±ROuterConvergenceAngle (the disc radius)."""
+    r = float(outer_convergence_angle)
+    return [-r, r, -r, r]
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A pyplot-free figure with constrained layout."""
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+# ----- saving -----------------------------------------------------------------------------------
+def save_figure(fig: Figure, out_dir: str | os.PathLike[str], name: str) -> list[Path]:
+    """Write ``<out_dir>/<name>.png`` and ``.pdf`` atomically, without time stamps; returns the paths."""
+    out = Path(out_dir)
+    written = []
+    for fmt in FORMATS:
+        path = out / f"{name}.{fmt}"
+        metadata = {"Software": None} if fmt == "png" else {"Creator": None, "Producer": None, "CreationDate": None}
+        with atomic_write(path, "wb") as handle:
+            fig.savefig(handle, format=fmt, dpi=DPI, metadata=metadata)
+        written.append(path)
+    return written
+
+
+# ----- loaders of results/ ---------------------------------------------------------------------
+@dataclass
+class DatasetView:
+    """The dataset folder of ``results/``: description, manifest and the raw stacks (memory-mapped).
+
+    Attributes
+    ----------
+    root: ``results/dataset``.
+    info: ``dataset.json`` (normalisation constants per kind, splits, side, ...).
+    manifest: ``manifest.csv`` (one row per stack index).
+    stacks: kind → N × side × side float32 raw images (EDD [e/Å²], LACBED intensity per unit beam).
+    """
+
+    root: Path
+    info: dict[str, Any]
+    manifest: pd.DataFrame
+    stacks: dict[str, np.ndarray]
+
+    @property
+    def normalisation(self) -> dict[str, dict[str, float]]:
+        """Per kind: offset, scale (and the raw min/max) of ``dataset.json``."""
+        return self.info["normalisation"]
+
+    @property
+    def side(self) -> int:
+        """Image side [px]."""
+        return int(self.info["side"])
+
+    def split(self, name: str) -> pd.DataFrame | None:
+        """The split table ``splits/<name>.csv`` (None when absent)."""
+        path = self.root / "splits" / f"{name}.csv"
+        if not path.is_file():
+            return None
+        from ..dataset.splits import read_split
+
+        return read_split(path)
+
+
+def load_dataset(results: str | os.PathLike[str]) -> DatasetView:
+    """Open ``results/dataset``; a missing or broken required file is an :class:`InputError` naming it."""
+    root = Path(results) / "dataset"
+    info_path = root / "dataset.json"
+    if not info_path.is_file():
+        raise InputError("dataset description missing; run the dataset stage first", path=info_path)
+    try:
+        info = json.loads(info_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc})", path=info_path) from None
+    norm = info.get("normalisation") or {}
+    for kind in ("edd", "lacbed"):
+        if not all(k in norm.get(kind, {}) for k in ("offset", "scale")):
+            raise InputError(f"no normalisation constants (offset, scale) for {kind!r}", path=info_path, field=f"normalisation.{kind}")
+    if "side" not in info:
+        raise InputError("no image side", path=info_path, field="side")
+    manifest_path = root / "manifest.csv"
+    if not manifest_path.is_file():
+        raise InputError("dataset manifest missing", path=manifest_path)
+    manifest = pd.read_csv(manifest_path, dtype={"sample_id": str})
+    side = int(info["side"])
+    stacks = {}
+    for kind in ("edd", "lacbed"):
+        path = root / f"{kind}.tif"
+        if not path.is_file():
+            raise InputError("dataset stack missing", path=path)
+        try:
+            stack = tifffile.memmap(path, mode="r")
+        except Exception as exc:  # tifffile raises several types for a broken file
+            raise InputError(f"not a readable TIFF stack ({exc})", path=path) from None
+        if stack.ndim == 2:
+            stack = stack.reshape(1, *stack.shape)  # tifffile squeezes a stack of one image
+        if stack.shape != (len(manifest), side, side):
+            raise InputError(f"stack shape {stack.shape} does not match the manifest ({len(manifest)} × {side}²)", path=path)
+        stacks[kind] = stack
+    return DatasetView(root, info, manifest, stacks)
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """One trained model folder ``results/models/<direction>/<model>/seed<s>/``."""
+
+    direction: str
+    model: str
+    seed: int
+    path: Path
+
+    @property
+    def checkpoint(self) -> Path:
+        """The final checkpoint ``model.pt``."""
+        return self.path / "model.pt"
+
+    @property
+    def train_log(self) -> Path:
+        """The per-epoch log ``train_log.csv``."""
+        return self.path / "train_log.csv"
+
+
+def find_model_runs(results: str | os.PathLike[str]) -> list[ModelRun]:
+    """Every ``models/<direction>/<model>/seed<s>/`` folder, sorted (direction, model, seed)."""
+    root = Path(results) / "models"
+    runs = []
+    if not root.is_dir():
+        return runs
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and p.name in DIRECTIONS):
+        for m in sorted(p for p in d.iterdir() if p.is_dir()):
+            for s in m.iterdir():
+                match = _SEED_DIR.match(s.name)
+                if s.is_dir() and match:
+                    runs.append(ModelRun(d.name, m.name, int(match.group(1)), s))
+    return sorted(runs, key=lambda r: (r.direction, model_rank(r.model), r.seed))
+
+
+def model_rank(model: str) -> tuple[int, str]:
+    """Sort key: pix2pix first, then the U-Net baseline, then anything else by name."""
+    return (MODEL_ORDER.index(model) if model in MODEL_ORDER else len(MODEL_ORDER), model)
+
+
+def pick_model(runs: Sequence[ModelRun], direction: str, config: Mapping[str, Any] | None = None,
+               prefer: str = "pix2pix") -> ModelRun | None:
+    """The model shown for ``direction``: ``prefer`` (else the first model present) with a checkpoint,
+    its first seed in the config's ``train.seeds`` order (else the lowest seed)."""
+    present = [r for r in runs if r.direction == direction and r.checkpoint.is_file()]
+    if not present:
+        return None
+    models = sorted({r.model for r in present}, key=model_rank)
+    model = prefer if prefer in models else models[0]
+    candidates = [r for r in present if r.model == model]
+    seeds = list(((config or {}).get("train") or {}).get("seeds") or [])
+    for seed in seeds:
+        for run in candidates:
+            if run.seed == int(seed):
+                return run
+    return min(candidates, key=lambda r: r.seed)
+
+
+def read_json_tolerant(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """A JSON object from a file, or None if it is missing or not a JSON object.
+
+    Benchmark files hold the benchmark's last printed line; a file whose last non-empty line is the
+    JSON object (a whole log) is accepted too.
+    """
+    p = Path(path)
+    if not p.is_file():
+        return None
+    text = p.read_text(errors="replace").strip()
+    for candidate in (text, *(line for line in reversed(text.splitlines()) if line.strip())):
+        try:
+            value = json.loads(candidate)
+        except json.JSONDecodeError:
+            continue
+        return value if isinstance(value, dict) else None
+    return None
+
+
+def config_split(config: Mapping[str, Any]) -> str:
+    """The split the models are trained on (``train.split``, default ``random_0``)."""
+    return str(((config.get("train") or {}).get("split")) or "random_0")
+
+
+def n_figure_samples(config: Mapping[str, Any]) -> int:
+    """Test samples per direction in the prediction figure (``workflow.n_figure_samples``, default 4)."""
+    return max(1, int(((config.get("workflow") or {}).get("n_figure_samples")) or 4))
+
+
+def group_of(value: Any) -> str:
+    """Canonical space-group symbol of a manifest cell (``'F -4 3 m'`` → ``'F-43m'``), '' if empty."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return ""
+    return canonical_group(str(value))

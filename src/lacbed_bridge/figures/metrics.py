@@ -1,0 +1,133 @@
+"""Figure (e): test metrics per seed and per space group, both directions, pix2pix next to the U-Net.
+
+Rows: MSE and SSIM on the [0, 1] scale (DESIGN §7); columns: directions. On the x axis "all" is
+the whole test subset (``results/metrics/summary.csv``, rows of the training split
+``train.split``) followed by one group per space group (``per_group.csv`` of each
+``results/metrics/<direction>/<model>/seed<s>/``). Bars: mean over seeds, error bars: standard
+deviation over seeds (sample std, shown from two seeds on); dots: the individual seeds. The dashed
+line marks the original project's headline MSE < 0.02.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from ..dataset.torch_dataset import DIRECTIONS
+from .common import DIRECTION_LABELS, MODEL_LABELS, config_split, group_of, model_rank, new_figure, not_available
+
+METRICS = (("mse", "MSE (test) [0, 1 scale]"), ("ssim", "SSIM (test)"))
+MODEL_COLOURS = {"pix2pix": "#1f77b4", "unet": "#ff7f0e"}
+ORIGINAL_MSE = 0.02
+ALL = "all"
+
+
+def metrics_table(results: str | os.PathLike[str], config: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """One row per (direction, model, seed, group) with ``n, mse, ssim``; group ``all`` from summary.csv.
+
+    summary.csv rows are restricted to the training split (``train.split``) when it is present there.
+    """
+    root = Path(results) / "metrics"
+    rows: list[dict[str, Any]] = []
+    summary_path = root / "summary.csv"
+    if summary_path.is_file():
+        summary = pd.read_csv(summary_path)
+        needed = {"direction", "model", "seed", "mse", "ssim"}
+        if needed <= set(summary.columns) and len(summary):
+            split = config_split(config or {})
+            if "split" in summary and (summary["split"] == split).any():
+                summary = summary[summary["split"] == split]
+            for rec in summary.to_dict(orient="records"):
+                rows.append({"direction": rec["direction"], "model": rec["model"], "seed": int(rec["seed"]), "group": ALL,
+                             "n": rec.get("n"), "mse": float(rec["mse"]), "ssim": float(rec["ssim"])})
+    if root.is_dir():
+        for path in sorted(root.glob("*/*/seed*/per_group.csv")):
+            direction, model, seed_dir = path.parts[-4], path.parts[-3], path.parts[-2]
+            if direction not in DIRECTIONS or not seed_dir[4:].isdigit():
+                continue
+            try:
+                frame = pd.read_csv(path)
+            except (pd.errors.ParserError, pd.errors.EmptyDataError):
+                continue
+            if not {"spacegroup", "mse", "ssim"} <= set(frame.columns):
+                continue
+            for rec in frame.to_dict(orient="records"):
+                rows.append({"direction": direction, "model": model, "seed": int(seed_dir[4:]), "group": group_of(rec["spacegroup"]),
+                             "n": rec.get("n"), "mse": float(rec["mse"]), "ssim": float(rec["ssim"])})
+    return pd.DataFrame(rows, columns=["direction", "model", "seed", "group", "n", "mse", "ssim"])
+
+
+def seed_statistics(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sample std (ddof = 1; NaN for one seed) over seeds per (direction, model, group)."""
+    out = []
+    for (direction, model, group), frame in table.groupby(["direction", "model", "group"], sort=True):
+        row = {"direction": direction, "model": model, "group": group, "n_seeds": int(frame["seed"].nunique())}
+        for metric, _ in METRICS:
+            values = frame[metric].to_numpy(dtype=float)
+            row[f"{metric}_mean"] = float(np.nanmean(values))
+            row[f"{metric}_std"] = float(np.nanstd(values, ddof=1)) if len(values) > 1 else float("nan")
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def plot_metrics(results: str | os.PathLike[str], config: Mapping[str, Any] | None = None) -> Figure:
+    """Figure (e) as a matplotlib Figure."""
+    table = metrics_table(results, config)
+    directions = [d for d in (((config or {}).get("train") or {}).get("directions") or list(DIRECTIONS))]
+    fig = new_figure(6.5 * len(directions), 7.0)
+    axes = fig.subplots(len(METRICS), len(directions), squeeze=False)
+    if table.empty:
+        for ax in axes.ravel():
+            ax.set_axis_off()
+        not_available(axes[0, 0], "no metrics/summary.csv and no per_group.csv under results/metrics/")
+        fig.suptitle("Test metrics", fontsize=11)
+        return fig
+    stats = seed_statistics(table)
+    models = sorted(table["model"].unique(), key=model_rank)
+    width = 0.8 / max(len(models), 1)
+    for c, direction in enumerate(directions):
+        sub = stats[stats["direction"] == direction]
+        groups = sorted(set(sub["group"]), key=lambda g: (g != ALL, g))
+        for r, (metric, ylabel) in enumerate(METRICS):
+            ax = axes[r, c]
+            if sub.empty:
+                not_available(ax, f"no metrics for {direction}")
+                continue
+            x = np.arange(len(groups))
+            for k, model in enumerate(models):
+                offset = (k - (len(models) - 1) / 2) * width
+                m = sub[sub["model"] == model].set_index("group")
+                means = np.array([m.loc[g, f"{metric}_mean"] if g in m.index else np.nan for g in groups])
+                stds = np.array([m.loc[g, f"{metric}_std"] if g in m.index else np.nan for g in groups])
+                colour = MODEL_COLOURS.get(model, "0.5")
+                ax.bar(x + offset, means, width * 0.9, yerr=np.where(np.isfinite(stds), stds, 0.0), capsize=3, color=colour,
+                       alpha=0.8, gid=f"metric:{direction}:{model}:{metric}")
+                seeds = table[(table["direction"] == direction) & (table["model"] == model)]
+                for i, g in enumerate(groups):
+                    values = seeds.loc[seeds["group"] == g, metric].to_numpy(dtype=float)
+                    ax.plot(np.full(len(values), x[i] + offset), values, "o", color="k", markersize=3, alpha=0.7)
+            if metric == "mse":
+                ax.axhline(ORIGINAL_MSE, color="0.3", linestyle="--", linewidth=1)
+                ax.text(1.0, ORIGINAL_MSE, " original: MSE < 0.02", transform=ax.get_yaxis_transform(), fontsize=7,
+                        va="bottom", ha="right", color="0.3")
+            else:
+                ax.set_ylim(min(0.0, float(np.nanmin(sub["ssim_mean"])) - 0.05), 1.0)
+            ax.set_xticks(x, [("all test" if g == ALL else g) for g in groups], rotation=30 if len(groups) > 4 else 0, fontsize=8)
+            ax.set_ylabel(ylabel)
+            ax.grid(True, axis="y", alpha=0.3)
+            if r == 0:
+                ax.set_title(DIRECTION_LABELS.get(direction, direction), fontsize=11)
+            if r == len(METRICS) - 1:
+                ax.set_xlabel("test samples: all, then per space group")
+    n_seeds = int(table["seed"].nunique())
+    handles = [Patch(color=MODEL_COLOURS.get(m, "0.5"), label=MODEL_LABELS.get(m, m)) for m in models]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False, fontsize=9)
+    fig.suptitle(f"Test metrics, split {config_split(config or {})}: mean ± std over seeds (dots: {n_seeds} seed(s))", fontsize=10)
+    return fig
