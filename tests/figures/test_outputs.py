@@ -1,0 +1,113 @@
+"""The figure files: names, formats, atomic writing, determinism, errors and missing inputs."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+from matplotlib.text import Text
+
+from lacbed_bridge.cli import main
+from lacbed_bridge.errors import InputError
+from lacbed_bridge.figures import make_figure, make_figures
+from lacbed_bridge.figures.common import FIGURE_NAMES
+from lacbed_bridge.figures.metrics import plot_metrics
+from lacbed_bridge.figures.predictions import plot_predictions
+from lacbed_bridge.figures.speed import plot_speed
+from lacbed_bridge.figures.training_curves import plot_training_curves
+
+EXPECTED = ["a_predictions", "b_charge_panel", "c_training_curves", "d_speed", "e_metrics"]
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the IHDR chunk of a PNG."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG signature"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def texts(fig) -> list[str]:
+    return [t.get_text() for t in fig.findobj(Text)]
+
+
+def test_names_match_the_workflow():
+    assert list(FIGURE_NAMES) == EXPECTED
+
+
+def test_all_ten_files_are_valid_png_and_pdf(figures_dir):
+    files = sorted(p.name for p in figures_dir.iterdir())
+    assert files == sorted(f"{n}.{ext}" for n in EXPECTED for ext in ("png", "pdf"))  # no temporary files left
+    for name in EXPECTED:
+        png = (figures_dir / f"{name}.png").read_bytes()
+        width, height = png_size(png)
+        assert 600 <= width <= 6000 and 400 <= height <= 6000, (name, width, height)
+        pdf = (figures_dir / f"{name}.pdf").read_bytes()
+        assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF") and len(pdf) > 1000, name
+
+
+def test_same_results_give_the_same_bytes(results, config, tmp_path):
+    first = make_figure("c_training_curves", results, config, tmp_path / "one")
+    second = make_figure("c_training_curves", results, config, tmp_path / "two")
+    for a, b in zip(first, second, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_missing_dataset_is_an_input_error_naming_the_file(tmp_path, config, config_file, capsys):
+    with pytest.raises(InputError, match="dataset.json"):
+        make_figures(tmp_path, config, tmp_path / "figures")
+    status = main(["figures", "--results", str(tmp_path), "--config", str(config_file), "--out", str(tmp_path / "figures")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "dataset.json" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "figures").exists() or not any((tmp_path / "figures").iterdir())
+
+
+def test_missing_stack_names_the_file(results, config, tmp_path):
+    partial = tmp_path / "results"
+    shutil.copytree(results / "dataset", partial / "dataset")
+    (partial / "dataset" / "lacbed.tif").unlink()
+    with pytest.raises(InputError, match="lacbed.tif"):
+        make_figures(partial, config, tmp_path / "figures")
+
+
+@pytest.fixture
+def dataset_only(results, tmp_path) -> Path:
+    """A results tree with the dataset only: no models, metrics, benchmarks or per-sample TIFFs."""
+    partial = tmp_path / "results"
+    shutil.copytree(results / "dataset", partial / "dataset")
+    return partial
+
+
+def test_missing_optional_inputs_say_not_available(dataset_only, config, tmp_path):
+    empty_reference = tmp_path / "no_felix"
+    empty_reference.mkdir()
+    figures = {
+        "a": plot_predictions(dataset_only, config),
+        "c": plot_training_curves(dataset_only, config),
+        "e": plot_metrics(dataset_only, config),
+    }
+    for key, fig in figures.items():
+        assert any("not available" in t for t in texts(fig)), key
+    speed = plot_speed(dataset_only, config, felix_reference=empty_reference)
+    joined = "\n".join(texts(speed))
+    assert "surrogate: not available" in joined and "Felix: not available" in joined
+    # without the per-sample TIFFs the builtin bar comes from the manifest (no device recorded there)
+    assert any("builtin Bloch wave, device not recorded" in t for t in texts(speed))
+    # and the files are still written for every figure but the charge panel (no variants: see below)
+    written = make_figures(dataset_only, config, tmp_path / "figures", names=["a_predictions", "c_training_curves", "d_speed", "e_metrics"])
+    assert len(written) == 8 and all(p.stat().st_size > 0 for p in written)
+
+
+def test_charge_panel_without_variants_or_model(dataset_only, results, config, tmp_path):
+    from lacbed_bridge.figures.charge_panel import plot_charge_panel
+
+    fig = plot_charge_panel(dataset_only, config)
+    assert any("no family with cation and anion sites" in t for t in texts(fig))
+    shutil.copytree(results / "variants", dataset_only / "variants")
+    fig = plot_charge_panel(dataset_only, config)  # simulated rows drawn, predicted rows not available
+    joined = "\n".join(texts(fig))
+    assert "no edd2lacbed model" in joined
+    gids = {im.get_gid() for ax in fig.axes for im in ax.get_images()}
+    assert any(g.startswith("charge:sim:") for g in gids) and not any(g.startswith("charge:pred:") for g in gids)

@@ -1,0 +1,214 @@
+"""What the panels show: display conventions, the dataset-wide scale, four δ, the data behind each plot."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib import colormaps
+
+from lacbed_bridge.crystal.charge import neutral_valence
+from lacbed_bridge.crystal.cif import read_cif
+from lacbed_bridge.figures.charge_panel import charge_series, choose_crystal
+from lacbed_bridge.figures.common import (
+    CMAPS,
+    DatasetView,
+    display,
+    edd_display,
+    find_model_runs,
+    lacbed_display,
+    load_dataset,
+    pick_model,
+)
+from lacbed_bridge.figures.metrics import ALL, metrics_table, seed_statistics
+from lacbed_bridge.figures.predictions import plot_predictions, select_samples
+from lacbed_bridge.figures.speed import felix_reference_times, speed_entries, surrogate_times
+from lacbed_bridge.figures.training_curves import plot_training_curves
+from lacbed_bridge.io import read_tiff
+
+REPO = Path(__file__).resolve().parents[2]
+FELIX_REFERENCE = REPO / ".." / "shared" / "felix_reference"
+
+
+# ----- display conventions ------------------------------------------------------------------------
+def test_lacbed_display_is_inverse_intensity():
+    constants = {"offset": 0.0, "scale": 1.25}  # I_max of the dataset (Felix-like values above 1)
+    raw = np.array([[0.0, 0.625, 1.25]])
+    np.testing.assert_allclose(lacbed_display(raw, constants), [[1.0, 0.5, 0.0]])
+    # the brightest pixel (electrons most likely) is drawn white: value 0 in the LACBED colour map
+    assert colormaps[CMAPS["lacbed"]](0.0)[:3] == pytest.approx((1.0, 1.0, 1.0))
+    assert colormaps[CMAPS["lacbed"]](1.0)[:3] == pytest.approx((0.0, 0.0, 0.0))
+
+
+def test_edd_display_is_normalised_charge_strength_with_offset():
+    constants = {"offset": -0.5, "scale": 2.5}  # offset = min(0, global min) (dataset builder rule)
+    raw = np.array([-0.5, 0.75, 2.0])
+    np.testing.assert_allclose(edd_display(raw, constants), [0.0, 0.5, 1.0])
+    norm = {"edd": constants, "lacbed": {"offset": 0.0, "scale": 2.0}}
+    np.testing.assert_allclose(display("lacbed", np.array([2.0, 0.0]), norm), [0.0, 1.0])
+
+
+def test_display_does_not_rescale_per_image():
+    """Two images differing by 1 % keep their 1 % difference (per-image min-max would erase it)."""
+    constants = {"offset": 0.0, "scale": 10.0}
+    image = np.linspace(1.0, 5.0, 16).reshape(4, 4)
+    a, b = edd_display(image, constants), edd_display(1.01 * image, constants)
+    np.testing.assert_allclose(b - a, 0.01 * image / 10.0)
+
+
+# ----- (a) predictions ------------------------------------------------------------------------------
+def test_prediction_panels_use_the_dataset_constants(results, config):
+    dataset = load_dataset(results)
+    norm = json.loads((results / "dataset" / "dataset.json").read_text())["normalisation"]
+    fig = plot_predictions(results, config, dataset=dataset)
+    images = {im.get_gid(): im for ax in fig.axes for im in ax.get_images() if im.get_gid()}
+    test_ids = set(pd.read_csv(results / "dataset" / "splits" / "random_0.csv").query("subset == 'test'")["sample_id"])
+    truth = [g for g in images if g.startswith("edd2lacbed:truth:lacbed:")]
+    inputs = [g for g in images if g.startswith("edd2lacbed:input:edd:")]
+    assert len(truth) == min(2, len(test_ids)) and len(inputs) == len(truth)
+    # stack row of a sample = its row in manifest.csv (the manifest's "index" column is overwritten by
+    # the variant's own index within its family, so it is not used here)
+    row_of = {sid: i for i, sid in enumerate(dataset.manifest["sample_id"])}
+    for gid in truth:
+        sid = gid.split(":")[-1]
+        assert sid in test_ids
+        raw = dataset.stacks["lacbed"][row_of[sid]]
+        np.testing.assert_allclose(images[gid].get_array(), 1.0 - raw / norm["lacbed"]["scale"], atol=1e-6)
+        assert images[gid].get_clim() == (0.0, 1.0) and images[gid].get_cmap().name == "gray_r"
+        raw_edd = dataset.stacks["edd"][row_of[sid]]
+        edd = images[f"edd2lacbed:input:edd:{sid}"]
+        np.testing.assert_allclose(edd.get_array(), (raw_edd - norm["edd"]["offset"]) / norm["edd"]["scale"], atol=1e-6)
+    diff = next(g for g in images if g.startswith("edd2lacbed:difference:"))
+    sid = diff.split(":")[-1]
+    np.testing.assert_allclose(images[diff].get_array(),
+                               images[f"edd2lacbed:prediction:lacbed:{sid}"].get_array() - images[f"edd2lacbed:truth:lacbed:{sid}"].get_array(),
+                               atol=1e-6)
+    # the reverse direction shows EDD targets
+    assert any(g.startswith("lacbed2edd:truth:edd:") for g in images)
+
+
+def test_select_samples_round_robin_over_space_groups():
+    manifest = pd.DataFrame({"sample_id": [f"s{i}" for i in range(6)],
+                             "spacegroup": ["F -4 3 m", "F -4 3 m", "F -4 3 m", "F m -3 m", "F m -3 m", "P m -3 m"]})
+    view = DatasetView(Path("."), {"side": 4, "normalisation": {}}, manifest, {})
+    assert select_samples(view, [5, 0, 1, 2, 3, 4], 4) == [0, 3, 5, 1]
+    assert select_samples(view, [1, 2], 4) == [1, 2]
+
+
+def test_pick_model_prefers_pix2pix_and_the_first_config_seed(results, config):
+    runs = find_model_runs(results)
+    assert {(r.direction, r.model) for r in runs} == {(d, m) for d in ("edd2lacbed", "lacbed2edd") for m in ("pix2pix", "unet")}
+    assert pick_model(runs, "edd2lacbed", config).model == "pix2pix"
+    assert pick_model([r for r in runs if r.model == "unet"], "edd2lacbed", config).model == "unet"
+    assert pick_model(runs, "edd2lacbed", {"train": {"seeds": [7, 0]}}).seed == 0
+
+
+# ----- (b) charge panel -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def series(results, config):
+    return charge_series(results, config)
+
+
+def test_charge_panel_uses_four_different_transfers(series):
+    assert series.source.family == "F-43m_zincblende" and not series.source.note
+    assert len(series.deltas) == 4 and len(set(np.round(series.deltas, 9))) == 4
+    np.testing.assert_allclose(series.deltas, [0.0, 1 / 3, 2 / 3, 1.0], atol=1e-9)
+    elements = {s.label: s.element for s in read_cif(series.source.cif).sites}
+    for delta, pv in zip(series.deltas, series.pv, strict=True):
+        # zincblende, DESIGN §3: P_v(cation) = P_v0 − δ, P_v(anion) = P_v0 + δ
+        assert pv["A"] == pytest.approx(neutral_valence(elements["A"]) - delta)
+        assert pv["B"] == pytest.approx(neutral_valence(elements["B"]) + delta)
+
+
+def test_charge_panel_images_carry_the_charge_signal(series, config):
+    side = 2 * config["simulation"]["pixel_count"]
+    assert all(im.shape == (side, side) for im in series.edd + series.lacbed + series.predicted)
+    # the cell stays neutral: the projected density integrates to the same electron count
+    totals = [float(im.sum()) for im in series.edd]
+    np.testing.assert_allclose(totals, totals[0], rtol=1e-4)
+    # the simulated pattern changes, and more with a larger transfer
+    change = [float(np.abs(im.astype(float) - series.lacbed[0]).max()) for im in series.lacbed]
+    assert change[0] == 0.0 and 0.0 < change[1] < change[2] < change[3]
+
+
+def test_charge_panel_falls_back_to_a_family_with_cations_and_anions(results, config, tmp_path):
+    shutil.copytree(results / "variants" / "Fm-3m_rocksalt", tmp_path / "variants" / "Fm-3m_rocksalt")
+    source = choose_crystal(tmp_path, config)
+    assert source.family == "Fm-3m_rocksalt" and "no F-43m family" in source.note
+
+
+# ----- (c) training curves ----------------------------------------------------------------------------
+def test_training_curves_draw_every_seed_and_the_seed_mean(results, config):
+    fig = plot_training_curves(results, config)
+    lines = {line.get_gid(): line for ax in fig.axes for line in ax.get_lines() if line.get_gid()}
+    for run in find_model_runs(results):
+        log = pd.read_csv(run.train_log)
+        line = lines[f"seed:{run.direction}:{run.model}:{run.seed}:val_mse"]
+        np.testing.assert_allclose(line.get_ydata(), log["val_mse"])
+        mean = lines[f"mean:{run.direction}:{run.model}:val_mse"]
+        np.testing.assert_allclose(mean.get_ydata(), log["val_mse"])  # one seed: the mean is that seed
+    assert "seed:edd2lacbed:unet:0:loss_d" not in lines  # the U-Net has no discriminator
+    assert "seed:edd2lacbed:pix2pix:0:loss_d" in lines
+
+
+# ----- (d) speed ------------------------------------------------------------------------------------
+def test_speed_entries_come_from_the_results(results, config, tmp_path):
+    case = tmp_path / "felix" / "case_a"
+    case.mkdir(parents=True)
+    (case / "README.md").write_text("# Felix reference case: test case, 16×16 px\n\n- Wall time: 12.5 s (2 cores)\n")
+    entries = speed_entries(results, config, felix_reference=tmp_path / "felix")
+    builtin = entries[0]
+    seconds = [read_tiff(p)[1]["seconds"] for p in sorted((results / "lacbed").glob("*/*.tif"))]
+    assert builtin.category == "builtin" and builtin.seconds == pytest.approx(statistics.median(seconds))
+    assert "cpu" in builtin.label and "32² px" in builtin.label
+    felix = [e for e in entries if e.category == "felix"]
+    assert [(e.seconds, "test case, 16×16 px" in e.label) for e in felix] == [(12.5, True)]
+    bench_path = results / "benchmarks" / "surrogate.json"
+    if bench_path.is_file():
+        bench = json.loads(bench_path.read_text())
+        fastest = min(v for v in bench["latency_ms"].values() if isinstance(v, float))
+        assert [e.seconds for e in surrogate_times(results)] == pytest.approx([fastest / 1e3, bench["best_batched_ms_per_image"] / 1e3])
+
+
+def test_speed_tolerates_partial_benchmark_files(tmp_path):
+    bench = tmp_path / "benchmarks" / "surrogate.json"
+    bench.parent.mkdir(parents=True)
+    bench.write_text(json.dumps({"latency_ms": {"eager_fp32": "skipped: reason"}, "throughput_images_per_s": {"64": {"fp32": 2000.0}}}))
+    entries = surrogate_times(tmp_path)
+    assert [e.seconds for e in entries] == pytest.approx([0.5e-3])  # no numeric latency; batched from throughput
+    bench.write_text("log line\nnot json at all\n")
+    assert surrogate_times(tmp_path) == []
+
+
+def test_felix_reference_wall_times():
+    if not FELIX_REFERENCE.is_dir():
+        pytest.skip(f"shared Felix reference data not found at {FELIX_REFERENCE}")
+    entries = {Path(e.source).parent.name: e.seconds for e in felix_reference_times(FELIX_REFERENCE)}
+    assert entries.get("GaAs_m110_930A_64px") == pytest.approx(24.8)  # "Wall time: 24.8 s" in its README
+    assert entries.get("GaAs_m110_3t_128px") == pytest.approx(68.4)
+
+
+# ----- (e) metrics ------------------------------------------------------------------------------------
+def test_metrics_table_joins_summary_and_space_groups(results, config):
+    table = metrics_table(results, config)
+    summary = pd.read_csv(results / "metrics" / "summary.csv")
+    whole = table[table["group"] == ALL].sort_values(["direction", "model", "seed"]).reset_index(drop=True)
+    np.testing.assert_allclose(whole["mse"], summary.sort_values(["direction", "model", "seed"])["mse"])
+    per_sample = pd.read_csv(results / "metrics" / "edd2lacbed" / "pix2pix" / "seed0" / "per_sample.csv")
+    groups = set(table[(table["direction"] == "edd2lacbed") & (table["model"] == "pix2pix") & (table["group"] != ALL)]["group"])
+    assert groups == {g.replace(" ", "") for g in per_sample["spacegroup"]}
+
+
+def test_seed_statistics_mean_and_sample_std():
+    table = pd.DataFrame({"direction": "edd2lacbed", "model": "pix2pix", "seed": [0, 1, 2], "group": ALL,
+                          "n": 5, "mse": [0.01, 0.02, 0.04], "ssim": [0.9, 0.8, 0.7]})
+    stats = seed_statistics(table).iloc[0]
+    assert stats["mse_mean"] == pytest.approx(np.mean([0.01, 0.02, 0.04]))
+    assert stats["mse_std"] == pytest.approx(np.std([0.01, 0.02, 0.04], ddof=1))
+    assert stats["n_seeds"] == 3
+    assert np.isnan(seed_statistics(table.iloc[:1]).iloc[0]["ssim_std"])
