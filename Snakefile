@@ -2,12 +2,18 @@
 # (direction x model x seed) -> evaluate -> benchmark -> figures. Each rule calls one package
 # command; the logic lives in src/lacbed_bridge. Run with `make run` (config.yaml) or
 # `snakemake --cores N --configfile configs/paper.yaml`.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# The embedded default, unless a config is given on the command line (--configfile), which then
+# stands alone (no silent merge of the demo's keys into e.g. configs/paper.yaml).
+if not config:
+
+    configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 include: "workflow/rules/common.smk"

@@ -12,6 +12,8 @@ rule benchmark_surrogate:
         device="cuda" if GPU_TRAIN else "cpu",
         side=2 * config["simulation"]["pixel_count"],
         ngf=TRAIN.get("ngf", 64),
+    conda:
+        "../../envs/ml.yaml"
     shell:
         "python {workflow.basedir}/benchmarks/surrogate.py {params.quick} --device {params.device} "
         "--side {params.side} --ngf {params.ngf} --dataset $(dirname {input.info}) > {log} 2>&1 "

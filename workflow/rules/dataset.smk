@@ -14,6 +14,8 @@ rule dataset:
         f"{L}/dataset.log",
     params:
         dataset=config_hash(config.get("dataset") or {}),
+    conda:
+        "../../envs/sim.yaml"
     shell:
         "lacbed-bridge dataset --variants {input.variants} --edd-root {R}/edd --lacbed-root {R}/lacbed "
         "--out $(dirname {output.info}) --config {EFFECTIVE} > {log} 2>&1"

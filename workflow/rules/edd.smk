@@ -13,6 +13,8 @@ rule edd:
         family_hash=family_hash,
     group:
         "edd"
+    conda:
+        "../../envs/sim.yaml"
     shell:
         "lacbed-bridge batch edd --config {EFFECTIVE} --family {wildcards.family} --batch {wildcards.batch} "
         "--cif-dir $(dirname {input}) --out-dir $(dirname {output}) --manifest {output} > {log} 2>&1"

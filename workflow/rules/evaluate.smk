@@ -9,6 +9,8 @@ rule evaluate:
         f"{L}/evaluate/{{direction}}_{{model}}_seed{{seed}}.log",
     params:
         split=SPLIT,
+    conda:
+        "../../envs/ml.yaml"
     shell:
         "lacbed-bridge evaluate --model {input.model} --dataset $(dirname {input.info}) --split {params.split} "
         "--out $(dirname {output}) --config {EFFECTIVE} > {log} 2>&1"
@@ -21,5 +23,7 @@ rule metrics_summary:
         f"{R}/metrics/summary.csv",
     log:
         f"{L}/metrics_summary.log",
+    conda:
+        "../../envs/ml.yaml"
     shell:
         "lacbed-bridge metrics-summary {input} --out {output} > {log} 2>&1"

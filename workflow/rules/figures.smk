@@ -11,5 +11,7 @@ rule figures:
         f"{L}/figures.log",
     params:
         n=WF.get("n_figure_samples", 4),
+    conda:
+        "../../envs/ml.yaml"
     shell:
         "lacbed-bridge figures --results {R} --config {EFFECTIVE} --out $(dirname {output[0]}) > {log} 2>&1"

@@ -14,6 +14,8 @@ rule simulate:
         gpu=1 if GPU_SIM else 0,
     group:
         "simulate"
+    conda:
+        "../../envs/sim.yaml"
     shell:
         "lacbed-bridge batch lacbed --config {EFFECTIVE} --family {wildcards.family} --batch {wildcards.batch} "
         "--cif-dir $(dirname {input}) --out-dir $(dirname {output}) --manifest {output} > {log} 2>&1"

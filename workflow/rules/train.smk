@@ -11,6 +11,8 @@ rule train:
         train=config_hash(TRAIN),
     resources:
         gpu=1 if GPU_TRAIN else 0,
+    conda:
+        "../../envs/ml.yaml"
     shell:
         "lacbed-bridge train --dataset $(dirname {input.info}) --direction {wildcards.direction} "
         "--model {wildcards.model} --seed {wildcards.seed} --out $(dirname {output.model}) "

@@ -7,5 +7,7 @@ rule variants:
     params:
         family_hash=family_hash,
         seed=config["seed"],
+    conda:
+        "../../envs/sim.yaml"
     shell:
         "lacbed-bridge variants {EFFECTIVE} --family {wildcards.family} --out $(dirname {output}) > {log} 2>&1"
