@@ -166,7 +166,7 @@ def with_transfer(crystal: Crystal, prototype: Prototype, delta: float) -> tuple
     return replace(crystal.with_sites(sites), name=f"{crystal.name}_delta{applied:.4f}"), applied
 
 
-def charge_series(results: str | os.PathLike[str], config: Mapping[str, Any], *, dataset: DatasetView | None = None,
+def charge_series(results: str | os.PathLike[str], config: Mapping[str, Any], *,
                   deltas: Sequence[float] = DEFAULT_DELTAS, device: str = "cpu") -> ChargeSeries | None:
     """Compute the panel's images (None when no family has cation and anion sites)."""
     from ..edd.images import edd_settings
@@ -214,7 +214,7 @@ def plot_charge_panel(results: str | os.PathLike[str], config: Mapping[str, Any]
                       deltas: Sequence[float] = DEFAULT_DELTAS, device: str = "cpu") -> Figure:
     """Figure (b) as a matplotlib Figure."""
     dataset = dataset or load_dataset(results)
-    series = charge_series(results, config, dataset=dataset, deltas=deltas, device=device)
+    series = charge_series(results, config, deltas=deltas, device=device)
     n = len(deltas)
     row_names = ["edd", "edd_diff", "sim", "pred", "sim_diff", "pred_diff"]
     fig = new_figure(2.1 * n + 1.6, 2.0 * len(row_names) + 1.0)

@@ -12,8 +12,8 @@ per-image scaling, so that the few-per-cent charge signal stays visible:
 Images are drawn with ``origin="lower"``: row r of an array is the r-th value of y (k_y for
 LACBED, Felix's orientation), so +y points up.
 
-Figures are built as :class:`matplotlib.figure.Figure` objects without pyplot (no global state,
-Agg rendering) and written atomically as PNG and PDF without time stamps, so that the same
+Figures are built as :class:`matplotlib.figure.Figure` objects without pyplot (no global state and
+no change of the user's backend; ``savefig`` renders PNG with Agg and PDF with the PDF backend) and written atomically as PNG and PDF without time stamps, so that the same
 ``results/`` give the same bytes.
 """
 
@@ -26,10 +26,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import matplotlib
-
-matplotlib.use("Agg")  # no display; a no-op if pyplot was already imported with Agg
 
 import numpy as np
 import pandas as pd
