@@ -8,7 +8,8 @@ Output folder::
 
     edd.tif, lacbed.tif   N × side × side float32 stacks of the RAW images (e/Å² and intensity per
                           unit incident beam), uncompressed and contiguous: ``tifffile.memmap``
-    manifest.csv          one row per sample: index, sample_id, the variant's columns (family,
+    manifest.csv          one row per sample: index (the stack row), sample_id, the variant's columns
+                          (variant_index = its number within the family, family,
                           spacegroup, formula, a, delta, kappa, u_iso, ...), backend, sim_seconds,
                           thickness, voltage_kv, edd/lacbed sha256 of the float32 pixel bytes
     dataset.json          normalisation (ONE constant pair per image kind), counts, excluded
@@ -246,7 +247,8 @@ def _check_samples(refs: Sequence[SampleRef], side: int | None) -> tuple[list[_C
 def _manifest(items: Sequence[_Checked]) -> pd.DataFrame:
     rows = []
     for index, item in enumerate(items):
-        variant = {k: v for k, v in item.ref.metadata.items() if k != "sample_id"}
+        # the variant's own "index" (its number within the family) must not overwrite the stack row
+        variant = {("variant_index" if k == "index" else k): v for k, v in item.ref.metadata.items() if k != "sample_id"}
         lac, edd = item.meta["lacbed"], item.meta["edd"]
         row: dict[str, Any] = {"index": index, "sample_id": item.ref.sample_id}
         row.update({k: variant.get(k) for k in LEADING_COLUMNS if k in variant})
@@ -255,7 +257,7 @@ def _manifest(items: Sequence[_Checked]) -> pd.DataFrame:
             {
                 "backend": lac.get("backend"),
                 "sim_seconds": lac.get("seconds"),
-                "thickness": lac.get("thickness"),
+                "thickness": lac.get("thickness_A", lac.get("thickness")),
                 "voltage_kv": lac.get("voltage_kv"),
                 "edd_seconds": edd.get("seconds"),
                 "edd_sha256": item.sha["edd"],

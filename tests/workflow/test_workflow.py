@@ -1,0 +1,126 @@
+"""The Snakemake workflow end to end (a real run), its robustness, and the cluster dry runs."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tifffile
+import yaml
+from wf_helpers import BROKEN, REPO, job_counts, snakemake
+
+FIGURES = ["a_predictions", "b_charge_panel", "c_training_curves", "d_speed", "e_metrics"]
+
+
+def test_every_output_exists_and_is_valid(e2e: tuple[Path, Path]) -> None:
+    work, _ = e2e
+    r = work / "results"
+    info = json.loads((r / "dataset" / "dataset.json").read_text())
+    assert info["counts"]["requested"] == 10 and info["counts"]["included"] == 9
+    manifest = pd.read_csv(r / "dataset" / "manifest.csv")
+    assert len(manifest) == 9 and BROKEN not in set(manifest["sample_id"])
+    assert set(manifest["spacegroup"].str.replace(" ", "")) == {"F-43m", "Fm-3m"}
+    for kind in ("edd", "lacbed"):
+        stack = tifffile.imread(r / "dataset" / f"{kind}.tif")
+        assert stack.shape == (9, 32, 32) and stack.dtype == np.float32 and np.isfinite(stack).all()
+    summary = pd.read_csv(r / "metrics" / "summary.csv")
+    assert list(summary.columns) == ["direction", "model", "seed", "split", "n", "mse", "ssim", "psnr"]
+    assert len(summary) == 4 and set(summary["model"]) == {"pix2pix", "unet"}
+    assert summary["mse"].between(0, 1).all() and summary["ssim"].between(-1, 1).all()
+    bench = json.loads((r / "benchmarks" / "surrogate.json").read_text())
+    assert bench["side"] == 32 and bench["latency_ms"]["eager_fp32"] > 0
+    for name in FIGURES:
+        png = (r / "figures" / f"{name}.png").read_bytes()
+        pdf = (r / "figures" / f"{name}.pdf").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+        assert pdf[:5] == b"%PDF-" and len(pdf) > 1000
+
+
+def test_failed_simulation_is_reported_and_excluded(e2e: tuple[Path, Path]) -> None:
+    work, _ = e2e
+    r = work / "results"
+    batch = pd.read_csv(r / "lacbed" / "F-43m_zincblende" / "batch_0001.csv")
+    row = batch.set_index("sample_id").loc[BROKEN]
+    assert row["status"] == "failed" and "cell" in row["error"].lower()
+    assert (r / "lacbed" / "F-43m_zincblende" / f"{BROKEN}.failed").is_file()
+    assert not (r / "lacbed" / "F-43m_zincblende" / f"{BROKEN}.tif").exists()
+    info = json.loads((r / "dataset" / "dataset.json").read_text())
+    assert [e["sample_id"] for e in info["excluded"]] == [BROKEN]
+
+
+def test_nothing_to_redo_then_only_what_is_missing(e2e: tuple[Path, Path], tmp_path: Path) -> None:
+    """An interruption after one simulate batch was lost: only that batch (and what follows) reruns."""
+    work, config = e2e
+    assert job_counts(snakemake(work, "-n", config=config)) == {}
+    manifest = work / "results" / "lacbed" / "Fm-3m_rocksalt" / "batch_0000.csv"
+    info = work / "results" / "dataset" / "dataset.json"
+    for path in (manifest, info):
+        shutil.copy2(path, tmp_path / path.name)
+        path.unlink()
+    counts = job_counts(snakemake(work, "-n", config=config))
+    assert counts["simulate"] == 1 and counts["dataset"] == 1
+    assert "variants" not in counts and "edd" not in counts
+    # the batch reuses its existing images (same settings hash): nothing is recomputed
+    snakemake(work, "--cores", "1", str(manifest.relative_to(work)), config=config)
+    assert set(pd.read_csv(manifest)["status"]) == {"cached"}
+    for path in (manifest, info):
+        shutil.copy2(tmp_path / path.name, path)
+
+
+def test_changing_one_family_reruns_only_that_family(e2e: tuple[Path, Path], tmp_path: Path) -> None:
+    work, config = e2e
+    changed = yaml.safe_load(config.read_text())
+    changed["families"][1]["delta"] = [0.2, 0.4]  # Fm-3m_rocksalt only
+    path = tmp_path / "changed.yaml"
+    path.write_text(yaml.safe_dump(changed))
+    dry = snakemake(work, "-n", config=path)
+    counts = job_counts(dry)
+    assert counts["variants"] == 1 and counts["simulate"] == 2 and counts["edd"] == 2
+    families: dict[str, set[str]] = {}
+    rule = ""
+    for line in (dry.stdout + dry.stderr).splitlines():
+        if match := re.match(r"\s*rule (\w+):", line):
+            rule = match.group(1)
+        elif match := re.match(r"\s*wildcards: family=([\w.+-]+)", line):
+            families.setdefault(rule, set()).add(match.group(1))
+    assert families == {"variants": {"Fm-3m_rocksalt"}, "simulate": {"Fm-3m_rocksalt"}, "edd": {"Fm-3m_rocksalt"}}
+
+
+def test_report_has_the_figures(e2e: tuple[Path, Path]) -> None:
+    work, config = e2e
+    report = work / "report.html"
+    snakemake(work, "--report", str(report), config=config)
+    html = report.read_text(errors="ignore")
+    assert all(name in html for name in FIGURES)
+
+
+def test_paper_config_dry_run_with_slurm_profile(tmp_path: Path) -> None:
+    done = snakemake(tmp_path, "-n", "--profile", str(REPO / "workflow" / "profiles" / "slurm"), config=REPO / "configs" / "paper.yaml")
+    counts = job_counts(done)
+    crystals = sum(f["n_variants"] for f in yaml.safe_load((REPO / "configs" / "paper.yaml").read_text())["families"])
+    assert counts["simulate"] <= 200 and counts["simulate"] >= crystals / 50
+    assert counts["train"] == 2 * 2 * 5  # directions × models × seeds
+    assert counts["figures"] == 1
+
+
+def test_default_config_dry_run(tmp_path: Path) -> None:
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    counts = job_counts(snakemake(tmp_path, "-n", "--cores", "2"))
+    assert counts["variants"] == 4 and counts["train"] == 8
+
+
+def test_manifest_rows_match_the_stacks(e2e: tuple[Path, Path]) -> None:
+    """manifest.csv's index is the stack row, and each row's images are the sample's own."""
+    work, _ = e2e
+    r = work / "results"
+    manifest = pd.read_csv(r / "dataset" / "manifest.csv")
+    assert manifest["index"].tolist() == list(range(len(manifest)))
+    assert (manifest["thickness"] == 500.0).all()
+    stack = tifffile.imread(r / "dataset" / "lacbed.tif")
+    for row in manifest.itertuples():
+        image = tifffile.imread(r / "lacbed" / row.family / f"{row.sample_id}.tif")
+        assert np.array_equal(stack[row.index], image)
