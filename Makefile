@@ -24,8 +24,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e ".[dev]"
 	touch $(STAMP)
 
+# The rules call `lacbed-bridge` and `python`: the venv's bin goes first on PATH.
+SMK := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
+
 run: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --keep-going --rerun-incomplete
+	$(SMK) --keep-going --rerun-incomplete
+	$(SMK) --report results/report.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
