@@ -155,3 +155,39 @@ def test_cuda_matches_cpu() -> None:
     cpu = simulate_builtin(crystal, small(), device="cpu").disc()
     gpu = simulate_builtin(crystal, small(), device="cuda").disc()
     assert np.abs(cpu - gpu).max() < 1e-4
+
+
+_MEMORY_SCRIPT = """
+import dataclasses, resource, sys
+from lacbed_bridge.crystal.model import Crystal, Site
+from lacbed_bridge.simulate.bloch import simulate_builtin
+from lacbed_bridge.simulate.settings import FelixSettings
+b = 78.95683520871486
+gaas = Crystal("GaAs", (5.65325,) * 3 + (90.0,) * 3, "F -4 3 m",
+               (Site("Ga", "Ga", (0, 0, 0), 1.0, 0.5854 / b), Site("As", "As", (0.25, 0.25, 0.25), 1.0, 0.3528 / b)))
+settings = FelixSettings(pixel_count=16, min_reflection_pool=300, min_strong_beams=100, absorb_flag=1).validate()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = simulate_builtin(gaas, settings, device="cpu", pixel_chunk=100000, max_memory_gb=float(sys.argv[1]))
+print(result.info["largest_chunk"], result.info["beams_max"], (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 2**20)
+"""
+
+
+@pytest.mark.slow
+def test_memory_is_bounded_by_chunking() -> None:
+    """Peak memory follows max_memory_gb (≈ 0.5 GiB + the bound): run in fresh processes."""
+    import subprocess
+    import sys
+
+    def run(limit: float) -> tuple[int, int, float]:
+        out = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, str(limit)], capture_output=True, text=True, check=True)
+        chunk, beams, gib = out.stdout.split()
+        return int(chunk), int(beams), float(gib)
+
+    small_chunk, beams, small = run(0.25)
+    big_chunk, _, big = run(4.0)
+    assert beams >= 100
+    # ~10 matrices of beams² complex128 per pixel must fit in the bound (beams of the first chunk ≤ max)
+    bound = 0.25 * 2**30 // (10 * 100 * 100 * 16)
+    assert 0.8 * int(0.25 * 2**30 // (10 * beams * beams * 16)) <= small_chunk <= bound and big_chunk == 1024
+    assert small < 0.5 + 0.25 + 0.35, small  # GiB above the interpreter's own
+    assert big > small + 0.3
