@@ -33,6 +33,7 @@ import tifffile
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..dataset.builder import load_dataset_info
 from ..dataset.splits import canonical_group
 from ..dataset.torch_dataset import DIRECTIONS, normalise
 from ..errors import InputError
@@ -191,12 +192,7 @@ def load_dataset(results: str | os.PathLike[str]) -> DatasetView:
     """Open ``results/dataset``; a missing or broken required file is an :class:`InputError` naming it."""
     root = Path(results) / "dataset"
     info_path = root / "dataset.json"
-    if not info_path.is_file():
-        raise InputError("dataset description missing; run the dataset stage first", path=info_path)
-    try:
-        info = json.loads(info_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc})", path=info_path) from None
+    info = load_dataset_info(root)
     norm = info.get("normalisation") or {}
     for kind in ("edd", "lacbed"):
         if not all(k in norm.get(kind, {}) for k in ("offset", "scale")):
