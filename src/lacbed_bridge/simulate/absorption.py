@@ -22,9 +22,10 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import torch
 
 from .electron import absorption_prefactor
-from .kirkland import kirkland_form_factor
+from .kirkland import kirkland_parameters
 
 
 @lru_cache(maxsize=8)
@@ -60,6 +61,15 @@ def _axis_rule(breaks: list[np.ndarray], n_panel: int, n_tail: int, tail_scale: 
     return np.concatenate(nodes, axis=1), np.concatenate(weights, axis=1)
 
 
+def _kirkland_torch(params: torch.Tensor, q2: torch.Tensor) -> torch.Tensor:
+    """Kirkland f_e [Å] at q² (any shape) from its 12 parameters (kirkland.py, eq. C.15)."""
+    out = torch.zeros_like(q2)
+    for i in range(3):
+        out += params[2 * i] / (q2 + params[2 * i + 1])
+        out += params[2 * i + 6] * torch.exp(-params[2 * i + 7] * q2)
+    return out
+
+
 def bird_king_form_factor(
     element: str,
     q: np.ndarray,
@@ -69,6 +79,7 @@ def bird_king_form_factor(
     n_panel: int = 24,
     n_tail: int = 64,
     constants: str = "codata",
+    device: str | torch.device | None = None,
 ) -> np.ndarray:
     """Absorptive form factor f'(q) [Å] of one atom type for an array of q = 1/d [1/Å].
 
@@ -79,29 +90,34 @@ def bird_king_form_factor(
     b_iso: Debye–Waller B [Å²]; f' = 0 when B = 0.
     voltage_kv: accelerating voltage [kV] (for the prefactor 2h/(m₀v)).
     constants: physical constants, ``codata`` or ``felix`` (electron.py).
+    device: torch device of the integrand evaluation (float64; default CPU) — on a GPU the
+        quadrature for all |g| of a crystal takes milliseconds.
     """
     q_arr = np.atleast_1d(np.asarray(q, dtype=float))
     flat = q_arr.reshape(-1)
     if b_iso <= 0.0:
         return np.zeros_like(q_arr)
+    dev = torch.device(device) if device is not None else torch.device("cpu")
     prefactor = absorption_prefactor(voltage_kv, constants)  # [Å]
+    params = torch.as_tensor(kirkland_parameters(element), dtype=torch.float64, device=dev)
     out = np.empty_like(flat)
-    chunk = 64
+    chunk = 64 if dev.type == "cpu" else 2048
     for start in range(0, flat.size, chunk):
-        qg = flat[start : start + chunk]
-        m = qg.size
-        c = qg / 4.0  # s'_x where q₂ = 0
+        qg_np = flat[start : start + chunk]
+        m = qg_np.size
+        c = qg_np / 4.0  # s'_x where q₂ = 0
         zero = np.zeros(m)
-        sx, wx = _axis_rule([zero, c, c + 0.25, c + 1.0], n_panel, n_tail, 1.0)
-        sy, wy = _axis_rule([zero, np.full(m, 0.25), np.full(m, 1.0)], n_panel, n_tail, 1.0)
+        sx_np, wx_np = _axis_rule([zero, c, c + 0.25, c + 1.0], n_panel, n_tail, 1.0)
+        sy_np, wy_np = _axis_rule([zero, np.full(m, 0.25), np.full(m, 1.0)], n_panel, n_tail, 1.0)
+        qg, sx, wx, sy, wy = (torch.as_tensor(np.ascontiguousarray(v), dtype=torch.float64, device=dev) for v in (qg_np, sx_np, wx_np, sy_np, wy_np))
         half = (qg / 2.0)[:, None, None]
         x2 = (2.0 * sx)[:, :, None]
-        y2 = (2.0 * sy)[:, None, :] ** 2
-        q1 = np.sqrt((half + x2) ** 2 + y2)
-        q2 = np.sqrt((half - x2) ** 2 + y2)
+        y2 = ((2.0 * sy) ** 2)[:, None, :]
+        q1_sq = (half + x2) ** 2 + y2
+        q2_sq = (half - x2) ** 2 + y2
         s_eff = sx[:, :, None] ** 2 + sy[:, None, :] ** 2 - (qg**2 / 16.0)[:, None, None]
-        integrand = kirkland_form_factor(element, q1) * kirkland_form_factor(element, q2)
-        integrand *= -np.expm1(-2.0 * b_iso * s_eff)
-        integral = np.einsum("mij,mi,mj->m", integrand, wx, wy)
-        out[start : start + m] = 4.0 * prefactor * integral
+        integrand = _kirkland_torch(params, q1_sq) * _kirkland_torch(params, q2_sq)
+        integrand *= -torch.expm1(-2.0 * b_iso * s_eff)
+        integral = torch.einsum("mij,mi,mj->m", integrand, wx, wy)
+        out[start : start + m] = 4.0 * prefactor * integral.cpu().numpy()
     return out.reshape(q_arr.shape)

@@ -165,7 +165,7 @@ def simulate_builtin(
         pool = np.asarray(pool, dtype=int).reshape(-1, 3)
         if np.any(pool[0] != 0):
             raise InputError("a given reflection pool must start with 000", field="pool")
-    u_matrix, column = pool_matrix(crystal, settings, pool, frame.reciprocal, constants)
+    u_matrix, column = pool_matrix(crystal, settings, pool, frame.reciprocal, constants, str(dev))
     t_setup = time.perf_counter() - start
 
     g_lab = frame.g_vectors(pool)

@@ -86,9 +86,15 @@ class StructureFactors:
 
 
 def structure_factors(
-    crystal: Crystal, settings: FelixSettings, hkl: np.ndarray, g_mag: np.ndarray, constants: str = "codata"
+    crystal: Crystal,
+    settings: FelixSettings,
+    hkl: np.ndarray,
+    g_mag: np.ndarray,
+    constants: str = "codata",
+    device: str | None = None,
 ) -> StructureFactors:
-    """U_g and U'_g for reflections ``hkl`` with |g| = ``g_mag`` [1/Å, with 2π]."""
+    """U_g and U'_g for reflections ``hkl`` with |g| = ``g_mag`` [1/Å, with 2π]; ``device`` is where
+    the Bird–King quadrature runs (torch device, default CPU)."""
     gamma = lorentz_factor(settings.accelerating_voltage, constants)
     prefactor = gamma / (math.pi * crystal.volume)
     q = g_mag / (2.0 * math.pi)
@@ -107,7 +113,7 @@ def structure_factors(
             key = (el, terms.b_iso)
             if key not in bk_cache:
                 bk_cache[key] = bird_king_form_factor(
-                    el, q_unique, terms.b_iso, settings.accelerating_voltage, constants=constants
+                    el, q_unique, terms.b_iso, settings.accelerating_voltage, constants=constants, device=device
                 )
             u_abs += terms.occupancy * (bk_cache[key] * dw)[q_index] * phase
     u *= prefactor
@@ -125,13 +131,14 @@ def pool_matrix(
     pool_hkl: np.ndarray,
     reciprocal: np.ndarray,
     constants: str = "codata",
+    device: str | None = None,
 ) -> tuple[np.ndarray, StructureFactors]:
     """Ũ(g_i − g_j) for every pair of pool reflections, (n, n) complex [Å⁻²], and the
     structure factors of the pool reflections themselves (column g_j = 000)."""
     diff = pool_hkl[:, None, :] - pool_hkl[None, :, :]
     unique, inverse = np.unique(diff.reshape(-1, 3), axis=0, return_inverse=True)
     g_mag = np.linalg.norm(unique @ reciprocal, axis=1)
-    sf = structure_factors(crystal, settings, unique, g_mag, constants)
+    sf = structure_factors(crystal, settings, unique, g_mag, constants, device)
     total = sf.total[inverse.reshape(-1)].reshape(len(pool_hkl), len(pool_hkl))
     column_index = inverse.reshape(len(pool_hkl), len(pool_hkl))[:, 0]
     column = StructureFactors(hkl=pool_hkl, u=sf.u[column_index], u_abs=sf.u_abs[column_index])
