@@ -1,0 +1,91 @@
+"""Benchmark: surrogate accuracy against the targets of issue #5 (MSE ≤ 0.005, SSIM ≥ 0.90).
+
+Runs the Snakemake workflow of ``configs/accuracy.yaml`` (≥ 2 000 crystals at 128², four cubic
+space groups, 3 seeds, both directions, pix2pix and the regression U-Net; GPU) up to
+``metrics/summary.csv`` and prints, per direction and model, the mean ± std over seeds of the test
+MSE and SSIM, with the ratio to the target (MSE/0.005 ≤ 1, 0.90/SSIM ≤ 1 means met).
+
+``--quick`` runs the same protocol scaled down to minutes on a CPU (40 crystals, 32², 2 epochs,
+tiny networks): it checks the plumbing, not the accuracy. The LAST line is one JSON object.
+Usage: python benchmarks/accuracy.py [--quick] [--device cpu|cuda] [--cores N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET_MSE = 0.005
+TARGET_SSIM = 0.90
+
+
+def quick_config(config: dict, device: str) -> dict:
+    for family in config["families"]:
+        family["n_variants"] = 10
+    config["simulation"].update(device=device, pixel_count=16, min_reflection_pool=40, min_strong_beams=15, pixel_chunk=1024)
+    config["train"].update(device=device, epochs=2, ngf=8, ndf=8, batch_size=8, seeds=[0, 1], num_workers=0)
+    config["evaluate"]["device"] = device
+    config["workflow"]["batch_size"] = 10
+    return config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda")
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--workdir", type=Path, help="where results go (default: a temporary folder for --quick, else the repo)")
+    args = parser.parse_args()
+    config = yaml.safe_load((REPO / "configs" / "accuracy.yaml").read_text())
+    config["simulation"]["device"] = config["train"]["device"] = config["evaluate"]["device"] = args.device
+    if args.quick:
+        config = quick_config(config, args.device)
+    workdir = args.workdir or (Path(tempfile.mkdtemp(prefix="accuracy-")) if args.quick else REPO)
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_path = workdir / "accuracy.effective-input.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    results = workdir / config["output"]["results"]
+    bin_dir = Path(sys.executable).parent
+    command = [
+        str(bin_dir / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+        "--configfile", str(config_path), "--cores", str(args.cores), "--keep-going",
+        f"{config['output']['results']}/metrics/summary.csv",
+    ]
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        print(done.stdout[-3000:], done.stderr[-3000:])
+        raise SystemExit(f"workflow failed ({done.returncode})")
+    seeds = pd.read_csv(results / "metrics" / "summary_seeds.csv")
+    info = json.loads((results / "dataset" / "dataset.json").read_text())
+    figures: dict[str, object] = {
+        "quick": args.quick, "device": args.device, "samples": info["counts"]["included"], "side": info["side"],
+        "workflow_seconds": seconds, "target_mse": TARGET_MSE, "target_ssim": TARGET_SSIM,
+    }
+    print(f"{info['counts']['included']} samples at {info['side']}², workflow {seconds:.0f} s ({args.device})")
+    for row in seeds.itertuples():
+        key = f"{row.direction}_{row.model}"
+        figures[key] = {
+            "n_seeds": int(row.n_seeds), "mse_mean": row.mse_mean, "mse_std": row.mse_std, "ssim_mean": row.ssim_mean,
+            "ssim_std": row.ssim_std, "mse_ratio_to_target": row.mse_mean / TARGET_MSE, "ssim_ratio_to_target": TARGET_SSIM / row.ssim_mean,
+        }
+        met = row.mse_mean <= TARGET_MSE and row.ssim_mean >= TARGET_SSIM
+        print(f"  {key:22s} MSE {row.mse_mean:.4f} ± {row.mse_std:.4f} (ratio {row.mse_mean / TARGET_MSE:.2f})  "
+              f"SSIM {row.ssim_mean:.3f} ± {row.ssim_std:.3f} (ratio {TARGET_SSIM / row.ssim_mean:.2f})  {'met' if met else 'not met'}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
