@@ -191,3 +191,24 @@ def test_memory_is_bounded_by_chunking() -> None:
     assert 0.8 * int(0.25 * 2**30 // (10 * beams * beams * 16)) <= small_chunk <= bound and big_chunk == 1024
     assert small < 0.5 + 0.25 + 0.35, small  # GiB above the interpreter's own
     assert big > small + 0.3
+
+
+def test_long_complex64_series_stays_accurate() -> None:
+    """Repeated products in single precision drift; fresh exponentials every few steps bound it."""
+    crystal = gaas()
+    settings = small(initial_thickness=100.0, final_thickness=2100.0, delta_thickness=50.0)
+    c128 = simulate_builtin(crystal, settings, device="cpu").discs[(0, 0, 0)]
+    c64 = simulate_builtin(crystal, settings, device="cpu", dtype=torch.complex64).discs[(0, 0, 0)]
+    assert len(settings.thicknesses) == 41
+    assert np.abs(c128 - c64).max() < 1e-4
+
+
+def test_normal_must_point_along_the_beam() -> None:
+    from lacbed_bridge.errors import InputError
+
+    with pytest.raises(InputError, match="INormalDirection"):
+        simulate_builtin(gaas(), small(normal_direction=(1, 0, 0)), device="cpu")
+    with pytest.raises(InputError, match="INormalDirection"):
+        simulate_builtin(gaas(), small(normal_direction=(0, 0, -1)), device="cpu")
+    tilted = simulate_builtin(gaas(), small(normal_direction=(1, 0, 3)), device="cpu").disc()
+    assert np.isfinite(tilted).all()

@@ -102,3 +102,38 @@ def test_bird_king_quadrature_against_adaptive_scipy(element: str, b_iso: float)
     expected = np.array([reference(v) for v in q])
     assert np.allclose(ours, expected, rtol=1e-6)
     assert np.all(bird_king_form_factor(element, q, 0.0, 200) == 0)  # B = 0: no absorption
+
+
+def _felix_box_pool(frame, settings, wavenumber: float, centring: str) -> set[tuple[int, int, int]]:
+    """Felix's HKLMake by brute force over its whole index box (no search-radius shortcut)."""
+    recip = frame.reciprocal
+    mags = np.linalg.norm(recip, axis=1)
+    shell = mags.min()
+    g_limit = 10.0 * 2 * math.pi
+    box = [int(math.floor(g_limit / m + 0.5)) for m in mags]
+    axes = [np.arange(-b, b + 1) for b in box]
+    hkl = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    hkl = hkl[np.any(hkl != 0, axis=1) & centring_allowed(hkl, centring)]
+    g = hkl @ recip
+    gmag = np.linalg.norm(g, axis=1)
+    ell = np.floor(gmag / shell + 1e-9).astype(int) + 1
+    dev = np.abs(wavenumber - np.linalg.norm(g + [0, 0, wavenumber], axis=1)) / gmag
+    keep = dev - 0.08 < 1e-9
+    hkl, ell = hkl[keep], ell[keep]
+    order = np.lexsort((hkl[:, 2], hkl[:, 1], hkl[:, 0], ell))
+    return {tuple(int(v) for v in h) for h in hkl[order][: settings.min_reflection_pool - 1]}
+
+
+@pytest.mark.parametrize("cell", [(5.0, 6.0, 7.0, 70.0, 110.0, 60.0), (3.0, 3.0, 12.0, 50.0, 50.0, 50.0), (4.0, 4.0, 6.5, 90.0, 90.0, 120.0)])
+def test_pool_of_oblique_cells_matches_the_full_box(cell) -> None:
+    from lacbed_bridge.crystal.model import Crystal, Site
+    from lacbed_bridge.simulate.settings import FelixSettings
+
+    crystal = Crystal("X", cell, "P 1", (Site("Si", "Si", (0.1, 0.2, 0.3), 1.0, 0.005),))
+    settings = FelixSettings(
+        min_reflection_pool=1000, min_strong_beams=20, incident_beam_direction=(1, 0, 0), x_direction=(0, 1, 0), normal_direction=(1, 0, 0)
+    )
+    frame = microscope_frame(crystal, settings)
+    k = wavenumber_from_voltage(200)
+    pool = reflection_pool(frame, settings, k, "P")
+    assert {tuple(int(v) for v in h) for h in pool[1:]} == _felix_box_pool(frame, settings, k, "P")

@@ -7,7 +7,7 @@ DESIGN §3. Each site carries a valence population P_v [e] and an expansion κ o
 
 with the electron form factor by the Mott–Bethe formula
 
-    f_e(s) = C_MB · (Z − f_x(s)) / s²,   C_MB = m₀e²/(8π²ε₀h²) = 0.023934 Å  (s in 1/Å).
+    f_e(s) = C_MB · (Z − f_x(s)) / s²,   C_MB = m₀e²/(8πε₀h²) = 1/(8π²a₀) = 0.023934 Å  (s in 1/Å).
 
 Valence shell: single-zeta Slater orbitals R(r) ∝ r^{n−1} e^{−ζr} with the Clementi–Raimondi
 (1963, J. Chem. Phys. 38, 2686) / Clementi–Raimondi–Reinhardt (1967, J. Chem. Phys. 47, 1300)
@@ -40,7 +40,7 @@ from numpy.typing import ArrayLike
 
 from ..errors import InputError
 
-#: Mott–Bethe constant m₀e²/(8π²ε₀h²) [Å] for s = sinθ/λ in 1/Å (non-relativistic electron mass;
+#: Mott–Bethe constant m₀e²/(8πε₀h²) = 1/(8π²a₀) [Å] for s = sinθ/λ in 1/Å (non-relativistic electron mass;
 #: International Tables Vol. C §4.3.1.1, eq. 4.3.1.3): f_e(s) = C_MB (Z − f_x(s)) / s².
 MOTT_BETHE_CONSTANT = 0.023934
 

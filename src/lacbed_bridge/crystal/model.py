@@ -15,6 +15,17 @@ import gemmi
 import numpy as np
 
 
+#: Felix's accepted range of B [Å²]; outside it (or B = 0) RDebyeWallerConstant is used.
+B_ISO_MAX = 10.0
+
+
+def effective_b_iso(b_iso: float, default: float) -> float:
+    """Felix's rule for the Debye–Waller B [Å²] (read_cif_mod.f90:349-360, ug_matrix_mod.f90:88):
+    a B of 0 (< 1e-9), negative or above 10 Å² is replaced by ``default`` (RDebyeWallerConstant).
+    Both the simulator and the EDD images use it, so the two images see the same atoms."""
+    return float(default) if (b_iso < 1e-9 or b_iso > B_ISO_MAX) else float(b_iso)
+
+
 @dataclass(frozen=True)
 class Site:
     """One asymmetric-unit site.
@@ -115,6 +126,14 @@ class Crystal:
                     seen.append(pos)
                     atoms.append((index, pos))
         return atoms
+
+    def with_debye_waller_default(self, b_default: float) -> Crystal:
+        """A copy whose sites' B follow :func:`effective_b_iso` with ``b_default`` [Å²]."""
+        sites = []
+        for site in self.sites:
+            b = effective_b_iso(site.b_iso, b_default)
+            sites.append(site if b == site.b_iso else replace(site, u_iso=b / (8.0 * math.pi**2)))
+        return self.with_sites(tuple(sites))
 
     def with_sites(self, sites: tuple[Site, ...]) -> Crystal:
         """A copy with other sites."""

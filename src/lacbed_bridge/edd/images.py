@@ -66,7 +66,9 @@ def write_edd(cif_path: str | os.PathLike[str], config: Mapping[str, Any], out_p
     edge_amplitude, f000 [e], seconds, package version. Written atomically. Returns ``out_path``.
     """
     settings = edd_settings(config)
-    crystal = read_cif(cif_path)
+    # the same Debye–Waller rule as the simulator (B = 0 or > 10 Å² → RDebyeWallerConstant)
+    b_default = float((config.get("simulation") or {}).get("debye_waller_constant", 0.0))
+    crystal = read_cif(cif_path).with_debye_waller_default(b_default)
     start = time.perf_counter()
     image, info = projection_info_and_image(crystal, **settings)
     seconds = time.perf_counter() - start

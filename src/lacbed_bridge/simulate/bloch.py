@@ -45,6 +45,7 @@ Hkl = tuple[int, int, int]
 
 STRONG_SG_STEP = 0.005  # [1/Å] RMaxSg start and increment (bloch_mod.f90:440-449)
 STRONG_PERTURBATION = 0.0025 / 0.005  # RMinPertStrong, fixed (its update is commented out in Felix)
+REANCHOR_STEPS = 16  # thickness steps between fresh exponentials in a series
 
 
 def check_supported(settings: FelixSettings, *, path: str | None = None) -> None:
@@ -165,6 +166,11 @@ def simulate_builtin(
         pool = np.asarray(pool, dtype=int).reshape(-1, 3)
         if np.any(pool[0] != 0):
             raise InputError("a given reflection pool must start with 000", field="pool")
+        if len(pool) <= settings.min_strong_beams:
+            raise InputError(
+                f"a given pool of {len(pool)} reflections is not larger than IMinStrongBeams = {settings.min_strong_beams}",
+                field="pool",
+            )
     u_matrix, column = pool_matrix(crystal, settings, pool, frame.reciprocal, constants, str(dev))
     t_setup = time.perf_counter() - start
 
@@ -195,7 +201,7 @@ def simulate_builtin(
     images = np.zeros((len(present), len(thicknesses), n_pix))
     beams_per_pixel = np.zeros(n_pix, dtype=np.int32)
     largest_chunk = 0
-    bytes_per_element = 16 if cdtype == torch.complex128 else 8
+    bytes_per_element = 16  # the gathers and the normal correction run in complex128 before the cast
     done = 0
     while done < n_pix:
         chunk = min(pixel_chunk, n_pix - done)
@@ -241,7 +247,11 @@ def simulate_builtin(
             step = torch.linalg.matrix_exp((1j * (thicknesses[1] - thicknesses[0])) * a)
         m_diag = (1.0 / norm).to(cdtype)  # M = diag((1 + g·n̂/k_n)^(-1/2))
         for it in range(len(thicknesses)):
-            if it > 0:
+            if it > 0 and it % REANCHOR_STEPS == 0:
+                # a fresh exponential now and then keeps single-precision round-off from
+                # accumulating along long series (complex64 on GPU)
+                psi = torch.linalg.matrix_exp((1j * thicknesses[it]) * a)[:, :, 0]
+            elif it > 0:
                 psi = torch.bmm(step, psi[:, :, None])[:, :, 0]  # type: ignore[arg-type]
             amp = m_diag * psi
             intensity = (amp.real**2 + amp.imag**2).to(torch.float64)

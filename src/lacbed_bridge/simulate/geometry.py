@@ -21,6 +21,11 @@ from ..errors import InputError
 from .settings import FelixSettings
 
 
+#: smallest accepted n̂·ẑ (surface normal vs beam); below it the normal correction (1 + g·n̂/k_n)
+#: of bloch_mod.f90:248-256 loses its meaning (k_n → 0)
+MIN_NORMAL_COSINE = 0.1
+
+
 def direct_basis(cell: tuple[float, float, float, float, float, float]) -> np.ndarray:
     """Rows a, b, c [Å] in the orthogonal crystal frame (a ∥ x, b in the x–y plane)."""
     a, b, c, alpha, beta, gamma = cell
@@ -91,6 +96,14 @@ def microscope_frame(crystal: Crystal, settings: FelixSettings, *, path: str | N
     if not np.any(n):
         raise InputError("the surface normal [uvw] must not be zero", path=path, field="INormalDirection")
     n_lab = rotation @ (n / np.linalg.norm(n))
+    if n_lab[2] < MIN_NORMAL_COSINE:
+        raise InputError(
+            f"the surface normal {list(settings.normal_direction)} must point along the beam "
+            f"{list(settings.incident_beam_direction)} (n̂·ẑ = {n_lab[2]:.3f}; need > {MIN_NORMAL_COSINE}: a specimen "
+            "tilted by less than ~84°), otherwise k·n̂ vanishes in the surface-normal correction",
+            path=path,
+            field="INormalDirection",
+        )
     return MicroscopeFrame(rotation=rotation, reciprocal=recip @ rotation.T, normal=n_lab)
 
 

@@ -86,7 +86,10 @@ def structure_factors_text(result: LacbedResult) -> str:
         raise ValueError("this result carries no reflection pool (builtin backend only)")
     lines = []
     for i, (h, g) in enumerate(zip(pool, g_lab)):
-        u = 1j * column.u_abs[i] if i == 0 else column.total[i]
+        if i == 0:  # Felix never forms U(0); only the Bird–King U'₀ shows (as i·U'₀)
+            u = 1j * column.u_abs[0] if result.settings.absorb_flag == 2 else 0j
+        else:
+            u = column.total[i]
         lines.append(
             f"{int(h[0]):5d}{int(h[1]):5d}{int(h[2]):5d} {g[0]:13.9f} {g[1]:13.9f} {_fortran_e(u.real)} {_fortran_e(u.imag)}"
         )

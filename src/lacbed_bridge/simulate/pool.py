@@ -75,12 +75,15 @@ def reflection_pool(
         g_limit = settings.g_limit * 2.0 * math.pi
         n_max = 66666
     box = np.array([_nint(g_limit / m) for m in mags])
+    # |h_i| ≤ |g|·|a_i|/2π bounds the indices of all g within a radius (a_i·a*_j = 2π δ_ij);
+    # for oblique cells |a_i|/2π exceeds 1/|a*_i|
+    direct_over_2pi = np.linalg.norm(np.linalg.inv(recip).T, axis=1)
     # shells visited: ℓ = 1, 2, … while (ℓ−1)Δ < g_limit
     last_shell = int(math.floor(g_limit / shell - 1e-12)) + 1
     k0 = np.array([0.0, 0.0, wavenumber])
     radius = 4.0 * shell
     while True:
-        ext = np.minimum(box, np.ceil(radius / mags).astype(int) + 1)
+        ext = np.minimum(box, np.ceil(radius * direct_over_2pi).astype(int) + 1)
         axes = [np.arange(-e, e + 1) for e in ext]
         hkl = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)  # h, k, l lexicographic
         hkl = hkl[np.any(hkl != 0, axis=1)]

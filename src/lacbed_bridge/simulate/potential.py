@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..crystal.model import Crystal, Site
+from ..crystal.model import Crystal, Site, effective_b_iso
 from .absorption import bird_king_form_factor
 from .electron import lorentz_factor
 from .kirkland import kirkland_form_factor
@@ -43,18 +43,19 @@ class SiteTerms:
 
 
 def site_terms(crystal: Crystal, settings: FelixSettings) -> list[SiteTerms]:
-    """Expand the asymmetric unit and apply Felix's rules for B and occupancy
-    (read_cif_mod.f90:349-364, ug_matrix_mod.f90:85-91): B = 8π²U_iso, replaced by
-    RDebyeWallerConstant when it is 0 (< 1e-9), negative or > 10 Å²; occupancy ≤ 1e-9 counts as 1."""
+    """Expand the asymmetric unit and apply Felix's rule for B (read_cif_mod.f90:349-360,
+    ug_matrix_mod.f90:88; :func:`~lacbed_bridge.crystal.model.effective_b_iso`): B = 8π²U_iso,
+    replaced by RDebyeWallerConstant when it is 0, negative or > 10 Å².
+
+    Occupancy is taken as given. (Felix reads an occupancy ≤ 1e-9 as 1 because its CIF reader
+    cannot tell "missing" from 0; our reader fills a missing occupancy with 1, so an explicit 0
+    here is a real vacancy. The Felix backend leaves such sites out of felix.cif.)"""
     atoms = crystal.unit_cell_atoms()
     out = []
     for index, site in enumerate(crystal.sites):
         positions = np.array([pos for i, pos in atoms if i == index])
-        b = site.b_iso
-        if b < TINY or b > 10.0:
-            b = settings.debye_waller_constant
-        occ = site.occupancy if site.occupancy > TINY else 1.0
-        out.append(SiteTerms(site=site, occupancy=occ, b_iso=b, positions=positions))
+        b = effective_b_iso(site.b_iso, settings.debye_waller_constant)
+        out.append(SiteTerms(site=site, occupancy=site.occupancy, b_iso=b, positions=positions))
     return out
 
 
