@@ -11,7 +11,7 @@ min_version("9.0")
 
 # The embedded default, unless a config is given on the command line (--configfile), which then
 # stands alone (no silent merge of the demo's keys into e.g. configs/paper.yaml).
-if not config:
+if not workflow.overwrite_configfiles:
 
     configfile: os.path.join(workflow.basedir, "config.yaml")
 

@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--side", type=int, default=128, help="image side [px] (power of two)")
     parser.add_argument("--ngf", type=int, default=64, help="generator width (pix2pix: 64)")
     parser.add_argument("--dataset", type=Path, help="dataset folder: compare with its simulator time per pattern")
+    parser.add_argument("--json-out", type=Path, help="also write the JSON record to this file (atomically)")
     parser.add_argument("--repeats", type=int, help="runs per measurement (default 50, --quick 5)")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -174,6 +175,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         result["speedup_batch1"] = sim_s / (fastest / 1e3)
         result["speedup_batched"] = sim_s / (best_ms_per_image / 1e3)
         print(f"  simulator {sim_s:.3f} s/pattern: speed-up {result['speedup_batch1']:.0f}× (batch 1), {result['speedup_batched']:.0f}× (batched)")
+    if args.json_out is not None:
+        from lacbed_bridge.io import write_text_atomic
+
+        write_text_atomic(args.json_out, json.dumps(result) + "\n")
     print(json.dumps(result))
     return result
 

@@ -7,12 +7,13 @@ passes on, instead of all-to-all lists of sample files.
 
 Robustness: a sample that fails is recorded (status ``failed``, the error message) and leaves a
 ``<sample_id>.failed`` marker beside its missing image; the batch itself succeeds, and the dataset
-stage reports and excludes the sample. A sample whose image already exists with the same settings
-hash is not recomputed (``cached``), so a rerun after an interruption redoes only what is missing.
+stage reports and excludes the sample. A sample whose image already exists, made from the same CIF
+bytes with the same settings, is not recomputed (``cached``), so a rerun after an interruption redoes only what is missing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -62,14 +63,22 @@ def stage_hash(config: dict[str, Any], stage: str) -> str:
     return config_hash({"edd": config["edd"], "geometry": geometry})
 
 
-def _is_current(path: Path, settings_hash: str) -> bool:
+def _is_current(path: Path, settings_hash: str, cif_sha256: str) -> bool:
+    """An image can be reused when it was made from the same CIF bytes with the same settings."""
     if not path.is_file():
         return False
     try:
         _, meta = read_tiff(path)
     except Exception:  # noqa: BLE001 - an unreadable file is simply recomputed
         return False
-    return meta.get("settings_hash") == settings_hash
+    return meta.get("settings_hash") == settings_hash and meta.get("cif_sha256") == cif_sha256
+
+
+def _sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
 
 
 def run_batch(
@@ -102,13 +111,15 @@ def run_batch(
         cif = Path(cif_dir) / f"{sid}.cif"
         out = out_dir / f"{sid}.tif"
         marker = out_dir / f"{sid}.failed"
-        if _is_current(out, settings_hash):
+        cif_sha256 = _sha256(cif)
+        if _is_current(out, settings_hash, cif_sha256):
             rows.append({"sample_id": sid, "status": "cached", "path": str(out), "seconds": 0.0, "error": ""})
             continue
         try:
             compute(cif, out)
             image, meta = read_tiff(out)
             meta["settings_hash"] = settings_hash
+            meta["cif_sha256"] = cif_sha256
             write_tiff(out, image, meta)
             if marker.exists():
                 marker.unlink()

@@ -61,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LacbedError as exc:
         print(f"lacbed-bridge {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path that is a folder, unreadable, on a full disk...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"lacbed-bridge {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"lacbed-bridge {args.command}: interrupted", file=sys.stderr)
         return 130

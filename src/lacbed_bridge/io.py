@@ -31,6 +31,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
     On any exception the temporary file is removed and ``path`` is left untouched.
     """
     target = Path(path)
+    if target.is_dir():
+        raise InputError("is a folder; expected a file path to write", path=target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)  # reopen by name: tifffile needs a handle whose .name is a path, not a descriptor

@@ -124,3 +124,11 @@ def test_manifest_rows_match_the_stacks(e2e: tuple[Path, Path]) -> None:
     for row in manifest.itertuples():
         image = tifffile.imread(r / "lacbed" / row.family / f"{row.sample_id}.tif")
         assert np.array_equal(stack[row.index], image)
+
+
+def test_forcerun_one_training_rule(e2e: tuple[Path, Path]) -> None:
+    """The README's command to rerun one training rule works (the complete last.pt is reused)."""
+    work, config = e2e
+    target = "results/models/edd2lacbed/unet/seed0/model.pt"
+    snakemake(work, "--cores", "1", "--forcerun", "train", target, config=config)
+    assert (work / target).is_file() and (work / "results/models/edd2lacbed/unet/seed0/train_log.csv").is_file()

@@ -5,6 +5,7 @@ import re
 import sys
 
 import yaml
+from snakemake.exceptions import WorkflowError
 
 from lacbed_bridge.batch import n_batches
 from lacbed_bridge.config import config_hash, validate_config
@@ -25,20 +26,26 @@ SPLIT = TRAIN.get("split", "random_0")
 GPU_SIM = config["simulation"].get("device") == "cuda"
 GPU_TRAIN = TRAIN.get("device") == "cuda"
 
-# The effective (validated, merged) config the package commands read. Rewritten only when its
-# content changes, and never a rule input: what triggers reruns are the params below.
-EFFECTIVE = f"{R}/config.effective.yaml"
+# The effective (validated) config the package commands read, named by its hash inside
+# Snakemake's own .snakemake/ folder: a dry run leaves nothing in results/, and a run with another
+# config never rewrites the file that running jobs read. It is never a rule input: what triggers
+# reruns are the params below.
 _text = yaml.safe_dump(config, sort_keys=True)
-try:
-    with open(EFFECTIVE) as _handle:
-        _same = _handle.read() == _text
-except FileNotFoundError:
-    _same = False
-if not _same:
-    os.makedirs(R, exist_ok=True)
-    with open(EFFECTIVE + ".tmp", "w") as _handle:
+EFFECTIVE = os.path.join(".snakemake", "lacbed-bridge", f"config-{config_hash(config)[:16]}.yaml")
+if not os.path.isfile(EFFECTIVE):
+    os.makedirs(os.path.dirname(EFFECTIVE), exist_ok=True)
+    with open(EFFECTIVE + f".{os.getpid()}.tmp", "w") as _handle:
         _handle.write(_text)
-    os.replace(EFFECTIVE + ".tmp", EFFECTIVE)
+    os.replace(EFFECTIVE + f".{os.getpid()}.tmp", EFFECTIVE)
+
+# The surrogate's U-Net needs a power-of-two image side of at least 32 px: say so before
+# simulating anything.
+_side = 2 * config["simulation"]["pixel_count"]
+if _side < 32 or _side & (_side - 1):
+    raise WorkflowError(
+        f"configuration: simulation.pixel_count: value {config['simulation']['pixel_count']} gives an image side of "
+        f"{_side} px; the workflow trains U-Nets, which need a power of two ≥ 32 (pixel_count 16, 32, 64, 128)"
+    )
 
 
 wildcard_constraints:

@@ -1,4 +1,5 @@
-# One training job per direction x model x seed (GPU on a cluster: resources gpu=1).
+# One training job per direction x model x seed (GPU on a cluster: resources gpu=1). An interrupted
+# job resumes from last.pt when it belongs to the same run; otherwise it starts again.
 rule train:
     input:
         info=f"{R}/dataset/dataset.json",
@@ -8,7 +9,7 @@ rule train:
     log:
         f"{L}/train/{{direction}}_{{model}}_seed{{seed}}.log",
     params:
-        train=config_hash(TRAIN),
+        train=config_hash({k: v for k, v in TRAIN.items() if k not in ('seeds', 'directions')}),
     resources:
         gpu=1 if GPU_TRAIN else 0,
     conda:
@@ -16,4 +17,4 @@ rule train:
     shell:
         "lacbed-bridge train --dataset $(dirname {input.info}) --direction {wildcards.direction} "
         "--model {wildcards.model} --seed {wildcards.seed} --out $(dirname {output.model}) "
-        "--config {EFFECTIVE} --resume > {log} 2>&1"
+        "--config {EFFECTIVE} --resume-if-compatible > {log} 2>&1"

@@ -13,7 +13,7 @@ Output folder::
                           spacegroup, formula, a, delta, kappa, u_iso, ...), backend, sim_seconds,
                           thickness, voltage_kv, edd/lacbed sha256 of the float32 pixel bytes
     dataset.json          normalisation (ONE constant pair per image kind), counts, excluded
-                          samples, splits, config hash, dataset hash (sha256 of manifest.csv)
+                          samples, splits, config hash, dataset hash (sha256 of manifest.csv without its wall-time columns)
     excluded.csv          the samples left out and why (also logged as warnings)
     splits/<name>.csv     random_<i> and loso_<group> (see :mod:`.splits`)
 
@@ -117,7 +117,10 @@ def sample_refs_from_variants(
         p = Path(csv_path)
         if not p.is_file():
             raise InputError("variants table not found", path=p)
-        frame = pd.read_csv(p, dtype={"sample_id": str, "family": str})
+        try:
+            frame = pd.read_csv(p, dtype={"sample_id": str, "family": str})
+        except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+            raise InputError(f"not a readable variants table ({exc})", path=p) from None
         if "sample_id" not in frame.columns:
             raise InputError(f"no 'sample_id' column (columns: {list(frame.columns)})", path=p, field="sample_id")
         for row in frame.to_dict(orient="records"):
@@ -341,7 +344,10 @@ def build_dataset(
         )
     manifest = _manifest(items)
     manifest_text = _frame_text(manifest)
-    dataset_hash = hashlib.sha256(manifest_text.encode()).hexdigest()
+    # the hash identifies the data, not how long it took to make: wall times are left out, so the
+    # same config and seed give the same dataset.json (and checkpoints stay resumable)
+    timing = [c for c in manifest.columns if c.endswith("seconds")]
+    dataset_hash = hashlib.sha256(_frame_text(manifest.drop(columns=timing)).encode()).hexdigest()
 
     normalisation: dict[str, dict[str, float]] = {}
     for kind in KINDS:

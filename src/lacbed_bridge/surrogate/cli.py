@@ -24,7 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--epochs", type=int, help="override train.epochs")
     t.add_argument("--split", help="override train.split (e.g. random_0, loso_F-43m)")
     t.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override train.device")
-    t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt (refuse a checkpoint of another run)")
+    t.add_argument(
+        "--resume-if-compatible",
+        action="store_true",
+        help="continue from OUT/last.pt if it belongs to the same run (settings, dataset, seed), else start again",
+    )
     t.set_defaults(func=run_train)
 
     e = subparsers.add_parser("evaluate", help="score a trained model on a split (per sample, per space group)")
@@ -58,7 +63,9 @@ def run_train(args: argparse.Namespace) -> int:
     block = load_config(args.config).get("train") if args.config else None
     config = TrainConfig.from_mapping(block, model=args.model, epochs=args.epochs, split=args.split, device=args.device)
     path = train(
-        args.dataset, args.out, direction=args.direction, seed=args.seed, config=config, resume=args.resume, progress=sys.stderr.isatty()
+        args.dataset, args.out, direction=args.direction, seed=args.seed, config=config,
+        resume="if-compatible" if args.resume_if_compatible else args.resume,
+        progress=sys.stderr.isatty()
     )
     print(f"train: {path}")
     return 0

@@ -157,7 +157,14 @@ def read_metrics(paths: Sequence[str | os.PathLike[str]]) -> list[dict[str, Any]
         path = Path(p)
         if not path.is_file():
             raise InputError("metrics file not found", path=path)
-        out.append(json.loads(path.read_text()))
+        try:
+            row = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON ({exc})", path=path) from None
+        missing = [k for k in SUMMARY_COLUMNS if not isinstance(row, dict) or k not in row]
+        if missing:
+            raise InputError(f"not a metrics.json of `lacbed-bridge evaluate`: missing {missing}", path=path)
+        out.append(row)
     return out
 
 

@@ -102,13 +102,21 @@ def predict_files(
     out_p = Path(out)
     single = len(inputs) == 1 and Path(source).is_file() and out_p.suffix.lower() in (".tif", ".tiff")
     written: list[Path] = []
+    # check every input before writing anything: a bad file late in a folder leaves no partial output
+    for path in inputs:
+        if path.suffix.lower() == ".cif":
+            if desc["input_kind"] != "edd":
+                raise InputError(f"a CIF gives an EDD image, but this model's input is {desc['input_kind']}", path=path)
+        else:
+            _, meta = read_tiff(path)
+            kind = meta.get("kind")
+            if kind is not None and kind != desc["input_kind"]:
+                raise InputError(f"image kind {kind!r}, but this model ({desc['direction']}) takes {desc['input_kind']!r}", path=path, field="kind")
     for start in range(0, len(inputs), batch_size):
         chunk = inputs[start : start + batch_size]
         images, metas = [], []
         for path in chunk:
             if path.suffix.lower() == ".cif":
-                if desc["input_kind"] != "edd":
-                    raise InputError(f"a CIF gives an EDD image, but this model's input is {desc['input_kind']}", path=path)
                 images.append(_edd_from_cif(path, config, int(desc["side"])))
                 metas.append({"sample_id": path.stem})
             else:

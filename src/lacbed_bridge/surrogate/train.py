@@ -151,6 +151,38 @@ def validate(generator: nn.Module, loader: DataLoader, device: torch.device) -> 
     return (mse / n, ss / n) if n else (math.nan, math.nan)
 
 
+_RUN_ONLY_KEYS = ("epochs", "device", "num_workers", "checkpoint_every", "amp")
+
+
+def _compatible_or_none(
+    ckpt: dict[str, Any], last: Path, config: TrainConfig, dataset_dir: str | os.PathLike[str], direction: str, seed: int
+) -> dict[str, Any] | None:
+    """For ``resume="if-compatible"`` (the workflow's train rule): the checkpoint if it continues
+    the same run — same hyper-parameters (run-only keys aside), dataset, direction, split and seed —
+    else None, with a warning that names the difference (training then starts again)."""
+    from ..dataset.builder import load_dataset_info
+
+    stored = TrainConfig.from_mapping(json.loads(ckpt["train_json"])).to_dict()
+    wanted = config.to_dict()
+    for key in sorted(set(stored) | set(wanted)):
+        if key not in _RUN_ONLY_KEYS and stored.get(key) != wanted.get(key):
+            LOG.warning("train: %s has %s = %r, not %r: starting again", last, key, stored.get(key), wanted.get(key))
+            return None
+    old = json.loads(ckpt["data_json"])
+    current = {"dataset_hash": load_dataset_info(dataset_dir)["dataset_hash"], "direction": direction, "split": config.split}
+    for key, value in current.items():
+        if old.get(key) != value:
+            LOG.warning("train: %s was trained with %s %r, not %r: starting again", last, key, old.get(key), value)
+            return None
+    if int(ckpt["seed"]) != int(seed):
+        LOG.warning("train: %s was trained with seed %s, not %s: starting again", last, ckpt["seed"], seed)
+        return None
+    if int(ckpt["epoch"]) > config.epochs:
+        LOG.warning("train: %s is at epoch %s, beyond the %d asked for: starting again", last, ckpt["epoch"], config.epochs)
+        return None
+    return ckpt
+
+
 def _frame_text(rows: list[dict[str, Any]]) -> str:
     buffer = _io.StringIO()
     pd.DataFrame(rows, columns=list(LOG_COLUMNS)).to_csv(buffer, index=False, lineterminator="\n")
@@ -176,7 +208,7 @@ def train(
     direction: str,
     seed: int,
     config: TrainConfig,
-    resume: bool = False,
+    resume: bool | str = False,
     progress: bool = False,
     stop_after: int | None = None,
 ) -> Path:
@@ -190,14 +222,19 @@ def train(
     seed: training seed (weights, batch order, dropout).
     config: hyper-parameters; on ``resume`` the checkpoint's own config is used, except ``epochs``,
         ``device``, ``num_workers`` and ``checkpoint_every``, which may change.
-    resume: continue from ``out_dir/last.pt`` when it exists.
+    resume: continue from ``out_dir/last.pt`` when it exists (True: refuse a checkpoint of another
+        run; "if-compatible": start again, with a warning, when it belongs to another run).
     progress: show a progress bar (rich).
     stop_after: stop after this many epochs of this call (an interruption, e.g. a job time limit);
         the run is then resumable and ``model.pt`` is not written.
     """
     out = Path(out_dir)
     last = out / "last.pt"
+    if resume not in (True, False, "if-compatible"):
+        raise ValueError(f"resume must be True, False or 'if-compatible', got {resume!r}")
     ckpt = load_checkpoint(last) if resume and last.is_file() else None
+    if ckpt is not None and resume == "if-compatible":
+        ckpt = _compatible_or_none(ckpt, last, config, dataset_dir, direction, seed)
     if ckpt is not None:
         stored = TrainConfig.from_mapping(json.loads(ckpt["train_json"]))
         config = TrainConfig.from_mapping(
@@ -370,6 +407,8 @@ def train(
                 done_this_call += 1
                 if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
                     save_checkpoint(last, payload(epoch + 1))
+        # also when the checkpoint was already complete (nothing left to train): the log is an output
+        write_text_atomic(out / "train_log.csv", _frame_text(log_rows))
         final = payload(config.epochs)
         save_checkpoint(out / "model.pt", final)
         description = {k: json.loads(final[k]) for k in ("model_json", "train_json", "data_json")}

@@ -1,0 +1,58 @@
+"""Batch jobs: one failed sample does not stop a batch; images are reused only for the same CIF
+bytes and settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from wf_helpers import REPO
+
+from lacbed_bridge.batch import batch_sample_ids, n_batches, run_batch
+from lacbed_bridge.config import validate_config
+from lacbed_bridge.crystal.variants import write_family
+
+
+def _config() -> dict:
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["families"] = [{"name": "F-43m_zincblende", "prototype": "zincblende", "n_variants": 3}]
+    config["workflow"] = {"batch_size": 2}
+    return validate_config(config)
+
+
+def test_batches_cover_the_family() -> None:
+    config = _config()
+    assert n_batches(config, "F-43m_zincblende") == 2
+    ids = batch_sample_ids(config, "F-43m_zincblende", 0) + batch_sample_ids(config, "F-43m_zincblende", 1)
+    assert ids == [f"F-43m_zincblende_{i:06d}" for i in range(3)]
+
+
+def test_failure_reuse_and_cif_change(tmp_path: Path) -> None:
+    config = _config()
+    cifs = tmp_path / "variants"
+    write_family(config, "F-43m_zincblende", cifs)
+    calls: list[str] = []
+
+    def compute(cif: Path, out: Path) -> None:  # the real EDD stage, counting its calls
+        from lacbed_bridge.edd.images import write_edd
+
+        calls.append(cif.stem)
+        if cif.stem.endswith("1"):
+            raise RuntimeError("simulated crash")
+        write_edd(cif, config, out)
+
+    kwargs = dict(stage="edd", cif_dir=cifs, out_dir=tmp_path / "edd", manifest=tmp_path / "edd" / "batch_0000.csv", compute=compute)
+    first = run_batch(config, "F-43m_zincblende", 0, **kwargs)
+    assert first.set_index("sample_id")["status"].to_dict() == {"F-43m_zincblende_000000": "ok", "F-43m_zincblende_000001": "failed"}
+    assert (tmp_path / "edd" / "F-43m_zincblende_000001.failed").is_file()
+    calls.clear()
+    second = run_batch(config, "F-43m_zincblende", 0, **kwargs)
+    assert second.set_index("sample_id").loc["F-43m_zincblende_000000", "status"] == "cached"
+    assert calls == ["F-43m_zincblende_000001"]
+    # the family's crystals change (new CIF bytes): the image is recomputed, not reused
+    cif = cifs / "F-43m_zincblende_000000.cif"
+    cif.write_text(cif.read_text().replace("_cell_length_a", "_cell_length_a", 1) + "\n# changed\n")
+    third = run_batch(config, "F-43m_zincblende", 0, **kwargs)
+    assert third.set_index("sample_id").loc["F-43m_zincblende_000000", "status"] == "ok"
+    assert isinstance(pd.read_csv(tmp_path / "edd" / "batch_0000.csv"), pd.DataFrame)
