@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("cif", nargs="?", help="crystal CIF (not with --felix-dir)")
     p.add_argument("--config", help="config YAML (settings from its 'simulation' section)")
-    p.add_argument("--out", help="output TIFF (default with --felix-dir: DIR/<formula>_+0+0+0.tif)")
+    p.add_argument("--out", help="output TIFF (with --felix-dir and the builtin backend the default is DIR/<formula>_+0+0+0.tif)")
     p.add_argument("--felix-dir", help="a Felix run folder holding felix.inp, felix.cif, felix.hkl")
     p.add_argument("--backend", choices=["builtin", "felix"], help="override the config's backend (default builtin with --felix-dir)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="device of the builtin backend")
@@ -87,6 +87,10 @@ def _run_felix_dir(args: argparse.Namespace) -> int:
         write_felix_layout(run_dir, result, formula)
         if result.info.get("missing_hkl"):
             print(f"note: not in the reflection pool, not written: {result.info['missing_hkl']}", file=sys.stderr)
+    if args.backend == "felix" and not args.out:
+        # leave exactly what Felix run by hand leaves (plus its felix.log); our TIFF only on request
+        print(run_dir)
+        return 0
     out = Path(args.out) if args.out else run_dir / f"{formula}_+0+0+0.tif"
     write_lacbed_tiff(out, result, sample_id=formula, thickness_index=None if len(result.thicknesses) > 1 else 0)
     print(out)

@@ -24,6 +24,12 @@ from ..errors import InputError
 
 Vector = tuple[int, int, int]
 
+#: felix.inp keys used only by Felix's refinement mode (not part of config.yaml)
+REFINEMENT_ONLY = frozenset(
+    {"weighting_flag", "refine_method_flag", "correlation_flag", "image_processing_flag", "noof_ugs",
+     "atomic_sites", "print_flag", "simplex_length_scale", "exit_criteria"}
+)
+
 
 @dataclass(frozen=True)
 class FelixSettings:
@@ -112,10 +118,12 @@ class FelixSettings:
         return self
 
     def to_config(self) -> dict[str, Any]:
-        """The settings as a config.yaml ``simulation`` mapping (lists for vectors)."""
+        """The settings as a config.yaml ``simulation`` mapping (lists for vectors), without the
+        refinement-only keys (they keep their defaults when felix.inp is written)."""
         out: dict[str, Any] = {}
         for key, value in asdict(self).items():
-            out[key] = list(value) if isinstance(value, tuple) else value
+            if key not in REFINEMENT_ONLY:
+                out[key] = list(value) if isinstance(value, tuple) else value
         return out
 
     @classmethod

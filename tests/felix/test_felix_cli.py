@@ -1,0 +1,48 @@
+"""The Felix backend through the command line and the workflow's simulation entry point, driven
+by the stand-in Felix (tests/felix/fakes/fake_felix.py)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from felix_refdata import REFERENCE, reference_case
+
+from lacbed_bridge.cli import main
+from lacbed_bridge.io import read_tiff
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_dropin_with_the_felix_backend_leaves_what_felix_leaves(tmp_path: Path, fake_felix, monkeypatch: pytest.MonkeyPatch) -> None:
+    case = "GaAs_m110_930A_64px_noabs"
+    monkeypatch.setenv("FELIX_EXECUTABLE", str(fake_felix("ok", case)))
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("felix.inp", "felix.cif", "felix.hkl"):
+        shutil.copy(reference_case(case) / name, run / name)
+    assert main(["simulate", "--felix-dir", str(run), "--backend", "felix"]) == 0
+    assert sorted(p.name for p in run.iterdir()) == ["GaAs_Sim_0930A_064x064", "felix.cif", "felix.hkl", "felix.inp", "felix.log"]
+    # on request, our TIFF too
+    assert main(["simulate", "--felix-dir", str(run), "--backend", "felix", "--out", str(tmp_path / "disc.tif")]) == 0
+    image, meta = read_tiff(tmp_path / "disc.tif")
+    expected = np.fromfile(REFERENCE / case / "GaAs_Sim_0930A_064x064" / "GaAs_+0+0+0.bin", "<f8").reshape(64, 64)
+    assert np.allclose(image, expected, atol=1e-7) and meta["backend"] == "felix"
+
+
+def test_workflow_entry_point_with_the_felix_backend(tmp_path: Path, fake_felix, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lacbed_bridge.config import validate_config
+    from lacbed_bridge.simulate.run import run_simulation
+    from lacbed_bridge.simulate.settings import parse_felix_inp
+
+    case = "GaAs_m110_930A_64px"
+    monkeypatch.setenv("FELIX_EXECUTABLE", str(fake_felix("ok", case)))
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["simulation"] = {"backend": "felix", **parse_felix_inp(reference_case(case) / "felix.inp").to_config()}
+    config = validate_config(config)
+    out = run_simulation(reference_case(case) / "felix.cif", config, tmp_path / "sample.tif")
+    image, meta = read_tiff(out)
+    assert image.shape == (64, 64) and meta["backend"] == "felix" and meta["thickness_A"] == 930.0
