@@ -19,6 +19,7 @@ import jsonschema
 import yaml
 
 from .errors import ConfigError
+from .io import read_yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -83,13 +84,7 @@ def _fill_defaults(node: Any, schema: dict[str, Any], root: dict[str, Any]) -> N
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a YAML config file and validate it (see :func:`validate_config`)."""
     p = Path(path)
-    try:
-        with open(p) as handle:
-            data = yaml.safe_load(handle)
-    except FileNotFoundError:
-        raise ConfigError("config file not found", path=p) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", path=p) from None
+    data = read_yaml(p, missing="config file not found", error=ConfigError)
     if not isinstance(data, dict):
         raise ConfigError(f"expected a YAML mapping at the top level, got {type(data).__name__}", path=p)
     return validate_config(data, path=p)

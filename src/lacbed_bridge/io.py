@@ -17,6 +17,7 @@ from typing import IO, Any
 
 import numpy as np
 import tifffile
+import yaml
 
 from .errors import InputError
 
@@ -90,6 +91,29 @@ def read_tiff(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, Any]]
     except json.JSONDecodeError:
         metadata = {}
     return np.asarray(array, dtype=np.float32), metadata
+
+
+def read_json(path: str | os.PathLike[str], *, missing: str = "file not found") -> Any:
+    """Parse a JSON file; a missing or invalid file is an :class:`InputError` naming it."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(missing, path=p)
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc})", path=p) from None
+
+
+def read_yaml(path: str | os.PathLike[str], *, missing: str = "file not found", error: type[InputError] = InputError) -> Any:
+    """Parse a YAML file (safe loader); a missing or invalid file raises ``error`` naming it."""
+    p = Path(path)
+    try:
+        with open(p) as handle:
+            return yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise error(missing, path=p) from None
+    except yaml.YAMLError as exc:
+        raise error(f"not valid YAML: {exc}", path=p) from None
 
 
 def _json_default(value: Any) -> Any:

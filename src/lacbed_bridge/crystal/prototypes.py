@@ -18,10 +18,10 @@ from typing import Any
 
 import gemmi
 import numpy as np
-import yaml
 
 from ..config import REPO_ROOT
 from ..errors import InputError
+from ..io import read_yaml
 from .cif import element_from_type_symbol
 from .model import Crystal, Site
 
@@ -312,13 +312,7 @@ def load_prototypes(path: str | os.PathLike[str] | None = None) -> dict[str, Pro
     entry's key path (e.g. ``zincblende.sites[1].role``).
     """
     p = Path(path) if path is not None else DEFAULT_PROTOTYPES
-    try:
-        with open(p) as handle:
-            data = yaml.safe_load(handle)
-    except FileNotFoundError:
-        raise InputError("prototype file not found", path=p) from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML: {exc}", path=p) from None
+    data = read_yaml(p, missing="prototype file not found")
     if not isinstance(data, dict) or not data:
         raise InputError("expected a mapping of prototype keys to entries", path=p)
     return {str(key): parse_prototype(str(key), entry, p) for key, entry in data.items()}

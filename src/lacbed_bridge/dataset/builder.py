@@ -51,7 +51,7 @@ import tifffile
 
 from .. import __version__
 from ..errors import InputError
-from ..io import atomic_write, read_tiff, write_text_atomic
+from ..io import atomic_write, read_json, read_tiff, write_text_atomic
 from .splits import canonical_group, loso_split, loso_split_name, random_split, random_split_name, write_split
 
 LOG = logging.getLogger(__name__)
@@ -412,12 +412,7 @@ def build_dataset(
 def load_dataset_info(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Read ``dataset.json`` of a built dataset (checked for the format marker)."""
     p = Path(dataset_dir) / "dataset.json"
-    if not p.is_file():
-        raise InputError("not a dataset folder (dataset.json missing); run `lacbed-bridge dataset` first", path=p)
-    try:
-        info = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc})", path=p) from None
-    if info.get("format") != "lacbed-bridge-dataset":
+    info = read_json(p, missing="not a dataset folder (dataset.json missing); run `lacbed-bridge dataset` first")
+    if not isinstance(info, dict) or info.get("format") != "lacbed-bridge-dataset":
         raise InputError("not a lacbed-bridge dataset description", path=p, field="format")
     return info

@@ -155,7 +155,6 @@ def simulate_builtin(
     check_supported(settings)
     dev = resolve_device(device)
     cdtype = dtype or default_complex_dtype(dev)
-    rdtype = torch.float64 if cdtype == torch.complex128 else torch.float32
 
     wavenumber = wavenumber_from_voltage(settings.accelerating_voltage, constants)
     frame = microscope_frame(crystal, settings)

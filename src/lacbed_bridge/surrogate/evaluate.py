@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 from ..dataset.splits import canonical_group
 from ..dataset.torch_dataset import PairedImageDataset
 from ..errors import InputError
-from ..io import write_text_atomic
+from ..io import read_json, write_text_atomic
 from .checkpoint import checkpoint_json, generator_from_checkpoint, load_checkpoint
 from .metrics import image_metrics, psnr_from_mse
 from .train import resolve_device
@@ -155,12 +155,7 @@ def read_metrics(paths: Sequence[str | os.PathLike[str]]) -> list[dict[str, Any]
     out = []
     for p in paths:
         path = Path(p)
-        if not path.is_file():
-            raise InputError("metrics file not found", path=path)
-        try:
-            row = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON ({exc})", path=path) from None
+        row = read_json(path, missing="metrics file not found")
         missing = [k for k in SUMMARY_COLUMNS if not isinstance(row, dict) or k not in row]
         if missing:
             raise InputError(f"not a metrics.json of `lacbed-bridge evaluate`: missing {missing}", path=path)
