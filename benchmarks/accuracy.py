@@ -7,7 +7,8 @@ MSE and SSIM, with the ratio to the target (MSE/0.005 ≤ 1, 0.90/SSIM ≤ 1 mea
 
 ``--quick`` runs the same protocol scaled down to minutes on a CPU (40 crystals, 32², 2 epochs,
 tiny networks): it checks the plumbing, not the accuracy. The LAST line is one JSON object.
-Usage: python benchmarks/accuracy.py [--quick] [--device cpu|cuda] [--cores N]
+Usage: python benchmarks/accuracy.py [--quick] [--device cpu|cuda] [--cores N] [--pixel-count N]
+       [--scale F] [--epochs N] [--ngf N] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -45,11 +46,26 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--workdir", type=Path, help="where results go (default: a temporary folder for --quick, else the repo)")
+    parser.add_argument("--pixel-count", type=int, help="override simulation.pixel_count (image side = 2 × this)")
+    parser.add_argument("--scale", type=float, help="multiply every family's n_variants")
+    parser.add_argument("--epochs", type=int, help="override train.epochs")
+    parser.add_argument("--ngf", type=int, help="override train.ngf and train.ndf")
     args = parser.parse_args()
     config = yaml.safe_load((REPO / "configs" / "accuracy.yaml").read_text())
     config["simulation"]["device"] = config["train"]["device"] = config["evaluate"]["device"] = args.device
+    if args.device == "cpu":
+        config["train"]["num_workers"] = 0
     if args.quick:
         config = quick_config(config, args.device)
+    if args.pixel_count:
+        config["simulation"]["pixel_count"] = args.pixel_count
+    if args.scale:
+        for family in config["families"]:
+            family["n_variants"] = max(1, round(family["n_variants"] * args.scale))
+    if args.epochs:
+        config["train"]["epochs"] = args.epochs
+    if args.ngf:
+        config["train"]["ngf"] = config["train"]["ndf"] = args.ngf
     workdir = args.workdir or (Path(tempfile.mkdtemp(prefix="accuracy-")) if args.quick else REPO)
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "accuracy.effective-input.yaml"
