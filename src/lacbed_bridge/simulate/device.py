@@ -1,24 +1,13 @@
-"""One place picks the torch device and the complex precision of the builtin simulator."""
+"""The complex precision of the builtin simulator per device (the device itself:
+:func:`lacbed_bridge.device.resolve_device`)."""
 
 from __future__ import annotations
 
 import torch
 
-from ..errors import InputError
+from ..device import resolve_device
 
-
-def resolve_device(device: str | None = None) -> torch.device:
-    """``auto``/None → CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
-    name = (device or "auto").lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise InputError("CUDA was requested but no CUDA device is available", field="device")
-        return torch.device(name)
-    if name == "cpu":
-        return torch.device("cpu")
-    raise InputError(f"expected cpu, cuda or auto, got {device!r}", field="device")
+__all__ = ["default_complex_dtype", "resolve_device"]
 
 
 def default_complex_dtype(device: torch.device) -> torch.dtype:

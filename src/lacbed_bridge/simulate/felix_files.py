@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io import write_bytes_atomic
+from .settings import nint
 
 Hkl = tuple[int, int, int]
 
@@ -30,13 +31,10 @@ def felix_formula(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "", text)
 
 
-def _nint(x: float) -> int:
-    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
-
 
 def output_folder_name(formula: str, thickness: float, side: int) -> str:
     """``<formula>_Sim_<tttt>A_<side>x<side>`` (thickness [Å] rounded to the nearest integer)."""
-    return f"{felix_formula(formula)}_Sim_{_nint(thickness):04d}A_{side:03d}x{side:03d}"
+    return f"{felix_formula(formula)}_Sim_{nint(thickness):04d}A_{side:03d}x{side:03d}"
 
 
 def disc_file_name(formula: str, hkl: Hkl) -> str:

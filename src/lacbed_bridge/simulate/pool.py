@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import InputError
 from .geometry import MicroscopeFrame
-from .settings import FelixSettings
+from .settings import FelixSettings, nint
 
 TINY = 1e-9
 
@@ -57,9 +57,6 @@ def lattice_centring(spacegroup: str, cell: tuple[float, ...]) -> str:
     return letter
 
 
-def _nint(x: float) -> int:
-    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
-
 
 def reflection_pool(
     frame: MicroscopeFrame, settings: FelixSettings, wavenumber: float, centring: str
@@ -74,7 +71,7 @@ def reflection_pool(
     else:
         g_limit = settings.g_limit * 2.0 * math.pi
         n_max = 66666
-    box = np.array([_nint(g_limit / m) for m in mags])
+    box = np.array([nint(g_limit / m) for m in mags])
     # |h_i| ≤ |g|·|a_i|/2π bounds the indices of all g within a radius (a_i·a*_j = 2π δ_ij);
     # for oblique cells |a_i|/2π exceeds 1/|a*_i|
     direct_over_2pi = np.linalg.norm(np.linalg.inv(recip).T, axis=1)

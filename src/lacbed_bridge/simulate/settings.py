@@ -81,7 +81,7 @@ class FelixSettings:
         (Felix felixrefine.f90:400; PHYSICS.md §7)."""
         if self.delta_thickness <= 0 or self.final_thickness <= self.initial_thickness:
             return [float(self.initial_thickness)]
-        n = int(_nint((self.final_thickness - self.initial_thickness) / self.delta_thickness)) + 1
+        n = int(nint((self.final_thickness - self.initial_thickness) / self.delta_thickness)) + 1
         return [float(self.initial_thickness + i * self.delta_thickness) for i in range(n)]
 
     def validate(self, *, path: str | os.PathLike[str] | None = None) -> FelixSettings:
@@ -200,8 +200,8 @@ CONFIG_KEYS: dict[str, str] = dict(FELIX_NAMES)
 VALUE_COLUMN = 28  # 1-based column where Felix reads the value
 
 
-def _nint(x: float) -> int:
-    """Fortran NINT: round half away from zero."""
+def nint(x: float) -> int:
+    """Fortran NINT: round half away from zero (Felix's rounding of thicknesses and index bounds)."""
     return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
 
 

@@ -36,7 +36,7 @@ from ..errors import InputError
 from ..io import read_json, write_text_atomic
 from .checkpoint import checkpoint_json, generator_from_checkpoint, load_checkpoint
 from .metrics import image_metrics, psnr_from_mse
-from .train import resolve_device
+from ..device import resolve_device
 
 SUMMARY_COLUMNS = ("direction", "model", "seed", "split", "n", "mse", "ssim", "psnr")
 METRICS = ("mse", "ssim", "psnr")

@@ -25,7 +25,7 @@ from ..dataset.torch_dataset import denormalise, normalise
 from ..errors import InputError
 from ..io import read_tiff, write_tiff
 from .checkpoint import checkpoint_json, generator_from_checkpoint, load_checkpoint
-from .train import resolve_device
+from ..device import resolve_device
 
 INPUT_SUFFIXES = (".tif", ".tiff", ".cif")
 

@@ -39,7 +39,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from ..dataset.torch_dataset import PairedImageDataset
-from ..errors import ConfigError, InputError
+from ..device import resolve_device
+from ..errors import InputError
 from ..io import write_text_atomic
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
@@ -48,15 +49,6 @@ from .models import TwoScaleGenerator, build_networks
 
 LOG = logging.getLogger(__name__)
 LOG_COLUMNS = ("epoch", "lr", "loss_g", "loss_g_gan", "loss_g_l1", "loss_g_ssim", "loss_d", "val_mse", "val_ssim", "seconds")
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is a clear error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but no CUDA GPU is available", field="device")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
