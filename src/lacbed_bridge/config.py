@@ -1,4 +1,5 @@
-"""Loading and validating ``config.yaml`` against ``workflow/schemas/config.schema.yaml``.
+"""Loading and validating ``config.yaml`` against the schema shipped in the package
+(``lacbed_bridge/schemas/config.schema.yaml``).
 
 The schema is the documentation of every key (type, default, unit). :func:`load_config` returns
 the validated dict with schema defaults filled in; an invalid file raises
@@ -12,6 +13,7 @@ import hashlib
 import json
 import os
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,8 @@ import yaml
 from .errors import ConfigError
 from .io import read_yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+#: The config JSON schema (YAML), package data: it ships in the wheel and works from any folder.
+SCHEMA_PATH = Path(str(resources.files("lacbed_bridge") / "schemas" / "config.schema.yaml"))
 
 
 @lru_cache(maxsize=1)

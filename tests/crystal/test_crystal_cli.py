@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from lacbed_bridge.cli import main
-from lacbed_bridge.config import REPO_ROOT
 from lacbed_bridge.crystal.cif import read_cif
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _small_config(tmp_path: Path) -> Path:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lacbed_bridge.config import REPO_ROOT, load_config, validate_config
+from lacbed_bridge.config import load_config, validate_config
 from lacbed_bridge.crystal.charge import neutral_valence
 from lacbed_bridge.crystal.cif import read_cif
 from lacbed_bridge.crystal.model import Crystal
@@ -25,6 +25,8 @@ from lacbed_bridge.crystal.variants import (
     write_family,
 )
 from lacbed_bridge.errors import ConfigError, InputError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 MASTER = 20261126
 

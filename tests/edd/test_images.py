@@ -12,11 +12,13 @@ from edd_crystals import make_gaas
 
 from lacbed_bridge import __version__
 from lacbed_bridge.cli import main
-from lacbed_bridge.config import REPO_ROOT, load_config
+from lacbed_bridge.config import load_config
 from lacbed_bridge.crystal.cif import write_cif
 from lacbed_bridge.edd import project_density, write_edd
 from lacbed_bridge.errors import ConfigError, InputError
 from lacbed_bridge.io import read_tiff
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Fixtures of the Felix-backend tests: the shared reference runs and stand-in executables.
 
-The reference data (real Felix 9034b2a inputs and outputs) lives in ``shared/felix_reference``
-beside the repository; tests that need it skip when it is missing. The stand-ins in ``fakes/``
+The reference data (real Felix 9034b2a inputs and outputs) lives in ``tests/data/felix_reference``;
+a missing reference is a failure. The stand-ins in ``fakes/``
 are copied into ``tmp_path`` with a shebang pointing at this interpreter and made executable.
 """
 

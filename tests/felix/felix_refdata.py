@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = (REPO_ROOT / ".." / "shared" / "felix_reference").resolve()
+REFERENCE = REPO_ROOT / "tests" / "data" / "felix_reference"
 FAKES = Path(__file__).resolve().parent / "fakes"
 
 #: reference case → reflections whose discs it holds
@@ -23,10 +23,10 @@ CASES: dict[str, list[tuple[int, int, int]]] = {
 
 
 def reference_case(case: str) -> Path:
-    """The folder of one reference case (skips the test when shared data is absent)."""
+    """The folder of one reference case (a missing reference is a failure, not a skip)."""
     folder = REFERENCE / case
     if not (folder / "felix.inp").is_file():
-        pytest.skip(f"Felix reference data not found at {folder} (shared/felix_reference beside the repository)")
+        pytest.fail(f"Felix reference data missing: {folder} (tests/data/felix_reference is part of the repository)")
     return folder
 
 

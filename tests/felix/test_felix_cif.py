@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 from felix_refdata import CASES, reference_case
 
+from lacbed_bridge.crystal.charge import neutral_valence
+from lacbed_bridge.crystal.cif import read_cif
 from lacbed_bridge.crystal.model import Crystal, Site
 from lacbed_bridge.errors import InputError
 from lacbed_bridge.simulate.felix_cif import felix_cif_text, felix_formula_text, felix_symops
-
-read_cif = pytest.importorskip("lacbed_bridge.crystal.cif").read_cif
-neutral_valence = pytest.importorskip("lacbed_bridge.crystal.charge").neutral_valence
 
 
 def _block(text: str) -> gemmi.cif.Block:

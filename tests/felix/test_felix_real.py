@@ -48,8 +48,8 @@ def test_real_felix_reproduces_the_reference_run(tmp_path: Path) -> None:
 
 def test_real_felix_agrees_with_the_builtin_backend(tmp_path: Path) -> None:
     cfg = _real_felix_cfg()
-    bloch = pytest.importorskip("lacbed_bridge.simulate.bloch")
-    read_cif = pytest.importorskip("lacbed_bridge.crystal.cif").read_cif
+    from lacbed_bridge.simulate import bloch
+    from lacbed_bridge.crystal.cif import read_cif
     reference = reference_case("GaAs_m110_930A_64px_noabs")
     crystal = read_cif(reference / "felix.cif")
     settings = replace(parse_felix_inp(reference / "felix.inp"), pixel_count=16)  # 32 × 32 px

@@ -134,7 +134,7 @@ def test_run_felix_dir_leaves_what_felix_leaves_and_reads_every_disc(tmp_path: P
 
 
 def test_simulate_felix_from_a_crystal(tmp_path: Path, fake_felix: FakeFactory) -> None:
-    read_cif = pytest.importorskip("lacbed_bridge.crystal.cif").read_cif
+    from lacbed_bridge.crystal.cif import read_cif
     reference = reference_case("GaAs_m110_930A_64px")
     crystal = read_cif(reference / "felix.cif")
     settings = parse_felix_inp(reference / "felix.inp")
@@ -220,7 +220,7 @@ def test_failing_felix_is_a_clear_error_and_leaves_no_output(tmp_path: Path, fak
 
 
 def test_simulate_felix_failure_keeps_inputs_and_log_only(tmp_path: Path, fake_felix: FakeFactory) -> None:
-    read_cif = pytest.importorskip("lacbed_bridge.crystal.cif").read_cif
+    from lacbed_bridge.crystal.cif import read_cif
     reference = reference_case("GaAs_m110_930A_64px")
     executable = fake_felix("nan", "GaAs_m110_930A_64px")
     with pytest.raises(SimulationError, match="zb_000001: Felix output has 1 NaN"):

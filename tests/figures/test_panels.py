@@ -32,7 +32,7 @@ from lacbed_bridge.figures.training_curves import plot_training_curves
 from lacbed_bridge.io import read_tiff
 
 REPO = Path(__file__).resolve().parents[2]
-FELIX_REFERENCE = REPO / ".." / "shared" / "felix_reference"
+FELIX_REFERENCE = REPO / "tests" / "data" / "felix_reference"
 
 
 # ----- display conventions ------------------------------------------------------------------------
@@ -186,8 +186,6 @@ def test_speed_tolerates_partial_benchmark_files(tmp_path):
 
 
 def test_felix_reference_wall_times():
-    if not FELIX_REFERENCE.is_dir():
-        pytest.skip(f"shared Felix reference data not found at {FELIX_REFERENCE}")
     entries = {Path(e.source).parent.name: e.seconds for e in felix_reference_times(FELIX_REFERENCE)}
     assert entries.get("GaAs_m110_930A_64px") == pytest.approx(24.8)  # "Wall time: 24.8 s" in its README
     assert entries.get("GaAs_m110_3t_128px") == pytest.approx(68.4)

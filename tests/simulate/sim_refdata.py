@@ -1,4 +1,4 @@
-"""Reference data of the simulator tests: real Felix 9034b2a runs in shared/felix_reference."""
+"""Reference data of the simulator tests: real Felix 9034b2a runs in tests/data/felix_reference."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from lacbed_bridge.simulate.felix_files import disc_file_name, output_folder_nam
 from lacbed_bridge.simulate.settings import FelixSettings, parse_felix_inp
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = (REPO_ROOT / ".." / "shared" / "felix_reference").resolve()
+REFERENCE = REPO_ROOT / "tests" / "data" / "felix_reference"
 
 CASES_64 = ["GaAs_m110_930A_64px_noabs", "GaAs_m110_930A_64px_propabs", "GaAs_m110_930A_64px"]
 CASE_128 = "GaAs_m110_3t_128px"
@@ -22,10 +22,10 @@ ALL_CASES = [*CASES_64, CASE_128]
 
 
 def case_dir(case: str) -> Path:
-    """Folder of one reference case; skips the test when shared/ is absent."""
+    """Folder of one reference case; a missing reference is a failure, not a skip."""
     folder = REFERENCE / case
     if not (folder / "felix.inp").is_file():
-        pytest.skip(f"Felix reference data not found at {folder}")
+        pytest.fail(f"Felix reference data missing: {folder} (tests/data/felix_reference is part of the repository)")
     return folder
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,13 +13,14 @@ import yaml
 
 from surrogate_helpers import TINY, synthetic
 from lacbed_bridge.cli import main
-from lacbed_bridge.config import REPO_ROOT
 from lacbed_bridge.errors import ConfigError, InputError
 from lacbed_bridge.surrogate.checkpoint import load_checkpoint
 from lacbed_bridge.surrogate.config import TrainConfig
 from lacbed_bridge.surrogate.metrics import ssim
 from lacbed_bridge.surrogate.models import PatchDiscriminator, UNetGenerator
 from lacbed_bridge.surrogate.train import GanLoss, lr_factor, train
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _pairs(n: int = 4, side: int = 32) -> tuple[torch.Tensor, torch.Tensor]:

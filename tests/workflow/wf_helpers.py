@@ -41,7 +41,9 @@ def tiny_config() -> dict:
         {"name": "F-43m_zincblende", "prototype": "zincblende", "n_variants": 6, "delta": [0.0, 1.0]},
         {"name": "Fm-3m_rocksalt", "prototype": "rocksalt", "n_variants": 4},
     ]
-    config["simulation"].update(pixel_count=16, min_reflection_pool=30, min_strong_beams=10, device="cpu")
+    # the default beam choice (complete shells, symmetry, convergence control), with a loose target
+    config["simulation"].update(pixel_count=16, min_reflection_pool=30, min_strong_beams=10, device="cpu",
+                                convergence={"target_rms": 0.05})
     config["train"].update(epochs=1, ngf=8, ndf=8, batch_size=4, seeds=[0], device="cpu")
     config["workflow"] = {"batch_size": 2, "models": ["pix2pix", "unet"], "benchmark_quick": True, "n_figure_samples": 1}
     return config

@@ -46,7 +46,7 @@ def _cmd_cif_check(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``variants`` and ``cif-check`` sub-commands."""
     p = subparsers.add_parser("variants", help="write the CIFs and variants.csv of one crystal family")
-    p.add_argument("config", metavar="CONFIG", help="config YAML (see workflow/schemas/config.schema.yaml)")
+    p.add_argument("config", metavar="CONFIG", help="config YAML (see src/lacbed_bridge/schemas/config.schema.yaml)")
     p.add_argument("--family", required=True, metavar="NAME", help="family name (config families[].name)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder for <sample_id>.cif and variants.csv")
     p.set_defaults(func=_cmd_variants)

@@ -19,14 +19,13 @@ from typing import Any
 import gemmi
 import numpy as np
 
-from ..config import REPO_ROOT
 from ..errors import InputError
 from ..io import read_yaml
 from .cif import element_from_type_symbol
 from .model import Crystal, Site
 
-#: The prototype file shipped with the project.
-DEFAULT_PROTOTYPES = REPO_ROOT / "felix_inputs" / "prototypes.yaml"
+#: The prototype file shipped inside the package (``felix_inputs/prototypes.yaml`` links to it).
+DEFAULT_PROTOTYPES = Path(__file__).resolve().parent / "data" / "prototypes.yaml"
 ROLES = ("cation", "anion", "neutral")
 _CUBIC_NUMBERS = range(195, 231)
 

@@ -1,6 +1,6 @@
 """Variant families: crystals sampled from a prototype with a seed (DESIGN §1, §3).
 
-A family (one item of ``families`` in config.yaml, keys in workflow/schemas/config.schema.yaml)
+A family (one item of ``families`` in config.yaml, keys in src/lacbed_bridge/schemas/config.schema.yaml)
 names a prototype of ``felix_inputs/prototypes.yaml`` and ranges to sample from. Variant ``i`` of
 family ``F`` has the sample id ``F_<i as 6 digits>`` and draws, from its own random stream
 ``PCG64(SeedSequence([family_seed, i]))`` (so a variant does not change when ``n_variants``

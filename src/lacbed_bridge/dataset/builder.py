@@ -262,6 +262,12 @@ def _manifest(items: Sequence[_Checked]) -> pd.DataFrame:
                 "sim_seconds": lac.get("seconds"),
                 "thickness": lac.get("thickness_A", lac.get("thickness")),
                 "voltage_kv": lac.get("voltage_kv"),
+                # the builtin simulator's beams and measured convergence (absent: not recorded)
+                "sim_pool_size": lac.get("info_pool_size"),
+                "sim_beams_mean": lac.get("info_beams_mean"),
+                "sim_strong_beams_used": lac.get("info_min_strong_beams_used"),
+                "sim_convergence_rms": lac.get("info_convergence_rms"),
+                "sim_converged": lac.get("info_converged"),
                 "edd_seconds": edd.get("seconds"),
                 "edd_sha256": item.sha["edd"],
                 "lacbed_sha256": item.sha["lacbed"],

@@ -65,8 +65,7 @@ def make_figures(results_dir: str | os.PathLike[str], config: Mapping[str, Any],
     out_dir: output folder (the workflow uses ``results/figures``).
     names: which figures (default all five).
     device: torch device of the model inference and of the charge panel's simulations.
-    felix_reference: folder of the Felix reference runs (default ``../shared/felix_reference``
-        beside the repository).
+    felix_reference: folder of Felix reference runs whose wall times figure (d) shows (default: none)
     """
     results = Path(results_dir)
     dataset = load_dataset(results)

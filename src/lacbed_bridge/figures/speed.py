@@ -7,8 +7,9 @@ Bars (each only when a measured figure exists; nothing is estimated here):
   ``info_device``; else ``sim_seconds`` of ``dataset/manifest.csv``), at the dataset's image side;
 * the builtin simulator on a GPU from ``results/benchmarks/simulator.json`` (benchmarks/simulator.py
   run with ``--device cuda``: keys ``<case>_builtin_s``), only when that file names a CUDA device;
-* Felix: the wall times of the reference runs in ``../shared/felix_reference/<case>/README.md``
-  beside the repository ("Wall time: X s"), labelled with their case (size, beams);
+* Felix: only when a folder of Felix reference runs is given (``felix_reference``; each
+  ``<case>/README.md`` says "Wall time: X s"), labelled with their case (size, beams); nothing
+  outside ``results/`` is read by default;
 * the surrogate from ``results/benchmarks/surrogate.json`` (benchmarks/surrogate.py): the fastest
   batch-1 latency and the best batched time per image.
 
@@ -32,11 +33,8 @@ import pandas as pd
 import tifffile
 from matplotlib.figure import Figure
 
-from ..config import REPO_ROOT
 from .common import new_figure, not_available, read_json_tolerant
 
-#: Default location of the shared Felix reference runs (beside the repository).
-FELIX_REFERENCE = REPO_ROOT / ".." / "shared" / "felix_reference"
 _WALL_TIME = re.compile(r"Wall time:\**\s*([\d.]+)\s*s")
 _TITLE = re.compile(r"^#\s*Felix reference case:\s*(.+)$", re.MULTILINE)
 _GPU_WORDS = ("cuda", "nvidia", "gpu", "tesla", "h100", "h200", "a100", "rtx")
@@ -127,9 +125,12 @@ def gpu_simulator_times(results: str | os.PathLike[str]) -> list[SpeedEntry]:
 
 
 def felix_reference_times(reference: str | os.PathLike[str] | None = None) -> list[SpeedEntry]:
-    """Felix wall times of the shared reference runs ("Wall time: X s" in each case README)."""
-    root = Path(reference) if reference is not None else FELIX_REFERENCE
-    entries = []
+    """Felix wall times of the reference runs in ``reference`` ("Wall time: X s" in each case
+    README); none when no folder is given."""
+    entries: list[SpeedEntry] = []
+    if reference is None:
+        return entries
+    root = Path(reference)
     if not root.is_dir():
         return entries
     for readme in sorted(root.glob("*/README.md")):

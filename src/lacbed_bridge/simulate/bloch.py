@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -35,10 +36,11 @@ from ..crystal.model import Crystal
 from ..errors import InputError
 from .device import default_complex_dtype, resolve_device
 from .electron import wavenumber_from_voltage
-from .geometry import microscope_frame, pixel_wavevectors
-from .pool import lattice_centring, reflection_pool
-from .potential import pool_matrix
-from .result import LacbedResult
+from .geometry import MicroscopeFrame, microscope_frame, pixel_wavevectors
+from .pool import PoolMode, lattice_centring, reflection_pool
+from .potential import StructureFactors, pool_matrix
+from .result import LacbedResult, PoolData
+from .symmetry import disc_symmetry, pixel_orbits
 from .settings import FELIX_NAMES, FelixSettings
 
 Hkl = tuple[int, int, int]
@@ -118,6 +120,193 @@ def _blur(image: np.ndarray, radius: float) -> np.ndarray:
     return (both - blo) / (bhi - blo) * (hi - lo) + lo
 
 
+@dataclass(frozen=True)
+class BlochStructure:
+    """Everything about the crystal and the beam pool that does not depend on the pixel.
+
+    pool: Miller indices (n, 3), 000 first. g_lab: g in the microscope frame [1/Å, with 2π].
+    coupling: (4π²/2K)·Ũ(g − h) [1/Å] for every pair of pool beams, complex128, on the device.
+    u0_abs: |Ũ(g)| [Å⁻²] of each pool beam (Felix's perturbation strength uses it).
+    column: the structure factors U_g, U'_g of the pool reflections (StructureFactors.txt).
+    mean_absorption: (4π²/2K)·U'(0) [1/Å] added to the diagonal (0: Felix's choice, left out).
+    """
+
+    pool: np.ndarray
+    g_lab: np.ndarray
+    normal: np.ndarray
+    coupling: torch.Tensor
+    u0_abs: torch.Tensor
+    column: StructureFactors
+    wavenumber: float
+    device: torch.device
+    mean_absorption: float = 0.0
+
+
+def bloch_structure(
+    crystal: Crystal,
+    settings: FelixSettings,
+    frame: MicroscopeFrame,
+    wavenumber: float,
+    *,
+    pool_mode: PoolMode = "felix",
+    pool: np.ndarray | None = None,
+    constants: str = "codata",
+    device: torch.device,
+    mean_absorption: bool = False,
+) -> BlochStructure:
+    """The reflection pool (Felix's rule, complete shells, or a given list) and its Ũ matrix;
+    with ``mean_absorption`` the absorptive U'(0) joins the diagonal (Felix leaves it out)."""
+    if pool is None:
+        pool = reflection_pool(frame, settings, wavenumber, lattice_centring(crystal.spacegroup, crystal.cell), pool_mode)
+    else:
+        pool = np.asarray(pool, dtype=int).reshape(-1, 3)
+        if np.any(pool[0] != 0):
+            raise InputError("a given reflection pool must start with 000", field="pool")
+        if len(pool) <= settings.min_strong_beams:
+            raise InputError(
+                f"a given pool of {len(pool)} reflections is not larger than IMinStrongBeams = {settings.min_strong_beams}",
+                field="pool",
+            )
+    u_matrix, column = pool_matrix(crystal, settings, pool, frame.reciprocal, constants, str(device))
+    u_t = torch.as_tensor(u_matrix, dtype=torch.complex128, device=device)
+    coupling_factor = 2.0 * math.pi**2 / wavenumber  # 4π²/(2K)
+    return BlochStructure(
+        pool=pool,
+        g_lab=frame.g_vectors(pool),
+        normal=frame.normal,
+        coupling=coupling_factor * u_t,  # 4π²/(2K)·Ũ [1/Å]
+        u0_abs=torch.as_tensor(np.abs(column.total), dtype=torch.float64, device=device),
+        column=column,
+        wavenumber=wavenumber,
+        device=device,
+        mean_absorption=coupling_factor * float(u_matrix[0, 0].imag) if mean_absorption else 0.0,
+    )
+
+
+@dataclass
+class Propagation:
+    """Intensities of the requested beams at the given incident directions.
+
+    intensities: (n_out, n_thickness, P) float64. beams: strong beams per direction (P,).
+    largest_chunk: the most directions solved in one batch.
+    """
+
+    intensities: np.ndarray
+    beams: np.ndarray
+    largest_chunk: int
+
+
+def structure_matrix(
+    structure: BlochStructure, k: torch.Tensor, s: torch.Tensor, strong: torch.Tensor, n_beams: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The per-direction structure matrices Ã of the strong beams (steps 2-3 above).
+
+    Returns (Ã (P, m, m) complex128 with a global phase removed, beam indices (P, m) into the
+    pool, valid (P, m) bool, M⁻¹ diagonal (P, m)); padded beams are decoupled dummies."""
+    dev = structure.device
+    f64 = torch.float64
+    gdn_t = torch.as_tensor(structure.g_lab @ structure.normal, dtype=f64, device=dev)
+    n_t = torch.as_tensor(structure.normal, dtype=f64, device=dev)
+    n_pool = s.shape[1]
+    # strong beams of each pixel in pool order, padded with index n_pool (a dummy)
+    arange = torch.arange(n_pool, device=dev)[None, :]
+    order = torch.sort(torch.where(strong, arange, n_pool + arange), dim=1).values[:, :n_beams]
+    valid = order < n_pool
+    idx = torch.where(valid, order, torch.zeros_like(order))
+    kn = k @ n_t  # (P,)
+    norm = torch.sqrt(1.0 + gdn_t[idx] / kn[:, None])  # (P, m) = M⁻¹ entries
+    norm = torch.where(valid, norm, torch.ones_like(norm))
+    a = structure.coupling[idx[:, :, None], idx[:, None, :]]  # (P, m, m)
+    diag_s = torch.gather(s, 1, idx)
+    eye = torch.eye(n_beams, dtype=torch.bool, device=dev)
+    # Felix puts s_g alone on the diagonal: the mean absorption U'(0) is left out (PHYSICS.md §6),
+    # so the absorptive matrix has zero trace and some pixels gain intensity (I > 1). With
+    # mean_absorption it is kept: the absorptive potential V(r) ≥ 0 then gives a positive
+    # semi-definite V(g − h) (Bochner), the wave's norm can only fall and I ≤ 1.
+    diagonal = diag_s[:, :, None].to(a.dtype) + 1j * structure.mean_absorption
+    a = torch.where(eye, diagonal, a)
+    a = a / (norm[:, :, None] * norm[:, None, :])
+    pair_valid = valid[:, :, None] & valid[:, None, :]
+    a = torch.where(pair_valid, a, torch.zeros_like(a))
+    # remove a global phase: centre the real diagonal (no effect on |ψ|²)
+    d_max = torch.where(valid, diag_s, torch.full_like(diag_s, -math.inf)).max(dim=1).values
+    d_min = torch.where(valid, diag_s, torch.full_like(diag_s, math.inf)).min(dim=1).values
+    shift = 0.5 * (d_max + d_min)
+    a = a - torch.where(eye & pair_valid, shift[:, None, None].to(a.dtype), torch.zeros_like(a))
+    return a, idx, valid, norm
+
+
+def _exact_waves(a: torch.Tensor, thicknesses: Sequence[float]) -> Iterator[torch.Tensor]:
+    """ψ(t) = exp(iÃt) e₀₀₀ for each thickness: the exact solution of Felix's equations (step 4)."""
+    psi = torch.linalg.matrix_exp((1j * thicknesses[0]) * a)[:, :, 0]  # exp(iÃt₀) e₀
+    step = None
+    if len(thicknesses) > 1:
+        step = torch.linalg.matrix_exp((1j * (thicknesses[1] - thicknesses[0])) * a)
+    for it in range(len(thicknesses)):
+        if it > 0 and it % REANCHOR_STEPS == 0:
+            # a fresh exponential now and then keeps single-precision round-off from
+            # accumulating along long series (complex64 on GPU)
+            psi = torch.linalg.matrix_exp((1j * thicknesses[it]) * a)[:, :, 0]
+        elif it > 0:
+            psi = torch.bmm(step, psi[:, :, None])[:, :, 0]  # type: ignore[arg-type]
+        yield psi
+
+
+def propagate(
+    structure: BlochStructure,
+    k_all: np.ndarray,
+    thicknesses: Sequence[float],
+    min_strong: int,
+    out_idx: Sequence[int],
+    *,
+    cdtype: torch.dtype,
+    pixel_chunk: int = 1024,
+    max_memory_gb: float = 4.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> Propagation:
+    """Intensities of the pool beams ``out_idx`` for incident wave vectors ``k_all`` (P, 3)
+    [1/Å, with 2π] over a thickness series [Å] (steps 1-5 above), in batches of directions."""
+    dev = structure.device
+    f64 = torch.float64
+    g_t = torch.as_tensor(structure.g_lab, dtype=f64, device=dev)
+    gmag_t = torch.linalg.norm(g_t, dim=1)
+    n_pix = k_all.shape[0]
+    images = np.zeros((len(out_idx), len(thicknesses), n_pix))
+    beams_per_pixel = np.zeros(n_pix, dtype=np.int32)
+    largest_chunk = 0
+    bytes_per_element = 16  # the gathers and the normal correction run in complex128 before the cast
+    done = 0
+    while done < n_pix:
+        chunk = min(pixel_chunk, n_pix - done)
+        k = torch.as_tensor(k_all[done : done + chunk], dtype=f64, device=dev)
+        s = excitation_errors(k, g_t, gmag_t, structure.wavenumber)
+        strong = strong_beam_mask(s, structure.u0_abs, min_strong)
+        counts = strong.sum(dim=1)
+        n_beams = int(counts.max())
+        # memory bound: ~10 matrices of n_beams² per pixel live inside matrix_exp
+        per_pixel = 10 * n_beams * n_beams * bytes_per_element
+        limit = max(1, int(max_memory_gb * 2**30 // per_pixel))
+        if chunk > limit:
+            chunk = limit
+            k, s, strong, counts = k[:chunk], s[:chunk], strong[:chunk], counts[:chunk]
+            n_beams = int(counts.max())
+        a, idx, valid, norm = structure_matrix(structure, k, s, strong, n_beams)
+        m_diag = (1.0 / norm).to(cdtype)  # M = diag((1 + g·n̂/k_n)^(-1/2))
+        for it, psi in enumerate(_exact_waves(a.to(cdtype), thicknesses)):
+            amp = m_diag * psi
+            intensity = (amp.real**2 + amp.imag**2).to(torch.float64)
+            for j, gi in enumerate(out_idx):
+                match = (idx == gi) & valid
+                val = torch.where(match, intensity, torch.zeros_like(intensity)).sum(dim=1)
+                images[j, it, done : done + chunk] = val.cpu().numpy()
+        beams_per_pixel[done : done + chunk] = counts.cpu().numpy()
+        largest_chunk = max(largest_chunk, chunk)
+        done += chunk
+        if progress is not None:
+            progress(done, n_pix)
+    return Propagation(intensities=images, beams=beams_per_pixel, largest_chunk=largest_chunk)
+
+
 def simulate_builtin(
     crystal: Crystal,
     settings: FelixSettings,
@@ -129,6 +318,9 @@ def simulate_builtin(
     max_memory_gb: float = 4.0,
     progress: Callable[[int, int], None] | None = None,
     pool: np.ndarray | None = None,
+    pool_mode: PoolMode = "felix",
+    use_symmetry: bool = False,
+    mean_absorption: bool = False,
     constants: str = "codata",
 ) -> LacbedResult:
     """Simulate LACBED discs of ``crystal`` with Felix's settings.
@@ -146,8 +338,15 @@ def simulate_builtin(
         measured peak ≈ 0.5 GiB + max_memory_gb on CPU, so the default 4 keeps a 256² pattern with
         300 beams under 8 GiB).
     progress: optional callback(done_pixels, total_pixels).
-    pool: optional Miller indices (n, 3) of the reflection pool, 000 first, instead of Felix's
-        HKLMake rule (e.g. the pool listed in a Felix StructureFactors.txt).
+    pool: optional Miller indices (n, 3) of the reflection pool, 000 first, instead of a rule
+        (e.g. the pool listed in a Felix StructureFactors.txt).
+    pool_mode: ``felix`` (Felix's HKLMake, cut mid-shell) or ``shells`` (complete shells of
+        equal |g|: the disc has the symmetry of the crystal along the beam); see :mod:`.pool`.
+    use_symmetry: compute one pixel per orbit of the disc's symmetry operations that permute the
+        pixel grid and copy it to the others (:mod:`.symmetry`); only for the (000) disc alone
+        and a pool of complete shells (otherwise the disc is not symmetric), else ignored.
+    mean_absorption: keep the mean absorptive potential U'(0) that Felix leaves out (then
+        I ≤ 1 everywhere; docs/conventions.md); the default reproduces Felix.
     constants: ``codata`` (default) or ``felix`` (Felix's hard-coded values, c typo included;
         reproduces Felix to ~1e-6, see electron.py).
     """
@@ -155,114 +354,32 @@ def simulate_builtin(
     check_supported(settings)
     dev = resolve_device(device)
     cdtype = dtype or default_complex_dtype(dev)
-
     wavenumber = wavenumber_from_voltage(settings.accelerating_voltage, constants)
     frame = microscope_frame(crystal, settings)
-    centring = lattice_centring(crystal.spacegroup, crystal.cell)
-    if pool is None:
-        pool = reflection_pool(frame, settings, wavenumber, centring)
-    else:
-        pool = np.asarray(pool, dtype=int).reshape(-1, 3)
-        if np.any(pool[0] != 0):
-            raise InputError("a given reflection pool must start with 000", field="pool")
-        if len(pool) <= settings.min_strong_beams:
-            raise InputError(
-                f"a given pool of {len(pool)} reflections is not larger than IMinStrongBeams = {settings.min_strong_beams}",
-                field="pool",
-            )
-    u_matrix, column = pool_matrix(crystal, settings, pool, frame.reciprocal, constants, str(dev))
+    structure = bloch_structure(crystal, settings, frame, wavenumber, pool_mode=pool_mode, pool=pool,
+                                constants=constants, device=dev, mean_absorption=mean_absorption)
     t_setup = time.perf_counter() - start
 
-    g_lab = frame.g_vectors(pool)
-    g_mag = np.linalg.norm(g_lab, axis=1)
-    g_dot_n = g_lab @ frame.normal
-
     wanted: list[Hkl] = [tuple(int(v) for v in h) for h in hkl]  # type: ignore[misc]
-    pool_index = {tuple(int(v) for v in row): i for i, row in enumerate(pool)}
+    pool_index = {tuple(int(v) for v in row): i for i, row in enumerate(structure.pool)}
     present = [h for h in wanted if h in pool_index]
     missing = [h for h in wanted if h not in pool_index]
-    out_idx = torch.tensor([pool_index[h] for h in present], dtype=torch.long, device=dev)
 
     thicknesses = settings.thicknesses
-    k_all = pixel_wavevectors(settings, wavenumber).reshape(-1, 3)
-    n_pix = k_all.shape[0]
     side = settings.side
-
-    f64 = torch.float64
-    g_t = torch.as_tensor(g_lab, dtype=f64, device=dev)
-    gmag_t = torch.as_tensor(g_mag, dtype=f64, device=dev)
-    gdn_t = torch.as_tensor(g_dot_n, dtype=f64, device=dev)
-    n_t = torch.as_tensor(frame.normal, dtype=f64, device=dev)
-    u_t = torch.as_tensor(u_matrix, dtype=torch.complex128, device=dev)
-    u0_abs = torch.as_tensor(np.abs(column.total), dtype=f64, device=dev)
-    coupling = (2.0 * math.pi**2 / wavenumber) * u_t  # 4π²/(2K)·Ũ [1/Å]
-
-    images = np.zeros((len(present), len(thicknesses), n_pix))
-    beams_per_pixel = np.zeros(n_pix, dtype=np.int32)
-    largest_chunk = 0
-    bytes_per_element = 16  # the gathers and the normal correction run in complex128 before the cast
-    done = 0
-    while done < n_pix:
-        chunk = min(pixel_chunk, n_pix - done)
-        k = torch.as_tensor(k_all[done : done + chunk], dtype=f64, device=dev)
-        s = excitation_errors(k, g_t, gmag_t, wavenumber)
-        strong = strong_beam_mask(s, u0_abs, settings.min_strong_beams)
-        counts = strong.sum(dim=1)
-        n_beams = int(counts.max())
-        # memory bound: ~10 matrices of n_beams² per pixel live inside matrix_exp
-        per_pixel = 10 * n_beams * n_beams * bytes_per_element
-        limit = max(1, int(max_memory_gb * 2**30 // per_pixel))
-        if chunk > limit:
-            chunk = limit
-            k, s, strong, counts = k[:chunk], s[:chunk], strong[:chunk], counts[:chunk]
-            n_beams = int(counts.max())
-        n_pool = s.shape[1]
-        # strong beams of each pixel in pool order, padded with index n_pool (a dummy)
-        key = torch.where(strong, torch.arange(n_pool, device=dev)[None, :], n_pool + torch.arange(n_pool, device=dev)[None, :])
-        order = torch.sort(key, dim=1).values[:, :n_beams]
-        valid = order < n_pool
-        idx = torch.where(valid, order, torch.zeros_like(order))
-        kn = k @ n_t  # (P,)
-        norm = torch.sqrt(1.0 + gdn_t[idx] / kn[:, None])  # (P, m) = M⁻¹ entries
-        norm = torch.where(valid, norm, torch.ones_like(norm))
-        a = coupling[idx[:, :, None], idx[:, None, :]]  # (P, m, m)
-        diag_s = torch.gather(s, 1, idx)
-        eye = torch.eye(n_beams, dtype=torch.bool, device=dev)
-        a = torch.where(eye, diag_s[:, :, None].to(a.dtype), a)
-        a = a / (norm[:, :, None] * norm[:, None, :])
-        pair_valid = valid[:, :, None] & valid[:, None, :]
-        a = torch.where(pair_valid, a, torch.zeros_like(a))
-        # remove a global phase: centre the real diagonal (no effect on |ψ|²)
-        d = torch.where(valid, diag_s, torch.zeros_like(diag_s))
-        d_max = torch.where(valid, diag_s, torch.full_like(diag_s, -math.inf)).max(dim=1).values
-        d_min = torch.where(valid, diag_s, torch.full_like(diag_s, math.inf)).min(dim=1).values
-        shift = 0.5 * (d_max + d_min)
-        a = a - torch.where(eye & pair_valid, shift[:, None, None].to(a.dtype), torch.zeros_like(a))
-        del d
-        a = a.to(cdtype)
-        psi = torch.linalg.matrix_exp((1j * thicknesses[0]) * a)[:, :, 0]  # exp(iÃt₀) e₀
-        step = None
-        if len(thicknesses) > 1:
-            step = torch.linalg.matrix_exp((1j * (thicknesses[1] - thicknesses[0])) * a)
-        m_diag = (1.0 / norm).to(cdtype)  # M = diag((1 + g·n̂/k_n)^(-1/2))
-        for it in range(len(thicknesses)):
-            if it > 0 and it % REANCHOR_STEPS == 0:
-                # a fresh exponential now and then keeps single-precision round-off from
-                # accumulating along long series (complex64 on GPU)
-                psi = torch.linalg.matrix_exp((1j * thicknesses[it]) * a)[:, :, 0]
-            elif it > 0:
-                psi = torch.bmm(step, psi[:, :, None])[:, :, 0]  # type: ignore[arg-type]
-            amp = m_diag * psi
-            intensity = (amp.real**2 + amp.imag**2).to(torch.float64)
-            for j, gi in enumerate(out_idx.tolist()):
-                match = (idx == gi) & valid
-                val = torch.where(match, intensity, torch.zeros_like(intensity)).sum(dim=1)
-                images[j, it, done : done + chunk] = val.cpu().numpy()
-        beams_per_pixel[done : done + chunk] = counts.cpu().numpy()
-        largest_chunk = max(largest_chunk, chunk)
-        done += chunk
-        if progress is not None:
-            progress(done, n_pix)
+    k_all = pixel_wavevectors(settings, wavenumber).reshape(-1, 3)
+    symmetric = use_symmetry and pool is None and pool_mode == "shells" and present == [(0, 0, 0)]
+    symmetry = disc_symmetry(crystal, frame)
+    if symmetric:
+        reps, source = pixel_orbits(side, symmetry.pixel_operations)
+    else:
+        reps, source = np.arange(len(k_all)), np.arange(len(k_all))
+    solved = propagate(structure, k_all[reps], thicknesses, settings.min_strong_beams,
+                       [pool_index[h] for h in present], cdtype=cdtype, pixel_chunk=pixel_chunk,
+                       max_memory_gb=max_memory_gb, progress=progress)
+    position = np.searchsorted(reps, source)  # each pixel → its representative's column
+    images = solved.intensities[:, :, position]
+    beams_per_pixel = solved.beams[position]
 
     discs: dict[Hkl, np.ndarray] = {}
     for j, h in enumerate(present):
@@ -274,19 +391,20 @@ def simulate_builtin(
     info = {
         "device": str(dev),
         "dtype": str(cdtype).replace("torch.", ""),
-        "pool_size": int(len(pool)),
+        "pool_mode": "given" if pool is not None else pool_mode,
+        "mean_absorption": bool(mean_absorption),
+        "pool_size": int(len(structure.pool)),
         "beams_min": int(beams_per_pixel.min()),
         "beams_max": int(beams_per_pixel.max()),
         "beams_mean": float(beams_per_pixel.mean()),
+        "symmetry": symmetry.name,
+        "pixels_solved": int(len(reps)),
         "setup_seconds": t_setup,
-        "largest_chunk": largest_chunk,
+        "largest_chunk": solved.largest_chunk,
         "missing_hkl": [list(h) for h in missing],
         "wavenumber": wavenumber,
         "constants": constants,
         "version": __version__,
     }
-    result = LacbedResult(discs=discs, thicknesses=list(thicknesses), settings=settings, backend="builtin", seconds=seconds, info=info)
-    result.pool_hkl = pool  # type: ignore[attr-defined]
-    result.pool_u = column  # type: ignore[attr-defined]
-    result.pool_g = g_lab  # type: ignore[attr-defined]
-    return result
+    return LacbedResult(discs=discs, thicknesses=list(thicknesses), settings=settings, backend="builtin", seconds=seconds,
+                        info=info, pool=PoolData(hkl=structure.pool, g_lab=structure.g_lab, structure_factors=structure.column))

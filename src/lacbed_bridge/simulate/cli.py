@@ -33,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="physical constants of the builtin backend (default: felix with --felix-dir, to reproduce "
         "Felix's numbers including its speed-of-light typo; codata otherwise)",
     )
+    p.add_argument(
+        "--pool",
+        choices=["felix", "shells"],
+        help="reflection pool of the builtin backend with --felix-dir (default felix: Felix's own pool, to reproduce "
+        "Felix; shells: complete shells of equal |g|, a disc with the crystal's symmetry)",
+    )
     p.set_defaults(func=_run)
 
 
@@ -49,6 +55,8 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.constants not in (None, "codata"):
         raise InputError("--constants felix is only for the --felix-dir drop-in mode", field="--constants")
+    if args.pool is not None:
+        raise InputError("--pool is for the --felix-dir drop-in mode; with a config set simulation.pool", field="--pool")
     out = run_simulation(args.cif, config, args.out, backend=args.backend, device=args.device)
     print(out)
     return 0
@@ -82,7 +90,8 @@ def _run_felix_dir(args: argparse.Namespace) -> int:
         crystal = read_cif(run_dir / "felix.cif")
         formula = felix_formula(formula_from_felix_cif(run_dir / "felix.cif"))
         result = simulate_builtin(
-            crystal, settings, hkl=tuple(hkl), device=args.device, constants=args.constants or "felix", progress=_progress()
+            crystal, settings, hkl=tuple(hkl), device=args.device, constants=args.constants or "felix", progress=_progress(),
+            pool_mode=args.pool or "felix",
         )
         write_felix_layout(run_dir, result, formula)
         if result.info.get("missing_hkl"):

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 ENV_VAR = "FELIX_EXECUTABLE"
 LOG_NAME = "felix.log"
-#: the defaults of config ``simulation.felix`` (workflow/schemas/config.schema.yaml)
+#: the defaults of config ``simulation.felix`` (src/lacbed_bridge/schemas/config.schema.yaml)
 FELIX_DEFAULTS: dict[str, Any] = {
     "command": "felix",
     "executable": None,

@@ -71,7 +71,7 @@ def _fortran_e(value: float, width: int = 14, digits: int = 6) -> str:
         if round(abs(mantissa), digits) >= 1.0:
             mantissa /= 10.0
             exponent += 1
-    text = f"{mantissa:.{digits}f}".replace("0.", ".", 1) if False else f"{mantissa:.{digits}f}"
+    text = f"{mantissa:.{digits}f}"
     return f"{text}E{exponent:+03d}".rjust(width)
 
 
@@ -79,13 +79,11 @@ def structure_factors_text(result: LacbedResult) -> str:
     """Felix's StructureFactors.txt (write_output_mod.f90:397-405; format 3I5, 2(1X,F13.9),
     2(1X,E14.6)): h k l, g_x, g_y [1/Å, with 2π], Re and Im of Ũ(g, 000) [Å⁻²]. As in Felix the
     000 line holds only the absorptive part i·U'₀ (U(0) is never formed)."""
-    pool = getattr(result, "pool_hkl", None)
-    column = getattr(result, "pool_u", None)
-    g_lab = getattr(result, "pool_g", None)
-    if pool is None or column is None or g_lab is None:
+    if result.pool is None:
         raise ValueError("this result carries no reflection pool (builtin backend only)")
+    column = result.pool.structure_factors
     lines = []
-    for i, (h, g) in enumerate(zip(pool, g_lab)):
+    for i, (h, g) in enumerate(zip(result.pool.hkl, result.pool.g_lab)):
         if i == 0:  # Felix never forms U(0); only the Bird–King U'₀ shows (as i·U'₀)
             u = 1j * column.u_abs[0] if result.settings.absorb_flag == 2 else 0j
         else:
@@ -101,9 +99,7 @@ def write_felix_layout(out_dir: str | os.PathLike[str], result: LacbedResult, fo
     (raw little-endian float64) per thickness, plus ``StructureFactors.txt`` when available.
     Returns the folders written."""
     folders = []
-    sf_text = None
-    if getattr(result, "pool_hkl", None) is not None:
-        sf_text = structure_factors_text(result)
+    sf_text = structure_factors_text(result) if result.pool is not None else None
     for it, thickness in enumerate(result.thicknesses):
         folder = Path(out_dir) / output_folder_name(formula, thickness, result.settings.side)
         folder.mkdir(parents=True, exist_ok=True)

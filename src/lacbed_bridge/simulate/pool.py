@@ -1,5 +1,15 @@
-"""The reflection pool: Felix's HKLMake rule (setup_reflections_mod.f90:180-310; PHYSICS.md §5).
+"""The reflection pool: Felix's HKLMake rule (setup_reflections_mod.f90:180-310; PHYSICS.md §5),
+and the symmetric pool of complete shells.
 
+Two modes (:data:`POOL_MODES`):
+
+- ``shells`` (the workflow's default): the reflections nearest the origin, ordered by |g|, with
+  every reflection of the same |g| as the last one taken added too, so the pool is never cut
+  inside a set of symmetry-equivalent reflections and the disc keeps the symmetry of the crystal
+  along the beam (:mod:`.symmetry`). At least IMinReflectionPool reflections (000 included).
+- ``felix`` (the drop-in's default): Felix's own pool, below.
+
+Felix's rule:
 - Only the lattice-centring rule filters reflections (P, F, I, A, B, C, R obverse); screw/glide
   absences are kept, since they are not absent in dynamical diffraction.
 - Reflections are taken shell by shell, shell ℓ holding (ℓ−1)Δ < |g| ≤ ℓΔ with
@@ -16,6 +26,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 
@@ -24,6 +35,10 @@ from .geometry import MicroscopeFrame
 from .settings import FelixSettings, nint
 
 TINY = 1e-9
+#: relative tolerance of "the same |g|" (equivalent reflections differ by rounding, ~1e-15)
+SAME_SHELL = 1e-9
+PoolMode = Literal["shells", "felix"]
+POOL_MODES: tuple[str, ...] = ("shells", "felix")
 
 
 def centring_allowed(hkl: np.ndarray, centring: str) -> np.ndarray:
@@ -58,13 +73,33 @@ def lattice_centring(spacegroup: str, cell: tuple[float, ...]) -> str:
 
 
 
-def reflection_pool(
-    frame: MicroscopeFrame, settings: FelixSettings, wavenumber: float, centring: str
-) -> np.ndarray:
-    """Miller indices of the pool, (n, 3) int, 000 first, ordered by |g| ascending."""
+def _search(
+    frame: MicroscopeFrame, wavenumber: float, centring: str, radius: float, box: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Allowed reflections with 0 < |g| ≤ radius inside the index box that pass Felix's ZOLZ
+    filter |K − |k₀ + g||/|g| ≤ 0.08 (k₀ = (0, 0, K)): (hkl in h, k, l loop order, g, |g|)."""
     recip = frame.reciprocal
-    mags = np.linalg.norm(recip, axis=1)
-    shell = float(mags.min())
+    # |h_i| ≤ |g|·|a_i|/2π bounds the indices of all g within a radius (a_i·a*_j = 2π δ_ij);
+    # for oblique cells |a_i|/2π exceeds 1/|a*_i|
+    direct_over_2pi = np.linalg.norm(np.linalg.inv(recip).T, axis=1)
+    ext = np.minimum(box, np.ceil(radius * direct_over_2pi).astype(int) + 1)
+    axes = [np.arange(-e, e + 1) for e in ext]
+    hkl = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)  # h, k, l lexicographic
+    hkl = hkl[np.any(hkl != 0, axis=1)]
+    hkl = hkl[centring_allowed(hkl, centring)]
+    g = hkl @ recip
+    gmag = np.linalg.norm(g, axis=1)
+    keep = gmag <= radius
+    hkl, g, gmag = hkl[keep], g[keep], gmag[keep]
+    k0 = np.array([0.0, 0.0, wavenumber])
+    dev = np.abs(wavenumber - np.linalg.norm(g + k0, axis=1)) / gmag
+    near = (dev - 0.08) < TINY
+    return hkl[near], g[near], gmag[near]
+
+
+def _limits(frame: MicroscopeFrame, settings: FelixSettings) -> tuple[float, int, np.ndarray, float]:
+    """(g_limit [1/Å, with 2π], most reflections including 000, index box, shell width Δ)."""
+    mags = np.linalg.norm(frame.reciprocal, axis=1)
     if settings.g_limit < TINY:
         g_limit = 10.0 * 2.0 * math.pi
         n_max = settings.min_reflection_pool
@@ -72,32 +107,70 @@ def reflection_pool(
         g_limit = settings.g_limit * 2.0 * math.pi
         n_max = 66666
     box = np.array([nint(g_limit / m) for m in mags])
-    # |h_i| ≤ |g|·|a_i|/2π bounds the indices of all g within a radius (a_i·a*_j = 2π δ_ij);
-    # for oblique cells |a_i|/2π exceeds 1/|a*_i|
-    direct_over_2pi = np.linalg.norm(np.linalg.inv(recip).T, axis=1)
-    # shells visited: ℓ = 1, 2, … while (ℓ−1)Δ < g_limit
-    last_shell = int(math.floor(g_limit / shell - 1e-12)) + 1
-    k0 = np.array([0.0, 0.0, wavenumber])
+    return g_limit, n_max, box, float(mags.min())
+
+
+def reflection_pool(
+    frame: MicroscopeFrame,
+    settings: FelixSettings,
+    wavenumber: float,
+    centring: str,
+    mode: PoolMode = "felix",
+) -> np.ndarray:
+    """Miller indices of the pool, (n, 3) int, 000 first, ordered by |g| ascending."""
+    if mode == "shells":
+        pool = _shell_pool(frame, settings, wavenumber, centring)
+    elif mode == "felix":
+        pool = _felix_pool(frame, settings, wavenumber, centring)
+    else:
+        raise InputError(f"expected one of {list(POOL_MODES)}, got {mode!r}", field="simulation.pool")
+    if len(pool) <= settings.min_strong_beams:
+        raise InputError(
+            f"beam pool of {len(pool)} reflections is not larger than IMinStrongBeams = "
+            f"{settings.min_strong_beams}; increase IMinReflectionPool or RgLimit",
+            field="IMinReflectionPool",
+        )
+    return pool
+
+
+def _shell_pool(frame: MicroscopeFrame, settings: FelixSettings, wavenumber: float, centring: str) -> np.ndarray:
+    """Complete shells of equal |g|: at least IMinReflectionPool reflections (000 included), or
+    with RgLimit > 0 every reflection with |g| ≤ 2π·RgLimit."""
+    g_limit, n_max, box, shell = _limits(frame, settings)
     radius = 4.0 * shell
     while True:
+        hkl, _, gmag = _search(frame, wavenumber, centring, min(radius, g_limit), box)
+        order = np.argsort(gmag, kind="stable")
+        hkl, gmag = hkl[order], gmag[order]
+        if settings.g_limit >= TINY:
+            cutoff = g_limit
+        elif len(hkl) >= n_max - 1:
+            cutoff = float(gmag[n_max - 2]) * (1.0 + SAME_SHELL)
+        else:
+            cutoff = math.inf
+        if cutoff < radius or radius >= g_limit:  # every reflection up to the cutoff was searched
+            break
+        radius *= 2.0
+    chosen = hkl[gmag <= cutoff]
+    return np.vstack([np.zeros((1, 3), dtype=int), chosen])
+
+
+def _felix_pool(frame: MicroscopeFrame, settings: FelixSettings, wavenumber: float, centring: str) -> np.ndarray:
+    """Felix's HKLMake: shell by shell, h, k, l order within a shell, cut when full."""
+    g_limit, n_max, box, shell = _limits(frame, settings)
+    # shells visited: ℓ = 1, 2, … while (ℓ−1)Δ < g_limit
+    last_shell = int(math.floor(g_limit / shell - 1e-12)) + 1
+    radius = 4.0 * shell
+    direct_over_2pi = np.linalg.norm(np.linalg.inv(frame.reciprocal).T, axis=1)
+    while True:
         ext = np.minimum(box, np.ceil(radius * direct_over_2pi).astype(int) + 1)
-        axes = [np.arange(-e, e + 1) for e in ext]
-        hkl = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)  # h, k, l lexicographic
-        hkl = hkl[np.any(hkl != 0, axis=1)]
-        hkl = hkl[centring_allowed(hkl, centring)]
-        g = hkl @ recip
-        gmag = np.linalg.norm(g, axis=1)
-        keep = gmag <= radius
-        hkl, g, gmag = hkl[keep], g[keep], gmag[keep]
+        hkl, _, gmag = _search(frame, wavenumber, centring, radius, box)
         # shell ℓ: (ℓ−1)Δ < |g| ≤ ℓΔ. A reflection lying on a boundary (|g| = ℓΔ within
         # rounding, common in cubic cells) is put in the outer shell: Felix's own rounding
         # does so for the reference pool (PHYSICS.md §5, the (−4,−6,−12) case).
-        ratio = gmag / shell
-        ell = np.floor(ratio + 1e-9).astype(int) + 1
-        dev = np.abs(wavenumber - np.linalg.norm(g + k0, axis=1)) / gmag
-        near = (dev - 0.08) < TINY
-        near &= ell <= last_shell
-        hkl, gmag, ell = hkl[near], gmag[near], ell[near]
+        ell = np.floor(gmag / shell + 1e-9).astype(int) + 1
+        inside = ell <= last_shell
+        hkl, gmag, ell = hkl[inside], gmag[inside], ell[inside]
         complete = ell * shell <= radius  # shells lying wholly inside the search radius
         order = np.lexsort((hkl[:, 2], hkl[:, 1], hkl[:, 0], ell))
         hkl, gmag, ell, complete = hkl[order], gmag[order], ell[order], complete[order]
@@ -107,13 +180,5 @@ def reflection_pool(
             break
         radius *= 2.0
     chosen = hkl[:n_take]
-    chosen_mag = gmag[:n_take]
-    order = np.argsort(chosen_mag, kind="stable")
-    pool = np.vstack([np.zeros((1, 3), dtype=int), chosen[order]])
-    if len(pool) <= settings.min_strong_beams:
-        raise InputError(
-            f"beam pool of {len(pool)} reflections is not larger than IMinStrongBeams = "
-            f"{settings.min_strong_beams}; increase IMinReflectionPool or RgLimit",
-            field="IMinReflectionPool",
-        )
-    return pool
+    order = np.argsort(gmag[:n_take], kind="stable")
+    return np.vstack([np.zeros((1, 3), dtype=int), chosen[order]])

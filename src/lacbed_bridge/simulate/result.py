@@ -7,9 +7,21 @@ from typing import Any
 
 import numpy as np
 
+from .potential import StructureFactors
 from .settings import FelixSettings
 
 Hkl = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class PoolData:
+    """The reflection pool of a builtin simulation: Miller indices (n, 3) with 000 first, g in
+    the microscope frame [1/Å, with 2π], and the structure factors U_g, U'_g [Å⁻²] (what Felix
+    writes to StructureFactors.txt)."""
+
+    hkl: np.ndarray
+    g_lab: np.ndarray
+    structure_factors: StructureFactors
 
 
 @dataclass
@@ -26,6 +38,7 @@ class LacbedResult:
     backend: ``builtin`` or ``felix``.
     seconds: wall time of the whole simulation [s].
     info: backend details (device, dtype, beams per pixel, Felix's reported times...).
+    pool: the reflection pool (builtin backend), else None.
     """
 
     discs: dict[Hkl, np.ndarray]
@@ -34,6 +47,7 @@ class LacbedResult:
     backend: str
     seconds: float
     info: dict[str, Any] = field(default_factory=dict)
+    pool: PoolData | None = None
 
     def disc(self, hkl: Hkl = (0, 0, 0), thickness_index: int = 0) -> np.ndarray:
         """One disc image (side × side, float64)."""

@@ -4,15 +4,38 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..crystal.cif import read_cif
 from ..crystal.model import Crystal
 from ..errors import ConfigError
+from .convergence import Convergence
 from .output import write_lacbed_tiff
 from .result import LacbedResult
 from .settings import FelixSettings
+
+
+@dataclass(frozen=True)
+class BuiltinOptions:
+    """How the builtin backend chooses its beams (config ``simulation.pool``, ``use_symmetry``,
+    ``convergence``). The default is Felix's own pool without convergence control, as Felix."""
+
+    pool_mode: str = "felix"
+    use_symmetry: bool = False
+    mean_absorption: bool = False
+    convergence: Convergence | None = None
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> BuiltinOptions:
+        """From a validated ``simulation`` section (schema defaults: shells, symmetry, converged)."""
+        return cls(
+            pool_mode=section.get("pool", "shells"),
+            use_symmetry=bool(section.get("use_symmetry", True)),
+            mean_absorption=bool(section.get("mean_absorption", False)),
+            convergence=Convergence.from_config(section.get("convergence")),
+        )
 
 
 def settings_from_config(config: dict[str, Any]) -> FelixSettings:
@@ -30,12 +53,23 @@ def simulate(
     felix_cfg: dict[str, Any] | None = None,
     work_dir: str | os.PathLike[str] | None = None,
     hkl: tuple[tuple[int, int, int], ...] = ((0, 0, 0),),
+    options: BuiltinOptions = BuiltinOptions(),
 ) -> LacbedResult:
-    """Simulate with the chosen backend (``builtin`` or ``felix``)."""
+    """Simulate with the chosen backend (``builtin`` or ``felix``); ``options`` apply to builtin."""
     if backend == "builtin":
         from .bloch import simulate_builtin
 
-        return simulate_builtin(crystal, settings, hkl=hkl, device=device, pixel_chunk=pixel_chunk)
+        if options.convergence is not None:
+            from .convergence import simulate_converged
+
+            if tuple(map(tuple, hkl)) != ((0, 0, 0),):
+                raise ConfigError("convergence control computes the (000) disc only", field="simulation.convergence")
+            return simulate_converged(crystal, settings, options.convergence, device=device, pool_mode=options.pool_mode,
+                                      use_symmetry=options.use_symmetry, mean_absorption=options.mean_absorption,
+                                      pixel_chunk=pixel_chunk)
+        return simulate_builtin(crystal, settings, hkl=hkl, device=device, pixel_chunk=pixel_chunk,
+                                pool_mode=options.pool_mode, use_symmetry=options.use_symmetry,  # type: ignore[arg-type]
+                                mean_absorption=options.mean_absorption)
     if backend == "felix":
         from .felix import simulate_felix
 
@@ -78,6 +112,7 @@ def run_simulation(
         pixel_chunk=int(sim.get("pixel_chunk", 1024)),
         felix_cfg=sim.get("felix"),
         work_dir=work_dir,
+        options=BuiltinOptions.from_config(sim),
     )
     sample_id = Path(cif_path).stem
     return write_lacbed_tiff(out_path, result, sample_id=sample_id, thickness_index=index)

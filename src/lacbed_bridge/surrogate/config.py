@@ -1,6 +1,6 @@
 """Typed settings of the surrogate stage: the config ``train:`` and ``evaluate:`` blocks.
 
-The schema (``workflow/schemas/config.schema.yaml``) documents each key; here the validated dict
+The schema (``src/lacbed_bridge/schemas/config.schema.yaml``) documents each key; here the validated dict
 becomes a frozen dataclass with the choices as ``Literal`` types, so no raw dict travels further.
 """
 
