@@ -39,7 +39,7 @@ from lacbed_bridge.simulate.symmetry import disc_symmetry
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOUNDS = {"zincblende": {"A": "Ga", "B": "As"}, "rocksalt": {"A": "Mg", "B": "O"},
-             "fluorite": {"A": "Ca", "B": "F"}, "perovskite": {"A": "Sr", "B": "Ti", "X": "O"}}
+             "fluorite": {"A": "Ca", "X": "F"}, "perovskite": {"A": "Sr", "B": "Ti", "O": "O"}}
 
 
 def crystal(prototype: str, delta: float, seed: int = 0):

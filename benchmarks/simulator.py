@@ -1,12 +1,16 @@
 """Benchmark: the builtin Bloch-wave simulator, time per pattern, against Felix.
 
-1. The four Felix reference cases (shared/felix_reference): builtin wall time per pattern on this
+1. The four Felix reference cases (tests/data/felix_reference): builtin wall time per pattern on this
    machine vs the Felix wall time recorded in each case README (same case, same machine class:
    2-vCPU, one MPI rank). Ratio = builtin / Felix (target ≤ 1 on CPU).
 2. 128² GaAs [-110] with ≥ 50 and ≥ 150 strong beams (pools of 200 and 600): time per pattern.
    Felix reference per pixel from DESIGN §8 (200/50: 4.6 ms/px measured; for 600/150 the
    geometric mean of the measured 600/100 (42 ms/px) and 600/200 (145 ms/px) is used, labelled
    as an estimate). On CUDA the targets are ≤ 50 ms (50 beams) and ≤ 0.5 s (150 beams).
+
+3. The symmetry speed-up: the demo geometry (config.yaml, 32², 500 Å) with a pool of complete
+   shells, rocksalt MgO [001] (4mm) and GaAs [001] (2mm), with and without ``use_symmetry``
+   (identical discs, ratio of times).
 
 ``--quick`` (≤ 60 s on 2 cores) runs the 64² cases once and the 128² cases on a 32² pixel grid
 (same disc, coarser sampling), scaling the time by the pixel count. Prints the figures; the LAST
@@ -33,7 +37,7 @@ from lacbed_bridge.crystal.cif import read_cif
 from lacbed_bridge.simulate.bloch import simulate_builtin
 from lacbed_bridge.simulate.settings import parse_felix_inp
 
-REFERENCE = (Path(__file__).resolve().parents[1] / ".." / "shared" / "felix_reference").resolve()
+REFERENCE = Path(__file__).resolve().parents[1] / "tests" / "data" / "felix_reference"
 CASES = ["GaAs_m110_930A_64px_noabs", "GaAs_m110_930A_64px_propabs", "GaAs_m110_930A_64px", "GaAs_m110_3t_128px"]
 FELIX_MS_PER_PIXEL = {50: 4.6, 150: math.sqrt(42.0 * 145.0)}  # DESIGN §8 (150: estimate)
 
@@ -133,7 +137,39 @@ def main() -> None:
         )
     if ratios:
         figures["max_ratio_reference_cases"] = max(ratios)
+    symmetry_speedup(figures, args)
     print(json.dumps(figures))
+
+
+def symmetry_speedup(figures: dict[str, object], args: argparse.Namespace) -> None:
+    """Time the demo geometry with and without the symmetry speed-up (same disc)."""
+    from lacbed_bridge.config import load_config
+    from lacbed_bridge.crystal.prototypes import load_prototypes
+    from lacbed_bridge.simulate.run import settings_from_config
+
+    base = settings_from_config(load_config(Path(__file__).resolve().parents[1] / "config.yaml"))
+    pool, strong = (200, 60) if args.quick else (base.min_reflection_pool, base.min_strong_beams)
+    base = dataclasses.replace(base, min_reflection_pool=pool, min_strong_beams=strong)
+    prototypes = load_prototypes()
+    for key, elements in (("rocksalt", {"A": "Mg", "B": "O"}), ("zincblende", {"A": "Ga", "B": "As"})):
+        proto = prototypes[key]
+        c = proto.crystal(elements, u_iso={s.label: 0.008 for s in proto.sites})
+        out = {}
+        for flag in (False, True):
+            def run(flag: bool = flag) -> None:
+                out[flag] = simulate_builtin(c, base, device=args.device, pool_mode="shells", use_symmetry=flag)
+            out[f"t{flag}"] = timed(run, torch.device(args.device), args.repeats)
+        diff = float(abs(out[True].disc() - out[False].disc()).max())
+        speedup = out["tFalse"] / out["tTrue"]
+        name = f"symmetry_{key}_001"
+        figures[f"{name}_full_s"] = out["tFalse"]
+        figures[f"{name}_sym_s"] = out["tTrue"]
+        figures[f"{name}_speedup"] = speedup
+        figures[f"{name}_max_diff"] = diff
+        figures[f"{name}_group"] = out[True].info["symmetry"]
+        print(f"  symmetry {key} [001] ({out[True].info['symmetry']}, pool {pool} / {strong}, {base.side}²): full "
+              f"{out['tFalse']:.2f} s, {out[True].info['pixels_solved']} of {base.side ** 2} pixels {out['tTrue']:.2f} s, "
+              f"speed-up {speedup:.1f}x, max |dI| {diff:.1e}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from lacbed_bridge.crystal.prototypes import load_prototypes
 from lacbed_bridge.simulate.bloch import bloch_structure, propagate, simulate_builtin
 from lacbed_bridge.simulate.electron import wavenumber_from_voltage
 from lacbed_bridge.simulate.geometry import microscope_frame, pixel_wavevectors
-from lacbed_bridge.simulate.pool import reflection_pool, lattice_centring
+from lacbed_bridge.simulate.pool import reflection_pool
 from lacbed_bridge.simulate.settings import FelixSettings
 from lacbed_bridge.simulate.symmetry import disc_symmetry, pixel_orbits
 
@@ -72,7 +72,7 @@ def test_shell_pool_is_closed_and_the_disc_symmetric(key: str, direction: str) -
     frame = microscope_frame(c, settings)
     sym = disc_symmetry(c, frame)
     wavenumber = wavenumber_from_voltage(settings.accelerating_voltage)
-    pool = reflection_pool(frame, settings, wavenumber, lattice_centring(c.spacegroup, c.cell), "shells")
+    pool = reflection_pool(c, frame, settings, wavenumber, "shells")
     assert len(pool) >= settings.min_reflection_pool
     g = frame.g_vectors(pool)
     for lab in sym.lab_operations:  # R g is in the pool for every g: complete sets of equivalents

@@ -110,7 +110,7 @@ def test_paper_config_dry_run_with_slurm_profile(tmp_path: Path) -> None:
 def test_default_config_dry_run(tmp_path: Path) -> None:
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     counts = job_counts(snakemake(tmp_path, "-n", "--cores", "2"))
-    assert counts["variants"] == 4 and counts["train"] == 8
+    assert counts["variants"] == 3 and counts["train"] == 8
 
 
 def test_manifest_rows_match_the_stacks(e2e: tuple[Path, Path]) -> None:

@@ -37,7 +37,7 @@ from ..errors import InputError
 from .device import default_complex_dtype, resolve_device
 from .electron import wavenumber_from_voltage
 from .geometry import MicroscopeFrame, microscope_frame, pixel_wavevectors
-from .pool import PoolMode, lattice_centring, reflection_pool
+from .pool import PoolMode, reflection_pool
 from .potential import StructureFactors, pool_matrix
 from .result import LacbedResult, PoolData
 from .symmetry import disc_symmetry, pixel_orbits
@@ -157,7 +157,7 @@ def bloch_structure(
     """The reflection pool (Felix's rule, complete shells, or a given list) and its Ũ matrix;
     with ``mean_absorption`` the absorptive U'(0) joins the diagonal (Felix leaves it out)."""
     if pool is None:
-        pool = reflection_pool(frame, settings, wavenumber, lattice_centring(crystal.spacegroup, crystal.cell), pool_mode)
+        pool = reflection_pool(crystal, frame, settings, wavenumber, pool_mode, constants)
     else:
         pool = np.asarray(pool, dtype=int).reshape(-1, 3)
         if np.any(pool[0] != 0):

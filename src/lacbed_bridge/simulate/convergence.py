@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..crystal.model import Crystal
 from ..errors import ConfigError
@@ -88,6 +89,7 @@ def change_rms(
     constants: str,
     pool_mode: str,
     mean_absorption: bool = False,
+    dtype: torch.dtype | None = None,
 ) -> float:
     """ε: the weighted RMS change of ``result``'s (000) disc on the check pixels when computed with
     the ``bigger`` beam set (maximum over the thickness series)."""
@@ -98,7 +100,7 @@ def change_rms(
                                 constants=constants, device=dev, mean_absorption=mean_absorption)
     pixels, weights = check_pixels(bigger.side, disc_symmetry(crystal, frame).pixel_operations, convergence.check_fraction)
     k = pixel_wavevectors(bigger, wavenumber).reshape(-1, 3)[pixels]
-    solved = propagate(structure, k, bigger.thicknesses, bigger.min_strong_beams, [0], cdtype=default_complex_dtype(dev))
+    solved = propagate(structure, k, bigger.thicknesses, bigger.min_strong_beams, [0], cdtype=dtype or default_complex_dtype(dev))
     before = result.discs[(0, 0, 0)].reshape(len(result.thicknesses), -1)[:, pixels]
     diff = solved.intensities[0] - before
     per_thickness = np.sqrt((weights[None, :] * diff**2).sum(axis=1) / weights.sum())
@@ -116,6 +118,7 @@ def simulate_converged(
     use_symmetry: bool = True,
     mean_absorption: bool = False,
     pixel_chunk: int = 1024,
+    dtype: torch.dtype | None = None,
 ) -> LacbedResult:
     """The (000) disc with the smallest beam set, from ``settings`` up by factors of ``growth``,
     whose measured error ε is at most ``target_rms``; ``info`` records ε, the steps and the beams."""
@@ -127,10 +130,11 @@ def simulate_converged(
     steps = []
     while True:
         result = simulate_builtin(crystal, current, device=device, constants=constants, pool_mode="shells",
-                                  use_symmetry=use_symmetry, mean_absorption=mean_absorption, pixel_chunk=pixel_chunk)
+                                  use_symmetry=use_symmetry, mean_absorption=mean_absorption, pixel_chunk=pixel_chunk,
+                                  dtype=dtype)
         bigger = grown(current, convergence.growth)
         error = change_rms(crystal, result, bigger, convergence, device=device, constants=constants, pool_mode="shells",
-                           mean_absorption=mean_absorption)
+                           mean_absorption=mean_absorption, dtype=dtype)
         steps.append({"pool": current.min_reflection_pool, "strong": current.min_strong_beams, "rms_change": error})
         converged = error <= convergence.target_rms
         if converged or bigger.min_strong_beams > convergence.max_strong_beams:

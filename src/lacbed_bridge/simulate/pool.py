@@ -7,20 +7,21 @@ Two modes (:data:`POOL_MODES`):
   every reflection of the same |g| as the last one taken added too, so the pool is never cut
   inside a set of symmetry-equivalent reflections and the disc keeps the symmetry of the crystal
   along the beam (:mod:`.symmetry`). At least IMinReflectionPool reflections (000 included).
-- ``felix`` (the drop-in's default): Felix's own pool, below.
+- ``felix`` (the drop-in's default): Felix's own pool, below, reproduced bit for bit by
+  :mod:`.felix_pool` (which reflection on a shell boundary enters is decided by Felix's own
+  floating-point rounding).
 
 Felix's rule:
 - Only the lattice-centring rule filters reflections (P, F, I, A, B, C, R obverse); screw/glide
   absences are kept, since they are not absent in dynamical diffraction.
 - Reflections are taken shell by shell, shell ℓ holding (ℓ−1)Δ < |g| ≤ ℓΔ with
   Δ = min(|a*|, |b*|, |c*|); within a shell in the loop order h, then k, then l ascending.
-  Reflections exactly on a boundary |g| = ℓΔ (decided by floating-point rounding in Felix) are
-  put in the outer shell, which reproduces Felix's pool for the reference cases.
+  Reflections exactly on a boundary |g| = ℓΔ are decided by Felix's floating-point rounding.
 - A reflection enters only if it is near the zero-order Laue condition of the untilted beam:
   | K − |k₀ + g| | / |g| ≤ 0.08 (k₀ = (0, 0, K)).
 - Filling stops mid-shell when the pool (000 included) reaches IMinReflectionPool; with
   RgLimit > 0 the shells up to RgLimit·2π cap it instead.
-- The pool is then ordered by |g| ascending (000 first).
+- The pool is then ordered by Felix's HKLSort: |g|² ascending by an unstable shell sort (000 first).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from typing import Literal
 
 import numpy as np
 
+from ..crystal.model import Crystal
 from ..errors import InputError
+from .felix_pool import felix_pool
 from .geometry import MicroscopeFrame
 from .settings import FelixSettings, nint
 
@@ -111,17 +114,19 @@ def _limits(frame: MicroscopeFrame, settings: FelixSettings) -> tuple[float, int
 
 
 def reflection_pool(
+    crystal: Crystal,
     frame: MicroscopeFrame,
     settings: FelixSettings,
     wavenumber: float,
-    centring: str,
     mode: PoolMode = "felix",
+    constants: str = "codata",
 ) -> np.ndarray:
-    """Miller indices of the pool, (n, 3) int, 000 first, ordered by |g| ascending."""
+    """Miller indices of the pool, (n, 3) int, 000 first, ordered by |g| ascending (``felix``:
+    in Felix's own order, the order of its StructureFactors.txt)."""
     if mode == "shells":
-        pool = _shell_pool(frame, settings, wavenumber, centring)
+        pool = _shell_pool(frame, settings, wavenumber, lattice_centring(crystal.spacegroup, crystal.cell))
     elif mode == "felix":
-        pool = _felix_pool(frame, settings, wavenumber, centring)
+        pool = _felix_pool(crystal, settings, constants)
     else:
         raise InputError(f"expected one of {list(POOL_MODES)}, got {mode!r}", field="simulation.pool")
     if len(pool) <= settings.min_strong_beams:
@@ -155,30 +160,10 @@ def _shell_pool(frame: MicroscopeFrame, settings: FelixSettings, wavenumber: flo
     return np.vstack([np.zeros((1, 3), dtype=int), chosen])
 
 
-def _felix_pool(frame: MicroscopeFrame, settings: FelixSettings, wavenumber: float, centring: str) -> np.ndarray:
-    """Felix's HKLMake: shell by shell, h, k, l order within a shell, cut when full."""
-    g_limit, n_max, box, shell = _limits(frame, settings)
-    # shells visited: ℓ = 1, 2, … while (ℓ−1)Δ < g_limit
-    last_shell = int(math.floor(g_limit / shell - 1e-12)) + 1
-    radius = 4.0 * shell
-    direct_over_2pi = np.linalg.norm(np.linalg.inv(frame.reciprocal).T, axis=1)
-    while True:
-        ext = np.minimum(box, np.ceil(radius * direct_over_2pi).astype(int) + 1)
-        hkl, _, gmag = _search(frame, wavenumber, centring, radius, box)
-        # shell ℓ: (ℓ−1)Δ < |g| ≤ ℓΔ. A reflection lying on a boundary (|g| = ℓΔ within
-        # rounding, common in cubic cells) is put in the outer shell: Felix's own rounding
-        # does so for the reference pool (PHYSICS.md §5, the (−4,−6,−12) case).
-        ell = np.floor(gmag / shell + 1e-9).astype(int) + 1
-        inside = ell <= last_shell
-        hkl, gmag, ell = hkl[inside], gmag[inside], ell[inside]
-        complete = ell * shell <= radius  # shells lying wholly inside the search radius
-        order = np.lexsort((hkl[:, 2], hkl[:, 1], hkl[:, 0], ell))
-        hkl, gmag, ell, complete = hkl[order], gmag[order], ell[order], complete[order]
-        n_take = min(n_max - 1, len(hkl))
-        everything = radius >= (last_shell + 1) * shell or np.all(ext == box)
-        if (n_take == n_max - 1 and np.all(complete[:n_take])) or everything:
-            break
-        radius *= 2.0
-    chosen = hkl[:n_take]
-    order = np.argsort(gmag[:n_take], kind="stable")
-    return np.vstack([np.zeros((1, 3), dtype=int), chosen[order]])
+def _felix_pool(crystal: Crystal, settings: FelixSettings, constants: str) -> np.ndarray:
+    """Felix's HKLMake and HKLSort reproduced bit for bit (:mod:`.felix_pool`): shell by shell,
+    h, k, l order within a shell, cut when full, in Felix's StructureFactors.txt order."""
+    centring = lattice_centring(crystal.spacegroup, crystal.cell)
+    return felix_pool(crystal.cell, centring, settings.incident_beam_direction, settings.x_direction,
+                      settings.normal_direction, settings.accelerating_voltage, settings.min_reflection_pool,
+                      settings.g_limit, constants=constants)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..crystal.cif import read_cif
 from ..crystal.model import Crystal
 from ..errors import ConfigError
@@ -26,6 +28,12 @@ class BuiltinOptions:
     use_symmetry: bool = False
     mean_absorption: bool = False
     convergence: Convergence | None = None
+    complex_dtype: str = "auto"
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """The torch complex dtype (None: the device's default)."""
+        return None if self.complex_dtype == "auto" else getattr(torch, self.complex_dtype)
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> BuiltinOptions:
@@ -34,6 +42,7 @@ class BuiltinOptions:
             pool_mode=section.get("pool", "shells"),
             use_symmetry=bool(section.get("use_symmetry", True)),
             mean_absorption=bool(section.get("mean_absorption", False)),
+            complex_dtype=str(section.get("complex_dtype", "auto")),
             convergence=Convergence.from_config(section.get("convergence")),
         )
 
@@ -66,10 +75,10 @@ def simulate(
                 raise ConfigError("convergence control computes the (000) disc only", field="simulation.convergence")
             return simulate_converged(crystal, settings, options.convergence, device=device, pool_mode=options.pool_mode,
                                       use_symmetry=options.use_symmetry, mean_absorption=options.mean_absorption,
-                                      pixel_chunk=pixel_chunk)
+                                      pixel_chunk=pixel_chunk, dtype=options.dtype)
         return simulate_builtin(crystal, settings, hkl=hkl, device=device, pixel_chunk=pixel_chunk,
                                 pool_mode=options.pool_mode, use_symmetry=options.use_symmetry,  # type: ignore[arg-type]
-                                mean_absorption=options.mean_absorption)
+                                mean_absorption=options.mean_absorption, dtype=options.dtype)
     if backend == "felix":
         from .felix import simulate_felix
 
