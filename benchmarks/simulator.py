@@ -35,7 +35,7 @@ import torch
 from lacbed_bridge import __version__
 from lacbed_bridge.crystal.cif import read_cif
 from lacbed_bridge.simulate.bloch import simulate_builtin
-from lacbed_bridge.simulate.settings import parse_felix_inp
+from lacbed_bridge.simulate.felix.inp import parse_felix_inp
 
 REFERENCE = Path(__file__).resolve().parents[1] / "tests" / "data" / "felix_reference"
 CASES = ["GaAs_m110_930A_64px_noabs", "GaAs_m110_930A_64px_propabs", "GaAs_m110_930A_64px", "GaAs_m110_3t_128px"]

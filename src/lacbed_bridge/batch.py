@@ -21,14 +21,12 @@ import os
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from .config import config_hash
-from .crystal.variants import find_family, sample_ids
 from .errors import ConfigError
-from .io import read_tiff, write_text_atomic
+
+if TYPE_CHECKING:  # the heavy modules are imported where used: `lacbed-bridge --help` stays fast
+    import pandas as pd
 
 LOG = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 50
@@ -41,12 +39,16 @@ def batch_size(config: dict[str, Any]) -> int:
 
 def n_batches(config: dict[str, Any], family: str) -> int:
     """Number of batches of a family."""
+    from .crystal.variants import find_family
+
     n = int(find_family(config, family)["n_variants"])
     return math.ceil(n / batch_size(config))
 
 
 def batch_sample_ids(config: dict[str, Any], family: str, batch: int) -> list[str]:
     """Sample ids of batch ``batch`` (0-based) of ``family``."""
+    from .crystal.variants import find_family, sample_ids
+
     ids = sample_ids(find_family(config, family))
     size = batch_size(config)
     if not 0 <= batch < n_batches(config, family):
@@ -57,14 +59,18 @@ def batch_sample_ids(config: dict[str, Any], family: str, batch: int) -> list[st
 def stage_hash(config: dict[str, Any], stage: str) -> str:
     """Hash of the settings that determine a stage's images (its config section + the geometry)."""
     if stage == "lacbed":
+        from .config import config_hash
+
         return config_hash(config["simulation"])
-    sim = config["simulation"]
-    geometry = {k: sim.get(k) for k in ("pixel_count", "incident_beam_direction", "x_direction")}
-    return config_hash({"edd": config["edd"], "geometry": geometry})
+    from .edd.images import edd_settings
+
+    return edd_settings(config).reuse_hash()
 
 
 def _is_current(path: Path, settings_hash: str, cif_sha256: str) -> bool:
     """An image can be reused when it was made from the same CIF bytes with the same settings."""
+    from .io import read_tiff
+
     if not path.is_file():
         return False
     try:
@@ -97,7 +103,9 @@ def run_batch(
     ``compute(cif_path, out_path)`` makes one image (default: the stage's package function). The
     settings hash is added to each image's metadata so later runs can reuse it.
     """
-    from .io import write_tiff
+    import pandas as pd
+
+    from .io import read_tiff, write_text_atomic, write_tiff
 
     if stage not in ("lacbed", "edd"):
         raise ConfigError(f"expected 'lacbed' or 'edd', got {stage!r}", field="stage")

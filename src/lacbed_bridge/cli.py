@@ -9,25 +9,23 @@ status 2 (no traceback for bad input).
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
-from . import __version__
+from . import __version__, batch
+from .crystal import cli as crystal_cli
+from .dataset import cli as dataset_cli
+from .edd import cli as edd_cli
 from .errors import LacbedError
+from .figures import cli as figures_cli
+from .simulate import cli as simulate_cli
+from .surrogate import cli as surrogate_cli
+from .surrogate import summary
 
-#: Stage modules that define ``register(subparsers)``; a missing one is skipped while the
-#: package grows, so that an unfinished stage never breaks the others' commands.
-STAGE_CLI_MODULES = (
-    "lacbed_bridge.crystal.cli",
-    "lacbed_bridge.edd.cli",
-    "lacbed_bridge.simulate.cli",
-    "lacbed_bridge.dataset.cli",
-    "lacbed_bridge.surrogate.cli",
-    "lacbed_bridge.figures.cli",
-    "lacbed_bridge.batch",
-    "lacbed_bridge.summary",
-)
+#: The stage modules that define ``register(subparsers)``, imported explicitly (a broken module
+#: is an error, not a missing command). Each imports its heavy dependencies (torch, gemmi,
+#: matplotlib, pandas) only inside its command functions, so ``lacbed-bridge --help`` stays fast.
+STAGE_CLI_MODULES = (crystal_cli, edd_cli, simulate_cli, dataset_cli, surrogate_cli, figures_cli, batch, summary)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,13 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in STAGE_CLI_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
+    for module in STAGE_CLI_MODULES:
         module.register(subparsers)
     return parser
 

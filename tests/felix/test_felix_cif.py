@@ -15,7 +15,7 @@ from lacbed_bridge.crystal.charge import neutral_valence
 from lacbed_bridge.crystal.cif import read_cif
 from lacbed_bridge.crystal.model import Crystal, Site
 from lacbed_bridge.errors import InputError
-from lacbed_bridge.simulate.felix_cif import felix_cif_text, felix_formula_text, felix_symops
+from lacbed_bridge.simulate.felix.cif import felix_cif_text, felix_formula_text, felix_symops
 
 
 def _block(text: str) -> gemmi.cif.Block:

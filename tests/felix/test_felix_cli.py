@@ -36,7 +36,7 @@ def test_dropin_with_the_felix_backend_leaves_what_felix_leaves(tmp_path: Path, 
 def test_workflow_entry_point_with_the_felix_backend(tmp_path: Path, fake_felix, monkeypatch: pytest.MonkeyPatch) -> None:
     from lacbed_bridge.config import validate_config
     from lacbed_bridge.simulate.run import run_simulation
-    from lacbed_bridge.simulate.settings import parse_felix_inp
+    from lacbed_bridge.simulate.felix.inp import parse_felix_inp
 
     case = "GaAs_m110_930A_64px"
     monkeypatch.setenv("FELIX_EXECUTABLE", str(fake_felix("ok", case)))

@@ -10,9 +10,9 @@ import pytest
 from felix_refdata import CASES, reference_case
 
 from lacbed_bridge.errors import SimulationError
-from lacbed_bridge.simulate.felix import read_felix_output, write_run_folder
-from lacbed_bridge.simulate.felix_files import disc_file_name, output_folder_name
-from lacbed_bridge.simulate.settings import parse_felix_inp, read_felix_hkl
+from lacbed_bridge.simulate.felix.backend import read_felix_output, write_run_folder
+from lacbed_bridge.simulate.felix.files import disc_file_name, output_folder_name
+from lacbed_bridge.simulate.felix.inp import parse_felix_inp, read_felix_hkl
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from felix_refdata import copy_inputs, reference_case
 
-from lacbed_bridge.simulate.felix import run_felix_dir, simulate_felix
-from lacbed_bridge.simulate.settings import parse_felix_inp
+from lacbed_bridge.simulate.felix.backend import run_felix_dir, simulate_felix
+from lacbed_bridge.simulate.felix.inp import parse_felix_inp
 
 pytestmark = pytest.mark.slow
 

@@ -14,9 +14,9 @@ import pytest
 from felix_refdata import FAKES, copy_inputs, install_script, reference_case
 
 from lacbed_bridge.errors import ConfigError, InputError, SimulationError
-from lacbed_bridge.simulate.felix import run_felix_dir, simulate_felix
-from lacbed_bridge.simulate.felix_files import disc_file_name, output_folder_name
-from lacbed_bridge.simulate.felix_run import (
+from lacbed_bridge.simulate.felix.backend import run_felix_dir, simulate_felix
+from lacbed_bridge.simulate.felix.files import disc_file_name, output_folder_name
+from lacbed_bridge.simulate.felix.runner import (
     FelixMPIWarning,
     felix_command,
     mpi_ranks,
@@ -25,7 +25,7 @@ from lacbed_bridge.simulate.felix_run import (
     parse_felix_version,
     resolve_felix_executable,
 )
-from lacbed_bridge.simulate.settings import parse_felix_inp
+from lacbed_bridge.simulate.felix.inp import parse_felix_inp
 
 FakeFactory = Callable[..., Path]
 
@@ -254,7 +254,7 @@ def test_run_folder_inputs_are_checked(tmp_path: Path, fake_felix: FakeFactory) 
 def test_schema_defaults_match_the_code() -> None:
     """config ``simulation.felix`` in the schema documents exactly the keys and defaults used."""
     from lacbed_bridge.config import load_schema
-    from lacbed_bridge.simulate.felix_run import FELIX_DEFAULTS
+    from lacbed_bridge.simulate.felix.runner import FELIX_DEFAULTS
 
     block = load_schema()["properties"]["simulation"]["properties"]["felix"]["properties"]
     assert {key: spec["default"] for key, spec in block.items()} == FELIX_DEFAULTS

@@ -10,8 +10,9 @@ import pytest
 
 from lacbed_bridge.crystal.cif import read_cif
 from lacbed_bridge.crystal.model import Crystal
-from lacbed_bridge.simulate.felix_files import disc_file_name, output_folder_name
-from lacbed_bridge.simulate.settings import FelixSettings, parse_felix_inp
+from lacbed_bridge.simulate.felix.files import disc_file_name, output_folder_name
+from lacbed_bridge.simulate.settings import FelixSettings
+from lacbed_bridge.simulate.felix.inp import parse_felix_inp
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = REPO_ROOT / "tests" / "data" / "felix_reference"

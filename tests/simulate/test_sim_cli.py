@@ -12,8 +12,9 @@ from sim_refdata import CASES_64, case_dir, felix_disc
 
 from lacbed_bridge.cli import main
 from lacbed_bridge.io import read_tiff
-from lacbed_bridge.simulate.felix_files import read_disc_bin
-from lacbed_bridge.simulate.settings import FelixSettings, format_felix_inp, parse_felix_inp
+from lacbed_bridge.simulate.felix.files import read_disc_bin
+from lacbed_bridge.simulate.settings import FelixSettings
+from lacbed_bridge.simulate.felix.inp import format_felix_inp, parse_felix_inp
 
 INPUTS = ("felix.inp", "felix.cif", "felix.hkl")
 

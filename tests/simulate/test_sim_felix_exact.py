@@ -20,9 +20,9 @@ import pytest
 
 from lacbed_bridge.crystal.cif import read_cif
 from lacbed_bridge.simulate.bloch import simulate_builtin
-from lacbed_bridge.simulate.felix_files import read_disc_bin
-from lacbed_bridge.simulate.felix_pool import felix_pool
-from lacbed_bridge.simulate.settings import parse_felix_inp
+from lacbed_bridge.simulate.felix.files import read_disc_bin
+from lacbed_bridge.simulate.felix.pool import felix_pool
+from lacbed_bridge.simulate.felix.inp import parse_felix_inp
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "felix_reference"
 CASES = sorted(p.parent.name for p in (DATA / "cases").glob("*/case.json"))

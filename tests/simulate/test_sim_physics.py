@@ -13,7 +13,7 @@ from lacbed_bridge.crystal.model import Crystal, Site
 from lacbed_bridge.simulate.bloch import simulate_builtin
 from lacbed_bridge.simulate.electron import wavenumber_from_voltage
 from lacbed_bridge.simulate.geometry import microscope_frame
-from lacbed_bridge.simulate.pool import lattice_centring, reflection_pool
+from lacbed_bridge.simulate.pool import reflection_pool
 from lacbed_bridge.simulate.settings import FelixSettings
 
 GAAS_OPS = None
@@ -57,7 +57,7 @@ def test_unitarity_without_absorption() -> None:
     settings = small()
     crystal = gaas()
     frame = microscope_frame(crystal, settings)
-    pool = reflection_pool(frame, settings, wavenumber_from_voltage(200.0), lattice_centring(crystal.spacegroup, crystal.cell))
+    pool = reflection_pool(crystal, frame, settings, wavenumber_from_voltage(200.0))
     g = frame.g_vectors(pool)
     assert np.allclose(g @ frame.normal, 0.0, atol=1e-9)  # no HOLZ member: all factors M = 1
     result = simulate_builtin(crystal, settings, hkl=tuple(map(tuple, pool)), device="cpu")

@@ -18,7 +18,7 @@ from lacbed_bridge.simulate.electron import (
 )
 from lacbed_bridge.simulate.geometry import microscope_frame
 from lacbed_bridge.simulate.kirkland import kirkland_form_factor
-from lacbed_bridge.simulate.pool import centring_allowed, lattice_centring, reflection_pool
+from lacbed_bridge.simulate.pool import centring_allowed, reflection_pool
 from lacbed_bridge.simulate.potential import pool_matrix
 
 

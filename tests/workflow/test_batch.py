@@ -56,3 +56,29 @@ def test_failure_reuse_and_cif_change(tmp_path: Path) -> None:
     third = run_batch(config, "F-43m_zincblende", 0, **kwargs)
     assert third.set_index("sample_id").loc["F-43m_zincblende_000000", "status"] == "ok"
     assert isinstance(pd.read_csv(tmp_path / "edd" / "batch_0000.csv"), pd.DataFrame)
+
+
+def test_edd_images_are_redone_when_a_setting_they_depend_on_changes(tmp_path: Path) -> None:
+    """The reuse hash comes from the EDD settings object: the Debye–Waller constant (used for
+    sites without U) is part of it, so changing it recomputes the images instead of reusing them."""
+    from lacbed_bridge.crystal.cif import read_cif, write_cif
+    from lacbed_bridge.crystal.model import Site
+    from lacbed_bridge.io import read_tiff
+
+    config = _config()
+    cifs = tmp_path / "variants"
+    write_family(config, "F-43m_zincblende", cifs)
+    for cif in cifs.glob("*.cif"):  # sites without U: the Debye–Waller constant applies
+        crystal = read_cif(cif)
+        write_cif(crystal.with_sites(tuple(Site(s.label, s.element, s.fract, s.occupancy, 0.0, s.pv, s.kappa)
+                                           for s in crystal.sites)), cif)
+    kwargs = dict(stage="edd", cif_dir=cifs, out_dir=tmp_path / "edd", manifest=tmp_path / "edd" / "batch_0000.csv")
+    first = run_batch(config, "F-43m_zincblende", 0, **kwargs)
+    assert set(first["status"]) == {"ok"}
+    before, _ = read_tiff(tmp_path / "edd" / "F-43m_zincblende_000000.tif")
+    assert set(run_batch(config, "F-43m_zincblende", 0, **kwargs)["status"]) == {"cached"}
+    config["simulation"]["debye_waller_constant"] = 2.0
+    third = run_batch(config, "F-43m_zincblende", 0, **kwargs)
+    assert set(third["status"]) == {"ok"}
+    after, _ = read_tiff(tmp_path / "edd" / "F-43m_zincblende_000000.tif")
+    assert abs(after - before).max() > 1e-3 * abs(before).max()  # the image really depends on it

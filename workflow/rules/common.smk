@@ -7,7 +7,7 @@ import sys
 import yaml
 from snakemake.exceptions import WorkflowError
 
-from lacbed_bridge.batch import n_batches
+from lacbed_bridge.batch import n_batches, stage_hash
 from lacbed_bridge.config import config_hash, validate_config
 
 _validated = validate_config(config, path="configuration")

@@ -7,9 +7,7 @@ rule edd:
     log:
         f"{L}/edd/{{family}}/batch_{{batch}}.log",
     params:
-        edd=config_hash({"edd": config["edd"], "pixel_count": config["simulation"]["pixel_count"],
-                         "beam": config["simulation"]["incident_beam_direction"],
-                         "x": config["simulation"]["x_direction"]}),
+        edd=stage_hash(config, "edd"),
         family_hash=family_hash,
     group:
         "edd"

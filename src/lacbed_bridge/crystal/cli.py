@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from typing import TYPE_CHECKING
 
-from ..config import load_config
-from .cif import read_cif
-from .model import Crystal
-from .variants import write_family
+if TYPE_CHECKING:
+    from .model import Crystal
 
 
 def summary(crystal: Crystal) -> str:
@@ -30,6 +29,9 @@ def summary(crystal: Crystal) -> str:
 
 
 def _cmd_variants(args: argparse.Namespace) -> int:
+    from ..config import load_config
+    from .variants import write_family
+
     config = load_config(args.config)
     csv_path = write_family(config, args.family, args.out)
     with open(csv_path) as handle:
@@ -39,6 +41,8 @@ def _cmd_variants(args: argparse.Namespace) -> int:
 
 
 def _cmd_cif_check(args: argparse.Namespace) -> int:
+    from .cif import read_cif
+
     print(summary(read_cif(args.cif, block=args.block)))
     return 0
 

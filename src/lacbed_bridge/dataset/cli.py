@@ -7,9 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..config import config_hash, load_config
 from ..errors import InputError
-from .builder import build_dataset, sample_refs_from_variants
 
 #: Defaults of the config ``dataset:`` block (the schema documents each key).
 DATASET_DEFAULTS: dict[str, Any] = {
@@ -51,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_dataset(args: argparse.Namespace) -> int:
     """Entry point of ``lacbed-bridge dataset``."""
+    from ..config import config_hash, load_config
+    from .builder import build_dataset, sample_refs_from_variants
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     config = load_config(args.config) if args.config else None
     settings = dataset_settings(config)

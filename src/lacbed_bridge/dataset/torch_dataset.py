@@ -23,7 +23,7 @@ from .splits import read_split, subset_indices
 
 Direction = Literal["edd2lacbed", "lacbed2edd"]
 #: direction → (input kind, target kind)
-DIRECTIONS: dict[str, tuple[str, str]] = {"edd2lacbed": ("edd", "lacbed"), "lacbed2edd": ("lacbed", "edd")}
+from . import DIRECTIONS  # noqa: E402  (direction → (input kind, target kind))
 
 
 def direction_kinds(direction: str) -> tuple[str, str]:

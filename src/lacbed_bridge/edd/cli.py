@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import load_config
-
 
 def _run(args: argparse.Namespace) -> int:
+    from ..config import load_config
     from .images import write_edd
 
     config = load_config(args.config)

@@ -6,16 +6,19 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import __version__
+from ..config import config_hash
 from ..crystal.cif import read_cif
+from ..crystal.model import Crystal
 from ..errors import ConfigError
 from ..io import write_tiff
-from .projection import projection_info_and_image
+from .projection import ProjectionInfo, projection_info_and_image
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +33,46 @@ def _section(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value
 
 
-def edd_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Projection settings from a validated config: side, directions, field of view, s_max, pixel_value.
+@dataclass(frozen=True)
+class EddSettings:
+    """Everything an EDD image depends on besides the crystal (one source for the image and for
+    the workflow's reuse hash).
 
-    side = 2 × simulation.pixel_count; beam/x directions from ``simulation``; the rest from ``edd``
-    (defaults as in the schema when a key is absent).
+    side [px]; beam_direction [uvw]; x_direction (hkl); field_of_view [Å] (None: the lattice
+    parameter a); s_max ("auto", "nyquist" or sinθ/λ [1/Å]); pixel_value ("area" or "point");
+    tolerance (relative size of the largest omitted term for s_max "auto");
+    debye_waller_constant: B [Å²] used where a site has none, the simulator's rule
+    (:func:`~lacbed_bridge.crystal.model.effective_b_iso`), so EDD and LACBED see the same atoms.
     """
+
+    side: int
+    beam_direction: tuple[int, ...]
+    x_direction: tuple[int, ...]
+    field_of_view: float | None
+    s_max: str | float
+    pixel_value: str
+    tolerance: float
+    debye_waller_constant: float
+
+    def projection_args(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`~lacbed_bridge.edd.projection.projection_info_and_image`."""
+        return {"side": self.side, "beam_direction": list(self.beam_direction), "x_direction": list(self.x_direction),
+                "field_of_view": self.field_of_view, "s_max": self.s_max, "pixel_value": self.pixel_value,
+                "tolerance": self.tolerance}
+
+    def image(self, crystal: Crystal) -> tuple[np.ndarray, ProjectionInfo]:
+        """The projected density [e/Å²] of ``crystal`` and what the projection used."""
+        return projection_info_and_image(crystal.with_debye_waller_default(self.debye_waller_constant), **self.projection_args())
+
+    def reuse_hash(self) -> str:
+        """sha256 of every setting: an image is reused only when this and its CIF bytes match."""
+        return config_hash(asdict(self))
+
+
+def edd_settings(config: Mapping[str, Any]) -> EddSettings:
+    """The EDD settings of a validated config: side = 2 × simulation.pixel_count; beam and x
+    directions and the Debye–Waller constant from ``simulation``; the rest from ``edd`` (defaults
+    as in the schema when a key is absent)."""
     sim = _section(config, "simulation")
     edd = config.get("edd") or {}
     missing = [k for k in ("pixel_count", "incident_beam_direction", "x_direction") if k not in sim]
@@ -47,15 +84,16 @@ def edd_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     fov = edd.get("field_of_view", "lattice")
     if fov != "lattice" and not (isinstance(fov, (int, float)) and not isinstance(fov, bool) and fov > 0):
         raise ConfigError(f"expected 'lattice' or a positive length [Å], got {fov!r}", field="edd.field_of_view")
-    return {
-        "side": 2 * pixel_count,
-        "beam_direction": list(sim["incident_beam_direction"]),
-        "x_direction": list(sim["x_direction"]),
-        "field_of_view": None if fov == "lattice" else float(fov),
-        "s_max": edd.get("s_max", "auto"),
-        "pixel_value": edd.get("pixel_value", "area"),
-        "tolerance": float(edd.get("tolerance", 1e-4)),
-    }
+    return EddSettings(
+        side=2 * pixel_count,
+        beam_direction=tuple(int(v) for v in sim["incident_beam_direction"]),
+        x_direction=tuple(int(v) for v in sim["x_direction"]),
+        field_of_view=None if fov == "lattice" else float(fov),
+        s_max=edd.get("s_max", "auto"),
+        pixel_value=edd.get("pixel_value", "area"),
+        tolerance=float(edd.get("tolerance", 1e-4)),
+        debye_waller_constant=float(sim.get("debye_waller_constant", 0.0)),
+    )
 
 
 def write_edd(cif_path: str | os.PathLike[str], config: Mapping[str, Any], out_path: str | os.PathLike[str]) -> Path:
@@ -66,11 +104,9 @@ def write_edd(cif_path: str | os.PathLike[str], config: Mapping[str, Any], out_p
     edge_amplitude, f000 [e], seconds, package version. Written atomically. Returns ``out_path``.
     """
     settings = edd_settings(config)
-    # the same Debye–Waller rule as the simulator (B = 0 or > 10 Å² → RDebyeWallerConstant)
-    b_default = float((config.get("simulation") or {}).get("debye_waller_constant", 0.0))
-    crystal = read_cif(cif_path).with_debye_waller_default(b_default)
+    crystal = read_cif(cif_path)
     start = time.perf_counter()
-    image, info = projection_info_and_image(crystal, **settings)
+    image, info = settings.image(crystal)
     seconds = time.perf_counter() - start
     if info.edge_amplitude > RINGING_WARNING:
         log.warning(
@@ -84,9 +120,9 @@ def write_edd(cif_path: str | os.PathLike[str], config: Mapping[str, Any], out_p
         "sample_id": crystal.name,
         "kind": "edd",
         "units": "e/A^2",
-        "side": settings["side"],
-        "beam_direction": settings["beam_direction"],
-        "x_direction": settings["x_direction"],
+        "side": settings.side,
+        "beam_direction": list(settings.beam_direction),
+        "x_direction": list(settings.x_direction),
         "origin": "crystal origin at the image centre",
         "cif": str(cif_path),
         "seconds": seconds,

@@ -1,5 +1,14 @@
 """figures stage: the paper figures (a)–(e) from ``results/`` (see :mod:`.make`)."""
 
-from .make import make_figure, make_figures
+#: The figure names the workflow expects (results/figures/<name>.png and .pdf).
+FIGURE_NAMES = ("a_predictions", "b_charge_panel", "c_training_curves", "d_speed", "e_metrics")
 
-__all__ = ["make_figure", "make_figures"]
+__all__ = ["FIGURE_NAMES", "make_figure", "make_figures"]
+
+
+def __getattr__(name: str):  # lazy: `lacbed-bridge --help` must not import matplotlib
+    if name in ("make_figure", "make_figures"):
+        from . import make
+
+        return getattr(make, name)
+    raise AttributeError(name)

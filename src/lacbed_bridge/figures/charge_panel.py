@@ -170,7 +170,6 @@ def charge_series(results: str | os.PathLike[str], config: Mapping[str, Any], *,
                   deltas: Sequence[float] = DEFAULT_DELTAS, device: str = "cpu") -> ChargeSeries | None:
     """Compute the panel's images (None when no family has cation and anion sites)."""
     from ..edd.images import edd_settings
-    from ..edd.projection import project_density
     from ..simulate.bloch import simulate_builtin
     from ..simulate.settings import FelixSettings
     from ..surrogate.predict import load_model, predict_arrays
@@ -188,10 +187,10 @@ def charge_series(results: str | os.PathLike[str], config: Mapping[str, Any], *,
         crystals.append(crystal)
         applied.append(d)
         pvs.append({s.label: float(s.pv) for s in crystal.sites})
-    edd = [np.asarray(project_density(c, **projection), dtype=np.float32) for c in crystals]
+    edd = [np.asarray(projection.image(c)[0], dtype=np.float32) for c in crystals]
     lacbed = [np.asarray(simulate_builtin(c, settings, device=device).disc(thickness_index=thickness_index), dtype=np.float32)
               for c in crystals]
-    fov = projection["field_of_view"] or float(base.cell[0])
+    fov = projection.field_of_view or float(base.cell[0])
     run = pick_model(find_model_runs(results), "edd2lacbed", config)
     predicted, reason = None, None
     if run is None:

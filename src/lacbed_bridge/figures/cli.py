@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from .common import FIGURE_NAMES
+from . import FIGURE_NAMES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

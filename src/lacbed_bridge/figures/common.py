@@ -39,8 +39,7 @@ from ..dataset.torch_dataset import DIRECTIONS, normalise
 from ..errors import InputError
 from ..io import atomic_write
 
-#: The figure names the workflow expects (results/figures/<name>.png and .pdf).
-FIGURE_NAMES = ("a_predictions", "b_charge_panel", "c_training_curves", "d_speed", "e_metrics")
+from . import FIGURE_NAMES  # noqa: F401  (re-exported: the figure names the workflow expects)
 FORMATS = ("png", "pdf")
 DPI = 200
 #: Colour maps per display kind.

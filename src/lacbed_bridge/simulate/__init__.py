@@ -1,7 +1,16 @@
 """LACBED simulation: one contract (DESIGN §4), two backends — ``builtin`` (bloch.py, PyTorch)
-and ``felix`` (felix.py, the external Felix program)."""
-
-from .result import LacbedResult
-from .settings import FelixSettings
+and ``felix`` (felix/backend.py, the external Felix program)."""
 
 __all__ = ["FelixSettings", "LacbedResult"]
+
+
+def __getattr__(name: str):  # lazy: `lacbed-bridge --help` must not import torch
+    if name == "LacbedResult":
+        from .result import LacbedResult
+
+        return LacbedResult
+    if name == "FelixSettings":
+        from .settings import FelixSettings
+
+        return FelixSettings
+    raise AttributeError(name)

@@ -69,16 +69,16 @@ def _run_felix_dir(args: argparse.Namespace) -> int:
     if not run_dir.is_dir():
         raise InputError("not a folder", path=run_dir, field="--felix-dir")
     if args.backend == "felix":
-        from .felix import run_felix_dir
+        from .felix.backend import run_felix_dir
 
         result = run_felix_dir(run_dir, None)
         formula = str(result.info.get("felix_formula", "felix"))
     else:
         from ..crystal.cif import read_cif
         from .bloch import simulate_builtin
-        from .felix import check_felix_settings, formula_from_felix_cif
-        from .felix_files import felix_formula
-        from .settings import parse_felix_inp, read_felix_hkl
+        from .felix.backend import check_felix_settings, formula_from_felix_cif
+        from .felix.files import felix_formula
+        from .felix.inp import parse_felix_inp, read_felix_hkl
 
         for name in ("felix.inp", "felix.cif", "felix.hkl"):
             if not (run_dir / name).is_file():

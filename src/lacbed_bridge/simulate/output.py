@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import __version__
 from ..io import write_text_atomic, write_tiff
-from .felix_files import disc_file_name, output_folder_name, write_disc_bin
+from .felix.files import disc_file_name, output_folder_name, write_disc_bin
 from .result import Hkl, LacbedResult
 
 

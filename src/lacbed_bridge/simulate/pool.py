@@ -8,7 +8,7 @@ Two modes (:data:`POOL_MODES`):
   inside a set of symmetry-equivalent reflections and the disc keeps the symmetry of the crystal
   along the beam (:mod:`.symmetry`). At least IMinReflectionPool reflections (000 included).
 - ``felix`` (the drop-in's default): Felix's own pool, below, reproduced bit for bit by
-  :mod:`.felix_pool` (which reflection on a shell boundary enters is decided by Felix's own
+  :mod:`.felix.pool` (which reflection on a shell boundary enters is decided by Felix's own
   floating-point rounding).
 
 Felix's rule:
@@ -33,7 +33,7 @@ import numpy as np
 
 from ..crystal.model import Crystal
 from ..errors import InputError
-from .felix_pool import felix_pool
+from .felix.pool import felix_pool
 from .geometry import MicroscopeFrame
 from .settings import FelixSettings, nint
 
@@ -161,7 +161,7 @@ def _shell_pool(frame: MicroscopeFrame, settings: FelixSettings, wavenumber: flo
 
 
 def _felix_pool(crystal: Crystal, settings: FelixSettings, constants: str) -> np.ndarray:
-    """Felix's HKLMake and HKLSort reproduced bit for bit (:mod:`.felix_pool`): shell by shell,
+    """Felix's HKLMake and HKLSort reproduced bit for bit (:mod:`.felix.pool`): shell by shell,
     h, k, l order within a shell, cut when full, in Felix's StructureFactors.txt order."""
     centring = lattice_centring(crystal.spacegroup, crystal.cell)
     return felix_pool(crystal.cell, centring, settings.incident_beam_direction, settings.x_direction,

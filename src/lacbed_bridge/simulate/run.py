@@ -80,7 +80,7 @@ def simulate(
                                 pool_mode=options.pool_mode, use_symmetry=options.use_symmetry,  # type: ignore[arg-type]
                                 mean_absorption=options.mean_absorption, dtype=options.dtype)
     if backend == "felix":
-        from .felix import simulate_felix
+        from .felix.backend import simulate_felix
 
         if work_dir is None:
             with tempfile.TemporaryDirectory(prefix="felix-") as tmp:

@@ -7,9 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ..config import load_config
-from ..dataset.torch_dataset import DIRECTIONS
-from .config import EvaluateConfig, TrainConfig
+from ..dataset import DIRECTIONS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,6 +55,8 @@ def _logging() -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Entry point of ``lacbed-bridge train``."""
+    from ..config import load_config
+    from .config import TrainConfig
     from .train import train
 
     _logging()
@@ -73,6 +73,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Entry point of ``lacbed-bridge evaluate``."""
+    from ..config import load_config
+    from .config import EvaluateConfig
     from .evaluate import evaluate_model, write_evaluation
 
     _logging()
@@ -87,6 +89,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_predict(args: argparse.Namespace) -> int:
     """Entry point of ``lacbed-bridge predict``."""
+    from ..config import load_config
     from .predict import predict_files
 
     config = load_config(args.config) if args.config else None

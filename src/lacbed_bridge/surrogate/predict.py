@@ -57,15 +57,14 @@ def _edd_from_cif(path: Path, config: Mapping[str, Any] | None, side: int) -> np
     try:
         from ..crystal.cif import read_cif
         from ..edd.images import edd_settings
-        from ..edd.projection import project_density
     except ImportError as exc:
         raise InputError(f"CIF input needs the EDD stage (lacbed_bridge.edd.projection), not importable: {exc}", path=path) from None
     if config is None:
         raise InputError("CIF input needs --config (beam direction, x direction, field of view of the EDD image)", path=path)
     settings = edd_settings(config)
-    if settings["side"] != side:
-        raise InputError(f"the config's image side {settings['side']} differs from the model's {side}", path=path, field="simulation.pixel_count")
-    return np.asarray(project_density(read_cif(path), **settings), dtype=np.float32)
+    if settings.side != side:
+        raise InputError(f"the config's image side {settings.side} differs from the model's {side}", path=path, field="simulation.pixel_count")
+    return np.asarray(settings.image(read_cif(path))[0], dtype=np.float32)
 
 
 def list_inputs(source: str | os.PathLike[str]) -> list[Path]:

@@ -38,9 +38,9 @@ from pathlib import Path
 import numpy as np
 
 from lacbed_bridge.crystal.prototypes import load_prototypes
-from lacbed_bridge.simulate.felix import write_run_folder
-from lacbed_bridge.simulate.felix_cif import felix_formula_text
-from lacbed_bridge.simulate.felix_files import felix_formula, output_folder_name
+from lacbed_bridge.simulate.felix.backend import write_run_folder
+from lacbed_bridge.simulate.felix.cif import felix_formula_text
+from lacbed_bridge.simulate.felix.files import felix_formula, output_folder_name
 from lacbed_bridge.simulate.settings import FelixSettings
 
 U_ISO = 0.005  # Å² on every site (B = 8π²U = 0.3948 Å² in felix.cif)

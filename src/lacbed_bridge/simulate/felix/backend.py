@@ -32,14 +32,15 @@ from typing import Any
 import gemmi
 import numpy as np
 
-from ..crystal.model import Crystal
-from ..errors import InputError, SimulationError
-from ..io import write_text_atomic
-from .felix_cif import felix_cif_text, felix_formula_text
-from .felix_files import disc_file_name, felix_formula, output_folder_name, read_disc_bin
-from .felix_run import LOG_NAME, FelixRun, felix_config, run_felix
-from .result import LacbedResult
-from .settings import FelixSettings, format_felix_hkl, format_felix_inp, parse_felix_inp, read_felix_hkl
+from ...crystal.model import Crystal
+from ...errors import InputError, SimulationError
+from ...io import write_text_atomic
+from .cif import felix_cif_text, felix_formula_text
+from .files import disc_file_name, felix_formula, output_folder_name, read_disc_bin
+from .runner import LOG_NAME, FelixRun, felix_config, run_felix
+from ..result import LacbedResult
+from ..settings import FelixSettings
+from .inp import format_felix_hkl, format_felix_inp, parse_felix_inp, read_felix_hkl
 
 Hkl = tuple[int, int, int]
 ORIGIN: Hkl = (0, 0, 0)

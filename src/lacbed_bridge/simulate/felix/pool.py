@@ -44,8 +44,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..errors import InputError
-from .settings import nint
+from ...errors import InputError
+from ..settings import nint
 
 TINY = 1e-9
 TWOPI = 6.283185307179586  # 8*atan(1), as Felix's INIT_NUMBERS gives it

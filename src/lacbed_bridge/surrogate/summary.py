@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .io import write_text_atomic
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``metrics-summary`` sub-command."""
@@ -22,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .surrogate.evaluate import aggregate_seeds, read_metrics, write_summary
+    from ..io import write_text_atomic
+    from .evaluate import aggregate_seeds, read_metrics, write_summary
 
     frame = write_summary(read_metrics(args.metrics), args.out)
     seeds = aggregate_seeds(frame)

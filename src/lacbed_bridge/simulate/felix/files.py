@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from ..io import write_bytes_atomic
-from .settings import nint
+from ...errors import InputError
+from ...io import write_bytes_atomic
+from ..settings import nint
 
 Hkl = tuple[int, int, int]
 

@@ -29,9 +29,9 @@ from functools import reduce
 
 import gemmi
 
-from ..crystal.model import Crystal, Site
-from ..errors import InputError
-from .felix_files import felix_formula
+from ...crystal.model import Crystal, Site
+from ...errors import InputError
+from .files import felix_formula
 
 #: Felix reads the formula into CHARACTER(32) (read_cif_mod.f90); longer text is cut silently.
 FORMULA_MAX_CHARS = 32
@@ -53,7 +53,7 @@ def check_felix_compatible(crystal: Crystal) -> None:
 
     Raises :class:`InputError` naming the crystal, the site and the offending value.
     """
-    from ..crystal.charge import neutral_valence  # the charge model owns the valence counts
+    from ...crystal.charge import neutral_valence  # the charge model owns the valence counts
 
     if not crystal.sites:
         raise InputError("crystal has no atom sites", path=crystal.name, field="_atom_site_label")

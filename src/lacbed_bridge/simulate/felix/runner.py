@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, SimulationError
-from ..io import write_text_atomic
+from ...errors import ConfigError, SimulationError
+from ...io import write_text_atomic
 
 log = logging.getLogger(__name__)
 
