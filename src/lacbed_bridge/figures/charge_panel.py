@@ -7,11 +7,11 @@ has it, else its first variant) and only its valence populations are changed: a 
 P_v(cation) = P_v,0 − δ, P_v(anion) = P_v,0 + δ; GaAs: P_v(Ga) = 3 − δ, P_v(As) = 5 + δ, DESIGN §3).
 Elements, lattice parameter, U_iso and κ stay those of the CIF. For each δ the panel shows
 
-* the EDD image (:func:`lacbed_bridge.edd.projection.project_density`, the config's geometry) and
+* the EDD image (the config's EDD settings, :func:`lacbed_bridge.edd.images.edd_settings`) and
   its change from δ = 0,
-* the LACBED (000) disc simulated with the builtin Bloch-wave solver
-  (:func:`lacbed_bridge.simulate.bloch.simulate_builtin`, ``FelixSettings.from_config``; Felix
-  has no charge model, DESIGN §3) and the ``edd2lacbed`` model's prediction from that EDD,
+* the LACBED (000) disc simulated with the builtin Bloch-wave solver and the dataset's own beam
+  choice (:func:`lacbed_bridge.simulate.run.simulate` with the config's pool, symmetry and
+  convergence control; Felix has no charge model, DESIGN §3) and the ``edd2lacbed`` model's prediction from that EDD,
 * the change of each LACBED from its δ = 0 image, so the charge signal (a few per cent in |F200|)
   is visible; its colour scale is shared by the simulated and predicted rows.
 
@@ -170,7 +170,7 @@ def charge_series(results: str | os.PathLike[str], config: Mapping[str, Any], *,
                   deltas: Sequence[float] = DEFAULT_DELTAS, device: str = "cpu") -> ChargeSeries | None:
     """Compute the panel's images (None when no family has cation and anion sites)."""
     from ..edd.images import edd_settings
-    from ..simulate.bloch import simulate_builtin
+    from ..simulate.run import BuiltinOptions, simulate
     from ..simulate.settings import FelixSettings
     from ..surrogate.predict import load_model, predict_arrays
 
@@ -188,8 +188,10 @@ def charge_series(results: str | os.PathLike[str], config: Mapping[str, Any], *,
         applied.append(d)
         pvs.append({s.label: float(s.pv) for s in crystal.sites})
     edd = [np.asarray(projection.image(c)[0], dtype=np.float32) for c in crystals]
-    lacbed = [np.asarray(simulate_builtin(c, settings, device=device).disc(thickness_index=thickness_index), dtype=np.float32)
-              for c in crystals]
+    # the dataset's own beam choice (symmetric pool, convergence control) with the builtin backend
+    options = BuiltinOptions.from_config(config["simulation"])
+    lacbed = [np.asarray(simulate(c, settings, device=device, options=options).disc(thickness_index=thickness_index),
+                         dtype=np.float32) for c in crystals]
     fov = projection.field_of_view or float(base.cell[0])
     run = pick_model(find_model_runs(results), "edd2lacbed", config)
     predicted, reason = None, None
