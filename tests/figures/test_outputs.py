@@ -18,6 +18,9 @@ from lacbed_bridge.figures.predictions import plot_predictions
 from lacbed_bridge.figures.speed import plot_speed
 from lacbed_bridge.figures.training_curves import plot_training_curves
 
+# builds a real results tree (simulations, EDD, dataset, 1-epoch models): `make test` runs it, `-m 'not slow'` does not
+pytestmark = pytest.mark.slow
+
 EXPECTED = ["a_predictions", "b_charge_panel", "c_training_curves", "d_speed", "e_metrics"]
 
 

@@ -31,6 +31,9 @@ from lacbed_bridge.figures.speed import felix_reference_times, speed_entries, su
 from lacbed_bridge.figures.training_curves import plot_training_curves
 from lacbed_bridge.io import read_tiff
 
+# uses the real results tree of conftest.py (see test_outputs.py)
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 FELIX_REFERENCE = REPO / "tests" / "data" / "felix_reference"
 

@@ -15,6 +15,9 @@ from sim_refdata import ALL_CASES, CASE_128, CASES_64, felix_disc, load_case, pe
 
 from lacbed_bridge.simulate.bloch import simulate_builtin
 
+# 64² and 128² Felix references (4-25 s each); the fast loop keeps tests/simulate/test_sim_felix_exact.py
+pytestmark = pytest.mark.slow
+
 _cache: dict[tuple[str, str], object] = {}
 
 

@@ -82,6 +82,7 @@ def test_u111_value_from_fact_sheet() -> None:
     assert column.u[1] == pytest.approx(0.0428172 + 0.0479822j, abs=2e-7)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("element,b_iso", [("Ga", 0.5854), ("As", 0.3528), ("O", 0.8)])
 def test_bird_king_quadrature_against_adaptive_scipy(element: str, b_iso: float) -> None:
     pref = absorption_prefactor(200)

@@ -9,9 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import tifffile
 import yaml
 from wf_helpers import BROKEN, REPO, job_counts, snakemake
+
+# real Snakemake runs of the whole workflow (minutes)
+pytestmark = pytest.mark.slow
 
 FIGURES = ["a_predictions", "b_charge_panel", "c_training_curves", "d_speed", "e_metrics"]
 
