@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # the heavy modules are imported where used: `lacbed-bridge -
 
 LOG = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 50
+#: per-sample image stages: the LACBED disc, the projected density and the deformation density
+STAGES = ("lacbed", "edd", "deformation")
 
 
 def batch_size(config: dict[str, Any]) -> int:
@@ -107,8 +109,8 @@ def run_batch(
 
     from .io import read_tiff, write_text_atomic, write_tiff
 
-    if stage not in ("lacbed", "edd"):
-        raise ConfigError(f"expected 'lacbed' or 'edd', got {stage!r}", field="stage")
+    if stage not in STAGES:
+        raise ConfigError(f"expected one of {list(STAGES)}, got {stage!r}", field="stage")
     settings_hash = stage_hash(config, stage)
     if compute is None:
         compute = _default_compute(config, stage)
@@ -154,7 +156,7 @@ def _default_compute(config: dict[str, Any], stage: str) -> Callable[[Path, Path
         return lambda cif, out: run_simulation(cif, config, out) and None
     from .edd.images import write_edd
 
-    return lambda cif, out: write_edd(cif, config, out) and None
+    return lambda cif, out: write_edd(cif, config, out, kind=stage) and None
 
 
 def register(subparsers: Any) -> None:
@@ -163,7 +165,9 @@ def register(subparsers: Any) -> None:
         "batch",
         help="simulate LACBED discs or project EDD images for one batch of a family (workflow job)",
     )
-    p.add_argument("stage", choices=["lacbed", "edd"], help="lacbed = simulate with the configured backend; edd = projected density")
+    p.add_argument("stage", choices=list(STAGES),
+                   help="lacbed = simulate with the configured backend; edd = projected density; "
+                   "deformation = projected deformation density ρ − ρ_IAM")
     p.add_argument("--config", required=True, help="config YAML")
     p.add_argument("--family", required=True, help="family name")
     p.add_argument("--batch", type=int, required=True, help="batch index (0-based)")

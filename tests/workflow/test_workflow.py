@@ -31,6 +31,12 @@ def test_every_output_exists_and_is_valid(e2e: tuple[Path, Path]) -> None:
     for kind in ("edd", "lacbed"):
         stack = tifffile.imread(r / "dataset" / f"{kind}.tif")
         assert stack.shape == (9, 32, 32) and stack.dtype == np.float32 and np.isfinite(stack).all()
+    # the deformation density of every crystal (the broken CIF aside), beside the total density
+    deformation = sorted((r / "deformation").glob("*/*.tif"))
+    assert len(deformation) == 9
+    for path in deformation:
+        image, meta = tifffile.imread(path), json.loads(tifffile.TiffFile(path).pages[0].description)
+        assert meta["kind"] == "deformation" and image.shape == (32, 32) and np.isfinite(image).all()
     summary = pd.read_csv(r / "metrics" / "summary.csv")
     assert list(summary.columns) == ["direction", "model", "seed", "split", "n", "mse", "ssim", "psnr"]
     assert len(summary) == 4 and set(summary["model"]) == {"pix2pix", "unet"}
@@ -83,13 +89,13 @@ def test_changing_one_family_reruns_only_that_family(e2e: tuple[Path, Path], tmp
     path.write_text(yaml.safe_dump(changed))
     dry = snakemake(work, "-n", config=path)
     counts = job_counts(dry)
-    assert counts["variants"] == 1 and counts["simulate"] == 2 and counts["edd"] == 2
+    assert counts["variants"] == 1 and counts["simulate"] == 2 and counts["edd"] == 4  # edd + deformation
     families: dict[str, set[str]] = {}
     rule = ""
     for line in (dry.stdout + dry.stderr).splitlines():
         if match := re.match(r"\s*rule (\w+):", line):
             rule = match.group(1)
-        elif match := re.match(r"\s*wildcards: family=([\w.+-]+)", line):
+        elif match := re.match(r"\s*wildcards: (?:kind=\w+, )?family=([\w.+-]+)", line):
             families.setdefault(rule, set()).add(match.group(1))
     assert families == {"variants": {"Fm-3m_rocksalt"}, "simulate": {"Fm-3m_rocksalt"}, "edd": {"Fm-3m_rocksalt"}}
 

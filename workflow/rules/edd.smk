@@ -1,11 +1,14 @@
-# Projected electron-density images, batched like the simulations.
+# Projected electron-density images, batched like the simulations: the total density (edd/) and
+# the deformation density ρ − ρ_IAM of the same crystal (deformation/), one rule for both kinds.
 rule edd:
     input:
         f"{R}/variants/{{family}}/variants.csv",
     output:
-        f"{R}/edd/{{family}}/batch_{{batch}}.csv",
+        f"{R}/{{kind}}/{{family}}/batch_{{batch}}.csv",
     log:
-        f"{L}/edd/{{family}}/batch_{{batch}}.log",
+        f"{L}/{{kind}}/{{family}}/batch_{{batch}}.log",
+    wildcard_constraints:
+        kind="edd|deformation",
     params:
         edd=stage_hash(config, "edd"),
         family_hash=family_hash,
@@ -14,5 +17,5 @@ rule edd:
     conda:
         "../../envs/sim.yaml"
     shell:
-        "lacbed-bridge batch edd --config {EFFECTIVE} --family {wildcards.family} --batch {wildcards.batch} "
+        "lacbed-bridge batch {wildcards.kind} --config {EFFECTIVE} --family {wildcards.family} --batch {wildcards.batch} "
         "--cif-dir $(dirname {input}) --out-dir $(dirname {output}) --manifest {output} > {log} 2>&1"

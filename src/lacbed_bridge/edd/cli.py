@@ -11,8 +11,9 @@ def _run(args: argparse.Namespace) -> int:
     from .images import write_edd
 
     config = load_config(args.config)
-    out = write_edd(args.cif, config, args.out)
-    print(out)
+    print(write_edd(args.cif, config, args.out))
+    if args.deformation is not None:
+        print(write_edd(args.cif, config, args.deformation, kind="deformation"))
     return 0
 
 
@@ -26,5 +27,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     p.add_argument("cif", type=Path, help="crystal structure (CIF)")
     p.add_argument("--config", type=Path, required=True, help="config.yaml (simulation and edd sections)")
-    p.add_argument("--out", type=Path, required=True, help="output TIFF")
+    p.add_argument("--out", type=Path, required=True, help="output TIFF (total projected density)")
+    p.add_argument("--deformation", type=Path, help="also write the deformation density ρ − ρ_IAM (neutral spherical atoms) here")
     p.set_defaults(func=_run)

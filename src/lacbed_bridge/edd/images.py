@@ -6,7 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,22 @@ class EddSettings:
         """The projected density [e/Å²] of ``crystal`` and what the projection used."""
         return projection_info_and_image(crystal.with_debye_waller_default(self.debye_waller_constant), **self.projection_args())
 
+    def deformation(self, crystal: Crystal) -> tuple[np.ndarray, ProjectionInfo]:
+        """The projected deformation density Δρ = ρ − ρ_IAM [e/Å²] and the projection used.
+
+        ρ_IAM is the same crystal made of neutral spherical atoms (P_v of the neutral atom, κ = 1;
+        the independent-atom model of charge-density studies, e.g. Coppens, X-ray Charge
+        Densities and Chemical Bonding, 1997, ch. 5), projected with the same reflections, band
+        limit and pixel window, so Δρ carries only the charge model: it is 0 for a neutral,
+        κ = 1 crystal, and its pixels sum to the net charge moved within the field of view
+        (0 for one projected cell of a neutral crystal).
+        """
+        total, info = self.image(crystal)
+        neutral = crystal.with_sites(tuple(replace(s, pv=None, kappa=1.0) for s in crystal.sites))
+        fixed = replace(self, s_max=info.s_max)  # the same band limit for both (s_max "auto" depends on P_v, κ)
+        iam, _ = fixed.image(neutral)
+        return total - iam, info
+
     def reuse_hash(self) -> str:
         """sha256 of every setting: an image is reused only when this and its CIF bytes match."""
         return config_hash(asdict(self))
@@ -96,17 +112,25 @@ def edd_settings(config: Mapping[str, Any]) -> EddSettings:
     )
 
 
-def write_edd(cif_path: str | os.PathLike[str], config: Mapping[str, Any], out_path: str | os.PathLike[str]) -> Path:
-    """Compute the EDD image of the crystal in ``cif_path`` and write it as a float32 TIFF.
+#: image kinds of the EDD stage: the total projected density and the deformation density
+EDD_KINDS = ("edd", "deformation")
 
-    The TIFF carries JSON metadata: sample_id (the CIF block name), kind "edd", units "e/A^2",
+
+def write_edd(cif_path: str | os.PathLike[str], config: Mapping[str, Any], out_path: str | os.PathLike[str],
+              kind: str = "edd") -> Path:
+    """Compute the EDD image (``kind`` "edd": the total projected density; "deformation": ρ − ρ_IAM,
+    :meth:`EddSettings.deformation`) of the crystal in ``cif_path`` and write it as a float32 TIFF.
+
+    The TIFF carries JSON metadata: sample_id (the CIF block name), kind, units "e/A^2",
     side, field_of_view [Å], pixel_size [Å], beam/x directions, s_max [1/Å], pixel_value,
     edge_amplitude, f000 [e], seconds, package version. Written atomically. Returns ``out_path``.
     """
+    if kind not in EDD_KINDS:
+        raise ConfigError(f"expected one of {list(EDD_KINDS)}, got {kind!r}", field="kind")
     settings = edd_settings(config)
     crystal = read_cif(cif_path)
     start = time.perf_counter()
-    image, info = settings.image(crystal)
+    image, info = settings.image(crystal) if kind == "edd" else settings.deformation(crystal)
     seconds = time.perf_counter() - start
     if info.edge_amplitude > RINGING_WARNING:
         log.warning(
@@ -118,7 +142,7 @@ def write_edd(cif_path: str | os.PathLike[str], config: Mapping[str, Any], out_p
         )
     metadata = {
         "sample_id": crystal.name,
-        "kind": "edd",
+        "kind": kind,
         "units": "e/A^2",
         "side": settings.side,
         "beam_direction": list(settings.beam_direction),
