@@ -133,3 +133,20 @@ def test_cli_builds_from_results_and_reports_bad_input(results, tmp_path, capsys
     assert (tmp_path / "ds" / "splits" / "loso_F-43m.csv").is_file()
     assert main(["dataset", "--results", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
     assert "no variants" in capsys.readouterr().err
+
+
+def test_splits_keep_the_charge_states_of_a_base_crystal_together(results, tmp_path):
+    """With base_id in variants.csv (charge series), no base crystal is in two subsets of any
+    split, random or leave-one-space-group-out."""
+    root, csvs = results
+    for csv in csvs:  # pairs of consecutive samples form one base crystal
+        table = pd.read_csv(csv)
+        table["base_id"] = [table["sample_id"].iloc[i - i % 2] for i in range(len(table))]
+        table.to_csv(csv, index=False)
+    build_dataset(_refs(root, csvs), tmp_path / "ds", seed=5, n_random_splits=3, split_fractions=(0.5, 0.25, 0.25))
+    manifest = pd.read_csv(tmp_path / "ds" / "manifest.csv")
+    splits = sorted((tmp_path / "ds" / "splits").glob("*.csv"))
+    assert len(splits) == 3 + 3  # random_0..2 and one loso per space group
+    for path in splits:
+        split = pd.read_csv(path).merge(manifest[["sample_id", "base_id"]], on="sample_id")
+        assert (split.groupby("base_id")["subset"].nunique() == 1).all(), path.name

@@ -187,15 +187,27 @@ def generate_family(family_cfg: dict[str, Any], master_seed: int) -> list[tuple[
     mult = [s.multiplicity for s in prototype.sites]
     z_f = prototype.formula_units()
     spacegroup_number = prototype.number
+    states = int(cfg.get("charge_states", 1))
+    if int(cfg["n_variants"]) % states:
+        raise ConfigError(f"n_variants {cfg['n_variants']} is not a multiple of charge_states {states} (K states per base crystal)",
+                          field=f"{where}.n_variants")
     out: list[tuple[Crystal, dict[str, Any]]] = []
     for index in range(int(cfg["n_variants"])):
-        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, index])))
+        # a charge series: K consecutive variants share one base crystal (elements, a, U_iso
+        # from the base's stream); δ runs evenly over its range and κ is drawn per state
+        base, state = divmod(index, states)
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, base if states > 1 else index])))
         elements = {s.label: str(rng.choice(choices[s.label])) for s in prototype.sites}
         scale = float(rng.uniform(*ranges["lattice_scale"]))
         a = round(prototype.reference_a(elements) * scale, _DECIMALS)
         u_iso = [round(float(rng.uniform(*ranges["u_iso"])), _DECIMALS) for _ in prototype.sites]
         delta = round(float(rng.uniform(*ranges["delta"])), _DECIMALS)
         kappa = [round(float(rng.uniform(*ranges["kappa"])), _DECIMALS) for _ in prototype.sites]
+        if states > 1:
+            lo, hi = ranges["delta"]
+            delta = round(lo + (hi - lo) * state / (states - 1), _DECIMALS)
+            state_rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, base, state, 1])))
+            kappa = [round(float(state_rng.uniform(*ranges["kappa"])), _DECIMALS) for _ in prototype.sites]
         element_list = [elements[s.label] for s in prototype.sites]
         charges, delta_applied = transfer_charges(roles, element_list, mult, delta, z_f)
         pv = [round(neutral_valence(el) - q, 10) for el, q in zip(element_list, charges, strict=True)]
@@ -225,6 +237,8 @@ def generate_family(family_cfg: dict[str, Any], master_seed: int) -> list[tuple[
             "lattice_scale": scale,
             "delta": round(delta_applied, 10),
             "seed": seed,
+            "base_id": sample_id(name, base * states),  # the first state names the series
+            "charge_state": state,
         }
         for prefix, values in (("element", element_list), ("u_iso", u_iso), ("kappa", kappa), ("pv", pv)):
             for site, value in zip(prototype.sites, values, strict=True):

@@ -366,11 +366,13 @@ def build_dataset(
         normalisation[kind] = {"offset": offset, "scale": scale, "min": lo, "max": hi}
 
     ids = manifest["sample_id"].tolist()
+    # the charge states of one base crystal always share a subset (no leakage between them)
+    bases = manifest["base_id"].astype(str).tolist() if "base_id" in manifest.columns else None
     split_labels: dict[str, np.ndarray] = {}
     split_info: dict[str, dict[str, Any]] = {}
     for number in range(int(n_random_splits)):
         name = random_split_name(number)
-        split_labels[name] = random_split(len(ids), split_fractions, seed, number)
+        split_labels[name] = random_split(len(ids), split_fractions, seed, number, groups=bases)
         split_info[name] = {"kind": "random", "number": number}
     groups = [canonical_group(g) for g in manifest.get("spacegroup", pd.Series([None] * len(ids))).fillna("")]
     present = sorted({g for g in groups if g})
@@ -380,7 +382,7 @@ def build_dataset(
         chosen = [canonical_group(g) for g in (loso_groups or [])]
     for group in chosen:
         name = loso_split_name(group)
-        split_labels[name] = loso_split(groups, group, val_fraction=float(split_fractions[1]), seed=seed)
+        split_labels[name] = loso_split(groups, group, val_fraction=float(split_fractions[1]), seed=seed, bases=bases)
         split_info[name] = {"kind": "loso", "group": group}
     for name, labels in split_labels.items():
         split_info[name]["counts"] = {s: int(np.count_nonzero(labels == s)) for s in ("train", "val", "test")}

@@ -56,7 +56,19 @@ def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     return float(fractions[0]), float(fractions[1]), float(fractions[2])
 
 
-def random_split(n: int, fractions: Sequence[float], seed: int, number: int = 0) -> np.ndarray:
+def _group_index(n: int, groups: Sequence[str] | None) -> tuple[np.ndarray, int]:
+    """(group number of each sample, number of groups), groups numbered by first appearance;
+    without ``groups`` every sample is its own group."""
+    if groups is None:
+        return np.arange(n), n
+    if len(groups) != n:
+        raise ValueError(f"{len(groups)} group labels for {n} samples")
+    first: dict[str, int] = {}
+    index = np.array([first.setdefault(str(g), len(first)) for g in groups])
+    return index, len(first)
+
+
+def random_split(n: int, fractions: Sequence[float], seed: int, number: int = 0, groups: Sequence[str] | None = None) -> np.ndarray:
     """Subset label per sample for a random train/val/test partition.
 
     Parameters
@@ -64,27 +76,32 @@ def random_split(n: int, fractions: Sequence[float], seed: int, number: int = 0)
     n: number of samples.
     fractions: (train, val, test) fractions summing to 1; counts are rounded, test takes the rest.
     seed: dataset seed; ``number`` distinguishes several random splits of the same dataset.
+    groups: optional label per sample (the base crystal of a charge series): whole groups are
+        drawn, so all members of a group land in one subset; the fractions count groups. Without
+        it (or with one sample per group) the result is the per-sample partition.
 
     Returns an array of ``n`` strings from :data:`SUBSETS`.
     """
     f_train, f_val, _ = _check_fractions(fractions)
+    index, n_groups = _group_index(n, groups)
     rng = np.random.Generator(np.random.PCG64([int(seed), 0, int(number)]))
-    order = rng.permutation(n)
-    n_train = int(round(f_train * n))
-    n_val = min(int(round(f_val * n)), n - n_train)
-    labels = np.empty(n, dtype=object)
+    order = rng.permutation(n_groups)
+    n_train = int(round(f_train * n_groups))
+    n_val = min(int(round(f_val * n_groups)), n_groups - n_train)
+    labels = np.empty(n_groups, dtype=object)
     labels[order[:n_train]] = "train"
     labels[order[n_train : n_train + n_val]] = "val"
     labels[order[n_train + n_val :]] = "test"
-    return labels.astype(str)
+    return labels[index].astype(str)
 
 
-def loso_split(groups: Sequence[str], held_out: str, *, val_fraction: float, seed: int) -> np.ndarray:
+def loso_split(groups: Sequence[str], held_out: str, *, val_fraction: float, seed: int,
+               bases: Sequence[str] | None = None) -> np.ndarray:
     """Subset label per sample for leave-one-space-group-out.
 
-    Every sample whose space group equals ``held_out`` (white space ignored) is ``test`` and no
-    other is; of the rest, ``round(val_fraction · n_rest)`` drawn with a seeded generator are
-    ``val`` and the others ``train``.
+    Every sample whose space group (``groups``) equals ``held_out`` (white space ignored) is
+    ``test`` and no other is; of the rest, ``round(val_fraction · n_rest)`` drawn with a seeded
+    generator are ``val`` and the others ``train`` — whole base crystals when ``bases`` is given.
     """
     canon = np.array([canonical_group(g) for g in groups], dtype=object)
     target = canonical_group(held_out)
@@ -95,12 +112,13 @@ def loso_split(groups: Sequence[str], held_out: str, *, val_fraction: float, see
     if is_test.all():
         raise InputError(f"space group {held_out!r} is the only one in the dataset; nothing left to train on", field="loso")
     rest = np.flatnonzero(~is_test)
+    index, n_groups = _group_index(len(rest), None if bases is None else [bases[i] for i in rest])
     rng = np.random.Generator(np.random.PCG64([int(seed), 1, zlib.crc32(target.encode())]))
-    rest = rest[rng.permutation(len(rest))]
-    n_val = int(round(val_fraction * len(rest)))
+    order = rng.permutation(n_groups)
+    n_val = int(round(val_fraction * n_groups))
     labels = np.full(len(canon), "train", dtype=object)
     labels[is_test] = "test"
-    labels[rest[:n_val]] = "val"
+    labels[rest[np.isin(index, order[:n_val])]] = "val"
     return labels.astype(str)
 
 
