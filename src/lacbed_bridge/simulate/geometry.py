@@ -122,3 +122,28 @@ def pixel_wavevectors(settings: FelixSettings, wavenumber: float) -> np.ndarray:
             "the convergence disc reaches beyond the Ewald sphere (|k⊥| ≥ K)", field="ROuterConvergenceAngle"
         )
     return np.stack([kx, ky, np.sqrt(kz2)], axis=-1)
+
+
+def centring_allowed(hkl: np.ndarray, centring: str) -> np.ndarray:
+    """Boolean mask of reflections allowed by the lattice centring: the first letter of the H-M
+    symbol (R: rhombohedral in hexagonal axes, obverse, −h + k + l = 3n), or ``R_reverse``
+    (h − k + l = 3n, the reverse setting; what Felix's own test for "R" checks)."""
+    h, k, l = hkl[:, 0], hkl[:, 1], hkl[:, 2]
+    c = centring if centring == "R_reverse" else centring.upper()
+    if c == "F":
+        return ((h + k) % 2 == 0) & ((k + l) % 2 == 0) & ((l + h) % 2 == 0)
+    if c == "I":
+        return (h + k + l) % 2 == 0
+    if c == "A":
+        return (k + l) % 2 == 0
+    if c == "B":
+        return (h + l) % 2 == 0
+    if c == "C":
+        return (h + k) % 2 == 0
+    if c == "R":
+        return (-h + k + l) % 3 == 0
+    if c == "R_reverse":
+        return (h - k + l) % 3 == 0
+    if c == "P":
+        return np.ones(len(hkl), dtype=bool)
+    raise InputError(f"unknown lattice centring {centring!r}", field="space group")

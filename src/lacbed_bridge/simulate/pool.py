@@ -34,7 +34,7 @@ import numpy as np
 from ..crystal.model import Crystal
 from ..errors import InputError
 from .felix.pool import felix_pool
-from .geometry import MicroscopeFrame
+from .geometry import MicroscopeFrame, centring_allowed
 from .settings import FelixSettings, nint
 
 TINY = 1e-9
@@ -42,27 +42,6 @@ TINY = 1e-9
 SAME_SHELL = 1e-9
 PoolMode = Literal["shells", "felix"]
 POOL_MODES: tuple[str, ...] = ("shells", "felix")
-
-
-def centring_allowed(hkl: np.ndarray, centring: str) -> np.ndarray:
-    """Boolean mask of reflections allowed by the lattice centring (first letter of the H-M symbol)."""
-    h, k, l = hkl[:, 0], hkl[:, 1], hkl[:, 2]
-    c = centring.upper()
-    if c == "F":
-        return ((h + k) % 2 == 0) & ((k + l) % 2 == 0) & ((l + h) % 2 == 0)
-    if c == "I":
-        return (h + k + l) % 2 == 0
-    if c == "A":
-        return (k + l) % 2 == 0
-    if c == "B":
-        return (h + l) % 2 == 0
-    if c == "C":
-        return (h + k) % 2 == 0
-    if c == "R":
-        return (-h + k + l) % 3 == 0
-    if c == "P":
-        return np.ones(len(hkl), dtype=bool)
-    raise InputError(f"unknown lattice centring {centring!r}", field="space group")
 
 
 def lattice_centring(spacegroup: str, cell: tuple[float, ...]) -> str:

@@ -45,6 +45,7 @@ from fractions import Fraction
 import numpy as np
 
 from ...errors import InputError
+from ..geometry import centring_allowed
 from ..settings import nint
 
 TINY = 1e-9
@@ -205,25 +206,9 @@ def felix_wavenumber(voltage_kV: float, constants: str = "felix") -> float:
 
 # ----- HKLMake -------------------------------------------------------------------------------------
 def _allowed(hkl: np.ndarray, centring: str) -> np.ndarray:
-    h, k, l = hkl[:, 0], hkl[:, 1], hkl[:, 2]
-    c = centring.upper()[:1]
-    if c == "F":
-        return ((h + k) % 2 == 0) & ((k + l) % 2 == 0) & ((l + h) % 2 == 0)
-    if c == "I":
-        return (h + k + l) % 2 == 0
-    if c == "A":
-        return (k + l) % 2 == 0
-    if c == "B":
-        return (h + l) % 2 == 0
-    if c == "C":
-        return (h + k) % 2 == 0
-    if c == "R":  # Felix: reverse setting test
-        return (h - k + l) % 3 == 0
-    if c == "V":  # Felix: obverse
-        return (-h + k + l) % 3 == 0
-    if c == "P":
-        return np.ones(len(hkl), dtype=bool)
-    raise InputError(f"unknown lattice centring {centring!r}", field="space group")
+    """Felix's SelectionRules: its "R" tests the reverse setting, its "V" the obverse one."""
+    letter = centring.upper()[:1]
+    return centring_allowed(hkl, {"R": "R_reverse", "V": "R"}.get(letter, letter))
 
 
 def _g_exact(h: int, k: int, l: int, ar, br, cr, K: float):
