@@ -34,6 +34,19 @@ def load_schema() -> dict[str, Any]:
         return yaml.safe_load(handle)
 
 
+def _strict_validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
+    """The schema's validator, with "integer" meaning a YAML integer: JSON Schema counts 16.0 as an
+    integer, but a float in an integer key (pixel_count: 16.0, epochs: 1.0) would reach the code as a
+    float and fail there with a TypeError, so it is refused here, naming the key."""
+    base = jsonschema.validators.validator_for(schema)
+
+    def is_integer(checker: Any, instance: Any) -> bool:
+        return isinstance(instance, int) and not isinstance(instance, bool)
+
+    strict = jsonschema.validators.extend(base, type_checker=base.TYPE_CHECKER.redefine("integer", is_integer))
+    return strict(schema)
+
+
 def _key_path(error: jsonschema.ValidationError) -> str:
     parts = []
     for p in error.absolute_path:
@@ -47,8 +60,7 @@ def validate_config(config: dict[str, Any], *, path: str | os.PathLike[str] | No
     Raises :class:`ConfigError` with the first error: key path, offending value, expectation.
     """
     schema = load_schema()
-    validator_cls = jsonschema.validators.validator_for(schema)
-    validator = validator_cls(schema)
+    validator = _strict_validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), str(e.absolute_path)))
     if errors:
         err = errors[0]

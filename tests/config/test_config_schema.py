@@ -76,3 +76,14 @@ def test_not_yaml(tmp_path: Path) -> None:
     path.write_text("seed: [unclosed\n")
     with pytest.raises(ConfigError, match="broken.yaml: not valid YAML"):
         load_config(path)
+
+
+@pytest.mark.parametrize(("section", "key", "value"), [
+    ("simulation", "pixel_count", 16.0), ("simulation", "min_reflection_pool", 60.0), ("train", "epochs", 1.0),
+    ("workflow", "batch_size", 20.0),
+])
+def test_a_float_in_an_integer_key_is_named(demo: dict, section: str, key: str, value: float) -> None:
+    config = copy.deepcopy(demo)
+    config[section][key] = value
+    with pytest.raises(ConfigError, match=rf"{section}\.{key}.*{value}.*integer"):
+        validate_config(config)

@@ -9,10 +9,13 @@ from snakemake.exceptions import WorkflowError
 
 from lacbed_bridge.batch import n_batches, stage_hash
 from lacbed_bridge.config import config_hash, validate_config
+from lacbed_bridge.simulate.run import check_config
 
 _validated = validate_config(config, path="configuration")
 config.clear()
 config.update(_validated)
+# the whole config, before any job: geometry, beams, thicknesses, family names (one clear line)
+check_config(config, path="configuration")
 
 R = config["output"]["results"]
 L = config["output"].get("logs", "logs")

@@ -12,7 +12,7 @@ import torch
 
 from ..crystal.cif import read_cif
 from ..crystal.model import Crystal
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from .convergence import Convergence
 from .output import write_lacbed_tiff
 from .result import LacbedResult
@@ -45,6 +45,47 @@ class BuiltinOptions:
             complex_dtype=str(section.get("complex_dtype", "auto")),
             convergence=Convergence.from_config(section.get("convergence")),
         )
+
+
+def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None = None) -> None:
+    """Check a validated config as a whole, before any job runs: family names are unique, the
+    simulation settings make physical sense (thicknesses, beams, directions not zero), the
+    thickness index lies in the series, and the beam, x direction and surface normal form a usable
+    microscope frame for every family's prototype. Errors name our config key (with Felix's name)."""
+    from ..crystal.prototypes import load_prototypes
+    from .geometry import microscope_frame
+    from .settings import CONFIG_KEYS
+
+    names = [f["name"] for f in config["families"]]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            raise ConfigError(f"family name {name!r} is used twice (sample ids must be unique)", path=path,
+                              field=f"families[{i}].name")
+    felix_to_config = {felix: key for key, felix in CONFIG_KEYS.items()}
+
+    def named(exc: InputError) -> ConfigError:
+        key = felix_to_config.get(exc.field or "", exc.field)
+        message = str(exc).split(": ", 1)[-1] if exc.field else str(exc)
+        felix = f" ({exc.field} in felix.inp)" if exc.field in felix_to_config else ""
+        return ConfigError(f"{message}{felix}", path=path, field=f"simulation.{key}")
+
+    try:
+        settings = settings_from_config(config)
+    except InputError as exc:
+        raise named(exc) from None
+    index = int(config["simulation"].get("thickness_index", 0))
+    if index >= len(settings.thicknesses):
+        raise ConfigError(f"value {index} is outside the thickness series of {len(settings.thicknesses)} thickness(es) "
+                          f"{settings.thicknesses} Å", path=path, field="simulation.thickness_index")
+    for i, family in enumerate(config["families"]):
+        prototypes = load_prototypes(family.get("prototypes_file"))
+        if family["prototype"] not in prototypes:
+            raise ConfigError(f"unknown prototype {family['prototype']!r} (known: {', '.join(sorted(prototypes))})",
+                              path=path, field=f"families[{i}].prototype")
+        try:
+            microscope_frame(prototypes[family["prototype"]].crystal(), settings)
+        except InputError as exc:
+            raise named(exc) from None
 
 
 def settings_from_config(config: dict[str, Any]) -> FelixSettings:
