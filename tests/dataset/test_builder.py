@@ -150,3 +150,31 @@ def test_splits_keep_the_charge_states_of_a_base_crystal_together(results, tmp_p
     for path in splits:
         split = pd.read_csv(path).merge(manifest[["sample_id", "base_id"]], on="sample_id")
         assert (split.groupby("base_id")["subset"].nunique() == 1).all(), path.name
+
+
+def test_deformation_images_are_a_third_stack_with_their_own_normalisation(results, tmp_path):
+    """Signed deformation images join as deformation.tif (one dataset-wide affine map, offset at the
+    most negative value); a missing one excludes its sample with the reason."""
+    root, csvs = results
+    rng = np.random.default_rng(0)
+    refs = _refs(root, csvs)
+    for ref in refs:
+        family = ref.metadata["family"]
+        image = (rng.normal(size=(32, 32)) * 0.05).astype(np.float32)
+        write_tiff(root / "deformation" / family / f"{ref.sample_id}.tif", image, {"sample_id": ref.sample_id, "kind": "deformation"})
+    missing = refs[0].sample_id
+    (root / "deformation" / refs[0].metadata["family"] / f"{missing}.tif").unlink()
+    refs = sample_refs_from_variants(csvs, edd_root=root / "edd", lacbed_root=root / "lacbed", deformation_root=root / "deformation")
+    info = build_dataset(refs, tmp_path / "ds", seed=0)
+    assert info.n == 13 and [e["sample_id"] for e in info.excluded] == [missing]
+    assert "deformation image missing" in info.excluded[0]["reason"]
+    stack = tifffile.imread(tmp_path / "ds" / "deformation.tif")
+    manifest = pd.read_csv(tmp_path / "ds" / "manifest.csv")
+    assert stack.shape == (13, 32, 32) and "deformation_sha256" in manifest.columns
+    norm = info.normalisation["deformation"]
+    assert norm["offset"] == pytest.approx(float(stack.min())) and norm["offset"] < 0
+    assert norm["scale"] == pytest.approx(float(stack.max() - stack.min()))
+    assert json.loads((tmp_path / "ds" / "dataset.json").read_text())["kinds"] == ["edd", "lacbed", "deformation"]
+    # the edd and lacbed stacks are those of a dataset without deformation images
+    plain = build_dataset([r for r in _refs(root, csvs) if r.sample_id != missing], tmp_path / "plain", seed=0)
+    assert plain.normalisation["edd"] == info.normalisation["edd"] and not (tmp_path / "plain" / "deformation.tif").exists()

@@ -28,7 +28,7 @@ def test_every_output_exists_and_is_valid(e2e: tuple[Path, Path]) -> None:
     manifest = pd.read_csv(r / "dataset" / "manifest.csv")
     assert len(manifest) == 9 and BROKEN not in set(manifest["sample_id"])
     assert set(manifest["spacegroup"].str.replace(" ", "")) == {"F-43m", "Fm-3m"}
-    for kind in ("edd", "lacbed"):
+    for kind in ("edd", "lacbed", "deformation"):
         stack = tifffile.imread(r / "dataset" / f"{kind}.tif")
         assert stack.shape == (9, 32, 32) and stack.dtype == np.float32 and np.isfinite(stack).all()
     # the deformation density of every crystal (the broken CIF aside), beside the total density

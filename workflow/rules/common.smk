@@ -83,7 +83,6 @@ def model_dirs():
 def final_outputs():
     return [
         f"{R}/dataset/dataset.json",
-        *batch_manifests("deformation"),  # the deformation density images (the dataset does not use them yet)
         f"{R}/metrics/summary.csv",
         f"{R}/benchmarks/surrogate.json",
         *FIGURES,

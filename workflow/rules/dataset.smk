@@ -5,11 +5,13 @@ rule dataset:
         variants=expand(f"{R}/variants/{{family}}/variants.csv", family=FAMILIES),
         lacbed=batch_manifests("lacbed"),
         edd=batch_manifests("edd"),
+        deformation=batch_manifests("deformation"),
     output:
         info=f"{R}/dataset/dataset.json",
         manifest=f"{R}/dataset/manifest.csv",
         edd=f"{R}/dataset/edd.tif",
         lacbed=f"{R}/dataset/lacbed.tif",
+        deformation=f"{R}/dataset/deformation.tif",
     log:
         f"{L}/dataset.log",
     params:
@@ -18,4 +20,5 @@ rule dataset:
         "../../envs/sim.yaml"
     shell:
         "lacbed-bridge dataset --variants {input.variants} --edd-root {R}/edd --lacbed-root {R}/lacbed "
+        "--deformation-root {R}/deformation "
         "--out $(dirname {output.info}) --config {EFFECTIVE} > {log} 2>&1"

@@ -57,6 +57,8 @@ from .splits import canonical_group, loso_split, loso_split_name, random_split, 
 LOG = logging.getLogger(__name__)
 
 KINDS = ("edd", "lacbed")
+#: an optional third image kind: the deformation density ρ − ρ_IAM (signed, e/Å²)
+OPTIONAL_KINDS = ("deformation",)
 #: Dataset file format version (bump when the layout changes).
 FORMAT_VERSION = 1
 #: Columns placed first in manifest.csv when the variants table has them.
@@ -79,10 +81,19 @@ class SampleRef:
     edd_path: Path
     lacbed_path: Path
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    deformation_path: Path | None = None
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The image kinds of this sample (``edd``, ``lacbed`` and, when given, ``deformation``)."""
+        return KINDS + (("deformation",) if self.deformation_path is not None else ())
 
     def path(self, kind: str) -> Path:
-        """The image path of ``kind`` (``edd`` or ``lacbed``)."""
-        return Path(self.edd_path if kind == "edd" else self.lacbed_path)
+        """The image path of ``kind`` (``edd``, ``lacbed`` or ``deformation``)."""
+        paths = {"edd": self.edd_path, "lacbed": self.lacbed_path, "deformation": self.deformation_path}
+        if paths.get(kind) is None:
+            raise InputError(f"sample {self.sample_id} has no {kind} image", field=kind)
+        return Path(paths[kind])  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -103,13 +114,16 @@ def sample_refs_from_variants(
     *,
     edd_root: str | os.PathLike[str],
     lacbed_root: str | os.PathLike[str],
+    deformation_root: str | os.PathLike[str] | None = None,
 ) -> list[SampleRef]:
     """The sample list of the given ``variants.csv`` files.
 
     Each row gives ``sample_id`` (required) and ``family`` (default: the CSV's folder name); the
     images are expected at ``<edd_root>/<family>/<sample_id>.tif`` and
     ``<lacbed_root>/<family>/<sample_id>.tif`` (they need not exist: missing ones are reported by
-    :func:`build_dataset`). Duplicate sample ids across files are an error.
+    :func:`build_dataset`); with ``deformation_root`` the deformation images at
+    ``<deformation_root>/<family>/<sample_id>.tif`` join as a third kind. Duplicate sample ids across
+    files are an error.
     """
     refs: list[SampleRef] = []
     seen: dict[str, Path] = {}
@@ -137,6 +151,7 @@ def sample_refs_from_variants(
                     edd_path=Path(edd_root) / family / f"{sid}.tif",
                     lacbed_path=Path(lacbed_root) / family / f"{sid}.tif",
                     metadata=row,
+                    deformation_path=None if deformation_root is None else Path(deformation_root) / family / f"{sid}.tif",
                 )
             )
     return refs
@@ -198,7 +213,7 @@ def _read_checked(ref: SampleRef, kind: str) -> tuple[np.ndarray | None, dict[st
     return image, meta, None
 
 
-def _check_samples(refs: Sequence[SampleRef], side: int | None) -> tuple[list[_Checked], list[dict[str, str]], int]:
+def _check_samples(refs: Sequence[SampleRef], side: int | None, kinds: Sequence[str] = KINDS) -> tuple[list[_Checked], list[dict[str, str]], int]:
     """First pass: read every image, find the reasons to exclude, the side, extrema and hashes."""
     ok: list[_Checked] = []
     excluded: list[dict[str, str]] = []
@@ -210,7 +225,7 @@ def _check_samples(refs: Sequence[SampleRef], side: int | None) -> tuple[list[_C
         seen.add(ref.sample_id)
         item = _Checked(ref, {}, {}, {}, {})
         reason = None
-        for kind in KINDS:
+        for kind in kinds:
             image, meta, reason = _read_checked(ref, kind)
             if reason:
                 break
@@ -222,11 +237,12 @@ def _check_samples(refs: Sequence[SampleRef], side: int | None) -> tuple[list[_C
         if reason:
             excluded.append({"sample_id": ref.sample_id, "reason": reason})
             continue
-        if item.meta["edd"]["side"] != item.meta["lacbed"]["side"]:
+        other = next((k for k in kinds[1:] if item.meta[k]["side"] != item.meta["edd"]["side"]), None)
+        if other is not None:
             excluded.append(
                 {
                     "sample_id": ref.sample_id,
-                    "reason": f"EDD side {item.meta['edd']['side']} differs from LACBED side {item.meta['lacbed']['side']}",
+                    "reason": f"EDD side {item.meta['edd']['side']} differs from {other} side {item.meta[other]['side']}",
                 }
             )
             continue
@@ -269,8 +285,7 @@ def _manifest(items: Sequence[_Checked]) -> pd.DataFrame:
                 "sim_convergence_rms": lac.get("info_convergence_rms"),
                 "sim_converged": lac.get("info_converged"),
                 "edd_seconds": edd.get("seconds"),
-                "edd_sha256": item.sha["edd"],
-                "lacbed_sha256": item.sha["lacbed"],
+                **{f"{kind}_sha256": sha for kind, sha in item.sha.items()},
             }
         )
         rows.append(row)
@@ -339,7 +354,11 @@ def build_dataset(
     """
     out = Path(out_dir)
     refs = sorted(samples, key=lambda r: r.sample_id)
-    items, excluded, side_px = _check_samples(refs, side)
+    kind_sets = {r.kinds for r in refs}
+    if len(kind_sets) > 1:
+        raise InputError(f"the samples do not all have the same image kinds ({sorted(kind_sets)})", path=out, field="deformation")
+    kinds = kind_sets.pop() if kind_sets else KINDS
+    items, excluded, side_px = _check_samples(refs, side, kinds)
     for entry in excluded:
         LOG.warning("dataset: excluding %s: %s", entry["sample_id"], entry["reason"])
     if not items:
@@ -356,11 +375,13 @@ def build_dataset(
     dataset_hash = hashlib.sha256(_frame_text(manifest.drop(columns=timing)).encode()).hexdigest()
 
     normalisation: dict[str, dict[str, float]] = {}
-    for kind in KINDS:
+    for kind in kinds:
         lo = min(item.lo[kind] for item in items)
         hi = max(item.hi[kind] for item in items)
         offset = min(0.0, lo)
         scale = hi - offset
+        if not scale > 0 and kind == "deformation":
+            scale = 1.0  # neutral κ = 1 crystals only: Δρ is zero everywhere, which is data, not an error
         if not scale > 0:
             raise InputError(f"every {kind} image is zero; cannot normalise", path=out, field=kind)
         normalisation[kind] = {"offset": offset, "scale": scale, "min": lo, "max": hi}
@@ -388,7 +409,7 @@ def build_dataset(
         split_info[name]["counts"] = {s: int(np.count_nonzero(labels == s)) for s in ("train", "val", "test")}
 
     description = {"format": "lacbed-bridge-dataset-stack", "dataset_hash": dataset_hash, "side": side_px}
-    for kind in KINDS:
+    for kind in kinds:
         _write_stack(out / f"{kind}.tif", items, kind, side_px, {**description, "kind": kind, "n": len(items)})
     write_text_atomic(out / "manifest.csv", manifest_text)
     excluded_frame = pd.DataFrame(excluded, columns=["sample_id", "reason"])
@@ -407,7 +428,9 @@ def build_dataset(
         "counts": {"requested": len(refs), "included": len(items), "excluded": len(excluded)},
         "normalisation": normalisation,
         "normalisation_rule": "x_norm = (x - offset) / scale; offset = min(0, global min), scale = global max - offset",
-        "units": {"edd": "e/Å^2 (projected density)", "lacbed": "intensity per unit incident beam"},
+        "kinds": list(kinds),
+        "units": {"edd": "e/Å^2 (projected density)", "lacbed": "intensity per unit incident beam",
+                  "deformation": "e/Å^2 (projected density minus that of neutral spherical atoms)"},
         "split_fractions": [float(f) for f in split_fractions],
         "splits": split_info,
         "excluded": excluded,

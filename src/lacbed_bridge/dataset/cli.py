@@ -32,15 +32,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "dataset",
         help="build edd.tif/lacbed.tif stacks, manifest.csv, dataset.json and splits/",
         description=(
-            "Collect per-sample EDD and LACBED images into a dataset folder. Give either --results "
-            "(uses RESULTS/variants/*/variants.csv, RESULTS/edd, RESULTS/lacbed) or --variants with "
-            "--edd-root and --lacbed-root."
+            "Collect per-sample EDD and LACBED images (and deformation-density images) into a dataset "
+            "folder. Give either --results (uses RESULTS/variants/*/variants.csv, RESULTS/edd, "
+            "RESULTS/lacbed, RESULTS/deformation if present) or --variants with --edd-root and "
+            "--lacbed-root (and --deformation-root)."
         ),
     )
     p.add_argument("--results", type=Path, help="results folder of the earlier stages")
     p.add_argument("--variants", type=Path, nargs="+", help="variants.csv files")
     p.add_argument("--edd-root", type=Path, help="folder holding <family>/<sample_id>.tif EDD images")
     p.add_argument("--lacbed-root", type=Path, help="folder holding <family>/<sample_id>.tif LACBED images")
+    p.add_argument("--deformation-root", type=Path,
+                   help="folder holding <family>/<sample_id>.tif deformation-density images (a third stack; "
+                   "with --results, RESULTS/deformation is used when it exists)")
     p.add_argument("--out", type=Path, required=True, help="dataset folder to write")
     p.add_argument("--config", type=Path, help="config.yaml (dataset: block, seed, config hash)")
     p.add_argument("--seed", type=int, help="split seed (default: the config's seed, else 0)")
@@ -60,15 +64,17 @@ def run_dataset(args: argparse.Namespace) -> int:
         if not variants:
             raise InputError("no variants/<family>/variants.csv found", path=args.results)
         edd_root, lacbed_root = args.results / "edd", args.results / "lacbed"
+        deformation_root = args.results / "deformation" if (args.results / "deformation").is_dir() else None
     else:
         if not (args.variants and args.edd_root and args.lacbed_root):
             raise InputError("give --results, or --variants with --edd-root and --lacbed-root", field="arguments")
         variants, edd_root, lacbed_root = args.variants, args.edd_root, args.lacbed_root
+        deformation_root = args.deformation_root
     seed = args.seed if args.seed is not None else (config["seed"] if config else 0)
     provenance = None
     if config:
         provenance = config_hash({k: config.get(k) for k in ("seed", "families", "simulation", "edd", "dataset")})
-    refs = sample_refs_from_variants(variants, edd_root=edd_root, lacbed_root=lacbed_root)
+    refs = sample_refs_from_variants(variants, edd_root=edd_root, lacbed_root=lacbed_root, deformation_root=deformation_root)
     info = build_dataset(
         refs,
         args.out,
