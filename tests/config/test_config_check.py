@@ -68,3 +68,10 @@ def test_snakemake_dry_run_stops_before_any_job(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "simulation.x_direction" in done.stdout + done.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_the_config_check_does_not_import_the_solver() -> None:
+    """check_config runs in every snakemake call: it must not pull in torch."""
+    code = "import sys; from lacbed_bridge.simulate.run import check_config; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"

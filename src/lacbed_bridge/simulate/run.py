@@ -6,17 +6,19 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ..crystal.cif import read_cif
 from ..crystal.model import Crystal
 from ..errors import ConfigError, InputError
-from .convergence import Convergence
-from .output import write_lacbed_tiff
-from .result import LacbedResult
 from .settings import FelixSettings
+
+if TYPE_CHECKING:  # torch and the solver are imported where a simulation runs: the workflow's
+    # config check (check_config, run by every snakemake call) must not pay for them
+    import torch
+
+    from .convergence import Convergence
+    from .result import LacbedResult
 
 
 @dataclass(frozen=True)
@@ -33,11 +35,15 @@ class BuiltinOptions:
     @property
     def dtype(self) -> torch.dtype | None:
         """The torch complex dtype (None: the device's default)."""
+        import torch
+
         return None if self.complex_dtype == "auto" else getattr(torch, self.complex_dtype)
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> BuiltinOptions:
         """From a validated ``simulation`` section (schema defaults: shells, symmetry, converged)."""
+        from .convergence import Convergence
+
         return cls(
             pool_mode=section.get("pool", "shells"),
             use_symmetry=bool(section.get("use_symmetry", True)),
@@ -145,6 +151,8 @@ def run_simulation(
     intensities, Felix's orientation); its metadata records backend, thickness, seconds, device.
     Nothing is written if the simulation fails.
     """
+    from .output import write_lacbed_tiff
+
     sim = config["simulation"]
     crystal = read_cif(cif_path)
     settings = settings_from_config(config)
