@@ -58,7 +58,7 @@ LOG = logging.getLogger(__name__)
 
 KINDS = ("edd", "lacbed")
 #: an optional third image kind: the deformation density ρ − ρ_IAM (signed, e/Å²)
-OPTIONAL_KINDS = ("deformation",)
+OPTIONAL_KINDS = ("deformation",)  # only when a deformation root is given (SampleRef.deformation_path)
 #: Dataset file format version (bump when the layout changes).
 FORMAT_VERSION = 1
 #: Columns placed first in manifest.csv when the variants table has them.
@@ -86,7 +86,7 @@ class SampleRef:
     @property
     def kinds(self) -> tuple[str, ...]:
         """The image kinds of this sample (``edd``, ``lacbed`` and, when given, ``deformation``)."""
-        return KINDS + (("deformation",) if self.deformation_path is not None else ())
+        return KINDS + (OPTIONAL_KINDS if self.deformation_path is not None else ())
 
     def path(self, kind: str) -> Path:
         """The image path of ``kind`` (``edd``, ``lacbed`` or ``deformation``)."""
