@@ -4,7 +4,6 @@ failed inside the simulation jobs are refused up front, naming our config key.""
 from __future__ import annotations
 
 import copy
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -44,27 +44,42 @@ def lacbed_image(side: int, a: float, delta: float) -> np.ndarray:
     return (np.exp(-0.3 * r2) * fringes).astype(np.float32)
 
 
-def make_family(root: Path, family: str, n: int, *, side: int = 32, seed: int = 0, start: int = 0) -> Path:
-    """Write variants.csv, EDD and LACBED images of ``n`` variants of ``family`` under ``root``."""
+def make_family(root: Path, family: str, n: int, *, side: int = 32, seed: int = 0, start: int = 0, charge_states: int = 1) -> Path:
+    """Write variants.csv, EDD and LACBED images of ``n`` variants of ``family`` under ``root``.
+
+    With ``charge_states`` K > 1 the variants come as charge series (as ``families[].charge_states``):
+    K consecutive variants share a, Z and the base_id, δ runs over 0..1, and a deformation image
+    (the δ-dependent part of the EDD, as ρ − ρ_IAM) is written under ``deformation/``.
+    """
     spacegroup, prototype = SPACEGROUPS.get(family, ("P 1", "custom"))
     rng = np.random.default_rng(seed)
     rows = []
     for i in range(start, start + n):
         sid = f"{family}_{i:06d}"
-        a = float(rng.uniform(5.4, 5.9))
-        delta = float(rng.uniform(0.0, 1.0))
-        z_a, z_b = float(rng.choice([30, 31, 48])), float(rng.choice([33, 34, 51]))
-        rows.append({"sample_id": sid, "family": family, "prototype": prototype, "spacegroup": spacegroup, "formula": f"Z{int(z_a)} Z{int(z_b)}", "a": a, "delta": delta, "kappa": 1.0, "u_iso": 0.008})
+        state = (i - start) % charge_states
+        if state == 0:
+            a = float(rng.uniform(5.4, 5.9))
+            delta = float(rng.uniform(0.0, 1.0))  # (drawn in this order: the single-state data stay as they were)
+            z_a, z_b = float(rng.choice([30, 31, 48])), float(rng.choice([33, 34, 51]))
+            base = sid
+        if charge_states > 1:
+            delta = state / (charge_states - 1)
+        row = {"sample_id": sid, "family": family, "prototype": prototype, "spacegroup": spacegroup, "formula": f"Z{int(z_a)} Z{int(z_b)}", "a": a, "delta": delta, "kappa": 1.0, "u_iso": 0.008}
         meta = {"sample_id": sid, "thickness": 500.0, "voltage_kv": 200.0, "package_version": "test"}
         write_tiff(root / "edd" / family / f"{sid}.tif", edd_image(side, z_a, z_b, delta), {**meta, "backend": "gemmi", "seconds": 0.01})
         write_tiff(root / "lacbed" / family / f"{sid}.tif", lacbed_image(side, a, delta), {**meta, "backend": "builtin", "seconds": 2.5})
+        if charge_states > 1:
+            row.update(base_id=base, charge_state=state)
+            deformation = edd_image(side, z_a, z_b, delta) - edd_image(side, z_a, z_b, 0.0)
+            write_tiff(root / "deformation" / family / f"{sid}.tif", deformation, {**meta, "kind": "deformation", "backend": "gemmi", "seconds": 0.01})
+        rows.append(row)
     csv = root / "variants" / family / "variants.csv"
     csv.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(csv, index=False)
     return csv
 
 
-def make_results(root: Path, counts: dict[str, int] | None = None, *, side: int = 32) -> list[Path]:
+def make_results(root: Path, counts: dict[str, int] | None = None, *, side: int = 32, charge_states: int = 1) -> list[Path]:
     """Several families under ``root``; returns their variants.csv paths."""
     counts = counts or {"F-43m_zincblende": 6, "Fm-3m_rocksalt": 4, "Pm-3m_perovskite": 4}
-    return [make_family(root, fam, n, side=side, seed=k) for k, (fam, n) in enumerate(counts.items())]
+    return [make_family(root, fam, n, side=side, seed=k, charge_states=charge_states) for k, (fam, n) in enumerate(counts.items())]

@@ -1,9 +1,9 @@
 """A tiny but real ``results/`` tree, made by the package itself, for the figure tests.
 
-Two families from the repository's config.yaml (8 zincblende F-43m variants, 4 rocksalt Fm-3m),
-simulated with the builtin Bloch-wave solver at pixel_count 16 (32² px, the smallest side the U-Net
-takes) with a small reflection pool, their EDD images, the dataset, pix2pix and U-Net trained for one
-epoch (ngf 8) in both directions, evaluated, summary.csv, and benchmarks/surrogate.json from
+Two families from the repository's config.yaml (8 zincblende F-43m variants, 4 rocksalt Fm-3m,
+as charge series of 2 states per base crystal), simulated with the builtin Bloch-wave solver at pixel_count 16 (32² px, the smallest side the U-Net
+takes) with a small reflection pool, their EDD and deformation images, the dataset, pix2pix and U-Net
+trained for one epoch (ngf 8) in both directions with the EDD side as two channels (total + deformation), evaluated, summary.csv, and benchmarks/surrogate.json from
 benchmarks/surrogate.py (when the script is present). Built once per session (~30 s on 2 cores).
 """
 
@@ -34,12 +34,13 @@ def small_config() -> dict[str, Any]:
     """config.yaml of the repository, made small: 12 crystals, 32² px, 1 epoch, ngf 8."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["families"] = [
-        {"name": "F-43m_zincblende", "prototype": "zincblende", "n_variants": 8, "delta": [0.0, 1.0]},
-        {"name": "Fm-3m_rocksalt", "prototype": "rocksalt", "n_variants": 4},
+        {"name": "F-43m_zincblende", "prototype": "zincblende", "n_variants": 8, "delta": [0.0, 1.0], "charge_states": 2},
+        {"name": "Fm-3m_rocksalt", "prototype": "rocksalt", "n_variants": 4, "charge_states": 2},
     ]
     config["simulation"].update(pixel_count=16, min_reflection_pool=20, min_strong_beams=8, device="cpu")
     config["dataset"] = {"split_fractions": [0.6, 0.2, 0.2], "random_splits": 1, "loso_groups": "all"}
-    config["train"].update(epochs=1, ngf=8, ndf=8, batch_size=4, seeds=[0], device="cpu", directions=["edd2lacbed", "lacbed2edd"])
+    config["train"].update(epochs=1, ngf=8, ndf=8, batch_size=4, seeds=[0], device="cpu", directions=["edd2lacbed", "lacbed2edd"],
+                           input="both", target="both", charge_weight=1.0)
     config["workflow"] = {"models": list(MODELS), "n_figure_samples": 2}
     return validate_config(config)
 
@@ -68,7 +69,8 @@ def build_results(root: Path, config: dict[str, Any]) -> Path:
         for cif in sorted(csv.parent.glob("*.cif")):
             run_simulation(cif, config, root / "lacbed" / name / f"{cif.stem}.tif")
             write_edd(cif, config, root / "edd" / name / f"{cif.stem}.tif")
-    refs = sample_refs_from_variants(csvs, edd_root=root / "edd", lacbed_root=root / "lacbed")
+            write_edd(cif, config, root / "deformation" / name / f"{cif.stem}.tif", kind="deformation")
+    refs = sample_refs_from_variants(csvs, edd_root=root / "edd", lacbed_root=root / "lacbed", deformation_root=root / "deformation")
     build_dataset(refs, root / "dataset", seed=config["seed"], split_fractions=config["dataset"]["split_fractions"])
     rows = []
     for direction in config["train"]["directions"]:

@@ -6,6 +6,7 @@ import shutil
 import struct
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from matplotlib.text import Text
 
@@ -98,19 +99,23 @@ def test_missing_optional_inputs_say_not_available(dataset_only, config, tmp_pat
     assert "surrogate: not available" in joined and "Felix: not available" in joined
     # without the per-sample TIFFs the builtin bar comes from the manifest (no device recorded there)
     assert any("builtin Bloch wave, device not recorded" in t for t in texts(speed))
-    # and the files are still written for every figure but the charge panel (no variants: see below)
-    written = make_figures(dataset_only, config, tmp_path / "figures", names=["a_predictions", "c_training_curves", "d_speed", "e_metrics"])
-    assert len(written) == 8 and all(p.stat().st_size > 0 for p in written)
+    # and the files are still written for every figure
+    written = make_figures(dataset_only, config, tmp_path / "figures")
+    assert len(written) == 10 and all(p.stat().st_size > 0 for p in written)
 
 
-def test_charge_panel_without_variants_or_model(dataset_only, results, config, tmp_path):
+def test_charge_panel_without_model_or_series(dataset_only, config, tmp_path):
     from lacbed_bridge.figures.charge_panel import plot_charge_panel
 
-    fig = plot_charge_panel(dataset_only, config)
-    assert any("no family with cation and anion sites" in t for t in texts(fig))
-    shutil.copytree(results / "variants", dataset_only / "variants")
-    fig = plot_charge_panel(dataset_only, config)  # simulated rows drawn, predicted rows not available
+    fig = plot_charge_panel(dataset_only, config)  # the dataset's simulated rows drawn, predicted rows not available
     joined = "\n".join(texts(fig))
-    assert "no edd2lacbed model" in joined
+    assert "no edd2lacbed model" in joined and "no lacbed2edd model" in joined
     gids = {im.get_gid() for ax in fig.axes for im in ax.get_images()}
-    assert any(g.startswith("charge:sim:") for g in gids) and not any(g.startswith("charge:pred:") for g in gids)
+    assert any(g.startswith("charge:sim:") for g in gids) and any(g.startswith("charge:deformation:") for g in gids)
+    assert not any(g.startswith("charge:pred_diff:") for g in gids)
+    # a dataset without charge series (no base_id column): the panel says how to get one
+    manifest = dataset_only / "dataset" / "manifest.csv"
+    frame = pd.read_csv(manifest).drop(columns=["base_id"])
+    frame.to_csv(manifest, index=False)
+    fig = plot_charge_panel(dataset_only, config)
+    assert any("no charge series in the test subset" in t and "charge_states" in t for t in texts(fig))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import statistics
 from pathlib import Path
 
@@ -12,9 +11,6 @@ import pandas as pd
 import pytest
 from matplotlib import colormaps
 
-from lacbed_bridge.crystal.charge import neutral_valence
-from lacbed_bridge.crystal.cif import read_cif
-from lacbed_bridge.figures.charge_panel import charge_series, choose_crystal
 from lacbed_bridge.figures.common import (
     CMAPS,
     DatasetView,
@@ -113,36 +109,48 @@ def test_pick_model_prefers_pix2pix_and_the_first_config_seed(results, config):
 
 # ----- (b) charge panel -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def series(results, config):
-    return charge_series(results, config)
+def view(results, config):
+    from lacbed_bridge.figures.charge_panel import charge_view
+
+    return charge_view(results, config, load_dataset(results))
 
 
-def test_charge_panel_uses_four_different_transfers(series):
-    assert series.source.family == "F-43m_zincblende" and not series.source.note
-    assert len(series.deltas) == 4 and len(set(np.round(series.deltas, 9))) == 4
-    np.testing.assert_allclose(series.deltas, [0.0, 1 / 3, 2 / 3, 1.0], atol=1e-9)
-    elements = {s.label: s.element for s in read_cif(series.source.cif).sites}
-    for delta, pv in zip(series.deltas, series.pv, strict=True):
-        # zincblende, DESIGN §3: P_v(cation) = P_v0 − δ, P_v(anion) = P_v0 + δ
-        assert pv["A"] == pytest.approx(neutral_valence(elements["A"]) - delta)
-        assert pv["B"] == pytest.approx(neutral_valence(elements["B"]) + delta)
+def test_charge_panel_shows_one_test_series_in_delta_order(view, results):
+    dataset = load_dataset(results)
+    rows = dataset.manifest.iloc[view.rows]
+    assert view.reason is None and len(view.rows) >= 2
+    assert rows["base_id"].nunique() == 1 and rows["base_id"].iloc[0] == view.base_id
+    assert list(view.deltas) == sorted(view.deltas) and len(set(view.deltas)) == len(view.deltas)
+    split = pd.read_csv(results / "dataset" / "splits" / f"{view.split}.csv", dtype={"sample_id": str}).set_index("sample_id")
+    assert set(split.loc[rows["sample_id"], "subset"]) == {"test"}
+    # the images are the dataset's own (no physics in the figure)
+    for i, row in enumerate(view.rows):
+        np.testing.assert_array_equal(view.truth["lacbed"][i], dataset.stacks["lacbed"][row])
+        np.testing.assert_array_equal(view.truth["deformation"][i], dataset.stacks["deformation"][row])
 
 
-def test_charge_panel_images_carry_the_charge_signal(series, config):
-    side = 2 * config["simulation"]["pixel_count"]
-    assert all(im.shape == (side, side) for im in series.edd + series.lacbed + series.predicted)
-    # the cell stays neutral: the projected density integrates to the same electron count
-    totals = [float(im.sum()) for im in series.edd]
-    np.testing.assert_allclose(totals, totals[0], rtol=1e-4)
-    # the simulated pattern changes, and more with a larger transfer
-    change = [float(np.abs(im.astype(float) - series.lacbed[0]).max()) for im in series.lacbed]
-    assert change[0] == 0.0 and 0.0 < change[1] < change[2] < change[3]
+def test_charge_panel_metrics_are_those_of_evaluate(view, results):
+    for change, direction in ((view.forward, "edd2lacbed"), (view.inverse, "lacbed2edd")):
+        assert change is not None
+        path = results / "metrics" / direction / change.run.model / f"seed{change.run.seed}" / "per_sample.csv"
+        per_sample = pd.read_csv(path, dtype={"sample_id": str, "base_id": str})
+        mine = per_sample[per_sample["base_id"] == view.base_id]
+        assert len(mine) == len(view.rows)
+        # evaluate scores on the [0, 1] scale, the panel in raw units: r and the ratio do not depend on it
+        assert change.metrics["charge_r"] == pytest.approx(mine["charge_r"].iloc[0], abs=1e-4)
+        assert change.metrics["charge_rms_ratio"] == pytest.approx(mine["charge_rms_ratio"].iloc[0], rel=1e-4)
+    assert view.inverse.kind == "deformation" and view.forward.kind == "lacbed"
+    np.testing.assert_allclose(view.inverse.metrics["delta_pred"], mine.sort_values("delta")["delta_pred"], atol=1e-4)
 
 
-def test_charge_panel_falls_back_to_a_family_with_cations_and_anions(results, config, tmp_path):
-    shutil.copytree(results / "variants" / "Fm-3m_rocksalt", tmp_path / "variants" / "Fm-3m_rocksalt")
-    source = choose_crystal(tmp_path, config)
-    assert source.family == "Fm-3m_rocksalt" and "no F-43m family" in source.note
+def test_charge_panel_prints_r_beside_the_predicted_change(results, config, view):
+    from lacbed_bridge.figures.charge_panel import plot_charge_panel
+
+    fig = plot_charge_panel(results, config)
+    gids = {im.get_gid() for ax in fig.axes for im in ax.get_images()}
+    assert {g.split(":")[1] for g in gids} >= {"edd", "deformation", "sim", "sim_diff", "pred_diff", "inv_true", "inv_pred"}
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert any(f"r = {view.forward.metrics['charge_r']:.2f}" in text for text in labels)
 
 
 # ----- (c) training curves ----------------------------------------------------------------------------

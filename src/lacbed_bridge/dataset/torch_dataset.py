@@ -1,6 +1,6 @@
 """A PyTorch ``Dataset`` of (input, target) image pairs from a built dataset folder.
 
-The stacks ``edd.tif`` and ``lacbed.tif`` are memory-mapped (``tifffile.memmap``), opened lazily
+The stacks ``edd.tif``, ``lacbed.tif`` (and ``deformation.tif``) are memory-mapped (``tifffile.memmap``), opened lazily
 in each process (so a ``DataLoader`` worker opens its own map), and every item is normalised with
 the dataset-wide constants of ``dataset.json`` (see :mod:`.builder`): ``(x − offset) / scale``.
 """
@@ -23,7 +23,7 @@ from .splits import read_split, subset_indices
 
 Direction = Literal["edd2lacbed", "lacbed2edd"]
 #: direction → (input kind, target kind)
-from . import DIRECTIONS  # noqa: E402  (direction → (input kind, target kind))
+from . import DIRECTIONS, channel_kinds  # noqa: E402  (direction → (input kind, target kind))
 
 
 def direction_kinds(direction: str) -> tuple[str, str]:
@@ -52,8 +52,14 @@ class PairedImageDataset(Dataset):
     direction: ``edd2lacbed`` (input EDD → target LACBED) or ``lacbed2edd``.
     split: split name (``random_0``, ``loso_F-43m``, ...); ``None`` = every sample.
     subset: ``train``, ``val`` or ``test`` (ignored when ``split`` is ``None``).
+    input, target: channels of the EDD side when it is the input / the target (``edd``,
+        ``deformation`` or ``both``; :func:`lacbed_bridge.dataset.channel_kinds`).
+    with_group: items also carry the index of their base crystal (:attr:`groups`), so a batch
+        knows which of its samples are charge states of one crystal.
 
-    Items are ``(x, y)``, each a float32 tensor of shape (1, side, side) on the [0, 1] scale.
+    Items are ``(x, y)`` (or ``(x, y, group)``), float32 tensors of shape (C, side, side) on the
+    [0, 1] scale, one channel per image kind (:attr:`input_kinds`, :attr:`target_kinds`), each
+    normalised with its own dataset-wide constants.
     """
 
     def __init__(
@@ -63,11 +69,21 @@ class PairedImageDataset(Dataset):
         direction: str = "edd2lacbed",
         split: str | None = "random_0",
         subset: str = "train",
+        input: str = "edd",
+        target: str = "edd",
+        with_group: bool = False,
     ) -> None:
         self.root = Path(dataset_dir)
         self.info = load_dataset_info(self.root)
         self.direction = direction
-        self.input_kind, self.target_kind = direction_kinds(direction)
+        direction_kinds(direction)
+        self.input_kinds, self.target_kinds = channel_kinds(direction, input, target)
+        self.input_kind, self.target_kind = self.input_kinds[0], self.target_kinds[0]
+        self.with_group = with_group
+        missing = [k for k in (*self.input_kinds, *self.target_kinds) if k not in self.info["normalisation"]]
+        if missing:
+            raise InputError(f"the dataset has no {missing} images (build it with --deformation-root for the deformation "
+                             "density)", path=self.root / "dataset.json", field="normalisation")
         self.side = int(self.info["side"])
         self.manifest = pd.read_csv(self.root / "manifest.csv", dtype={"sample_id": str})
         if split is None:
@@ -77,6 +93,10 @@ class PairedImageDataset(Dataset):
             self.indices = subset_indices(frame, subset)
         self.split, self.subset = split, subset
         self._maps: dict[str, np.ndarray] = {}
+        bases = self.manifest["base_id"].astype(str) if "base_id" in self.manifest else self.manifest["sample_id"]
+        codes, _ = pd.factorize(bases)
+        #: per item, the index of its base crystal (all charge states of one crystal share it)
+        self.groups = codes[self.indices].astype(np.int64)
 
     @property
     def normalisation(self) -> dict[str, dict[str, float]]:
@@ -116,10 +136,11 @@ class PairedImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def _item(self, kind: str, row: int) -> torch.Tensor:
-        raw = np.array(self._stack(kind)[row], dtype=np.float32)
-        return torch.from_numpy(normalise(raw, self.normalisation[kind]).astype(np.float32, copy=False)).unsqueeze(0)
+    def _item(self, kinds: tuple[str, ...], row: int) -> torch.Tensor:
+        planes = [normalise(np.array(self._stack(k)[row], dtype=np.float32), self.normalisation[k]) for k in kinds]
+        return torch.from_numpy(np.stack(planes).astype(np.float32, copy=False))
 
-    def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, item: int) -> tuple[torch.Tensor, ...]:
         row = int(self.indices[item])
-        return self._item(self.input_kind, row), self._item(self.target_kind, row)
+        pair = (self._item(self.input_kinds, row), self._item(self.target_kinds, row))
+        return (*pair, torch.tensor(int(self.groups[item]))) if self.with_group else pair

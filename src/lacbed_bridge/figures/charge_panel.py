@@ -1,47 +1,39 @@
-"""Figure (b): the charge-transfer panel — one F-43m crystal at four charge transfers δ.
+"""Figure (b): the charge panel — one test crystal's charge series, simulated and predicted.
 
-One crystal of an F-43m (zincblende) family of ``results/variants`` is taken (GaAs if the family
-has it, else its first variant) and only its valence populations are changed: a transfer δ
-[e per formula unit] from the cation to the anion sites with
-:func:`lacbed_bridge.crystal.variants.transfer_charges` (for the two-site zincblende
-P_v(cation) = P_v,0 − δ, P_v(anion) = P_v,0 + δ; GaAs: P_v(Ga) = 3 − δ, P_v(As) = 5 + δ, DESIGN §3).
-Elements, lattice parameter, U_iso and κ stay those of the CIF. For each δ the panel shows
+A charge series (``families[].charge_states`` ≥ 2) holds K states of one base crystal that differ
+only in their valence populations (transfer δ, κ); their images differ by the charge effect alone.
+The panel takes one base crystal of the test subset of the models' split (an F-43m crystal if
+there is one, GaAs first) and shows, per state (columns, δ increasing):
 
-* the EDD image (the config's EDD settings, :func:`lacbed_bridge.edd.images.edd_settings`) and
-  its change from δ = 0,
-* the LACBED (000) disc simulated with the builtin Bloch-wave solver and the dataset's own beam
-  choice (:func:`lacbed_bridge.simulate.run.simulate` with the config's pool, symmetry and
-  convergence control; Felix has no charge model, DESIGN §3) and the ``edd2lacbed`` model's prediction from that EDD,
-* the change of each LACBED from its δ = 0 image, so the charge signal (a few per cent in |F200|)
-  is visible; its colour scale is shared by the simulated and predicted rows.
+* the total EDD and the deformation density ρ − ρ_IAM [e/Å²] (when the dataset has it);
+* the simulated LACBED (000) disc (the dataset's own images: no physics is computed here);
+* the change of the simulated disc from the first state, and beside it the ``edd2lacbed`` model's
+  predicted change, on one colour scale, with the charge metrics of :mod:`lacbed_bridge.surrogate.charge_metrics`
+  (Pearson r of the change from the series mean and the RMS ratio) in the row label;
+* for a ``lacbed2edd`` model: the true and predicted change of its charge image (the deformation
+  density when it predicts one), with the transfer δ read from each prediction.
 
-Every value is in display units with the dataset-wide constants (:mod:`.common`). With no F-43m
-family the first family whose prototype has cation and anion sites is used, and the title says so.
+Every value is in display units with the dataset-wide constants (:mod:`.common`); the deformation
+density and all changes are drawn on a diverging map. Without a charge series in the test subset
+the panel says so (and how to get one).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from matplotlib.figure import Figure
 
-from ..crystal.charge import neutral_valence
-from ..crystal.cif import read_cif
-from ..crystal.model import Crystal
-from ..crystal.prototypes import Prototype, load_prototypes
-from ..crystal.variants import transfer_charges
-from ..dataset.splits import canonical_group
-from ..errors import InputError
+from ..dataset.splits import canonical_group, subset_indices
 from .common import (
     DISPLAY_LABELS,
     DatasetView,
     ModelRun,
+    config_split,
     display,
     draw_image,
     edd_extent,
@@ -54,226 +46,213 @@ from .common import (
     symmetric_limit,
 )
 
-#: Charge transfers shown [e per formula unit].
-DEFAULT_DELTAS = (0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0)
 TARGET_GROUP = "F-43m"
 PREFERRED_FORMULA = "Ga As"
+#: Most states drawn (evenly chosen from a longer series).
+MAX_COLUMNS = 5
 
 
 @dataclass
-class ChargeSource:
-    """The crystal the panel varies: its family, CIF, prototype and a note for the title."""
+class ModelChange:
+    """One model's predictions for the series and its charge metrics.
 
-    family: str
-    sample_id: str
-    cif: Path
-    prototype: Prototype
-    note: str = ""
-
-
-@dataclass
-class ChargeSeries:
-    """Images of one crystal at several δ (raw physical units) and what produced them.
-
-    Attributes
-    ----------
-    source: the crystal chosen.
-    deltas: δ applied [e per formula unit] (after the transfer limits, see ``transfer_charges``).
-    pv: per δ, the valence population P_v [e] per site label.
-    edd: per δ, the EDD image [e/Å²].
-    lacbed: per δ, the simulated (000) disc [intensity per unit incident beam].
-    predicted: per δ, the edd2lacbed model's prediction, or None (``reason`` says why).
-    run: the model used.
+    ``kind``: the image kind scored; ``images``: per state, the prediction of that kind [raw
+    units]; ``metrics``: ``charge_r``, ``charge_rms_ratio``, ``delta_pred`` (δ read per state, EDD side).
     """
 
-    source: ChargeSource
-    deltas: list[float]
-    pv: list[dict[str, float]]
-    edd: list[np.ndarray]
-    lacbed: list[np.ndarray]
-    predicted: list[np.ndarray] | None
-    run: ModelRun | None
-    field_of_view: float
+    run: ModelRun
+    kind: str
+    images: list[np.ndarray]
+    metrics: dict[str, Any]
+
+
+@dataclass
+class ChargeView:
+    """The series shown: dataset rows, δ per state, the true images and the models' predictions."""
+
+    split: str
+    base_id: str = ""
+    formula: str = ""
+    spacegroup: str = ""
+    rows: list[int] = field(default_factory=list)
+    deltas: list[float] = field(default_factory=list)
+    truth: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    forward: ModelChange | None = None
+    inverse: ModelChange | None = None
+    reasons: dict[str, str] = field(default_factory=dict)
     reason: str | None = None
 
 
-def _family_order(results: Path, config: Mapping[str, Any]) -> list[Path]:
-    """variants.csv files: the config's family order first, then any other folder by name."""
-    root = results / "variants"
-    names = [f["name"] for f in config.get("families") or [] if isinstance(f, Mapping) and "name" in f]
-    found = sorted(p.parent.name for p in root.glob("*/variants.csv")) if root.is_dir() else []
-    ordered = [n for n in names if n in found] + [n for n in found if n not in names]
-    return [root / n / "variants.csv" for n in ordered]
-
-
-def _prototype(config: Mapping[str, Any], family: str, key: Any) -> Prototype | None:
-    family_cfg = next((f for f in config.get("families") or [] if f.get("name") == family), {})
-    key = family_cfg.get("prototype", key)
-    if not isinstance(key, str) or not key:
+def choose_series(dataset: DatasetView, split: str) -> tuple[str, list[int]] | None:
+    """(base_id, dataset rows ordered by δ) of the test series shown, or None without one."""
+    frame = dataset.split(split)
+    manifest = dataset.manifest
+    if frame is None or "base_id" not in manifest:
         return None
-    prototypes = load_prototypes(family_cfg.get("prototypes_file"))
-    return prototypes.get(key)
-
-
-def _has_transfer(prototype: Prototype) -> bool:
-    roles = {s.role for s in prototype.sites}
-    return "cation" in roles and "anion" in roles
-
-
-def choose_crystal(results: str | os.PathLike[str], config: Mapping[str, Any]) -> ChargeSource | None:
-    """The crystal of the panel: an F-43m family's GaAs (else its first variant); without an F-43m
-    family, the first family whose prototype has cation and anion sites (noted); else None."""
-    candidates: list[tuple[str, pd.DataFrame, Prototype]] = []
-    for csv in _family_order(Path(results), config):
-        table = pd.read_csv(csv, dtype={"sample_id": str})
-        if table.empty or "sample_id" not in table:
-            continue
-        key = table["prototype"].iloc[0] if "prototype" in table else None
-        prototype = _prototype(config, csv.parent.name, key)
-        if prototype is None or not _has_transfer(prototype):
-            continue
-        candidates.append((csv.parent.name, table, prototype))
-    if not candidates:
+    test = subset_indices(frame, "test")
+    if len(test) == 0:
         return None
-    target = [c for c in candidates if canonical_group(c[2].spacegroup) == TARGET_GROUP]
-    family, table, prototype = (target or candidates)[0]
-    note = "" if target else f"no {TARGET_GROUP} family; using {family} ({canonical_group(prototype.spacegroup)})"
-    table = table.sort_values("sample_id", kind="stable")
-    rows = table[table["formula"] == PREFERRED_FORMULA] if "formula" in table else table.iloc[:0]
-    sample_id = str((rows if len(rows) else table)["sample_id"].iloc[0])
-    cif = Path(results) / "variants" / family / f"{sample_id}.cif"
-    if not cif.is_file():
-        raise InputError("CIF of a listed variant missing", path=cif)
-    return ChargeSource(family, sample_id, cif, prototype, note)
+    rows = manifest.iloc[test].assign(_row=test)
+    sizes = rows.groupby("base_id")["_row"].transform("size")
+    rows = rows[sizes >= 2]
+    if rows.empty:
+        return None
+    group = rows["spacegroup"].map(canonical_group) if "spacegroup" in rows else ""
+    formula = rows["formula"].astype(str) if "formula" in rows else ""
+    rows = rows.assign(_rank_group=(group != TARGET_GROUP).astype(int), _rank_formula=(formula != PREFERRED_FORMULA).astype(int))
+    first = rows.sort_values(["_rank_group", "_rank_formula", "base_id"], kind="stable").iloc[0]["base_id"]
+    series = rows[rows["base_id"] == first].sort_values(["delta", "sample_id"] if "delta" in rows else ["sample_id"], kind="stable")
+    return str(first), [int(r) for r in series["_row"]]
 
 
-def with_transfer(crystal: Crystal, prototype: Prototype, delta: float) -> tuple[Crystal, float]:
-    """The crystal with P_v set for a transfer δ [e per formula unit] from cations to anions.
+def _model_change(run: ModelRun, dataset: DatasetView, rows: list[int], deltas: list[float], device: str) -> ModelChange | str:
+    """Predictions of one model for the series rows, with the charge metrics; or why not."""
+    from ..surrogate.charge_metrics import charge_kind, series_metrics
+    from ..surrogate.predict import load_model, model_kinds
+    from .predictions import predict_rows
 
-    P_v = P_v,0(element) − q with q from :func:`transfer_charges` (roles and multiplicities of the
-    prototype's sites, matched by label); κ, U_iso, elements and cell are kept. Returns the crystal
-    and the δ actually applied.
-    """
-    by_label = {s.label: s for s in prototype.sites}
-    missing = [s.label for s in crystal.sites if s.label not in by_label]
+    model, desc = load_model(run.checkpoint, device)
+    if desc.get("dataset_hash") != dataset.info.get("dataset_hash"):
+        return f"{run.checkpoint} was trained on another dataset"
+    input_kinds, target_kinds = model_kinds(desc)
+    missing = [k for k in (*input_kinds, *target_kinds) if k not in dataset.stacks]
     if missing:
-        raise InputError(f"site label(s) {missing} not in prototype {prototype.key!r}", field="_atom_site_label")
-    roles = [by_label[s.label].role for s in crystal.sites]
-    mult = [by_label[s.label].multiplicity for s in crystal.sites]
-    elements = [s.element for s in crystal.sites]
-    charges, applied = transfer_charges(roles, elements, mult, float(delta), prototype.formula_units())
-    sites = tuple(replace(s, pv=round(neutral_valence(s.element) - q, 10)) for s, q in zip(crystal.sites, charges, strict=True))
-    return replace(crystal.with_sites(sites), name=f"{crystal.name}_delta{applied:.4f}"), applied
+        return f"the dataset has no {missing} stack"
+    kind = charge_kind(target_kinds)
+    channel = target_kinds.index(kind)
+    images = [p[channel] for p in predict_rows(model, desc, dataset, rows)]
+    truth = np.stack([np.asarray(dataset.stacks[kind][i], dtype=np.float64) for i in rows])
+    metrics = series_metrics(np.stack(images), truth, None if kind == "lacbed" else np.asarray(deltas))
+    return ModelChange(run, kind, images, metrics)
 
 
-def charge_series(results: str | os.PathLike[str], config: Mapping[str, Any], *,
-                  deltas: Sequence[float] = DEFAULT_DELTAS, device: str = "cpu") -> ChargeSeries | None:
-    """Compute the panel's images (None when no family has cation and anion sites)."""
-    from ..edd.images import edd_settings
-    from ..simulate.run import BuiltinOptions, simulate
-    from ..simulate.settings import FelixSettings
-    from ..surrogate.predict import load_model, predict_arrays
-
-    source = choose_crystal(results, config)
-    if source is None:
-        return None
-    base = read_cif(source.cif)
-    settings = FelixSettings.from_config(dict(config["simulation"]))
-    thickness_index = int(config["simulation"].get("thickness_index", 0))
-    projection = edd_settings(config)
-    crystals, applied, pvs = [], [], []
-    for delta in deltas:
-        crystal, d = with_transfer(base, source.prototype, delta)
-        crystals.append(crystal)
-        applied.append(d)
-        pvs.append({s.label: float(s.pv) for s in crystal.sites})
-    edd = [np.asarray(projection.image(c)[0], dtype=np.float32) for c in crystals]
-    # the dataset's own beam choice (symmetric pool, convergence control) with the builtin backend
-    options = BuiltinOptions.from_config(config["simulation"])
-    lacbed = [np.asarray(simulate(c, settings, device=device, options=options).disc(thickness_index=thickness_index),
-                         dtype=np.float32) for c in crystals]
-    fov = projection.field_of_view or float(base.cell[0])
-    run = pick_model(find_model_runs(results), "edd2lacbed", config)
-    predicted, reason = None, None
-    if run is None:
-        reason = "no edd2lacbed model under models/"
-    else:
-        model, desc = load_model(run.checkpoint, device)
-        if int(desc["side"]) != edd[0].shape[0]:
-            reason = f"the model's image side {desc['side']} differs from the config's {edd[0].shape[0]}"
+def charge_view(results: str | os.PathLike[str], config: Mapping[str, Any], dataset: DatasetView, *, device: str = "cpu") -> ChargeView:
+    """The series of the panel and both directions' predictions (``reason``/``reasons`` say what is missing)."""
+    runs = find_model_runs(results)
+    split = config_split(config)
+    chosen = choose_series(dataset, split)
+    if chosen is None:
+        return ChargeView(split, reason=f"no charge series in the test subset of {split} "
+                                        "(families[].charge_states ≥ 2 gives the states of one crystal)")
+    base_id, rows = chosen
+    meta = dataset.manifest.iloc[rows]
+    deltas = [float(d) for d in meta["delta"]] if "delta" in meta else [float("nan")] * len(rows)
+    truth = {k: [np.asarray(dataset.stacks[k][i], dtype=np.float32) for i in rows] for k in ("edd", "deformation", "lacbed")
+             if k in dataset.stacks}
+    view = ChargeView(split, base_id, str(meta["formula"].iloc[0]) if "formula" in meta else "",
+                      canonical_group(meta["spacegroup"].iloc[0]) if "spacegroup" in meta else "", rows, deltas, truth)
+    for direction, attr in (("edd2lacbed", "forward"), ("lacbed2edd", "inverse")):
+        run = pick_model(runs, direction, config)
+        if run is None:
+            view.reasons[direction] = f"no {direction} model under models/"
+            continue
+        change = _model_change(run, dataset, rows, deltas, device)
+        if isinstance(change, str):
+            view.reasons[direction] = change
         else:
-            predicted = predict_arrays(model, edd, desc)
-    return ChargeSeries(source, applied, pvs, edd, lacbed, predicted, run, fov, reason)
+            setattr(view, attr, change)
+    return view
 
 
-def _pv_text(pv: Mapping[str, float], elements: Mapping[str, str]) -> str:
-    """``P_v(Ga) = 2.67, P_v(As) = 5.33`` (site labels shown by their element)."""
-    return ", ".join(f"P$_v$({elements[label]}) = {value:.2f}" for label, value in pv.items())
+def _columns(n: int) -> list[int]:
+    return list(range(n)) if n <= MAX_COLUMNS else sorted({int(round(i)) for i in np.linspace(0, n - 1, MAX_COLUMNS)})
+
+
+def _metrics_text(change: ModelChange) -> str:
+    m = change.metrics
+    return f"r = {m['charge_r']:.2f}, RMS ratio = {m['charge_rms_ratio']:.2f}"
 
 
 def plot_charge_panel(results: str | os.PathLike[str], config: Mapping[str, Any], *, dataset: DatasetView | None = None,
-                      deltas: Sequence[float] = DEFAULT_DELTAS, device: str = "cpu") -> Figure:
+                      device: str = "cpu") -> Figure:
     """Figure (b) as a matplotlib Figure."""
     dataset = dataset or load_dataset(results)
-    series = charge_series(results, config, deltas=deltas, device=device)
-    n = len(deltas)
-    row_names = ["edd", "edd_diff", "sim", "pred", "sim_diff", "pred_diff"]
-    fig = new_figure(2.1 * n + 1.6, 2.0 * len(row_names) + 1.0)
-    axes = fig.subplots(len(row_names), n, squeeze=False)
-    if series is None:
-        for ax in axes.ravel():
-            ax.set_axis_off()
-        not_available(axes[0, 0], "no family with cation and anion sites in results/variants")
-        fig.suptitle("Charge transfer δ: EDD and LACBED", fontsize=11)
+    view = charge_view(results, config, dataset, device=device)
+    if view.reason is not None:
+        fig = new_figure(6.0, 3.0)
+        ax = fig.subplots()
+        not_available(ax, view.reason)
+        fig.suptitle("Charge effect: simulated and predicted", fontsize=11)
         return fig
+    cols = _columns(len(view.rows))
     norm = dataset.normalisation
-    edd = [display("edd", im, norm) for im in series.edd]
-    sim = [display("lacbed", im, norm) for im in series.lacbed]
-    pred = [display("lacbed", im, norm) for im in series.predicted] if series.predicted is not None else None
-    edd_diff = [im - edd[0] for im in edd]
-    sim_diff = [im - sim[0] for im in sim]
-    pred_diff = [im - pred[0] for im in pred] if pred is not None else None
-    lac_limit = symmetric_limit(sim_diff + (pred_diff or []))
-    edd_limit = symmetric_limit(edd_diff)
-    e_ext = edd_extent(series.field_of_view)
-    l_ext = lacbed_extent(config["simulation"]["outer_convergence_angle"])
-    content = {
-        "edd": (edd, "edd", e_ext, None, "EDD"),
-        "edd_diff": (edd_diff, "difference", e_ext, edd_limit, "EDD(δ) − EDD(0)"),
-        "sim": (sim, "lacbed", l_ext, None, "LACBED simulated\n(builtin Bloch wave)"),
-        "pred": (pred, "lacbed", l_ext, None, "LACBED predicted\n(edd2lacbed)"),
-        "sim_diff": (sim_diff, "difference", l_ext, lac_limit, "simulated(δ) −\nsimulated(0)"),
-        "pred_diff": (pred_diff, "difference", l_ext, lac_limit, "predicted(δ) −\npredicted(0)"),
-    }
-    base = read_cif(series.source.cif)
-    elements = {s.label: s.element for s in base.sites}
-    for r, name in enumerate(row_names):
-        images, kind, extent, limit, title = content[name]
+    lac = [display("lacbed", view.truth["lacbed"][c], norm) for c in cols]
+    sim_diff = [im - lac[0] for im in lac]
+    rows: list[tuple[str, list[np.ndarray] | None, str, str, float | None, str]] = []  # name, images, kind, extent, limit, label
+    rows.append(("edd", [display("edd", view.truth["edd"][c], norm) for c in cols], "edd", "edd", None, "EDD (total)"))
+    if "deformation" in view.truth:
+        defo = [view.truth["deformation"][c].astype(float) for c in cols]
+        rows.append(("deformation", defo, "difference", "edd", symmetric_limit(defo), "deformation\nρ − ρ$_{IAM}$ [e/Å²]"))
+    rows.append(("sim", lac, "lacbed", "lacbed", None, "LACBED simulated"))
+    pred_diff = None
+    if view.forward is not None:
+        pred = [display("lacbed", view.forward.images[c], norm) for c in cols]
+        pred_diff = [im - pred[0] for im in pred]
+    limit = symmetric_limit(sim_diff + (pred_diff or []))
+    rows.append(("sim_diff", sim_diff, "difference", "lacbed", limit, "simulated −\nsimulated(first)"))
+    forward_label = (f"predicted − predicted(first)\n{view.forward.run.model}: {_metrics_text(view.forward)}"
+                     if view.forward else "predicted change (edd2lacbed)")
+    rows.append(("pred_diff", pred_diff, "difference", "lacbed", limit, forward_label))
+    inverse = view.inverse
+    if inverse is not None:
+        true_k = [view.truth[inverse.kind][c].astype(float) for c in cols]
+        pred_k = [inverse.images[c].astype(float) for c in cols]
+        true_d = [im - true_k[0] for im in true_k]
+        pred_d = [im - pred_k[0] for im in pred_k]
+        lim = symmetric_limit(true_d + pred_d)
+        rows.append(("inv_true", true_d, "difference", "edd", lim, f"true {inverse.kind} −\nfirst state [e/Å²]"))
+        rows.append(("inv_pred", pred_d, "difference", "edd", lim,
+                     f"predicted (lacbed2edd) − first\n{inverse.run.model}: {_metrics_text(inverse)}"))
+    else:
+        rows.append(("inv_pred", None, "difference", "edd", None, "predicted EDD change (lacbed2edd)"))
+    n = len(cols)
+    fig = new_figure(2.2 * n + 2.2, 2.0 * len(rows) + 1.2)
+    axes = fig.subplots(len(rows), n, squeeze=False)
+    fov = (config.get("edd") or {}).get("field_of_view", "lattice")
+    a = float(dataset.manifest.iloc[view.rows[0]].get("a", np.nan)) if "a" in dataset.manifest else np.nan
+    size = float(fov) if isinstance(fov, (int, float)) else a
+    extents = {"edd": edd_extent(size) if np.isfinite(size) else None,
+               "lacbed": lacbed_extent(config["simulation"]["outer_convergence_angle"])}
+    for r, (name, images, kind, where, limit, label) in enumerate(rows):
         if images is None:
             for ax in axes[r]:
                 ax.set_axis_off()
-            not_available(axes[r, 0], series.reason or "no prediction")
-            axes[r, 0].set_title(title.replace("\n", " "), fontsize=8, loc="left")
+            direction = "edd2lacbed" if name == "pred_diff" else "lacbed2edd"
+            not_available(axes[r, 0], view.reasons.get(direction, "no prediction"))
+            axes[r, 0].set_title(label.replace("\n", " "), fontsize=8, loc="left")
             continue
         last = None
-        for c in range(n):
+        for c, column in enumerate(cols):
             ax = axes[r, c]
-            last = draw_image(ax, images[c], kind, extent=extent, limit=limit, gid=f"charge:{name}:{series.deltas[c]:.6f}")
+            last = draw_image(ax, images[c], kind, extent=extents[where], limit=limit, gid=f"charge:{name}:{column}")
             ax.tick_params(labelsize=6)
             if r == 0:
-                ax.set_title(f"δ = {series.deltas[c]:.2f} e\n{_pv_text(series.pv[c], elements)}", fontsize=7)
+                title = f"δ = {view.deltas[column]:.2f} e"
+                if inverse is not None and inverse.kind != "lacbed":
+                    title += f"\nδ read (lacbed2edd) = {inverse.metrics['delta_pred'][column]:.2f}"
+                ax.set_title(title, fontsize=7)
             if c == 0:
-                ax.set_ylabel(title, fontsize=8)
+                ax.set_ylabel(label, fontsize=7)
             else:
                 ax.set_yticks([])
-            ax.set_xlabel("x [Å]" if extent is e_ext else "k$_x$ [Å$^{-1}$]", fontsize=7)
+            ax.set_xlabel("x [Å]" if where == "edd" else "k$_x$ [Å$^{-1}$]", fontsize=7)
         bar = fig.colorbar(last, ax=list(axes[r]), location="right", shrink=0.9, aspect=15)
-        bar.set_label(DISPLAY_LABELS.get(kind, "change of the display value"), fontsize=7)
+        bar.set_label(DISPLAY_LABELS.get(kind, "e/Å²" if where == "edd" else "change of the display value"), fontsize=7)
         bar.ax.tick_params(labelsize=6)
-    model = f"{series.run.model}, seed {series.run.seed}" if series.run else "no model"
-    title = (f"Charge transfer δ in {base.formula or series.source.sample_id} ({canonical_group(base.spacegroup)}, "
-             f"a = {base.cell[0]:.4f} Å; {series.source.sample_id}); prediction: {model}")
-    if series.source.note:
-        title += f"\n{series.source.note}"
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(f"Charge series of {view.formula or view.base_id} ({view.spacegroup}; base crystal {view.base_id}, "
+                 f"test subset of {view.split}): simulated and predicted change with δ", fontsize=9)
     return fig
+
+
+def series_table(view: ChargeView) -> list[dict[str, Any]]:
+    """Per state: sample row, δ and the δ read by the lacbed2edd model (for reports and tests)."""
+    out = []
+    for i, row in enumerate(view.rows):
+        entry: dict[str, Any] = {"row": row, "delta": view.deltas[i]}
+        if view.inverse is not None and view.inverse.kind != "lacbed":
+            entry["delta_pred"] = float(view.inverse.metrics["delta_pred"][i])
+        out.append(entry)
+    return out
+
+
+__all__: Sequence[str] = ("ChargeView", "ModelChange", "charge_view", "choose_series", "plot_charge_panel", "series_table")

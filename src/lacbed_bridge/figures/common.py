@@ -204,7 +204,8 @@ def load_dataset(results: str | os.PathLike[str]) -> DatasetView:
     manifest = pd.read_csv(manifest_path, dtype={"sample_id": str})
     side = int(info["side"])
     stacks = {}
-    for kind in ("edd", "lacbed"):
+    optional = [k for k in ("deformation",) if k in norm and (root / f"{k}.tif").is_file()]
+    for kind in ("edd", "lacbed", *optional):
         path = root / f"{kind}.tif"
         if not path.is_file():
             raise InputError("dataset stack missing", path=path)

@@ -80,7 +80,7 @@ def select_samples(dataset: DatasetView, indices: Sequence[int], n: int) -> list
 def prediction_set(results: str | os.PathLike[str], config: Mapping[str, Any], dataset: DatasetView, direction: str,
                    *, n: int | None = None, device: str = "cpu") -> PredictionSet:
     """Run the chosen model of ``direction`` on ``n`` test samples (raw images in, raw images out)."""
-    from ..surrogate.predict import load_model, predict_arrays
+    from ..surrogate.predict import load_model, model_kinds
 
     n = n_figure_samples(config) if n is None else n
     run = pick_model(find_model_runs(results), direction, config)
@@ -97,10 +97,14 @@ def prediction_set(results: str | os.PathLike[str], config: Mapping[str, Any], d
     test = subset_indices(frame, "test")
     if len(test) == 0:
         return PredictionSet(direction, run, split, reason=f"the test subset of {split} is empty")
-    input_kind, target_kind = direction_kinds(direction)
+    input_kinds, target_kinds = model_kinds(desc)
+    missing = [k for k in (*input_kinds, *target_kinds) if k not in dataset.stacks]
+    if missing:
+        return PredictionSet(direction, run, split, reason=f"the dataset has no {missing} stack")
+    input_kind, target_kind = input_kinds[0], target_kinds[0]  # the figure shows the first channel
     chosen = select_samples(dataset, test, n)
     inputs = [np.array(dataset.stacks[input_kind][i], dtype=np.float32) for i in chosen]
-    preds = predict_arrays(model, inputs, desc)
+    preds = [p[0] for p in predict_rows(model, desc, dataset, chosen)]
     rows = []
     for index, x, pred in zip(chosen, inputs, preds, strict=True):
         meta = dataset.manifest.iloc[index]
@@ -116,6 +120,17 @@ def prediction_set(results: str | os.PathLike[str], config: Mapping[str, Any], d
             "truth": np.array(dataset.stacks[target_kind][index], dtype=np.float32),
         })
     return PredictionSet(direction, run, split, rows)
+
+
+def predict_rows(model: Any, desc: Mapping[str, Any], dataset: DatasetView, rows: Sequence[int]) -> list[np.ndarray]:
+    """The model's predictions [raw physical units] for dataset rows, each C × side × side (one
+    plane per target kind), from the dataset's images of the model's input kinds."""
+    from ..surrogate.predict import model_kinds, predict_arrays
+
+    input_kinds, target_kinds = model_kinds(desc)
+    inputs = [np.stack([np.array(dataset.stacks[k][i], dtype=np.float32) for k in input_kinds]) for i in rows]
+    preds = predict_arrays(model, [x if len(input_kinds) > 1 else x[0] for x in inputs], desc)
+    return [np.asarray(p, dtype=np.float32).reshape(len(target_kinds), *inputs[0].shape[1:]) for p in preds]
 
 
 def _float(value: Any) -> float | None:

@@ -16,6 +16,7 @@ Schedule = Literal["constant", "linear", "cosine"]
 GanMode = Literal["vanilla", "lsgan"]
 NormKind = Literal["batch", "instance"]
 DeviceKind = Literal["auto", "cpu", "cuda"]
+EddSide = Literal["edd", "deformation", "both"]
 #: Keys of the ``train:`` block that drive the workflow (which runs to make), not one run.
 WORKFLOW_KEYS = ("seeds", "directions")
 
@@ -42,6 +43,12 @@ class TrainConfig:
     scales: 1, or 2 for the extra half-resolution generator and discriminator (side ≥ 64).
     n_layers_d: PatchGAN depth (3 = 70×70 patches).
     ssim_weight: weight w of (1 − SSIM) in the regression U-Net loss.
+    input: channels of the EDD side when it is the input (edd2lacbed): ``edd``, ``deformation``
+        or ``both`` (total + deformation density, two channels).
+    target: channels of the EDD side when it is the target (lacbed2edd), as ``input``.
+    charge_weight: weight λ_Δ, relative to the image L1 term, of the charge-difference L1 term
+        |(G(x_k) − ⟨G(x)⟩_s) − (y_k − ⟨y⟩_s)| over the charge states k of each base crystal s in
+        the batch (then every batch holds whole charge series); 0 switches it off.
     split: dataset split to train on (``random_0``, ``loso_F-43m``, ...).
     num_workers: DataLoader worker processes (0 = load in the training process).
     device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
@@ -66,6 +73,9 @@ class TrainConfig:
     scales: int = 1
     n_layers_d: int = 3
     ssim_weight: float = 1.0
+    input: EddSide = "edd"
+    target: EddSide = "edd"
+    charge_weight: float = 0.0
     split: str = "random_0"
     num_workers: int = 0
     device: DeviceKind = "auto"
@@ -92,6 +102,8 @@ class TrainConfig:
                 raise ConfigError(f"value {getattr(config, name)} must be ≥ 1", field=f"train.{name}")
         if config.scales not in (1, 2):
             raise ConfigError(f"value {config.scales} must be 1 or 2", field="train.scales")
+        if config.charge_weight < 0:
+            raise ConfigError(f"value {config.charge_weight} must be ≥ 0", field="train.charge_weight")
         if not 0.0 <= config.decay_start <= 1.0:
             raise ConfigError(f"value {config.decay_start} must lie in [0, 1]", field="train.decay_start")
         return config

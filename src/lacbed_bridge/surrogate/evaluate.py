@@ -4,14 +4,24 @@
 on one subset of one split and returns per-sample metrics on the [0, 1] scale (MSE, SSIM with a
 Gaussian window 11 / σ 1.5 / data range 1, PSNR [dB]). :func:`write_evaluation` writes::
 
-    per_sample.csv   sample_id, family, spacegroup, mse, ssim, psnr
+    per_sample.csv   sample_id, family, spacegroup, mse, ssim, psnr, the charge columns
+                     (base_id, charge_state, delta, charge_r, charge_rms_ratio, delta_pred, delta_error)
+                     and, for a two-channel target, mse_<kind>, ssim_<kind>, psnr_<kind> of the second
     per_group.csv    per space group: n, mean and std of mse, ssim, psnr
-    metrics.json     direction, model, seed, split, subset, n, mse, ssim, psnr (+ std, checkpoint)
+    metrics.json     direction, model, seed, split, subset, n, mse, ssim, psnr (+ std, checkpoint),
+                     n_series, charge_r, charge_rms_ratio, delta_rmse (:mod:`.charge_metrics`)
+
+``mse``, ``ssim`` and ``psnr`` score the first target channel (the total EDD, or the LACBED disc);
+a second channel (the deformation density) is scored in its own columns. The charge metrics score
+the change between charge states of each base crystal (:mod:`.charge_metrics`): on the LACBED for
+``edd2lacbed``, on the deformation density (else the total EDD) for ``lacbed2edd``, which also reads
+the transfer δ from the prediction.
 
 Aggregates: ``mse`` and ``ssim`` are means over samples; ``psnr`` is 10·log10(1/mean MSE) (the
 pooled PSNR that ``torchmetrics.PeakSignalNoiseRatio`` accumulates; finite unless every prediction
 is perfect). :func:`write_summary` gathers several runs into ``results/metrics/summary.csv``
-(columns ``direction, model, seed, split, n, mse, ssim, psnr``) and :func:`aggregate_seeds` gives
+(columns ``direction, model, seed, split, n, mse, ssim, psnr, charge_r, charge_rms_ratio, delta_rmse``)
+and :func:`aggregate_seeds` gives
 mean ± std over seeds.
 """
 
@@ -35,18 +45,22 @@ from ..dataset.torch_dataset import PairedImageDataset
 from ..errors import InputError
 from ..io import read_json, write_text_atomic
 from .checkpoint import checkpoint_json, generator_from_checkpoint, load_checkpoint
+from .charge_metrics import aggregate_charge, charge_kind, charge_table
 from .metrics import image_metrics, psnr_from_mse
 from ..device import resolve_device
 
-SUMMARY_COLUMNS = ("direction", "model", "seed", "split", "n", "mse", "ssim", "psnr")
+SUMMARY_COLUMNS = ("direction", "model", "seed", "split", "n", "mse", "ssim", "psnr", "charge_r", "charge_rms_ratio", "delta_rmse")
+#: columns a metrics.json must have (older ones lack the charge metrics)
+REQUIRED_COLUMNS = SUMMARY_COLUMNS[:8]
 METRICS = ("mse", "ssim", "psnr")
+CHARGE_METRICS = ("charge_r", "charge_rms_ratio", "delta_rmse")
 
 
 @torch.no_grad()
 def predict_batches(generator: torch.nn.Module, loader: DataLoader, device: torch.device) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
     """(prediction, target) per batch, on the CPU, predictions clamped to [0, 1]."""
     generator.eval().to(device)
-    for x, y in loader:
+    for x, y, *_ in loader:
         yield generator(x.to(device)).float().clamp(0.0, 1.0).cpu(), y
 
 
@@ -67,8 +81,9 @@ def evaluate_model(
     ckpt = load_checkpoint(checkpoint)
     data_desc = checkpoint_json(ckpt, "data_json")
     train_desc = checkpoint_json(ckpt, "train_json")
-    data = PairedImageDataset(dataset_dir, direction=data_desc["direction"], split=split, subset=subset)
-    if data.info["normalisation"] != data_desc["normalisation"]:
+    data = PairedImageDataset(dataset_dir, direction=data_desc["direction"], split=split, subset=subset,
+                              input=train_desc.get("input", "edd"), target=train_desc.get("target", "edd"))
+    if {k: data.info["normalisation"].get(k) for k in data_desc["normalisation"]} != data_desc["normalisation"]:
         raise InputError(
             "the dataset's normalisation differs from the one the model was trained with (another dataset?)",
             path=Path(dataset_dir) / "dataset.json",
@@ -76,17 +91,30 @@ def evaluate_model(
         )
     generator = generator_from_checkpoint(ckpt)
     loader = DataLoader(data, batch_size=batch_size, shuffle=False)
-    parts: dict[str, list[torch.Tensor]] = {k: [] for k in METRICS}
+    kinds = data.target_kinds
+    suffixes = ["" if c == 0 else f"_{kind}" for c, kind in enumerate(kinds)]  # first channel: the headline columns
+    parts: dict[str, list[torch.Tensor]] = {k + sfx: [] for k in METRICS for sfx in suffixes}
+    scored = kinds.index(charge_kind(kinds))
+    preds, truths = [], []
     for pred, target in predict_batches(generator, loader, resolve_device(device)):
-        for k, v in image_metrics(pred, target).items():
-            parts[k].append(v)
+        for c, sfx in enumerate(suffixes):
+            for k, v in image_metrics(pred[:, c : c + 1], target[:, c : c + 1]).items():
+                parts[k + sfx].append(v)
+        preds.append(pred[:, scored].numpy())
+        truths.append(target[:, scored].numpy())
     rows = data.rows()
     per_sample = pd.DataFrame({"sample_id": rows["sample_id"]})
     for col in ("family", "spacegroup"):
         if col in rows:
             per_sample[col] = rows[col].to_numpy()
-    for k in METRICS:
+    for k in parts:
         per_sample[k] = torch.cat(parts[k]).numpy().astype(float) if parts[k] else np.zeros(0)
+    side = data.side
+    charges = charge_table(rows, np.concatenate(preds) if preds else np.zeros((0, side, side)),
+                           np.concatenate(truths) if truths else np.zeros((0, side, side)), with_delta=kinds[0] != "lacbed")
+    per_sample = pd.concat([per_sample, charges], axis=1)
+    extra = {f"{k}{sfx}": float(per_sample[f"{k}{sfx}"].mean()) if len(per_sample) else math.nan
+             for sfx in suffixes[1:] for k in ("mse", "ssim")}
     summary = {
         "direction": data_desc["direction"],
         "model": train_desc["model"],
@@ -94,7 +122,11 @@ def evaluate_model(
         "split": split,
         "subset": subset,
         "checkpoint": str(ckpt["path"]),
+        "target_kinds": list(kinds),
+        "charge_kind": kinds[scored],
         **aggregate(per_sample),
+        **extra,
+        **aggregate_charge(charges),
     }
     return per_sample, summary
 
@@ -156,7 +188,7 @@ def read_metrics(paths: Sequence[str | os.PathLike[str]]) -> list[dict[str, Any]
     for p in paths:
         path = Path(p)
         row = read_json(path, missing="metrics file not found")
-        missing = [k for k in SUMMARY_COLUMNS if not isinstance(row, dict) or k not in row]
+        missing = [k for k in REQUIRED_COLUMNS if not isinstance(row, dict) or k not in row]
         if missing:
             raise InputError(f"not a metrics.json of `lacbed-bridge evaluate`: missing {missing}", path=path)
         out.append(row)
@@ -164,9 +196,10 @@ def read_metrics(paths: Sequence[str | os.PathLike[str]]) -> list[dict[str, Any]
 
 
 def summary_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per (direction, model, seed, split) with the columns of :data:`SUMMARY_COLUMNS`."""
+    """One row per (direction, model, seed, split) with the columns of :data:`SUMMARY_COLUMNS`
+    (charge metrics empty where a metrics file has none)."""
     frame = pd.DataFrame([{k: row.get(k) for k in SUMMARY_COLUMNS} for row in rows], columns=list(SUMMARY_COLUMNS))
-    for k in METRICS:
+    for k in (*METRICS, *CHARGE_METRICS):
         frame[k] = pd.to_numeric(frame[k].replace({"inf": math.inf}), errors="coerce")
     return frame.sort_values(["direction", "model", "split", "seed"], kind="stable").reset_index(drop=True)
 
@@ -182,7 +215,7 @@ def aggregate_seeds(summary: pd.DataFrame) -> pd.DataFrame:
     """Mean ± std (sample std, ddof = 1; 0 for one seed) over seeds per (direction, model, split).
 
     Columns: direction, model, split, n_seeds, n (test samples per seed, the mean), and
-    ``<metric>_mean``, ``<metric>_std`` for mse, ssim, psnr.
+    ``<metric>_mean``, ``<metric>_std`` for mse, ssim, psnr and the charge metrics (NaN-aware).
     """
     rows = []
     for key, frame in summary.groupby(["direction", "model", "split"], sort=True):
@@ -193,5 +226,10 @@ def aggregate_seeds(summary: pd.DataFrame) -> pd.DataFrame:
             values = frame[k].to_numpy(dtype=float)
             row[f"{k}_mean"] = float(values.mean())
             row[f"{k}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        for k in CHARGE_METRICS:
+            values = frame[k].to_numpy(dtype=float) if k in frame else np.zeros(0)
+            values = values[np.isfinite(values)]
+            row[f"{k}_mean"] = float(values.mean()) if len(values) else math.nan
+            row[f"{k}_std"] = float(values.std(ddof=1)) if len(values) > 1 else (0.0 if len(values) else math.nan)
         rows.append(row)
     return pd.DataFrame(rows)

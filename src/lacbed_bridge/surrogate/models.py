@@ -4,7 +4,8 @@
   Conditional Adversarial Networks", arXiv 1611.07004, §3.2.1 and appendix 6.1.1): depth =
   log2(side) stride-2 4×4 convolutions down to 1×1, mirrored transposed convolutions up, skip
   connections between mirrored layers, channels ngf·(1, 2, 4, 8, 8, …), dropout 0.5 in the
-  innermost ngf·8 decoder blocks. One input and one output channel; any power-of-two side ≥ 32.
+  innermost ngf·8 decoder blocks. One channel per image kind in and out (e.g. total and
+  deformation density as two channels); any power-of-two side ≥ 32.
 * :class:`PatchDiscriminator` — the 70×70 PatchGAN (appendix 6.1.2, C64-C128-C256-C512 then a
   1-channel convolution): one real/fake logit per overlapping 70×70 patch of the (input, output) pair.
 * :class:`TwoScaleGenerator` / :class:`MultiScaleDiscriminator` — the second, half-resolution
@@ -124,7 +125,7 @@ class UNetGenerator(Describable):
     Parameters
     ----------
     side: image side [px], a power of two ≥ 32; depth = log2(side).
-    in_channels, out_channels: 1 for our single-channel float images.
+    in_channels, out_channels: one per image kind (1, or 2 for total + deformation density).
     ngf: channels of the first layer (64 in pix2pix).
     norm: ``batch`` (pix2pix default) or ``instance``.
     dropout: dropout 0.5 in the innermost ngf·8 decoder blocks while training (sides ≥ 64).
@@ -153,11 +154,12 @@ class TwoScaleGenerator(Describable):
     one (side/2) for its own L1 term. Needs side ≥ 64 (the coarse U-Net works at side/2 ≥ 32).
     """
 
-    def __init__(self, side: int = 128, ngf: int = 64, norm: Norm = "batch", dropout: bool = True):
-        super().__init__(side=side, ngf=ngf, norm=norm, dropout=dropout)
+    def __init__(self, side: int = 128, ngf: int = 64, norm: Norm = "batch", dropout: bool = True,
+                 in_channels: int = 1, out_channels: int = 1):
+        super().__init__(side=side, ngf=ngf, norm=norm, dropout=dropout, in_channels=in_channels, out_channels=out_channels)
         _check_side(side, minimum=64)
-        self.coarse = UNetGenerator(side // 2, 1, 1, ngf, norm, dropout)
-        self.fine = UNetGenerator(side, 2, 1, ngf, norm, dropout)
+        self.coarse = UNetGenerator(side // 2, in_channels, out_channels, ngf, norm, dropout)
+        self.fine = UNetGenerator(side, in_channels + out_channels, out_channels, ngf, norm, dropout)
 
     def forward_scales(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(full-resolution output, half-resolution output), both on [0, 1]."""
@@ -197,9 +199,9 @@ class PatchDiscriminator(Describable):
 class MultiScaleDiscriminator(Describable):
     """One PatchGAN per scale; scale k sees the pair 2^k×-average-pooled. Returns a list of logits."""
 
-    def __init__(self, scales: int = 2, ndf: int = 64, n_layers: int = 3, norm: Norm = "batch"):
-        super().__init__(scales=scales, ndf=ndf, n_layers=n_layers, norm=norm)
-        self.discs = nn.ModuleList(PatchDiscriminator(2, ndf, n_layers, norm) for _ in range(scales))
+    def __init__(self, scales: int = 2, ndf: int = 64, n_layers: int = 3, norm: Norm = "batch", in_channels: int = 2):
+        super().__init__(scales=scales, ndf=ndf, n_layers=n_layers, norm=norm, in_channels=in_channels)
+        self.discs = nn.ModuleList(PatchDiscriminator(in_channels, ndf, n_layers, norm) for _ in range(scales))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
         out = []
@@ -228,19 +230,24 @@ def model_from_description(description: dict[str, Any]) -> Describable:
 
 
 def build_networks(
-    *, model: str, side: int, ngf: int, ndf: int, norm: str, dropout: bool, scales: int, n_layers_d: int = 3
+    *, model: str, side: int, ngf: int, ndf: int, norm: str, dropout: bool, scales: int, n_layers_d: int = 3,
+    in_channels: int = 1, out_channels: int = 1,
 ) -> tuple[Describable, Describable | None]:
-    """Generator and discriminator for ``model`` = ``pix2pix`` (GAN) or ``unet`` (regression, no D)."""
+    """Generator and discriminator for ``model`` = ``pix2pix`` (GAN) or ``unet`` (regression, no D).
+
+    The discriminator sees the (input, output) pair: in_channels + out_channels channels.
+    """
     if scales not in (1, 2):
         raise ConfigError(f"scales {scales} must be 1 or 2", field="train.scales")
     if scales == 2:
-        gen: Describable = TwoScaleGenerator(side, ngf, norm, dropout)  # type: ignore[arg-type]
+        gen: Describable = TwoScaleGenerator(side, ngf, norm, dropout, in_channels, out_channels)  # type: ignore[arg-type]
     else:
-        gen = UNetGenerator(side, 1, 1, ngf, norm, dropout)  # type: ignore[arg-type]
+        gen = UNetGenerator(side, in_channels, out_channels, ngf, norm, dropout)  # type: ignore[arg-type]
     if model == "unet":
         return gen, None
     if model != "pix2pix":
         raise ConfigError(f"unknown model {model!r}; expected 'pix2pix' or 'unet'", field="train.model")
+    pair = in_channels + out_channels
     if scales == 2:
-        return gen, MultiScaleDiscriminator(2, ndf, n_layers_d, norm)  # type: ignore[arg-type]
-    return gen, PatchDiscriminator(2, ndf, n_layers_d, norm)  # type: ignore[arg-type]
+        return gen, MultiScaleDiscriminator(2, ndf, n_layers_d, norm, pair)  # type: ignore[arg-type]
+    return gen, PatchDiscriminator(pair, ndf, n_layers_d, norm)  # type: ignore[arg-type]

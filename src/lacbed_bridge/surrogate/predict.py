@@ -4,9 +4,14 @@ The checkpoint carries the dataset's normalisation constants, so an input in phy
 (EDD [e/Å²] or LACBED intensity per unit beam) is mapped to [0, 1], passed through the generator
 (``eval()``: deterministic, no dropout) and mapped back to the physical units of the target kind.
 Outputs are float32 TIFFs (``write_tiff``) whose metadata names the model, the direction and the
-source. A CIF input (``edd2lacbed`` models only) is first turned into its EDD image, which needs
-the EDD stage (``lacbed_bridge.edd.projection.project_density``) and a config for the projection
-settings.
+source. A CIF input (``edd2lacbed`` models only) is first turned into its EDD image (and its
+deformation density, for a model that takes it), which needs the EDD stage
+(``lacbed_bridge.edd.projection.project_density``) and a config for the projection settings.
+
+Channels: a model takes and gives one image kind per channel (``input_kinds``/``target_kinds`` of
+its checkpoint, e.g. ``["edd", "deformation"]``). A one-channel image is side × side; a
+two-channel one is a stack C × side × side in that kind order (a TIFF stack whose metadata
+``kinds`` lists them), as input and as output.
 """
 
 from __future__ import annotations
@@ -30,6 +35,12 @@ from ..device import resolve_device
 INPUT_SUFFIXES = (".tif", ".tiff", ".cif")
 
 
+def model_kinds(data_desc: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(input kinds, target kinds) of a checkpoint's data description, one per channel."""
+    return (list(data_desc.get("input_kinds") or [data_desc["input_kind"]]),
+            list(data_desc.get("target_kinds") or [data_desc["target_kind"]]))
+
+
 def load_model(path: str | os.PathLike[str], device: str = "auto") -> tuple[torch.nn.Module, dict[str, Any]]:
     """The generator of a checkpoint (``eval()``, on ``device``) and its data description."""
     ckpt = load_checkpoint(path)
@@ -40,20 +51,28 @@ def load_model(path: str | os.PathLike[str], device: str = "auto") -> tuple[torc
 
 @torch.no_grad()
 def predict_arrays(model: torch.nn.Module, images: Sequence[np.ndarray], data_desc: Mapping[str, Any]) -> list[np.ndarray]:
-    """Predict target images [physical units] from input images [physical units], side × side each."""
+    """Predict target images [physical units] from input images [physical units].
+
+    Each input is side × side (one-channel model) or C × side × side (one plane per input kind);
+    each output likewise (side × side for a one-channel target).
+    """
     side = int(data_desc["side"])
     norm = data_desc["normalisation"]
+    inputs, targets = model_kinds(data_desc)
+    shape = (side, side) if len(inputs) == 1 else (len(inputs), side, side)
+    wanted = " × ".join(str(n) for n in shape)
     for image in images:
-        if image.shape != (side, side):
-            raise InputError(f"image shape {image.shape} does not match the model's {side} × {side}", field="shape")
+        if np.shape(image) != shape:
+            raise InputError(f"image shape {np.shape(image)} does not match the model's {wanted} (channels {inputs})", field="shape")
     device = next(model.parameters()).device
-    batch = np.stack([normalise(np.asarray(im, dtype=np.float32), norm[data_desc["input_kind"]]) for im in images])
-    out = model(torch.from_numpy(batch.astype(np.float32)).unsqueeze(1).to(device)).float().clamp(0.0, 1.0)
-    out_np = out[:, 0].cpu().numpy()
-    return [denormalise(o, norm[data_desc["target_kind"]]).astype(np.float32) for o in out_np]
+    planes = [np.asarray(im, dtype=np.float32).reshape(len(inputs), side, side) for im in images]
+    batch = np.stack([np.stack([normalise(p[c], norm[k]) for c, k in enumerate(inputs)]) for p in planes])
+    out = model(torch.from_numpy(batch.astype(np.float32)).to(device)).float().clamp(0.0, 1.0).cpu().numpy()
+    result = [np.stack([denormalise(o[c], norm[k]) for c, k in enumerate(targets)]).astype(np.float32) for o in out]
+    return [r[0] for r in result] if len(targets) == 1 else result
 
 
-def _edd_from_cif(path: Path, config: Mapping[str, Any] | None, side: int) -> np.ndarray:
+def _edd_from_cif(path: Path, config: Mapping[str, Any] | None, side: int, kinds: Sequence[str] = ("edd",)) -> np.ndarray:
     try:
         from ..crystal.cif import read_cif
         from ..edd.images import edd_settings
@@ -64,7 +83,9 @@ def _edd_from_cif(path: Path, config: Mapping[str, Any] | None, side: int) -> np
     settings = edd_settings(config)
     if settings.side != side:
         raise InputError(f"the config's image side {settings.side} differs from the model's {side}", path=path, field="simulation.pixel_count")
-    return np.asarray(settings.image(read_cif(path))[0], dtype=np.float32)
+    crystal = read_cif(path)
+    planes = [np.asarray((settings.image if kind == "edd" else settings.deformation)(crystal)[0], dtype=np.float32) for kind in kinds]
+    return planes[0] if len(planes) == 1 else np.stack(planes)
 
 
 def list_inputs(source: str | os.PathLike[str]) -> list[Path]:
@@ -102,21 +123,22 @@ def predict_files(
     single = len(inputs) == 1 and Path(source).is_file() and out_p.suffix.lower() in (".tif", ".tiff")
     written: list[Path] = []
     # check every input before writing anything: a bad file late in a folder leaves no partial output
+    input_kinds, target_kinds = model_kinds(desc)
     for path in inputs:
         if path.suffix.lower() == ".cif":
-            if desc["input_kind"] != "edd":
+            if desc["input_kind"] == "lacbed":
                 raise InputError(f"a CIF gives an EDD image, but this model's input is {desc['input_kind']}", path=path)
         else:
             _, meta = read_tiff(path)
-            kind = meta.get("kind")
-            if kind is not None and kind != desc["input_kind"]:
-                raise InputError(f"image kind {kind!r}, but this model ({desc['direction']}) takes {desc['input_kind']!r}", path=path, field="kind")
+            kinds = meta.get("kinds") or ([meta["kind"]] if meta.get("kind") is not None else None)
+            if kinds is not None and list(kinds) != input_kinds:
+                raise InputError(f"image kind(s) {kinds}, but this model ({desc['direction']}) takes {input_kinds}", path=path, field="kind")
     for start in range(0, len(inputs), batch_size):
         chunk = inputs[start : start + batch_size]
         images, metas = [], []
         for path in chunk:
             if path.suffix.lower() == ".cif":
-                images.append(_edd_from_cif(path, config, int(desc["side"])))
+                images.append(_edd_from_cif(path, config, int(desc["side"]), input_kinds))
                 metas.append({"sample_id": path.stem})
             else:
                 image, meta = read_tiff(path)
@@ -133,6 +155,7 @@ def predict_files(
                 {
                     "sample_id": meta.get("sample_id", path.stem),
                     "kind": desc["target_kind"],
+                    **({"kinds": target_kinds} if len(target_kinds) > 1 else {}),
                     "backend": "surrogate",
                     "direction": desc["direction"],
                     "model": str(desc["checkpoint"]),

@@ -6,6 +6,12 @@ discriminator step (real pair → 1, fake pair → 0, loss halved) and one gener
 generator output gets its own λ·L1 term against the 2×-pooled target and the GAN terms are summed
 over both discriminators. The regression baseline minimises L1 + w·(1 − SSIM), no discriminator.
 
+Charge-difference term (``charge_weight`` λ_Δ > 0): the charge signal is a small change of the
+image between charge states of one base crystal (docs/charge_model.md), which the image L1 term
+hardly sees. Each batch then holds whole charge series (:class:`SeriesBatchSampler`) and the
+generator loss gains λ_Δ·(λ for pix2pix)·mean|e_k − ⟨e⟩_s| with e = G(x) − y, i.e. the L1 distance
+between the predicted and the true change of each image from the mean of its series s.
+
 Reproducibility: the seed fixes the initial weights (torch), the batch order of every epoch
 (a generator seeded from (seed, epoch), independent of history) and dropout (the global torch RNG,
 saved in each checkpoint with the Python and NumPy states). On CPU the run is deterministic
@@ -48,7 +54,8 @@ from .metrics import image_metrics, ssim
 from .models import TwoScaleGenerator, build_networks
 
 LOG = logging.getLogger(__name__)
-LOG_COLUMNS = ("epoch", "lr", "loss_g", "loss_g_gan", "loss_g_l1", "loss_g_ssim", "loss_d", "val_mse", "val_ssim", "seconds")
+LOG_COLUMNS = ("epoch", "lr", "loss_g", "loss_g_gan", "loss_g_l1", "loss_g_ssim", "loss_g_charge", "loss_d", "val_mse", "val_ssim",
+               "seconds")
 
 
 def seed_everything(seed: int) -> None:
@@ -116,6 +123,53 @@ class EpochSampler(Sampler[int]):
         return self.n
 
 
+class SeriesBatchSampler(Sampler[list[int]]):
+    """Batches of whole charge series: the base crystals are shuffled by (seed, epoch) and packed,
+    all states of one crystal together, until a batch holds at least ``batch_size`` images."""
+
+    def __init__(self, groups: np.ndarray, batch_size: int, seed: int) -> None:
+        self.seed, self.epoch, self.batch_size = seed, 0, batch_size
+        order = np.argsort(groups, kind="stable")
+        bounds = np.flatnonzero(np.diff(groups[order])) + 1
+        self.series = [part.tolist() for part in np.split(order, bounds)] if len(groups) else []
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the order of ``epoch``."""
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        batches, current = [], []
+        for s in torch.randperm(len(self.series), generator=gen).tolist():
+            current = current + self.series[s]
+            if len(current) >= self.batch_size:
+                batches.append(current)
+                current = []
+        if current:
+            batches.append(current)
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self._batches())
+
+    def __len__(self) -> int:
+        return len(self._batches())
+
+
+def charge_difference_l1(pred: torch.Tensor, target: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """mean |e_k − ⟨e⟩_s| over the images of series with ≥ 2 states in the batch, e = pred − target.
+
+    Equals the L1 distance between the predicted change of image k from its series mean and the
+    true change (both measured from the series mean); 0 when no series has two states here.
+    """
+    _, inverse, counts = torch.unique(groups, return_inverse=True, return_counts=True)
+    error = (pred - target).float()
+    sums = torch.zeros((len(counts), *error.shape[1:]), dtype=error.dtype, device=error.device).index_add_(0, inverse, error)
+    deviation = error - (sums / counts.view(-1, *([1] * (error.dim() - 1))).to(error.dtype))[inverse]
+    keep = counts[inverse] > 1
+    return deviation[keep].abs().mean() if bool(keep.any()) else error.new_zeros(())
+
+
 def _worker_init(worker_id: int) -> None:
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
@@ -134,7 +188,7 @@ def validate(generator: nn.Module, loader: DataLoader, device: torch.device) -> 
     was_training = generator.training
     generator.eval()
     mse, ss, n = 0.0, 0.0, 0
-    for x, y in loader:
+    for x, y, *_ in loader:
         m = image_metrics(generator(x.to(device)).clamp(0, 1), y.to(device))
         mse += float(m["mse"].sum())
         ss += float(m["ssim"].sum())
@@ -239,8 +293,10 @@ def train(
     elif last.is_file():
         LOG.warning("train: %s exists but --resume was not given; starting from scratch", last)
 
-    train_data = PairedImageDataset(dataset_dir, direction=direction, split=config.split, subset="train")
-    val_data = PairedImageDataset(dataset_dir, direction=direction, split=config.split, subset="val")
+    channels = {"input": config.input, "target": config.target}
+    series = config.charge_weight > 0
+    train_data = PairedImageDataset(dataset_dir, direction=direction, split=config.split, subset="train", with_group=series, **channels)
+    val_data = PairedImageDataset(dataset_dir, direction=direction, split=config.split, subset="val", **channels)
     if len(train_data) == 0:
         raise InputError(f"split {config.split!r} has no training samples", path=dataset_dir, field="split")
     info = train_data.info
@@ -252,6 +308,8 @@ def train(
         "side": train_data.side,
         "input_kind": train_data.input_kind,
         "target_kind": train_data.target_kind,
+        "input_kinds": list(train_data.input_kinds),
+        "target_kinds": list(train_data.target_kinds),
         "normalisation": info["normalisation"],
     }
     if ckpt is not None:
@@ -275,6 +333,8 @@ def train(
             dropout=config.dropout,
             scales=config.scales,
             n_layers_d=config.n_layers_d,
+            in_channels=len(train_data.input_kinds),
+            out_channels=len(train_data.target_kinds),
         )
         gen.to(device)
         if disc is not None:
@@ -299,11 +359,16 @@ def train(
             set_rng_state(ckpt)
             LOG.info("train: resuming %s after epoch %d", last, start_epoch)
 
-        sampler = EpochSampler(len(train_data), seed)
         loader_args: dict[str, Any] = {"num_workers": config.num_workers, "pin_memory": device.type == "cuda"}
         if config.num_workers:
             loader_args.update(worker_init_fn=_worker_init, persistent_workers=False)
-        loader = DataLoader(train_data, batch_size=config.batch_size, sampler=sampler, **loader_args)
+        sampler: EpochSampler | SeriesBatchSampler
+        if series:
+            sampler = SeriesBatchSampler(train_data.groups, config.batch_size, seed)
+            loader = DataLoader(train_data, batch_sampler=sampler, **loader_args)
+        else:
+            sampler = EpochSampler(len(train_data), seed)
+            loader = DataLoader(train_data, batch_size=config.batch_size, sampler=sampler, **loader_args)
         val_loader = DataLoader(val_data, batch_size=config.batch_size, shuffle=False, **loader_args)
         gan_loss = GanLoss(config.gan_mode)
         two_scale = isinstance(gen, TwoScaleGenerator)
@@ -347,9 +412,9 @@ def train(
                 t0 = time.perf_counter()
                 sampler.set_epoch(epoch)
                 bar.reset(task, total=len(loader), description=f"epoch {epoch + 1}/{config.epochs}")
-                sums = {"loss_g": 0.0, "loss_g_gan": 0.0, "loss_g_l1": 0.0, "loss_g_ssim": 0.0, "loss_d": 0.0}
+                sums = {"loss_g": 0.0, "loss_g_gan": 0.0, "loss_g_l1": 0.0, "loss_g_ssim": 0.0, "loss_g_charge": 0.0, "loss_d": 0.0}
                 seen = 0
-                for x, y in loader:
+                for x, y, *group in loader:
                     x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                     with autocast():
                         fake, coarse = gen.forward_scales(x) if two_scale else (gen(x), None)
@@ -358,6 +423,9 @@ def train(
                     if coarse is not None:
                         l1 = l1 + F.l1_loss(coarse.float(), F.avg_pool2d(y, 2))
                     terms = {"loss_g_l1": float(l1.detach())}
+                    charge = charge_difference_l1(fake, y, group[0].to(device)) if series else None
+                    if charge is not None:
+                        terms["loss_g_charge"] = float(charge.detach())
                     if disc is not None:
                         _set_requires_grad(disc, True)
                         opt_d.zero_grad(set_to_none=True)  # type: ignore[union-attr]
@@ -368,11 +436,13 @@ def train(
                         _set_requires_grad(disc, False)
                         with autocast():
                             loss_gan = gan_loss(disc(x, fake), True)
-                        loss_g = loss_gan + config.lambda_l1 * l1
+                        loss_g = loss_gan + config.lambda_l1 * (l1 if charge is None else l1 + config.charge_weight * charge)
                         terms.update(loss_g_gan=float(loss_gan.detach()), loss_d=float(loss_d.detach()))
                     else:
                         s = ssim(fake, y)
                         loss_g = l1 + config.ssim_weight * (1.0 - s)
+                        if charge is not None:
+                            loss_g = loss_g + config.charge_weight * charge
                         terms.update(loss_g_ssim=float(1.0 - s.detach()))
                     opt_g.zero_grad(set_to_none=True)
                     loss_g.backward()
@@ -393,6 +463,8 @@ def train(
                     row["loss_g_gan"] = row["loss_d"] = math.nan
                 else:
                     row["loss_g_ssim"] = math.nan
+                if not series:
+                    row["loss_g_charge"] = math.nan
                 log_rows.append(row)
                 write_text_atomic(out / "train_log.csv", _frame_text(log_rows))
                 LOG.info("train: epoch %d/%d loss_g %.4g val_mse %.4g val_ssim %.4g", epoch + 1, config.epochs, row["loss_g"], val_mse, val_ssim)
