@@ -213,6 +213,19 @@ def test_metrics_table_joins_summary_and_space_groups(results, config):
     assert groups == {g.replace(" ", "") for g in per_sample["spacegroup"]}
 
 
+def test_metrics_figure_shows_the_charge_metrics_of_summary(results, config):
+    from lacbed_bridge.figures.metrics import plot_metrics
+
+    summary = pd.read_csv(results / "metrics" / "summary.csv").set_index(["direction", "model"])
+    fig = plot_metrics(results, config)
+    bars = {p.get_gid(): p for ax in fig.axes for p in ax.patches if p.get_gid()}
+    for model in ("pix2pix", "unet"):
+        r = bars[f"charge:edd2lacbed:{model}:charge_r"]
+        assert r.get_height() == pytest.approx(summary.loc[("edd2lacbed", model), "charge_r"])
+        delta = bars[f"charge:lacbed2edd:{model}:delta_rmse"]
+        assert delta.get_height() == pytest.approx(summary.loc[("lacbed2edd", model), "delta_rmse"]) and delta.get_height() > 0
+
+
 def test_seed_statistics_mean_and_sample_std():
     table = pd.DataFrame({"direction": "edd2lacbed", "model": "pix2pix", "seed": [0, 1, 2], "group": ALL,
                           "n": 5, "mse": [0.01, 0.02, 0.04], "ssim": [0.9, 0.8, 0.7]})

@@ -6,6 +6,11 @@ the whole test subset (``results/metrics/summary.csv``, rows of the training spl
 ``results/metrics/<direction>/<model>/seed<s>/``). Bars: mean over seeds, error bars: standard
 deviation over seeds (sample std, shown from two seeds on); dots: the individual seeds. The dashed
 line marks the original project's headline MSE < 0.02.
+
+A third row shows the charge metrics of the whole test subset (summary.csv;
+:mod:`lacbed_bridge.surrogate.charge_metrics`): for EDD → LACBED the Pearson r of the predicted
+against the true change between charge states (target ≥ 0.9) with the RMS ratio written on each
+bar, for LACBED → EDD the RMS error of the transfer δ read from the prediction [e] (target ≤ 0.1).
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ METRICS = (("mse", "MSE (test) [0, 1 scale]"), ("ssim", "SSIM (test)"))
 MODEL_COLOURS = {"pix2pix": "#1f77b4", "unet": "#ff7f0e"}
 ORIGINAL_MSE = 0.02
 ALL = "all"
+CHARGE_COLUMNS = ("charge_r", "charge_rms_ratio", "delta_rmse")
+#: per direction: the charge metric shown, its axis label and the issue's target line
+CHARGE_ROW = {"edd2lacbed": ("charge_r", "charge-effect r (test)", 0.9),
+              "lacbed2edd": ("delta_rmse", "δ error, RMS [e] (test)", 0.1)}
 
 
 def metrics_table(results: str | os.PathLike[str], config: Mapping[str, Any] | None = None) -> pd.DataFrame:
@@ -46,7 +55,8 @@ def metrics_table(results: str | os.PathLike[str], config: Mapping[str, Any] | N
                 summary = summary[summary["split"] == split]
             for rec in summary.to_dict(orient="records"):
                 rows.append({"direction": rec["direction"], "model": rec["model"], "seed": int(rec["seed"]), "group": ALL,
-                             "n": rec.get("n"), "mse": float(rec["mse"]), "ssim": float(rec["ssim"])})
+                             "n": rec.get("n"), "mse": float(rec["mse"]), "ssim": float(rec["ssim"]),
+                             **{k: float(rec[k]) if k in rec and pd.notna(rec[k]) else np.nan for k in CHARGE_COLUMNS}})
     if root.is_dir():
         for path in sorted(root.glob("*/*/seed*/per_group.csv")):
             direction, model, seed_dir = path.parts[-4], path.parts[-3], path.parts[-2]
@@ -61,7 +71,7 @@ def metrics_table(results: str | os.PathLike[str], config: Mapping[str, Any] | N
             for rec in frame.to_dict(orient="records"):
                 rows.append({"direction": direction, "model": model, "seed": int(seed_dir[4:]), "group": group_of(rec["spacegroup"]),
                              "n": rec.get("n"), "mse": float(rec["mse"]), "ssim": float(rec["ssim"])})
-    return pd.DataFrame(rows, columns=["direction", "model", "seed", "group", "n", "mse", "ssim"])
+    return pd.DataFrame(rows, columns=["direction", "model", "seed", "group", "n", "mse", "ssim", *CHARGE_COLUMNS])
 
 
 def seed_statistics(table: pd.DataFrame) -> pd.DataFrame:
@@ -69,20 +79,51 @@ def seed_statistics(table: pd.DataFrame) -> pd.DataFrame:
     out = []
     for (direction, model, group), frame in table.groupby(["direction", "model", "group"], sort=True):
         row = {"direction": direction, "model": model, "group": group, "n_seeds": int(frame["seed"].nunique())}
-        for metric, _ in METRICS:
-            values = frame[metric].to_numpy(dtype=float)
-            row[f"{metric}_mean"] = float(np.nanmean(values))
-            row[f"{metric}_std"] = float(np.nanstd(values, ddof=1)) if len(values) > 1 else float("nan")
+        for metric in (*(m for m, _ in METRICS), *CHARGE_COLUMNS):
+            values = frame[metric].to_numpy(dtype=float) if metric in frame else np.zeros(0)
+            values = values[np.isfinite(values)]
+            row[f"{metric}_mean"] = float(values.mean()) if len(values) else float("nan")
+            row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
         out.append(row)
     return pd.DataFrame(out)
+
+
+def _charge_row(ax: Any, stats: pd.DataFrame, table: pd.DataFrame, direction: str, models: list[str], width: float) -> None:
+    """The charge metric of ``direction`` on the whole test subset, one bar per model (mean ± std over seeds)."""
+    metric, label, target = CHARGE_ROW.get(direction, ("charge_r", "charge-effect r (test)", 0.9))
+    sub = stats[(stats["direction"] == direction) & (stats["group"] == ALL)].set_index("model")
+    if sub.empty or not np.isfinite(sub.get(f"{metric}_mean", pd.Series(dtype=float))).any():
+        not_available(ax, f"no charge metrics for {direction} (needs charge series in the test subset: "
+                          "families[].charge_states ≥ 2)")
+        return
+    for k, model in enumerate(models):
+        if model not in sub.index:
+            continue
+        mean, std = sub.loc[model, f"{metric}_mean"], sub.loc[model, f"{metric}_std"]
+        x = (k - (len(models) - 1) / 2) * width
+        ax.bar(x, mean, width * 0.9, yerr=std if np.isfinite(std) else 0.0, capsize=3, color=MODEL_COLOURS.get(model, "0.5"),
+               alpha=0.8, gid=f"charge:{direction}:{model}:{metric}")
+        seeds = table[(table["direction"] == direction) & (table["model"] == model) & (table["group"] == ALL)]
+        ax.plot(np.full(len(seeds), x), seeds[metric].to_numpy(dtype=float), "o", color="k", markersize=3, alpha=0.7)
+        ratio = sub.loc[model, "charge_rms_ratio_mean"]
+        text = f"{mean:.2f}" + (f"\nRMS ratio {ratio:.2f}" if metric == "charge_r" and np.isfinite(ratio) else "")
+        ax.text(x, mean, text, ha="center", va="bottom", fontsize=7)
+    ax.axhline(target, color="0.3", linestyle="--", linewidth=1)
+    ax.text(1.0, target, f" target {'≥' if metric == 'charge_r' else '≤'} {target}", transform=ax.get_yaxis_transform(),
+            fontsize=7, va="bottom", ha="right", color="0.3")
+    if metric == "charge_r":
+        ax.set_ylim(min(-0.1, float(np.nanmin(sub[f"{metric}_mean"])) - 0.1), 1.1)
+    ax.set_xticks([0.0], ["all test, change between charge states"], fontsize=8)
+    ax.set_ylabel(label)
+    ax.grid(True, axis="y", alpha=0.3)
 
 
 def plot_metrics(results: str | os.PathLike[str], config: Mapping[str, Any] | None = None) -> Figure:
     """Figure (e) as a matplotlib Figure."""
     table = metrics_table(results, config)
     directions = [d for d in (((config or {}).get("train") or {}).get("directions") or list(DIRECTIONS))]
-    fig = new_figure(6.5 * len(directions), 7.0)
-    axes = fig.subplots(len(METRICS), len(directions), squeeze=False)
+    fig = new_figure(6.5 * len(directions), 10.0)
+    axes = fig.subplots(len(METRICS) + 1, len(directions), squeeze=False)
     if table.empty:
         for ax in axes.ravel():
             ax.set_axis_off()
@@ -126,6 +167,7 @@ def plot_metrics(results: str | os.PathLike[str], config: Mapping[str, Any] | No
                 ax.set_title(DIRECTION_LABELS.get(direction, direction), fontsize=11)
             if r == len(METRICS) - 1:
                 ax.set_xlabel("test samples: all, then per space group")
+        _charge_row(axes[len(METRICS), c], stats, table, direction, models, width)
     n_seeds = int(table["seed"].nunique())
     handles = [Patch(color=MODEL_COLOURS.get(m, "0.5"), label=MODEL_LABELS.get(m, m)) for m in models]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False, fontsize=9)
