@@ -63,6 +63,22 @@ def test_series_metrics_of_a_perfect_and_of_a_damped_prediction():
     assert flat["charge_rms_ratio"] == 0.0 and math.isnan(flat["charge_r"])
 
 
+def test_delta_is_read_exactly_from_a_perfect_prediction_despite_kappa_noise():
+    """κ differs between states (an extra change not linear in δ): the truth itself reads its own δ."""
+    rng = np.random.default_rng(2)
+    deltas = np.array([1.0, 0.0, 2 / 3, 1 / 3])  # any order
+    _, truth = _series(rng, deltas)
+    truth = truth + 0.5 * rng.normal(size=truth.shape)  # per-state κ effect, as large as δ's
+    np.testing.assert_allclose(series_metrics(truth, truth, deltas)["delta_pred"], deltas, atol=1e-12)
+    # half-way between two states reads the δ half-way; beyond the range it is clamped to the ends
+    middle = 0.5 * (truth[1] + truth[3])
+    beyond = truth[0] + (truth[0] - truth[2])
+    from lacbed_bridge.surrogate.charge_metrics import read_delta
+
+    read = read_delta(np.stack([middle, beyond]).reshape(2, -1), truth.reshape(4, -1), deltas)
+    np.testing.assert_allclose(read, [1 / 6, 1.0], atol=1e-12)
+
+
 def test_charge_table_scores_each_base_crystal_on_its_own():
     rng = np.random.default_rng(1)
     deltas = np.array([0.0, 0.5, 1.0])

@@ -38,9 +38,17 @@ def test_every_output_exists_and_is_valid(e2e: tuple[Path, Path]) -> None:
         image, meta = tifffile.imread(path), json.loads(tifffile.TiffFile(path).pages[0].description)
         assert meta["kind"] == "deformation" and image.shape == (32, 32) and np.isfinite(image).all()
     summary = pd.read_csv(r / "metrics" / "summary.csv")
-    assert list(summary.columns) == ["direction", "model", "seed", "split", "n", "mse", "ssim", "psnr"]
+    assert list(summary.columns) == ["direction", "model", "seed", "split", "n", "mse", "ssim", "psnr",
+                                     "charge_r", "charge_rms_ratio", "delta_rmse"]
     assert len(summary) == 4 and set(summary["model"]) == {"pix2pix", "unet"}
     assert summary["mse"].between(0, 1).all() and summary["ssim"].between(-1, 1).all()
+    # charge series (2 states per base crystal) in the test subset: the charge metrics are scored,
+    # with the EDD side as two channels (config.yaml's train.input / train.target: both)
+    assert summary["charge_rms_ratio"].notna().all()
+    assert summary.loc[summary["direction"] == "lacbed2edd", "delta_rmse"].notna().all()
+    assert summary.loc[summary["direction"] == "edd2lacbed", "delta_rmse"].isna().all()
+    model = json.loads((r / "models" / "lacbed2edd" / "unet" / "seed0" / "model.json").read_text())
+    assert model["data_json"]["target_kinds"] == ["edd", "deformation"]
     bench = json.loads((r / "benchmarks" / "surrogate.json").read_text())
     assert bench["side"] == 32 and bench["latency_ms"]["eager_fp32"] > 0
     for name in FIGURES:

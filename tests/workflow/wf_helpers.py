@@ -38,8 +38,8 @@ def job_counts(done: subprocess.CompletedProcess[str]) -> dict[str, int]:
 def tiny_config() -> dict:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["families"] = [
-        {"name": "F-43m_zincblende", "prototype": "zincblende", "n_variants": 6, "delta": [0.0, 1.0]},
-        {"name": "Fm-3m_rocksalt", "prototype": "rocksalt", "n_variants": 4},
+        {"name": "F-43m_zincblende", "prototype": "zincblende", "n_variants": 6, "delta": [0.0, 1.0], "charge_states": 2},
+        {"name": "Fm-3m_rocksalt", "prototype": "rocksalt", "n_variants": 4, "charge_states": 2},
     ]
     # the default beam choice (complete shells, symmetry, convergence control), with a loose target
     config["simulation"].update(pixel_count=16, min_reflection_pool=30, min_strong_beams=10, device="cpu",

@@ -11,9 +11,11 @@ dataset's normalisation x → (x − offset)/scale):
 * ``charge_r``: Pearson r between ΔP and ΔT over all pixels of all states of s;
 * ``charge_rms_ratio``: RMS(ΔP) / RMS(ΔT) (1 = the predicted change has the true size);
 * ``delta_pred`` (EDD-side targets): the transfer δ read from the prediction by least squares
-  against the true series. The truth is fitted per pixel as linear in δ, T_k ≈ A + δ_k·B
-  (ordinary least squares over k), and δ̂_k = ⟨δ⟩_s + ⟨P_k − ⟨T⟩_s, B⟩ / ⟨B, B⟩ minimises
-  |P_k − A − δ·B|². ``delta_error`` = δ̂_k − δ_k [e per formula unit].
+  against the true series: δ̂_k minimises |P_k − T(δ)|² over δ ∈ [δ_min, δ_max], with T(δ) the
+  true series joined piecewise linearly in δ (states sorted by δ). A perfect prediction reads
+  its own δ exactly, also when κ differs between states (κ is drawn per state, and its effect
+  on the density is as large as δ's: docs/charge_model.md), which a straight-line fit
+  T ≈ A + δ·B would not. ``delta_error`` = δ̂_k − δ_k [e per formula unit].
 
 Aggregates (``metrics.json``, ``summary.csv``): ``charge_r`` and ``charge_rms_ratio`` are means
 over base crystals, ``delta_rmse`` the RMS of ``delta_error`` over the samples, ``n_series`` the
@@ -57,14 +59,32 @@ def series_metrics(pred: np.ndarray, truth: np.ndarray, deltas: np.ndarray | Non
         if np.any(d_pred):
             out["charge_r"] = float(np.corrcoef(d_pred.ravel(), d_true.ravel())[0, 1])
     if deltas is not None:
-        d = np.asarray(deltas, dtype=np.float64)
-        dd = d - d.mean()
-        if np.sum(dd**2) > 0:
-            slope = dd @ d_true / np.sum(dd**2)  # B: the change of the true image per unit δ
-            norm = float(slope @ slope)
-            if norm > 0:
-                out["delta_pred"] = d.mean() + (pred - truth.mean(axis=0)) @ slope / norm
+        out["delta_pred"] = read_delta(pred, truth, np.asarray(deltas, dtype=np.float64))
     return out
+
+
+def read_delta(pred: np.ndarray, truth: np.ndarray, deltas: np.ndarray) -> np.ndarray:
+    """δ̂ per prediction: the δ of the closest point (least squares) of the piecewise-linear true series.
+
+    ``pred`` (M, n) and ``truth`` (K, n) flattened images, ``deltas`` the K true δ. NaN when the
+    series has fewer than two distinct δ.
+    """
+    order = np.argsort(deltas, kind="stable")
+    d, t = deltas[order], truth[order]
+    segments = [(j, j + 1) for j in range(len(d) - 1) if d[j + 1] > d[j]]
+    if not segments:
+        return np.full(len(pred), math.nan)
+    best = np.full(len(pred), np.inf)
+    value = np.full(len(pred), math.nan)
+    for j, k in segments:
+        step = t[k] - t[j]
+        length = float(step @ step)
+        frac = np.clip((pred - t[j]) @ step / length, 0.0, 1.0) if length > 0 else np.zeros(len(pred))
+        dist = np.sum((pred - t[j] - frac[:, None] * step) ** 2, axis=1)
+        closer = dist < best
+        best[closer] = dist[closer]
+        value[closer] = d[j] + frac[closer] * (d[k] - d[j])
+    return value
 
 
 def charge_table(rows: pd.DataFrame, pred: np.ndarray, truth: np.ndarray, *, with_delta: bool) -> pd.DataFrame:
