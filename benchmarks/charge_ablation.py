@@ -13,7 +13,7 @@ The variants change one thing at a time from the plain pix2pix/U-Net setting:
 
 The LAST line is one JSON object. Usage:
     python benchmarks/charge_ablation.py DATASET [--model unet] [--epochs 60] [--seeds 0 1]
-        [--variants plain channels channels+charge] [--charge-weight 10] [--ngf 32] [--out DIR]
+        [--variants plain channels channels+charge] [--charge-weight 10] [--ngf 32] [--out DIR] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -59,9 +59,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--split", default="random_0")
     parser.add_argument("--out", type=Path, help="where the models go (default: a temporary folder)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args(argv)
     out = args.out or Path(tempfile.mkdtemp(prefix="charge-ablation-"))
-    record: dict[str, object] = {"dataset": str(args.dataset), "model": args.model, "epochs": args.epochs, "seeds": args.seeds,
+    record: dict[str, object] = {"dataset": str(args.dataset), "device": args.device, "model": args.model, "epochs": args.epochs, "seeds": args.seeds,
                                  "charge_weight": args.charge_weight, "targets": TARGETS, "results": {}}
     print(f"{'variant':20s} {'direction':11s} {'MSE':>7s} {'SSIM':>6s} {'r':>6s} {'RMS ratio':>9s} {'δ RMSE':>7s} {'s/run':>6s}")
     for variant in args.variants:
@@ -70,11 +71,11 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             rows = []
             for seed in args.seeds:
                 config = TrainConfig(model=args.model, epochs=args.epochs, ngf=args.ngf, ndf=args.ngf, batch_size=args.batch_size,
-                                     split=args.split, device="cpu", **settings)  # type: ignore[arg-type]
+                                     split=args.split, device=args.device, **settings)  # type: ignore[arg-type]
                 start = time.perf_counter()
                 ckpt = train(args.dataset, out / variant / direction / f"seed{seed}", direction=direction, seed=seed, config=config)
                 seconds = time.perf_counter() - start
-                _, summary = evaluate_model(ckpt, args.dataset, split=args.split, device="cpu")
+                _, summary = evaluate_model(ckpt, args.dataset, split=args.split, device=args.device)
                 rows.append({k: summary[k] for k in ("mse", "ssim", "charge_r", "charge_rms_ratio", "delta_rmse", "n_series")}
                             | {"seconds": seconds})
             mean = {k: float(np.nanmean([r[k] for r in rows])) if any(np.isfinite(r[k]) for r in rows) else float("nan")

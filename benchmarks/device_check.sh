@@ -3,8 +3,14 @@
 # pandas, tifffile, torchmetrics, matplotlib, pyyaml, rich but no network):
 #   here, once:  .venv/bin/pip download gemmi jsonschema --python-version 3.12 --only-binary=:all: \
 #                  --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .device-wheels
-#   device run:  command "bash benchmarks/device_check.sh", carry [".device-wheels"], timeout ~420 s
-# Runs the CUDA tests and the simulator and surrogate benchmarks on CUDA; outputs go to $OUT.
+#   and, for the charge-aware training check, a built dataset with charge series (e.g. the reduced
+#   protocol's, 280 discs at 32², a few MB):
+#                cp -r results_accuracy_reduced/dataset .device-data
+#   device run:  command "bash benchmarks/device_check.sh", carry [".device-wheels", ".device-data"], timeout ~540 s
+# Runs the CUDA tests, the simulator and surrogate benchmarks on CUDA and the charge-aware training
+# (two channels + charge term, both directions) on CUDA; outputs go to $OUT. The full 128² protocol
+# (configs/accuracy.yaml: 2 000 converged discs as charge series) needs hours of GPU time:
+#   python benchmarks/accuracy.py --device cuda
 set -uo pipefail
 out="${OUT:-.}"
 python3 -m pip install -q --no-index --find-links .device-wheels gemmi jsonschema > "$out/device_install.txt" 2>&1
@@ -14,4 +20,9 @@ nvidia-smi --query-gpu=name,memory.total --format=csv > "$out/device_gpu.txt" 2>
 timeout 120 python3 -m pytest -q -p no:cacheprovider -m cuda tests/simulate > "$out/device_tests.txt" 2>&1
 timeout 200 python3 benchmarks/simulator.py --device cuda > "$out/device_simulator.txt" 2>&1
 timeout 150 python3 benchmarks/surrogate.py --device cuda > "$out/device_surrogate.txt" 2>&1
+if [ -f .device-data/dataset.json ]; then
+  timeout 150 python3 benchmarks/charge_ablation.py .device-data --device cuda --epochs 60 --seeds 0 \
+    --variants channels+charge --out "$out/charge_models" > "$out/device_charge.txt" 2>&1
+  rm -rf "$out/charge_models"
+fi
 tail -n 4 "$out"/device_*.txt

@@ -31,3 +31,37 @@ def test_another_run_starts_again_instead_of_failing(dataset_dir, tmp_path, capl
     ckpt = load_checkpoint(path)
     assert int(ckpt["seed"]) == 1 and '"ngf": %d' % (TINY["ngf"] * 2) in ckpt["train_json"]
     assert "starting again" in caplog.text
+
+
+def test_a_changed_split_is_never_resumed_or_scored(dataset_dir, tmp_path, caplog):
+    """Leakage guard (issue #11 item 1): the same split name with other subsets (split_fractions
+    changed) must not continue a finished model, nor score it: its test samples were trained on."""
+    import shutil
+
+    import pandas as pd
+    import pytest
+
+    from lacbed_bridge.errors import InputError
+    from lacbed_bridge.surrogate.evaluate import evaluate_model
+
+    data = tmp_path / "dataset"
+    shutil.copytree(dataset_dir, data)
+    out = tmp_path / "m"
+    config = TrainConfig(epochs=1, **TINY)
+    train(data, out, direction="edd2lacbed", seed=0, config=config)
+    evaluate_model(out / "model.pt", data, split="random_0", device="cpu")  # same split: fine
+    split_csv = data / "splits" / "random_0.csv"
+    frame = pd.read_csv(split_csv, dtype={"sample_id": str})
+    test_ids = set(frame.loc[frame["subset"] == "test", "sample_id"])
+    frame["subset"] = frame["subset"].replace({"train": "test", "test": "train"})  # subsets swapped
+    frame.to_csv(split_csv, index=False)
+    with pytest.raises(InputError, match="other subsets") as err:
+        evaluate_model(out / "model.pt", data, split="random_0", device="cpu")
+    assert "random_0.csv" in str(err.value)
+    with pytest.raises(InputError, match="split_hash"):
+        train(data, out, direction="edd2lacbed", seed=0, config=TrainConfig(epochs=2, **TINY), resume=True)
+    caplog.clear()
+    path = train(data, out, direction="edd2lacbed", seed=0, config=config, resume="if-compatible")
+    assert "starting again" in caplog.text and "split_hash" in caplog.text
+    _, summary = evaluate_model(path, data, split="random_0", device="cpu")  # retrained: scored again
+    assert summary["n"] == len(frame) - len(test_ids) - int((frame["subset"] == "val").sum())

@@ -15,6 +15,8 @@ characters outside ``[A-Za-z0-9_.+-]`` by ``_`` (``P6_3/mmc`` → ``loso_P6_3_mm
 
 from __future__ import annotations
 
+import hashlib
+
 import io as _io
 import os
 import re
@@ -147,6 +149,14 @@ def read_split(path: str | os.PathLike[str]) -> pd.DataFrame:
     if bad:
         raise InputError(f"unknown subset(s) {bad}; expected one of {list(SUBSETS)}", path=p, field="subset")
     return frame
+
+
+def split_hash(frame: pd.DataFrame) -> str:
+    """sha256 of a split's assignment (sample_id → subset, sorted by sample_id): what a model's
+    train/val/test separation depends on. A checkpoint stores it, so that a model is never resumed
+    or scored on a split whose subsets changed (its test samples could be training samples)."""
+    pairs = sorted(zip(frame["sample_id"].astype(str), frame["subset"].astype(str)))
+    return hashlib.sha256("\n".join(f"{a},{b}" for a, b in pairs).encode()).hexdigest()
 
 
 def subset_indices(frame: pd.DataFrame, subset: str) -> np.ndarray:

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from ..errors import InputError
 from .builder import load_dataset_info
-from .splits import read_split, subset_indices
+from .splits import read_split, split_hash, subset_indices
 
 Direction = Literal["edd2lacbed", "lacbed2edd"]
 #: direction → (input kind, target kind)
@@ -86,11 +86,14 @@ class PairedImageDataset(Dataset):
                              "density)", path=self.root / "dataset.json", field="normalisation")
         self.side = int(self.info["side"])
         self.manifest = pd.read_csv(self.root / "manifest.csv", dtype={"sample_id": str})
+        #: sha256 of the split's sample → subset assignment (None without a split)
+        self.split_hash: str | None = None
         if split is None:
             self.indices = np.arange(len(self.manifest), dtype=np.int64)
         else:
             frame = read_split(self.root / "splits" / f"{split}.csv")
             self.indices = subset_indices(frame, subset)
+            self.split_hash = split_hash(frame)
         self.split, self.subset = split, subset
         self._maps: dict[str, np.ndarray] = {}
         bases = self.manifest["base_id"].astype(str) if "base_id" in self.manifest else self.manifest["sample_id"]

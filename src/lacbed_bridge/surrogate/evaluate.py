@@ -89,6 +89,13 @@ def evaluate_model(
             path=Path(dataset_dir) / "dataset.json",
             field="normalisation",
         )
+    if split == data_desc.get("split") and data_desc.get("split_hash") not in (None, data.split_hash):
+        raise InputError(
+            f"split {split!r} has other subsets than when the model was trained (split_fractions or seed changed?): "
+            "its test samples could be training samples; retrain the model",
+            path=Path(dataset_dir) / "splits" / f"{split}.csv",
+            field="split_hash",
+        )
     generator = generator_from_checkpoint(ckpt)
     loader = DataLoader(data, batch_size=batch_size, shuffle=False)
     kinds = data.target_kinds

@@ -214,8 +214,11 @@ def _compatible_or_none(
         if key not in _RUN_ONLY_KEYS and stored.get(key) != wanted.get(key):
             LOG.warning("train: %s has %s = %r, not %r: starting again", last, key, stored.get(key), wanted.get(key))
             return None
+    from ..dataset.splits import read_split, split_hash
+
     old = json.loads(ckpt["data_json"])
-    current = {"dataset_hash": load_dataset_info(dataset_dir)["dataset_hash"], "direction": direction, "split": config.split}
+    current = {"dataset_hash": load_dataset_info(dataset_dir)["dataset_hash"], "direction": direction, "split": config.split,
+               "split_hash": split_hash(read_split(Path(dataset_dir) / "splits" / f"{config.split}.csv"))}
     for key, value in current.items():
         if old.get(key) != value:
             LOG.warning("train: %s was trained with %s %r, not %r: starting again", last, key, old.get(key), value)
@@ -305,6 +308,7 @@ def train(
         "dataset_hash": info["dataset_hash"],
         "direction": direction,
         "split": config.split,
+        "split_hash": train_data.split_hash,
         "side": train_data.side,
         "input_kind": train_data.input_kind,
         "target_kind": train_data.target_kind,
@@ -314,9 +318,11 @@ def train(
     }
     if ckpt is not None:
         old = json.loads(ckpt["data_json"])
-        for key in ("dataset_hash", "direction", "split"):
-            if old[key] != data_desc[key]:
-                raise InputError(f"checkpoint was trained with {key} {old[key]!r}, not {data_desc[key]!r}", path=last, field=key)
+        for key in ("dataset_hash", "direction", "split", "split_hash"):
+            if old.get(key) != data_desc[key]:
+                what = "the same split name with other subsets (its samples would cross train/test)" if key == "split_hash" else ""
+                raise InputError(f"checkpoint was trained with {key} {old.get(key)!r}, not {data_desc[key]!r} {what}".rstrip(),
+                                 path=last, field=key)
         if int(ckpt["seed"]) != int(seed):
             raise InputError(f"checkpoint was trained with seed {ckpt['seed']}, not {seed}", path=last, field="seed")
 
