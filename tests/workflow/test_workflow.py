@@ -150,3 +150,28 @@ def test_forcerun_one_training_rule(e2e: tuple[Path, Path]) -> None:
     target = "results/models/edd2lacbed/unet/seed0/model.pt"
     snakemake(work, "--cores", "1", "--forcerun", "train", target, config=config)
     assert (work / target).is_file() and (work / "results/models/edd2lacbed/unet/seed0/train_log.csv").is_file()
+
+
+def test_changed_split_retrains_instead_of_leaking(e2e: tuple[Path, Path], tmp_path: Path) -> None:
+    """issue #11 item 1: new split fractions → the dataset's split changes → every model starts again
+    (its finished last.pt belongs to other subsets) and is scored on the new test subset."""
+    from lacbed_bridge.dataset.splits import read_split, split_hash
+
+    work, config = e2e
+    copy = tmp_path / "work"
+    shutil.copytree(work, copy, ignore=shutil.ignore_patterns("report.html"))
+    changed = yaml.safe_load(config.read_text())
+    changed["dataset"]["split_fractions"] = [0.4, 0.2, 0.4]
+    path = copy / "changed.yaml"
+    path.write_text(yaml.safe_dump(changed))
+    snakemake(copy, "--cores", "2", "results/metrics/summary.csv", config=path)
+    r = copy / "results"
+    split = read_split(r / "dataset" / "splits" / "random_0.csv")
+    assert split_hash(split) != split_hash(read_split(work / "results" / "dataset" / "splits" / "random_0.csv"))
+    n_test = int((split["subset"] == "test").sum())
+    for log in sorted((copy / "logs" / "train").glob("*.log")):
+        assert "starting again" in log.read_text(), log.name
+    for metrics in sorted((r / "metrics").glob("*/*/seed*/metrics.json")):
+        assert json.loads(metrics.read_text())["n"] == n_test
+    for model in sorted((r / "models").glob("*/*/seed*/model.json")):
+        assert json.loads(model.read_text())["data_json"]["split_hash"] == split_hash(split)
