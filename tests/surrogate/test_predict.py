@@ -68,3 +68,43 @@ def test_predict_rejects_unknown_types(tiny_model, tmp_path, suffix, capsys):
     (tmp_path / f"a{suffix}").write_text("x")
     assert main(["predict", str(tiny_model), str(tmp_path / f"a{suffix}"), "--out", str(tmp_path / "o")]) == 2
     assert "unsupported input type" in capsys.readouterr().err
+
+
+def test_predict_checks_every_input_before_writing_any(tiny_model, results_dir, tmp_path, capsys):
+    """issue #11 item 7: a bad image late in a folder fails before any output is written, and the
+    error names that file; a NaN input is refused; an unwritable target is named, not its temp file."""
+    import os
+    import shutil
+
+    folder = tmp_path / "inputs"
+    family = results_dir / "edd" / "F-43m_zincblende"
+    shutil.copytree(family, folder)
+    write_tiff(folder / "zz_small.tif", np.ones((16, 16), np.float32), {"sample_id": "zz_small"})
+    out = tmp_path / "out"
+    assert main(["predict", str(tiny_model), str(folder), "--out", str(out), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "zz_small.tif" in err and "shape" in err and not out.exists()
+    nan = np.full((32, 32), np.nan, np.float32)
+    write_tiff(folder / "zz_small.tif", nan, {"sample_id": "zz_small"})
+    assert main(["predict", str(tiny_model), str(folder), "--out", str(out), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "non-finite" in err and "zz_small.tif" in err and not out.exists()
+    (folder / "zz_small.tif").unlink()
+    # a target whose folder cannot be made (a file is in the way): the error names the target
+    (tmp_path / "afile").write_text("x")
+    src = next(folder.glob("*.tif"))
+    assert main(["predict", str(tiny_model), str(src), "--out", str(tmp_path / "afile" / "p.tif"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "afile/p.tif" in err and "cannot write" in err and ".tmp" not in err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root ignores the mode: nothing to check
+            return
+        src = next(folder.glob("*.tif"))
+        assert main(["predict", str(tiny_model), str(src), "--out", str(locked / "p.tif"), "--device", "cpu"]) == 2
+        err = capsys.readouterr().err
+        assert "p.tif" in err and ".tmp" not in err
+    finally:
+        locked.chmod(0o700)

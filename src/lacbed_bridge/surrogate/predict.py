@@ -124,15 +124,23 @@ def predict_files(
     written: list[Path] = []
     # check every input before writing anything: a bad file late in a folder leaves no partial output
     input_kinds, target_kinds = model_kinds(desc)
+    side = int(desc["side"])
+    shape = (side, side) if len(input_kinds) == 1 else (len(input_kinds), side, side)
     for path in inputs:
         if path.suffix.lower() == ".cif":
             if desc["input_kind"] == "lacbed":
                 raise InputError(f"a CIF gives an EDD image, but this model's input is {desc['input_kind']}", path=path)
         else:
-            _, meta = read_tiff(path)
+            image, meta = read_tiff(path)
             kinds = meta.get("kinds") or ([meta["kind"]] if meta.get("kind") is not None else None)
             if kinds is not None and list(kinds) != input_kinds:
                 raise InputError(f"image kind(s) {kinds}, but this model ({desc['direction']}) takes {input_kinds}", path=path, field="kind")
+            if image.shape != shape:
+                raise InputError(f"image shape {image.shape} does not match the model's {' × '.join(map(str, shape))} "
+                                 f"(channels {input_kinds})", path=path, field="shape")
+            if not np.all(np.isfinite(image)):
+                raise InputError(f"{int(np.size(image) - np.isfinite(image).sum())} non-finite value(s) (NaN or inf) in the image",
+                                 path=path)
     for start in range(0, len(inputs), batch_size):
         chunk = inputs[start : start + batch_size]
         images, metas = [], []
