@@ -108,3 +108,12 @@ def test_predict_checks_every_input_before_writing_any(tiny_model, results_dir, 
         assert "p.tif" in err and ".tmp" not in err
     finally:
         locked.chmod(0o700)
+
+
+def test_a_garbage_checkpoint_is_one_line(tmp_path, capsys):
+    garbage = tmp_path / "model.pt"
+    garbage.write_bytes(b"PK\x03\x04 not a zip at all" * 10)
+    write_tiff(tmp_path / "x.tif", np.ones((32, 32), np.float32), {"sample_id": "x"})
+    assert main(["predict", str(garbage), str(tmp_path / "x.tif"), "--out", str(tmp_path / "o.tif")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not a readable checkpoint" in err and "model.pt" in err and len(err.splitlines()) == 1

@@ -68,6 +68,9 @@ def test_failed_simulation_is_reported_and_excluded(e2e: tuple[Path, Path]) -> N
     assert not (r / "lacbed" / "F-43m_zincblende" / f"{BROKEN}.tif").exists()
     info = json.loads((r / "dataset" / "dataset.json").read_text())
     assert [e["sample_id"] for e in info["excluded"]] == [BROKEN]
+    # the exclusion cites the error the marker holds, not only the marker (issue #11 item 9)
+    reason = info["excluded"][0]["reason"]
+    assert row["error"] in reason and f"{BROKEN}.failed" in reason
 
 
 def test_nothing_to_redo_then_only_what_is_missing(e2e: tuple[Path, Path], tmp_path: Path) -> None:

@@ -172,8 +172,13 @@ def image_sha256(image: np.ndarray) -> str:
 
 
 def _failed_marker(path: Path, sample_id: str, meta: Mapping[str, Any]) -> str | None:
-    if (path.parent / f"{sample_id}.failed").exists():
-        return f"failed-simulation marker file {path.parent / (sample_id + '.failed')}"
+    marker = path.parent / f"{sample_id}.failed"
+    if marker.exists():
+        try:  # the marker of the batch job holds the error (JSON: sample_id, stage, error)
+            error = json.loads(marker.read_text()).get("error")
+        except (OSError, ValueError, AttributeError):
+            error = None
+        return f"{error} (marker {marker})" if error else f"failed-simulation marker file {marker}"
     if meta.get("failed") is True:
         return "metadata marks the simulation as failed"
     status = meta.get("status")

@@ -80,7 +80,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for a file that is not a checkpoint
-        raise InputError(f"not a readable checkpoint ({exc})", path=p) from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # torch's messages run to many lines
+        raise InputError(f"not a readable checkpoint ({first})", path=p) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise InputError(f"not a {FORMAT} checkpoint", path=p, field="format")
     if int(ckpt.get("_version", -1)) != CHECKPOINT_VERSION:
