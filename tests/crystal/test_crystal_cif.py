@@ -8,7 +8,7 @@ from pathlib import Path
 
 import gemmi
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from lacbed_bridge.cli import main
@@ -67,7 +67,9 @@ def test_modern_spellings_charges_and_uncertainties() -> None:
 
 
 def test_no_symops_kappa_items_and_blocks() -> None:
-    first = read_cif(SRTIO3)
+    with pytest.raises(InputError, match="2 data blocks .SrTiO3_first, SrTiO3_second.; expected one crystal"):
+        read_cif(SRTIO3)  # never silently the first of several crystals
+    first = read_cif(SRTIO3, block="SrTiO3_first")
     assert first.name == "SrTiO3_first"
     assert first.symops == ()
     assert len(first.operations()) == 48  # from the H-M name through gemmi
@@ -107,7 +109,7 @@ def test_round_trip_reference(reference_cif: Path, tmp_path: Path) -> None:
 
 
 def test_written_file_readable_by_plain_gemmi(tmp_path: Path) -> None:
-    crystal = read_cif(SRTIO3)
+    crystal = read_cif(SRTIO3, block="SrTiO3_first")
     out = tmp_path / "SrTiO3.cif"
     write_cif(crystal, out)
     text = out.read_text()
@@ -151,6 +153,13 @@ def crystals(draw: st.DrawFn) -> Crystal:
                 kappa=draw(st.floats(0.5, 1.5, **_finite)) if charged else 1.0,
             )
         )
+    # what read_cif refuses: an empty cell, two atoms on one spot (occupancies adding up to > 1)
+    assume(any(s.occupancy > 0 for s in sites))
+    spots: dict[tuple[int, ...], float] = {}
+    for s in sites:
+        key = tuple(int(round((c % 1.0) * 1e4)) % 10_000 for c in s.fract)
+        spots[key] = spots.get(key, 0.0) + s.occupancy
+    assume(all(total <= 1.0 for total in spots.values()))
     lengths = [draw(st.floats(1.0, 60.0, **_finite)) for _ in range(3)]
     angles = [draw(st.floats(60.0, 120.0, **_finite)) for _ in range(3)]
     return Crystal(
@@ -206,6 +215,15 @@ BROKEN = {
     "no_spacegroup": (lambda t: _drop_symops(t).replace("_space_group_name_H-M_alt 'F m -3 m'\n", ""), "_symmetry_space_group_name_H-M", "no space group"),
     "bad_symop": (lambda t: t.replace("'x, y, z'", "'x, y, q'"), "_space_group_symop_operation_xyz", "not a symmetry operation"),
     "negative_length": (lambda t: t.replace("_cell_length_c 5.6402(3)", "_cell_length_c -5.6"), "_cell_length_c", "> 0"),
+    # issue #11 item 2: non-finite numbers, an empty cell, two atoms on one spot, a second crystal
+    "infinite_coordinate": (lambda t: t.replace("Cl1- 0.5", "Cl1- 1e999"), "_atom_site_fract_x", "finite"),
+    "infinite_length": (lambda t: t.replace("_cell_length_a 5.6402(3)", "_cell_length_a 1e999"), "_cell_length_a", "finite"),
+    "infinite_volume": (lambda t: t.replace("_cell_length_a 5.6402(3)", "_cell_length_a 5.6402(3)\n_cell_volume 1e999"),
+                        "_cell_volume", "finite"),
+    "empty_cell": (lambda t: t.replace("0.0152(4) 1.0", "0.0152(4) 0").replace("0.0127(3) .", "0.0127(3) 0.0"),
+                   "_atom_site_occupancy", "occupancy 0"),
+    "duplicate_atom": (lambda t: t + "Na2 Na 1.0 0.0 -0.0 0.01 1.0\n", "_atom_site_fract_x", "one position"),
+    "second_block": (lambda t: t + "\ndata_another\n_cell_length_a 4.0\n", "data_", "2 data blocks"),
 }
 
 
@@ -251,3 +269,12 @@ def test_cif_check_cli_ok(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1
     assert "F m -3 m" in out[0] and "Cl4 Na4" in out[0]
+
+
+def test_a_mixed_site_may_share_a_position(tmp_path: Path) -> None:
+    """Two species sharing a site (occupancies adding up to ≤ 1) are a mixed site, not a duplicate."""
+    text = NACL.read_text().replace("Na1 Na1+ 0.0 0.0 0.0 0.0152(4) 1.0", "Na1 Na1+ 0.0 0.0 0.0 0.0152(4) 0.6\nK1 K1+ 1.0 0.0 0.0 0.0152(4) 0.4")
+    path = tmp_path / "mixed.cif"
+    path.write_text(text)
+    crystal = read_cif(path)
+    assert [s.occupancy for s in crystal.sites] == [0.6, 0.4, 1.0]

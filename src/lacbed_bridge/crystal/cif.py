@@ -84,7 +84,10 @@ def parse_number(raw: str, *, path: str | os.PathLike[str] | None = None, item: 
     match = _NUMBER.match(text)
     if not match:
         raise InputError(f"expected a number, got {raw!r}", path=path, field=item)
-    return float(match.group(1))
+    value = float(match.group(1))
+    if not math.isfinite(value):  # 1e999 parses as inf: refuse it here, not as NaN images later
+        raise InputError(f"expected a finite number, got {raw!r}", path=path, field=item)
+    return value
 
 
 def element_from_type_symbol(symbol: str, *, path: str | os.PathLike[str] | None = None, item: str | None = None) -> str:
@@ -215,7 +218,25 @@ def _read_sites(block: gemmi.cif.Block, path: Path) -> tuple[Site, ...]:
             if not kappa > 0:
                 raise InputError(f"site {label}: kappa must be > 0, got {kappa}", path=path, field="_atom_site_kappa")
         sites.append(Site(label, element, (fract[0], fract[1], fract[2]), occupancy, u_iso, pv, kappa))
+    if not any(site.occupancy > 0 for site in sites):
+        raise InputError("every site has occupancy 0: the cell is empty", path=path, field="_atom_site_occupancy")
+    _check_shared_positions(sites, path)
     return tuple(sites)
+
+
+def _check_shared_positions(sites: list[Site], path: Path, tolerance: float = 1e-4) -> None:
+    """Sites on one position (fractional coordinates equal modulo 1) may share it as a mixed
+    site only when their occupancies add up to at most 1; more is two atoms on one spot."""
+    groups: dict[tuple[int, int, int], list[Site]] = {}
+    for site in sites:
+        key = tuple(int(round((c % 1.0) / tolerance)) % int(round(1 / tolerance)) for c in site.fract)
+        groups.setdefault(key, []).append(site)  # type: ignore[arg-type]
+    for shared in groups.values():
+        total = sum(s.occupancy for s in shared)
+        if len(shared) > 1 and total > 1.0 + 1e-6:
+            labels = ", ".join(s.label for s in shared)
+            raise InputError(f"sites {labels} sit on one position {shared[0].fract} with total occupancy {total:g} > 1 "
+                             "(duplicate atoms?)", path=path, field="_atom_site_fract_x")
 
 
 def crystal_from_block(block: gemmi.cif.Block, path: str | os.PathLike[str] = "<string>") -> Crystal:
@@ -258,17 +279,22 @@ def read_cif(path: str | os.PathLike[str], block: str | None = None) -> Crystal:
     Parameters
     ----------
     path: the CIF file.
-    block: name of the data block (without ``data_``); default the first block.
+    block: name of the data block (without ``data_``); needed when the file holds several
+        (never silently the first of several crystals).
 
-    Raises :class:`InputError` naming the file and the item for a file that is not a CIF, a
-    missing or unparsable cell item, an unknown element, no sites, an occupancy outside [0, 1],
-    or an unknown space group without symmetry operations.
+    Raises :class:`InputError` naming the file and the item for a file that is not a CIF, several
+    data blocks without ``block``, a missing, unparsable or non-finite number, an unknown element,
+    no sites, an occupancy outside [0, 1], an empty cell (every occupancy 0), sites on one position
+    with occupancies adding up to more than 1, or an unknown space group without symmetry operations.
     """
     p = Path(path)
     doc = _read_document(p)
     if len(doc) == 0:
         raise InputError("no data block (expected data_<name>)", path=p)
     if block is None:
+        if len(doc) > 1:
+            names = ", ".join(b.name for b in doc)
+            raise InputError(f"{len(doc)} data blocks ({names}); expected one crystal per file", path=p, field="data_")
         found = doc[0]
     else:
         found = doc.find_block(block)
