@@ -212,3 +212,23 @@ def test_normal_must_point_along_the_beam() -> None:
         simulate_builtin(gaas(), small(normal_direction=(0, 0, -1)), device="cpu")
     tilted = simulate_builtin(gaas(), small(normal_direction=(1, 0, 3)), device="cpu").disc()
     assert np.isfinite(tilted).all()
+
+
+@pytest.mark.parametrize("pool_mode", ["felix", "shells"])
+def test_a_pool_of_extinct_reflections_is_an_error_not_a_uniform_disc(pool_mode: str) -> None:
+    """issue #11 item 2: a 3×3×3 supercell of fcc Cu written in P 1 (108 atoms): every reflection
+    of the supercell below (333) is extinct, so a 60-reflection pool couples nothing."""
+    import itertools
+
+    from lacbed_bridge.errors import InputError
+
+    basis = [(0, 0, 0), (0.5, 0.5, 0), (0.5, 0, 0.5), (0, 0.5, 0.5)]
+    sites = tuple(
+        Site(f"Cu{4 * m + j}", "Cu", ((b[0] + i) / 3, (b[1] + k) / 3, (b[2] + l) / 3), 1.0, 0.006, None, 1.0)
+        for m, (i, k, l) in enumerate(itertools.product(range(3), repeat=3))
+        for j, b in enumerate(basis)
+    )
+    crystal = Crystal(name="Cu_333", cell=(3 * 3.615,) * 3 + (90.0,) * 3, spacegroup="P 1", sites=sites, formula="Cu108")
+    with pytest.raises(InputError, match="structure factor 0") as err:
+        simulate_builtin(crystal, small(min_reflection_pool=60, min_strong_beams=20), device="cpu", pool_mode=pool_mode)
+    assert err.value.field == "simulation.min_reflection_pool"

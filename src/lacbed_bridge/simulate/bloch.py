@@ -168,6 +168,13 @@ def bloch_structure(
                 field="pool",
             )
     u_matrix, column = pool_matrix(crystal, settings, pool, frame.reciprocal, constants, str(device))
+    strengths = np.abs(np.asarray(column.total))
+    if len(strengths) > 1 and not strengths[1:].max() > 1e-9 * strengths[0]:
+        # e.g. a large cell whose few nearest reflections are all extinct: every beam but 000
+        # would be uncoupled and the disc uniform; say so instead of returning it
+        raise InputError(
+            f"all {len(pool) - 1} reflections of the beam pool have structure factor 0 (extinct): the disc would be "
+            "uniform; raise the pool size", field="simulation.min_reflection_pool")
     u_t = torch.as_tensor(u_matrix, dtype=torch.complex128, device=device)
     coupling_factor = 2.0 * math.pi**2 / wavenumber  # 4π²/(2K)
     return BlochStructure(
