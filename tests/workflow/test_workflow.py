@@ -178,3 +178,23 @@ def test_changed_split_retrains_instead_of_leaking(e2e: tuple[Path, Path], tmp_p
         assert json.loads(metrics.read_text())["n"] == n_test
     for model in sorted((r / "models").glob("*/*/seed*/model.json")):
         assert json.loads(model.read_text())["data_json"]["split_hash"] == split_hash(split)
+
+
+def test_paths_with_spaces(tmp_path: Path) -> None:
+    """issue #11 item 5: results and logs folders with spaces work, and nothing lands outside them."""
+    from wf_helpers import tiny_config
+
+    work = tmp_path / "a work dir"
+    work.mkdir()
+    config = tiny_config()
+    config["output"] = {"results": "my results", "logs": "my logs"}
+    path = work / "tiny config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    target = "my results/lacbed/Fm-3m_rocksalt/batch_0000.csv"
+    snakemake(work, "--cores", "2", target, "my results/edd/Fm-3m_rocksalt/batch_0000.csv", config=path)
+    batch = pd.read_csv(work / target)
+    assert (batch["status"] == "ok").all() and len(batch) == 2
+    for name in batch["sample_id"]:
+        assert (work / "my results" / "lacbed" / "Fm-3m_rocksalt" / f"{name}.tif").is_file()
+    assert (work / "my logs").is_dir()
+    assert sorted(p.name for p in work.iterdir() if not p.name.startswith(".")) == ["my logs", "my results", "tiny config.yaml"]

@@ -15,4 +15,4 @@ rule benchmark_surrogate:
         "../../envs/ml.yaml"
     shell:
         "python {workflow.basedir}/benchmarks/surrogate.py {params.quick} --device {params.device} "
-        "--side {params.side} --ngf {params.ngf} --dataset $(dirname {input.info}) --json-out {output} > {log} 2>&1"
+        "--side {params.side} --ngf {params.ngf} --dataset \"$(dirname {input.info:q})\" --json-out {output:q} > {log:q} 2>&1"

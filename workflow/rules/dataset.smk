@@ -19,6 +19,6 @@ rule dataset:
     conda:
         "../../envs/sim.yaml"
     shell:
-        "lacbed-bridge dataset --variants {input.variants} --edd-root {R}/edd --lacbed-root {R}/lacbed "
-        "--deformation-root {R}/deformation "
-        "--out $(dirname {output.info}) --config {EFFECTIVE} > {log} 2>&1"
+        "lacbed-bridge dataset --variants {input.variants:q} --edd-root {R:q}/edd --lacbed-root {R:q}/lacbed "
+        "--deformation-root {R:q}/deformation "
+        "--out \"$(dirname {output.info:q})\" --config {EFFECTIVE:q} > {log:q} 2>&1"

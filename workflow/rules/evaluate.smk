@@ -12,8 +12,8 @@ rule evaluate:
     conda:
         "../../envs/ml.yaml"
     shell:
-        "lacbed-bridge evaluate --model {input.model} --dataset $(dirname {input.info}) --split {params.split} "
-        "--out $(dirname {output}) --config {EFFECTIVE} > {log} 2>&1"
+        "lacbed-bridge evaluate --model {input.model:q} --dataset \"$(dirname {input.info:q})\" --split {params.split} "
+        "--out \"$(dirname {output:q})\" --config {EFFECTIVE:q} > {log:q} 2>&1"
 
 
 rule metrics_summary:
@@ -26,4 +26,4 @@ rule metrics_summary:
     conda:
         "../../envs/ml.yaml"
     shell:
-        "lacbed-bridge metrics-summary {input} --out {output} > {log} 2>&1"
+        "lacbed-bridge metrics-summary {input:q} --out {output:q} > {log:q} 2>&1"

@@ -14,4 +14,4 @@ rule figures:
     conda:
         "../../envs/ml.yaml"
     shell:
-        "lacbed-bridge figures --results {R} --config {EFFECTIVE} --out $(dirname {output[0]}) > {log} 2>&1"
+        "lacbed-bridge figures --results {R:q} --config {EFFECTIVE:q} --out \"$(dirname {output[0]:q})\" > {log:q} 2>&1"

@@ -17,5 +17,5 @@ rule simulate:
     conda:
         "../../envs/sim.yaml"
     shell:
-        "lacbed-bridge batch lacbed --config {EFFECTIVE} --family {wildcards.family} --batch {wildcards.batch} "
-        "--cif-dir $(dirname {input}) --out-dir $(dirname {output}) --manifest {output} > {log} 2>&1"
+        "lacbed-bridge batch lacbed --config {EFFECTIVE:q} --family {wildcards.family} --batch {wildcards.batch} "
+        "--cif-dir \"$(dirname {input:q})\" --out-dir \"$(dirname {output:q})\" --manifest {output:q} > {log:q} 2>&1"

@@ -15,6 +15,6 @@ rule train:
     conda:
         "../../envs/ml.yaml"
     shell:
-        "lacbed-bridge train --dataset $(dirname {input.info}) --direction {wildcards.direction} "
-        "--model {wildcards.model} --seed {wildcards.seed} --out $(dirname {output.model}) "
-        "--config {EFFECTIVE} --resume-if-compatible > {log} 2>&1"
+        "lacbed-bridge train --dataset \"$(dirname {input.info:q})\" --direction {wildcards.direction} "
+        "--model {wildcards.model} --seed {wildcards.seed} --out \"$(dirname {output.model:q})\" "
+        "--config {EFFECTIVE:q} --resume-if-compatible > {log:q} 2>&1"

@@ -10,4 +10,4 @@ rule variants:
     conda:
         "../../envs/sim.yaml"
     shell:
-        "lacbed-bridge variants {EFFECTIVE} --family {wildcards.family} --out $(dirname {output}) > {log} 2>&1"
+        "lacbed-bridge variants {EFFECTIVE:q} --family {wildcards.family} --out \"$(dirname {output:q})\" > {log:q} 2>&1"
