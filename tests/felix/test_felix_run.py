@@ -160,15 +160,28 @@ def test_retries_until_success_and_log_every_attempt(tmp_path: Path, fake_felix:
     monkeypatch.setenv("FAKE_FELIX_STATE", str(tmp_path / "count"))
     monkeypatch.setenv("FAKE_FELIX_FAILS", "2")
     run = copy_inputs("GaAs_m110_930A_64px_noabs", tmp_path / "GaAs_flaky")
-    with pytest.raises(SimulationError, match=r"GaAs_flaky: Felix failed after 2 attempt\(s\).*exit status 3.*error in Simulate"):
+    with pytest.raises(SimulationError, match=r"GaAs_flaky: Felix failed after 2 attempt\(s\).*exit status -9.*killed"):
         run_felix_dir(run, {"executable": str(executable), "retries": 1})
     assert _outputs(run) == []
     log = (run / "felix.log").read_text()
-    assert "attempt 1/2" in log and "attempt 2: exit status 3" in log
+    assert "attempt 1/2" in log and "attempt 2: exit status -9" in log
     (tmp_path / "count").unlink()
     result = run_felix_dir(run, {"executable": str(executable), "retries": 2})
     assert result.info["felix_attempts"] == 3
     assert "attempt 3: exit status 0" in (run / "felix.log").read_text()
+
+
+def test_input_errors_are_not_retried_and_felix_says_why(tmp_path: Path, fake_felix: FakeFactory,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """issue #11 item 8: a plain non-zero exit (Felix refusing its input) fails at once, and Felix's
+    own message comes through (GFORTRAN_UNBUFFERED_PRECONNECTED=y, else MPI_Abort loses it)."""
+    monkeypatch.delenv("GFORTRAN_UNBUFFERED_PRECONNECTED", raising=False)
+    executable = fake_felix("crash", "GaAs_m110_930A_64px")
+    run = copy_inputs("GaAs_m110_930A_64px", tmp_path / "GaAs_input")
+    with pytest.raises(SimulationError, match=r"failed after 1 attempt\(s\).*error in ReadCif\(Cannot find .cif\)"):
+        run_felix_dir(run, {"executable": str(executable), "retries": 3})
+    log = (run / "felix.log").read_text()
+    assert "attempt 1/4" in log and "attempt 2" not in log
 
 
 def test_mpi_ranks_warn_unless_patched(tmp_path: Path, fake_felix: FakeFactory, monkeypatch: pytest.MonkeyPatch,

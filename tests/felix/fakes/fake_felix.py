@@ -14,7 +14,8 @@ $FAKE_FELIX_MODE chooses the behaviour:
   nofolder   exit 0 without writing any output folder
   nan        put a NaN into the (000) disc of the first thickness
   negative   put a negative value into the (000) disc of the first thickness
-  flaky      exit 3 until $FAKE_FELIX_STATE counts $FAKE_FELIX_FAILS failures, then behave as ok
+  flaky      killed by SIGKILL (as by a node's OOM killer) until $FAKE_FELIX_STATE counts
+             $FAKE_FELIX_FAILS failures, then behave as ok
 Standard library only.
 """
 
@@ -22,6 +23,7 @@ import array
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -84,8 +86,11 @@ def main() -> int:
     mode = os.environ.get("FAKE_FELIX_MODE", "ok")
     banner()
     if mode == "crash":
-        print("  0 = rank, error in ReadCif(Cannot find .cif)")
-        print("  0 = rank, error in felixrefine(ABORTING)", flush=True)
+        # real Felix (gfortran) buffers its output into a pipe and MPI_Abort loses the buffer,
+        # unless GFORTRAN_UNBUFFERED_PRECONNECTED=y: mimic that
+        if os.environ.get("GFORTRAN_UNBUFFERED_PRECONNECTED") == "y":
+            print("  0 = rank, error in ReadCif(Cannot find .cif)")
+            print("  0 = rank, error in felixrefine(ABORTING)", flush=True)
         return 1
     if mode == "hang":
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
@@ -97,8 +102,8 @@ def main() -> int:
         count = int(state.read_text()) if state.exists() else 0
         if count < int(os.environ.get("FAKE_FELIX_FAILS", "1")):
             state.write_text(str(count + 1))
-            print("  0 = rank, error in Simulate(BlochCoefficientCalculation)", flush=True)
-            return 3
+            print("  0 = rank, killed", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
     v = inp_values()
     name, side = formula(), 2 * int(v["IPixelCount"])
     if mode == "nofolder":

@@ -7,8 +7,13 @@ Felix (WarwickMicroscopy/Felix, Fortran + MPI) reads ``felix.inp``, ``felix.cif`
   on ``PATH``; the configured command line (``felix`` or ``mpirun -n 4 felix``) has its word
   ``felix`` replaced by that executable;
 - one attempt = one subprocess in its own process group, stdout and stderr into one stream, a
-  wall-clock timeout that kills the whole group (mpirun and its ranks); failed attempts (non-zero
-  exit, timeout) are retried up to ``retries`` times;
+  wall-clock timeout that kills the whole group (mpirun and its ranks); only attempts that a
+  retry can cure — a timeout, or death by a signal (negative status, or 128 + n from a launcher:
+  a node's OOM killer, a pre-emption) — are retried, up to ``retries`` times; a plain non-zero
+  exit is Felix refusing its input and fails at once;
+- the environment: ``GFORTRAN_UNBUFFERED_PRECONNECTED=y`` (gfortran buffers Felix's output into a
+  pipe and MPI_Abort then loses it: with it Felix's own error message reaches the log and the
+  error) and ``OPENBLAS_NUM_THREADS=1`` (one BLAS thread per MPI rank), unless already set;
 - ``felix.log`` in the run folder gets every attempt's command, output and outcome, written
   atomically when the run ends (success or not);
 - Felix's version line and its own reported times (``Absorption    0 hrs   0 mins   6 sec``, printed
@@ -258,6 +263,15 @@ class _Attempt:
     output: str
 
 
+#: environment Felix runs with unless the user's environment or ``simulation.felix.env`` sets it
+FELIX_ENV_DEFAULTS = {"GFORTRAN_UNBUFFERED_PRECONNECTED": "y", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def _killed_by_signal(returncode: int | None) -> bool:
+    """A status a retry may cure: killed by signal n (−n from Python, 128 + n from a launcher)."""
+    return returncode is not None and (returncode < 0 or returncode > 128)
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """Stop the process group of ``proc`` (mpirun and its ranks): SIGTERM, then SIGKILL."""
     for sig, wait in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, None)):
@@ -337,13 +351,17 @@ def run_felix(run_dir: str | os.PathLike[str], felix_cfg: dict[str, Any] | None,
         header.append(f"# WARNING: {message}")
     env = dict(os.environ)
     env.update({str(k): str(v) for k, v in cfg["env"].items()})
+    for key, value in FELIX_ENV_DEFAULTS.items():
+        env.setdefault(key, value)
 
     sections: list[str] = ["\n".join(header)]
     total = 0.0
     n_attempts = cfg["retries"] + 1
     failure = ""
+    made = 0
     try:
         for attempt in range(1, n_attempts + 1):
+            made = attempt
             result = _run_once(argv, run_dir, cfg["timeout_s"], env)
             total += result.seconds
             if result.timed_out:
@@ -375,10 +393,10 @@ def run_felix(run_dir: str | os.PathLike[str], felix_cfg: dict[str, Any] | None,
                 )
             failure = f"{outcome}; Felix said: {_tail(result.output)}"
             log.warning("%s: Felix attempt %d/%d %s", name, attempt, n_attempts, outcome)
-            if result.returncode is None and not result.timed_out:
-                break  # not startable: retrying cannot help
+            if not (result.timed_out or _killed_by_signal(result.returncode)):
+                break  # not startable, or Felix refused its input: a retry would fail the same way
     finally:
         write_text_atomic(run_dir / LOG_NAME, "\n".join(sections) + "\n")
     raise SimulationError(
-        f"{name}: Felix failed after {n_attempts} attempt(s) in {run_dir}: {failure} (full output in {run_dir / LOG_NAME})"
+        f"{name}: Felix failed after {made} attempt(s) in {run_dir}: {failure} (full output in {run_dir / LOG_NAME})"
     )
