@@ -65,3 +65,28 @@ def test_a_changed_split_is_never_resumed_or_scored(dataset_dir, tmp_path, caplo
     assert "starting again" in caplog.text and "split_hash" in caplog.text
     _, summary = evaluate_model(path, data, split="random_0", device="cpu")  # retrained: scored again
     assert summary["n"] == len(frame) - len(test_ids) - int((frame["subset"] == "val").sum())
+
+
+def test_run_only_keys_are_the_callers_in_both_resume_modes(dataset_dir, tmp_path):
+    """One resume rule (issue #12 item 7): run-only keys (epochs, amp, ...) come from the caller in
+    both modes; other hyper-parameters are the checkpoint's (True) or start again (if-compatible)."""
+    import json
+
+    import pytest
+
+    from lacbed_bridge.errors import InputError
+    from lacbed_bridge.surrogate.train import RUN_ONLY_KEYS
+
+    assert "amp" in RUN_ONLY_KEYS
+    out = tmp_path / "m"
+    train(dataset_dir, out, direction="edd2lacbed", seed=0, config=TrainConfig(epochs=1, amp=True, **TINY))
+    for mode in (True, "if-compatible"):
+        path = train(dataset_dir, out, direction="edd2lacbed", seed=0, config=TrainConfig(epochs=2, amp=False, **TINY), resume=mode)
+        stored = json.loads(load_checkpoint(path)["train_json"])
+        assert stored["amp"] is False and stored["epochs"] == 2
+        assert len(json.loads(load_checkpoint(path)["log_json"])) == 2  # continued, not started again
+        train(dataset_dir, out, direction="edd2lacbed", seed=0, config=TrainConfig(epochs=1, amp=True, **TINY))
+    # a checkpoint beyond the epochs asked for is another run
+    train(dataset_dir, out, direction="edd2lacbed", seed=0, config=TrainConfig(epochs=2, **TINY))
+    with pytest.raises(InputError, match="epoch 2, beyond the 1 asked for"):
+        train(dataset_dir, out, direction="edd2lacbed", seed=0, config=TrainConfig(epochs=1, **TINY), resume=True)

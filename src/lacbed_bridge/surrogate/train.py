@@ -197,39 +197,35 @@ def validate(generator: nn.Module, loader: DataLoader, device: torch.device) -> 
     return (mse / n, ss / n) if n else (math.nan, math.nan)
 
 
-_RUN_ONLY_KEYS = ("epochs", "device", "num_workers", "checkpoint_every", "amp")
+#: TrainConfig keys of one call, not of the run: a resumed run takes them from the caller
+RUN_ONLY_KEYS = ("epochs", "device", "num_workers", "checkpoint_every", "amp")
+#: what a run is tied to (``data_json`` keys): a checkpoint never continues with other values
+DATA_KEYS = ("dataset_hash", "direction", "split", "split_hash")
 
 
-def _compatible_or_none(
-    ckpt: dict[str, Any], last: Path, config: TrainConfig, dataset_dir: str | os.PathLike[str], direction: str, seed: int
-) -> dict[str, Any] | None:
-    """For ``resume="if-compatible"`` (the workflow's train rule): the checkpoint if it continues
-    the same run — same hyper-parameters (run-only keys aside), dataset, direction, split and seed —
-    else None, with a warning that names the difference (training then starts again)."""
-    from ..dataset.builder import load_dataset_info
+def resume_differences(ckpt: dict[str, Any], config: TrainConfig, data_desc: dict[str, Any], seed: int) -> tuple[list[str], list[str]]:
+    """How a checkpoint differs from the run asked for: (hyper-parameters, data).
 
+    Hyper-parameters: every TrainConfig key but :data:`RUN_ONLY_KEYS`. Data: :data:`DATA_KEYS`, the
+    seed, and a checkpoint beyond the epochs asked for. Each entry reads "key stored, not wanted".
+    """
     stored = TrainConfig.from_mapping(json.loads(ckpt["train_json"])).to_dict()
     wanted = config.to_dict()
-    for key in sorted(set(stored) | set(wanted)):
-        if key not in _RUN_ONLY_KEYS and stored.get(key) != wanted.get(key):
-            LOG.warning("train: %s has %s = %r, not %r: starting again", last, key, stored.get(key), wanted.get(key))
-            return None
-    from ..dataset.splits import read_split, split_hash
-
+    hyper = [f"{key} = {stored.get(key)!r}, not {wanted.get(key)!r}" for key in sorted(set(stored) | set(wanted))
+             if key not in RUN_ONLY_KEYS and stored.get(key) != wanted.get(key)]
     old = json.loads(ckpt["data_json"])
-    current = {"dataset_hash": load_dataset_info(dataset_dir)["dataset_hash"], "direction": direction, "split": config.split,
-               "split_hash": split_hash(read_split(Path(dataset_dir) / "splits" / f"{config.split}.csv"))}
-    for key, value in current.items():
-        if old.get(key) != value:
-            LOG.warning("train: %s was trained with %s %r, not %r: starting again", last, key, old.get(key), value)
-            return None
+    data = [f"{key} {old.get(key)!r}, not {data_desc.get(key)!r}" for key in DATA_KEYS if old.get(key) != data_desc.get(key)]
     if int(ckpt["seed"]) != int(seed):
-        LOG.warning("train: %s was trained with seed %s, not %s: starting again", last, ckpt["seed"], seed)
-        return None
+        data.append(f"seed {ckpt['seed']}, not {seed}")
     if int(ckpt["epoch"]) > config.epochs:
-        LOG.warning("train: %s is at epoch %s, beyond the %d asked for: starting again", last, ckpt["epoch"], config.epochs)
-        return None
-    return ckpt
+        data.append(f"epoch {ckpt['epoch']}, beyond the {config.epochs} asked for")
+    return hyper, data
+
+
+def _resumed_config(ckpt: dict[str, Any], config: TrainConfig) -> TrainConfig:
+    """The checkpoint's hyper-parameters with the caller's run-only keys (:data:`RUN_ONLY_KEYS`)."""
+    stored = TrainConfig.from_mapping(json.loads(ckpt["train_json"]))
+    return TrainConfig.from_mapping(stored.to_dict(), **{key: getattr(config, key) for key in RUN_ONLY_KEYS})
 
 
 def _frame_text(rows: list[dict[str, Any]]) -> str:
@@ -248,6 +244,207 @@ def _deterministic(enabled: bool) -> Iterator[None]:
         yield
     finally:
         torch.use_deterministic_algorithms(before, warn_only=before_warn)
+
+
+class TrainingState:
+    """Everything a training run carries from epoch to epoch: networks, optimisers, schedulers,
+    the epoch reached and the log. Built from a config (weights from the seeded global RNG),
+    loaded from a checkpoint, and turned back into one (:meth:`payload`)."""
+
+    def __init__(self, config: TrainConfig, *, side: int, in_channels: int, out_channels: int, device: torch.device) -> None:
+        self.config = config
+        self.gen, self.disc = build_networks(
+            model=config.model, side=side, ngf=config.ngf, ndf=config.ndf, norm=config.norm, dropout=config.dropout,
+            scales=config.scales, n_layers_d=config.n_layers_d, in_channels=in_channels, out_channels=out_channels,
+        )
+        self.gen.to(device)
+        if self.disc is not None:
+            self.disc.to(device)
+        betas = (config.beta1, config.beta2)
+        self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=config.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=config.lr, betas=betas) if self.disc is not None else None
+        factor = lr_factor(config.lr_schedule, config.epochs, config.decay_start)
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, factor)
+        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, factor) if self.opt_d is not None else None
+        self.epoch = 0
+        self.log_rows: list[dict[str, Any]] = []
+
+    def load(self, ckpt: dict[str, Any]) -> None:
+        """Continue from a checkpoint: weights, optimiser and scheduler states, epoch, log, RNG states."""
+        self.gen.load_state_dict(ckpt["generator"])
+        self.opt_g.load_state_dict(ckpt["opt_g"])
+        self.sched_g.load_state_dict(ckpt["sched_g"])
+        if self.disc is not None:
+            self.disc.load_state_dict(ckpt["discriminator"])
+            self.opt_d.load_state_dict(ckpt["opt_d"])  # type: ignore[union-attr]
+            self.sched_d.load_state_dict(ckpt["sched_d"])  # type: ignore[union-attr]
+        self.epoch = int(ckpt["epoch"])
+        self.log_rows = json.loads(ckpt["log_json"])
+        set_rng_state(ckpt)
+
+    def payload(self, data_desc: dict[str, Any], seed: int, epoch: int) -> dict[str, Any]:
+        """The checkpoint dict (see :mod:`.checkpoint`) at ``epoch``."""
+        disc = self.disc
+        return {
+            "model_json": json.dumps({"generator": self.gen.describe(), "discriminator": disc.describe() if disc is not None else None}),
+            "train_json": json.dumps(self.config.to_dict()),
+            "data_json": json.dumps(data_desc),
+            "log_json": json.dumps(self.log_rows),
+            "seed": int(seed),
+            "epoch": int(epoch),
+            "generator": self.gen.state_dict(),
+            "discriminator": disc.state_dict() if disc is not None else None,
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict() if self.opt_d is not None else None,
+            "sched_g": self.sched_g.state_dict(),
+            "sched_d": self.sched_d.state_dict() if self.sched_d is not None else None,
+            **rng_state(),
+        }
+
+
+def _loaders(train_data: PairedImageDataset, val_data: PairedImageDataset, config: TrainConfig, seed: int,
+             device: torch.device) -> tuple[DataLoader, DataLoader, EpochSampler | SeriesBatchSampler]:
+    """Training loader (an order fixed by (seed, epoch); whole charge series per batch with the
+    charge term), validation loader, and the sampler (``set_epoch``)."""
+    args: dict[str, Any] = {"num_workers": config.num_workers, "pin_memory": device.type == "cuda"}
+    if config.num_workers:
+        args.update(worker_init_fn=_worker_init, persistent_workers=False)
+    sampler: EpochSampler | SeriesBatchSampler
+    if config.charge_weight > 0:
+        sampler = SeriesBatchSampler(train_data.groups, config.batch_size, seed)
+        loader = DataLoader(train_data, batch_sampler=sampler, **args)
+    else:
+        sampler = EpochSampler(len(train_data), seed)
+        loader = DataLoader(train_data, batch_size=config.batch_size, sampler=sampler, **args)
+    return loader, DataLoader(val_data, batch_size=config.batch_size, shuffle=False, **args), sampler
+
+
+def _train_step(state: TrainingState, x: torch.Tensor, y: torch.Tensor, group: torch.Tensor | None, gan_loss: GanLoss,
+                autocast: Callable[[], Any]) -> dict[str, float]:
+    """One generator (and discriminator) update on a batch; returns the loss terms."""
+    config, gen, disc = state.config, state.gen, state.disc
+    with autocast():
+        fake, coarse = gen.forward_scales(x) if isinstance(gen, TwoScaleGenerator) else (gen(x), None)
+    fake = fake.float()
+    l1 = F.l1_loss(fake, y)
+    if coarse is not None:
+        l1 = l1 + F.l1_loss(coarse.float(), F.avg_pool2d(y, 2))
+    terms = {"loss_g_l1": float(l1.detach())}
+    charge = charge_difference_l1(fake, y, group) if group is not None else None
+    if charge is not None:
+        terms["loss_g_charge"] = float(charge.detach())
+    if disc is not None:
+        _set_requires_grad(disc, True)
+        state.opt_d.zero_grad(set_to_none=True)  # type: ignore[union-attr]
+        with autocast():
+            loss_d = 0.5 * (gan_loss(disc(x, fake.detach()), False) + gan_loss(disc(x, y), True))
+        loss_d.backward()
+        state.opt_d.step()  # type: ignore[union-attr]
+        _set_requires_grad(disc, False)
+        with autocast():
+            loss_gan = gan_loss(disc(x, fake), True)
+        loss_g = loss_gan + config.lambda_l1 * (l1 if charge is None else l1 + config.charge_weight * charge)
+        terms.update(loss_g_gan=float(loss_gan.detach()), loss_d=float(loss_d.detach()))
+    else:
+        s = ssim(fake, y)
+        loss_g = l1 + config.ssim_weight * (1.0 - s)
+        if charge is not None:
+            loss_g = loss_g + config.charge_weight * charge
+        terms.update(loss_g_ssim=float(1.0 - s.detach()))
+    state.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    state.opt_g.step()
+    terms["loss_g"] = float(loss_g.detach())
+    return terms
+
+
+def fit(state: TrainingState, loader: DataLoader, val_loader: DataLoader, sampler: EpochSampler | SeriesBatchSampler, *,
+        device: torch.device, out: Path, data_desc: dict[str, Any], seed: int, progress: bool = False,
+        stop_after: int | None = None) -> bool:
+    """Train from ``state.epoch`` to ``config.epochs``: per epoch the batches, the schedulers, the
+    validation, a ``train_log.csv`` row, and ``last.pt`` every ``checkpoint_every`` epochs and at
+    the end. Returns False when stopped early by ``stop_after`` (the run stays resumable)."""
+    config = state.config
+    use_amp = config.amp and device.type == "cuda"
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
+    gan_loss = GanLoss(config.gan_mode)
+    series = config.charge_weight > 0
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[losses]}"),
+        TimeRemainingColumn(), disable=not progress, transient=True,
+    )
+    state.gen.train()
+    if state.disc is not None:
+        state.disc.train()
+    done_this_call = 0
+    with bar:
+        task = bar.add_task("train", total=len(loader), losses="")
+        for epoch in range(state.epoch, config.epochs):
+            if stop_after is not None and done_this_call >= stop_after:
+                LOG.info("train: stopping after %d epoch(s) as asked; resume with --resume", done_this_call)
+                return False
+            t0 = time.perf_counter()
+            sampler.set_epoch(epoch)
+            bar.reset(task, total=len(loader), description=f"epoch {epoch + 1}/{config.epochs}")
+            sums = dict.fromkeys(("loss_g", "loss_g_gan", "loss_g_l1", "loss_g_ssim", "loss_g_charge", "loss_d"), 0.0)
+            seen = 0
+            for x, y, *group in loader:
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                terms = _train_step(state, x, y, group[0].to(device) if series else None, gan_loss, autocast)
+                for k, v in terms.items():
+                    sums[k] += v * len(x)
+                seen += len(x)
+                bar.update(task, advance=1, losses=" ".join(f"{k[5:]}={v:.4g}" for k, v in terms.items()))
+            lr = state.opt_g.param_groups[0]["lr"]
+            state.sched_g.step()
+            if state.sched_d is not None:
+                state.sched_d.step()
+            val_mse, val_ssim = validate(state.gen, val_loader, device)
+            row = {"epoch": epoch + 1, "lr": lr, **{k: v / seen for k, v in sums.items()}, "val_mse": val_mse, "val_ssim": val_ssim}
+            row["seconds"] = time.perf_counter() - t0
+            if state.disc is None:
+                row["loss_g_gan"] = row["loss_d"] = math.nan
+            else:
+                row["loss_g_ssim"] = math.nan
+            if not series:
+                row["loss_g_charge"] = math.nan
+            state.log_rows.append(row)
+            state.epoch = epoch + 1
+            write_text_atomic(out / "train_log.csv", _frame_text(state.log_rows))
+            LOG.info("train: epoch %d/%d loss_g %.4g val_mse %.4g val_ssim %.4g", epoch + 1, config.epochs, row["loss_g"], val_mse, val_ssim)
+            done_this_call += 1
+            if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
+                save_checkpoint(out / "last.pt", state.payload(data_desc, seed, epoch + 1))
+    return True
+
+
+def _data(dataset_dir: str | os.PathLike[str], direction: str, config: TrainConfig
+          ) -> tuple[PairedImageDataset, PairedImageDataset, dict[str, Any]]:
+    """Training and validation subsets of the config's split, and the data description a
+    checkpoint records (dataset hash, split and its assignment hash, channels, normalisation)."""
+    channels = {"input": config.input, "target": config.target}
+    train_data = PairedImageDataset(dataset_dir, direction=direction, split=config.split, subset="train",
+                                    with_group=config.charge_weight > 0, **channels)
+    val_data = PairedImageDataset(dataset_dir, direction=direction, split=config.split, subset="val", **channels)
+    if len(train_data) == 0:
+        raise InputError(f"split {config.split!r} has no training samples", path=dataset_dir, field="split")
+    info = train_data.info
+    data_desc = {
+        "dataset_dir": str(Path(dataset_dir)),
+        "dataset_hash": info["dataset_hash"],
+        "direction": direction,
+        "split": config.split,
+        "split_hash": train_data.split_hash,
+        "side": train_data.side,
+        "input_kind": train_data.input_kind,
+        "target_kind": train_data.target_kind,
+        "input_kinds": list(train_data.input_kinds),
+        "target_kinds": list(train_data.target_kinds),
+        "normalisation": info["normalisation"],
+    }
+    return train_data, val_data, data_desc
 
 
 def train(
@@ -269,10 +466,13 @@ def train(
     out_dir: output folder (checkpoints, log, description).
     direction: ``edd2lacbed`` or ``lacbed2edd``.
     seed: training seed (weights, batch order, dropout).
-    config: hyper-parameters; on ``resume`` the checkpoint's own config is used, except ``epochs``,
-        ``device``, ``num_workers`` and ``checkpoint_every``, which may change.
-    resume: continue from ``out_dir/last.pt`` when it exists (True: refuse a checkpoint of another
-        run; "if-compatible": start again, with a warning, when it belongs to another run).
+    config: hyper-parameters; on ``resume`` the checkpoint's own are used, except the run-only
+        keys :data:`RUN_ONLY_KEYS` (``epochs``, ``device``, ``num_workers``, ``checkpoint_every``,
+        ``amp``), which are the caller's.
+    resume: continue from ``out_dir/last.pt`` when it exists. ``True``: a checkpoint of other data
+        (dataset, direction, split subsets, seed; :func:`resume_differences`) is an error;
+        ``"if-compatible"`` (the workflow's train rule): a checkpoint that differs in data or in any
+        hyper-parameter starts again, with a warning naming the difference.
     progress: show a progress bar (rich).
     stop_after: stop after this many epochs of this call (an interruption, e.g. a job time limit);
         the run is then resumable and ``model.pt`` is not written.
@@ -282,207 +482,41 @@ def train(
     if resume not in (True, False, "if-compatible"):
         raise ValueError(f"resume must be True, False or 'if-compatible', got {resume!r}")
     ckpt = load_checkpoint(last) if resume and last.is_file() else None
-    if ckpt is not None and resume == "if-compatible":
-        ckpt = _compatible_or_none(ckpt, last, config, dataset_dir, direction, seed)
-    if ckpt is not None:
-        stored = TrainConfig.from_mapping(json.loads(ckpt["train_json"]))
-        config = TrainConfig.from_mapping(
-            stored.to_dict(),
-            epochs=config.epochs,
-            device=config.device,
-            num_workers=config.num_workers,
-            checkpoint_every=config.checkpoint_every,
-        )
-    elif last.is_file():
+    if ckpt is None and last.is_file() and not resume:
         LOG.warning("train: %s exists but --resume was not given; starting from scratch", last)
-
-    channels = {"input": config.input, "target": config.target}
-    series = config.charge_weight > 0
-    train_data = PairedImageDataset(dataset_dir, direction=direction, split=config.split, subset="train", with_group=series, **channels)
-    val_data = PairedImageDataset(dataset_dir, direction=direction, split=config.split, subset="val", **channels)
-    if len(train_data) == 0:
-        raise InputError(f"split {config.split!r} has no training samples", path=dataset_dir, field="split")
-    info = train_data.info
-    data_desc = {
-        "dataset_dir": str(Path(dataset_dir)),
-        "dataset_hash": info["dataset_hash"],
-        "direction": direction,
-        "split": config.split,
-        "split_hash": train_data.split_hash,
-        "side": train_data.side,
-        "input_kind": train_data.input_kind,
-        "target_kind": train_data.target_kind,
-        "input_kinds": list(train_data.input_kinds),
-        "target_kinds": list(train_data.target_kinds),
-        "normalisation": info["normalisation"],
-    }
+    asked = config
     if ckpt is not None:
-        old = json.loads(ckpt["data_json"])
-        for key in ("dataset_hash", "direction", "split", "split_hash"):
-            if old.get(key) != data_desc[key]:
-                what = "the same split name with other subsets (its samples would cross train/test)" if key == "split_hash" else ""
-                raise InputError(f"checkpoint was trained with {key} {old.get(key)!r}, not {data_desc[key]!r} {what}".rstrip(),
-                                 path=last, field=key)
-        if int(ckpt["seed"]) != int(seed):
-            raise InputError(f"checkpoint was trained with seed {ckpt['seed']}, not {seed}", path=last, field="seed")
+        config = _resumed_config(ckpt, asked)
+    train_data, val_data, data_desc = _data(dataset_dir, direction, config)
+    if ckpt is not None:
+        hyper, data = resume_differences(ckpt, asked, data_desc, seed)
+        if resume is True and data:
+            raise InputError(f"checkpoint was trained with {data[0]} (another run; train without --resume)", path=last,
+                             field=data[0].split()[0])
+        if resume == "if-compatible" and (hyper or data):
+            LOG.warning("train: %s has %s: starting again", last, (hyper + data)[0])
+            ckpt, config = None, asked
+            train_data, val_data, data_desc = _data(dataset_dir, direction, config)
 
     device = resolve_device(config.device)
-    use_amp = config.amp and device.type == "cuda"
     with _deterministic(device.type == "cpu"):
         seed_everything(seed)
-        gen, disc = build_networks(
-            model=config.model,
-            side=train_data.side,
-            ngf=config.ngf,
-            ndf=config.ndf,
-            norm=config.norm,
-            dropout=config.dropout,
-            scales=config.scales,
-            n_layers_d=config.n_layers_d,
-            in_channels=len(train_data.input_kinds),
-            out_channels=len(train_data.target_kinds),
-        )
-        gen.to(device)
-        if disc is not None:
-            disc.to(device)
-        betas = (config.beta1, config.beta2)
-        opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr, betas=betas)
-        opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr, betas=betas) if disc is not None else None
-        factor = lr_factor(config.lr_schedule, config.epochs, config.decay_start)
-        sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, factor)
-        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, factor) if opt_d is not None else None
-        start_epoch, log_rows = 0, []
+        state = TrainingState(config, side=train_data.side, in_channels=len(train_data.input_kinds),
+                              out_channels=len(train_data.target_kinds), device=device)
         if ckpt is not None:
-            gen.load_state_dict(ckpt["generator"])
-            opt_g.load_state_dict(ckpt["opt_g"])
-            sched_g.load_state_dict(ckpt["sched_g"])
-            if disc is not None:
-                disc.load_state_dict(ckpt["discriminator"])
-                opt_d.load_state_dict(ckpt["opt_d"])  # type: ignore[union-attr]
-                sched_d.load_state_dict(ckpt["sched_d"])  # type: ignore[union-attr]
-            start_epoch = int(ckpt["epoch"])
-            log_rows = json.loads(ckpt["log_json"])
-            set_rng_state(ckpt)
-            LOG.info("train: resuming %s after epoch %d", last, start_epoch)
-
-        loader_args: dict[str, Any] = {"num_workers": config.num_workers, "pin_memory": device.type == "cuda"}
-        if config.num_workers:
-            loader_args.update(worker_init_fn=_worker_init, persistent_workers=False)
-        sampler: EpochSampler | SeriesBatchSampler
-        if series:
-            sampler = SeriesBatchSampler(train_data.groups, config.batch_size, seed)
-            loader = DataLoader(train_data, batch_sampler=sampler, **loader_args)
-        else:
-            sampler = EpochSampler(len(train_data), seed)
-            loader = DataLoader(train_data, batch_size=config.batch_size, sampler=sampler, **loader_args)
-        val_loader = DataLoader(val_data, batch_size=config.batch_size, shuffle=False, **loader_args)
-        gan_loss = GanLoss(config.gan_mode)
-        two_scale = isinstance(gen, TwoScaleGenerator)
-        autocast = (
-            (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext  # type: ignore[assignment]
-        )
-
-        def payload(epoch: int) -> dict[str, Any]:
-            return {
-                "model_json": json.dumps({"generator": gen.describe(), "discriminator": disc.describe() if disc is not None else None}),
-                "train_json": json.dumps(config.to_dict()),
-                "data_json": json.dumps(data_desc),
-                "log_json": json.dumps(log_rows),
-                "seed": int(seed),
-                "epoch": int(epoch),
-                "generator": gen.state_dict(),
-                "discriminator": disc.state_dict() if disc is not None else None,
-                "opt_g": opt_g.state_dict(),
-                "opt_d": opt_d.state_dict() if opt_d is not None else None,
-                "sched_g": sched_g.state_dict(),
-                "sched_d": sched_d.state_dict() if sched_d is not None else None,
-                **rng_state(),
-            }
-
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        bar = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[losses]}"),
-            TimeRemainingColumn(), disable=not progress, transient=True,
-        )
-        gen.train()
-        if disc is not None:
-            disc.train()
-        done_this_call = 0
-        with bar:
-            task = bar.add_task("train", total=len(loader), losses="")
-            for epoch in range(start_epoch, config.epochs):
-                if stop_after is not None and done_this_call >= stop_after:
-                    LOG.info("train: stopping after %d epoch(s) as asked; resume with --resume", done_this_call)
-                    return last
-                t0 = time.perf_counter()
-                sampler.set_epoch(epoch)
-                bar.reset(task, total=len(loader), description=f"epoch {epoch + 1}/{config.epochs}")
-                sums = {"loss_g": 0.0, "loss_g_gan": 0.0, "loss_g_l1": 0.0, "loss_g_ssim": 0.0, "loss_g_charge": 0.0, "loss_d": 0.0}
-                seen = 0
-                for x, y, *group in loader:
-                    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                    with autocast():
-                        fake, coarse = gen.forward_scales(x) if two_scale else (gen(x), None)
-                    fake = fake.float()
-                    l1 = F.l1_loss(fake, y)
-                    if coarse is not None:
-                        l1 = l1 + F.l1_loss(coarse.float(), F.avg_pool2d(y, 2))
-                    terms = {"loss_g_l1": float(l1.detach())}
-                    charge = charge_difference_l1(fake, y, group[0].to(device)) if series else None
-                    if charge is not None:
-                        terms["loss_g_charge"] = float(charge.detach())
-                    if disc is not None:
-                        _set_requires_grad(disc, True)
-                        opt_d.zero_grad(set_to_none=True)  # type: ignore[union-attr]
-                        with autocast():
-                            loss_d = 0.5 * (gan_loss(disc(x, fake.detach()), False) + gan_loss(disc(x, y), True))
-                        loss_d.backward()
-                        opt_d.step()  # type: ignore[union-attr]
-                        _set_requires_grad(disc, False)
-                        with autocast():
-                            loss_gan = gan_loss(disc(x, fake), True)
-                        loss_g = loss_gan + config.lambda_l1 * (l1 if charge is None else l1 + config.charge_weight * charge)
-                        terms.update(loss_g_gan=float(loss_gan.detach()), loss_d=float(loss_d.detach()))
-                    else:
-                        s = ssim(fake, y)
-                        loss_g = l1 + config.ssim_weight * (1.0 - s)
-                        if charge is not None:
-                            loss_g = loss_g + config.charge_weight * charge
-                        terms.update(loss_g_ssim=float(1.0 - s.detach()))
-                    opt_g.zero_grad(set_to_none=True)
-                    loss_g.backward()
-                    opt_g.step()
-                    terms["loss_g"] = float(loss_g.detach())
-                    for k, v in terms.items():
-                        sums[k] += v * len(x)
-                    seen += len(x)
-                    bar.update(task, advance=1, losses=" ".join(f"{k[5:]}={v:.4g}" for k, v in terms.items()))
-                lr = opt_g.param_groups[0]["lr"]
-                sched_g.step()
-                if sched_d is not None:
-                    sched_d.step()
-                val_mse, val_ssim = validate(gen, val_loader, device)
-                row = {"epoch": epoch + 1, "lr": lr, **{k: v / seen for k, v in sums.items()}, "val_mse": val_mse, "val_ssim": val_ssim}
-                row["seconds"] = time.perf_counter() - t0
-                if disc is None:
-                    row["loss_g_gan"] = row["loss_d"] = math.nan
-                else:
-                    row["loss_g_ssim"] = math.nan
-                if not series:
-                    row["loss_g_charge"] = math.nan
-                log_rows.append(row)
-                write_text_atomic(out / "train_log.csv", _frame_text(log_rows))
-                LOG.info("train: epoch %d/%d loss_g %.4g val_mse %.4g val_ssim %.4g", epoch + 1, config.epochs, row["loss_g"], val_mse, val_ssim)
-                done_this_call += 1
-                if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
-                    save_checkpoint(last, payload(epoch + 1))
+            state.load(ckpt)
+            LOG.info("train: resuming %s after epoch %d", last, state.epoch)
+        loader, val_loader, sampler = _loaders(train_data, val_data, config, seed, device)
+        if not fit(state, loader, val_loader, sampler, device=device, out=out, data_desc=data_desc, seed=seed,
+                   progress=progress, stop_after=stop_after):
+            return last
         # also when the checkpoint was already complete (nothing left to train): the log is an output
-        write_text_atomic(out / "train_log.csv", _frame_text(log_rows))
-        final = payload(config.epochs)
+        write_text_atomic(out / "train_log.csv", _frame_text(state.log_rows))
+        final = state.payload(data_desc, seed, config.epochs)
         save_checkpoint(out / "model.pt", final)
         description = {k: json.loads(final[k]) for k in ("model_json", "train_json", "data_json")}
-        final_row = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in (log_rows[-1] if log_rows else {}).items()}
+        last_row = state.log_rows[-1] if state.log_rows else {}
+        final_row = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in last_row.items()}
         description.update(seed=int(seed), epochs=config.epochs, final=final_row)
         write_text_atomic(out / "model.json", json.dumps(description, indent=2, sort_keys=True) + "\n")
     return out / "model.pt"
