@@ -43,6 +43,17 @@ def test_workflow_entry_point_with_the_felix_backend(tmp_path: Path, fake_felix,
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["simulation"] = {"backend": "felix", **parse_felix_inp(reference_case(case) / "felix.inp").to_config()}
     config = validate_config(config)
+    config["output"] = {"results": str(tmp_path / "results"), "logs": str(tmp_path / "my logs")}
     out = run_simulation(reference_case(case) / "felix.cif", config, tmp_path / "sample.tif")
     image, meta = read_tiff(out)
     assert image.shape == (64, 64) and meta["backend"] == "felix" and meta["thickness_A"] == 930.0
+    # the log the metadata names is kept under the config's logs folder (issue #11 item 8)
+    assert Path(meta["info_felix_log"]).is_file() and Path(meta["info_felix_log"]).parent == tmp_path / "my logs" / "felix"
+    # a failed run keeps its folder (inputs + felix.log) there too, and the error names it
+    monkeypatch.setenv("FELIX_EXECUTABLE", str(fake_felix("crash", case)))
+    from lacbed_bridge.errors import SimulationError
+
+    with pytest.raises(SimulationError, match="error in ReadCif") as err:
+        run_simulation(reference_case(case) / "felix.cif", config, tmp_path / "sample2.tif")
+    logs = list((tmp_path / "my logs" / "felix").glob("*/felix.log"))
+    assert len(logs) == 1 and str(logs[0]) in str(err.value) and not (tmp_path / "sample2.tif").exists()

@@ -149,7 +149,10 @@ def run_simulation(
 
     The image is the thickness ``simulation.thickness_index`` of the series (float32, raw
     intensities, Felix's orientation); its metadata records backend, thickness, seconds, device.
-    Nothing is written if the simulation fails.
+    Nothing is written if the simulation fails. With the Felix backend the run folders go under
+    ``<output.logs>/felix/`` (default ``logs/felix``; or ``work_dir``): a successful run leaves its
+    ``<sample>.felix.log`` there, a failed one its folder (inputs and ``felix.log``), so the log the
+    error and the TIFF metadata name still exists afterwards.
     """
     from .output import write_lacbed_tiff
 
@@ -162,10 +165,14 @@ def run_simulation(
             f"value {index} is outside the thickness series of {len(settings.thicknesses)} thicknesses",
             field="simulation.thickness_index",
         )
+    chosen = backend or sim.get("backend", "builtin")
+    if chosen == "felix" and work_dir is None:
+        work_dir = Path((config.get("output") or {}).get("logs", "logs")) / "felix"
+        work_dir.mkdir(parents=True, exist_ok=True)
     result = simulate(
         crystal,
         settings,
-        backend=backend or sim.get("backend", "builtin"),
+        backend=chosen,
         device=device or sim.get("device", "auto"),
         pixel_chunk=int(sim.get("pixel_chunk", 1024)),
         felix_cfg=sim.get("felix"),
