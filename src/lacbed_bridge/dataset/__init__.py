@@ -13,10 +13,10 @@ def channel_kinds(direction: str, input: str = "edd", target: str = "edd") -> tu
     ``input`` chooses the EDD-side channels when the EDD side is the model's input (``edd2lacbed``),
     ``target`` when it is the target (``lacbed2edd``); the LACBED side is always one channel.
     """
-    from ..errors import ConfigError
+    from ..errors import ConfigError, InputError
 
     if direction not in DIRECTIONS:
-        raise ConfigError(f"unknown direction {direction!r}; expected one of {sorted(DIRECTIONS)}", field="direction")
+        raise InputError(f"unknown direction {direction!r}; expected one of {sorted(DIRECTIONS)}", field="direction")
     for name, value in (("input", input), ("target", target)):
         if value not in EDD_CHANNELS:
             raise ConfigError(f"value {value!r} is invalid; expected one of {sorted(EDD_CHANNELS)}", field=f"train.{name}")

@@ -16,7 +16,6 @@ characters outside ``[A-Za-z0-9_.+-]`` by ``_`` (``P6_3/mmc`` → ``loso_P6_3_mm
 from __future__ import annotations
 
 import hashlib
-
 import io as _io
 import os
 import re

@@ -18,19 +18,18 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import InputError
+from . import channel_kinds
 from .builder import load_dataset_info
 from .splits import read_split, split_hash, subset_indices
 
 Direction = Literal["edd2lacbed", "lacbed2edd"]
-#: direction → (input kind, target kind)
-from . import DIRECTIONS, channel_kinds  # noqa: E402  (direction → (input kind, target kind))
 
 
 def direction_kinds(direction: str) -> tuple[str, str]:
-    """(input kind, target kind) of ``direction``; a clear error for an unknown one."""
-    if direction not in DIRECTIONS:
-        raise InputError(f"unknown direction {direction!r}; expected one of {sorted(DIRECTIONS)}", field="direction")
-    return DIRECTIONS[direction]
+    """(input kind, target kind) of ``direction`` (the first channel of each side); a clear error
+    for an unknown one (:func:`lacbed_bridge.dataset.channel_kinds`)."""
+    inputs, targets = channel_kinds(direction)
+    return inputs[0], targets[0]
 
 
 def normalise(image: np.ndarray | torch.Tensor, constants: dict[str, float]) -> Any:
@@ -76,7 +75,6 @@ class PairedImageDataset(Dataset):
         self.root = Path(dataset_dir)
         self.info = load_dataset_info(self.root)
         self.direction = direction
-        direction_kinds(direction)
         self.input_kinds, self.target_kinds = channel_kinds(direction, input, target)
         self.input_kind, self.target_kind = self.input_kinds[0], self.target_kinds[0]
         self.with_group = with_group

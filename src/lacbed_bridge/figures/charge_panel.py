@@ -21,7 +21,7 @@ the panel says so (and how to get one).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,16 +108,14 @@ def choose_series(dataset: DatasetView, split: str) -> tuple[str, list[int]] | N
 def _model_change(run: ModelRun, dataset: DatasetView, rows: list[int], deltas: list[float], device: str) -> ModelChange | str:
     """Predictions of one model for the series rows, with the charge metrics; or why not."""
     from ..surrogate.charge_metrics import charge_kind, series_metrics
-    from ..surrogate.predict import load_model, model_kinds
-    from .predictions import predict_rows
+    from ..surrogate.predict import model_kinds
+    from .predictions import load_for_dataset, predict_rows
 
-    model, desc = load_model(run.checkpoint, device)
-    if desc.get("dataset_hash") != dataset.info.get("dataset_hash"):
-        return f"{run.checkpoint} was trained on another dataset"
-    input_kinds, target_kinds = model_kinds(desc)
-    missing = [k for k in (*input_kinds, *target_kinds) if k not in dataset.stacks]
-    if missing:
-        return f"the dataset has no {missing} stack"
+    loaded = load_for_dataset(run, dataset, device)
+    if isinstance(loaded, str):
+        return loaded
+    model, desc = loaded
+    target_kinds = model_kinds(desc)[1]
     kind = charge_kind(target_kinds)
     channel = target_kinds.index(kind)
     images = [p[channel] for p in predict_rows(model, desc, dataset, rows)]
@@ -242,17 +240,3 @@ def plot_charge_panel(results: str | os.PathLike[str], config: Mapping[str, Any]
     fig.suptitle(f"Charge series of {view.formula or view.base_id} ({view.spacegroup}; base crystal {view.base_id}, "
                  f"test subset of {view.split}): simulated and predicted change with δ", fontsize=9)
     return fig
-
-
-def series_table(view: ChargeView) -> list[dict[str, Any]]:
-    """Per state: sample row, δ and the δ read by the lacbed2edd model (for reports and tests)."""
-    out = []
-    for i, row in enumerate(view.rows):
-        entry: dict[str, Any] = {"row": row, "delta": view.deltas[i]}
-        if view.inverse is not None and view.inverse.kind != "lacbed":
-            entry["delta_pred"] = float(view.inverse.metrics["delta_pred"][i])
-        out.append(entry)
-    return out
-
-
-__all__: Sequence[str] = ("ChargeView", "ModelChange", "charge_view", "choose_series", "plot_charge_panel", "series_table")

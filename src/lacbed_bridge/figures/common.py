@@ -35,7 +35,8 @@ from matplotlib.figure import Figure
 
 from ..dataset.builder import load_dataset_info
 from ..dataset.splits import canonical_group
-from ..dataset.torch_dataset import DIRECTIONS, normalise
+from ..dataset import DIRECTIONS
+from ..dataset.torch_dataset import normalise
 from ..errors import InputError
 from ..io import atomic_write
 

@@ -25,7 +25,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from ..dataset.torch_dataset import DIRECTIONS
+from ..dataset import DIRECTIONS
 from .common import DIRECTION_LABELS, MODEL_LABELS, config_split, group_of, model_rank, new_figure, not_available
 
 METRICS = (("mse", "MSE (test) [0, 1 scale]"), ("ssim", "SSIM (test)"))

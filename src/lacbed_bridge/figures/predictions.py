@@ -80,17 +80,18 @@ def select_samples(dataset: DatasetView, indices: Sequence[int], n: int) -> list
 def prediction_set(results: str | os.PathLike[str], config: Mapping[str, Any], dataset: DatasetView, direction: str,
                    *, n: int | None = None, device: str = "cpu") -> PredictionSet:
     """Run the chosen model of ``direction`` on ``n`` test samples (raw images in, raw images out)."""
-    from ..surrogate.predict import load_model, model_kinds
+    from ..surrogate.predict import model_kinds
 
     n = n_figure_samples(config) if n is None else n
     run = pick_model(find_model_runs(results), direction, config)
     split = config_split(config)
     if run is None:
         return PredictionSet(direction, None, split, reason=f"no trained model under models/{direction}/")
-    model, desc = load_model(run.checkpoint, device)
+    loaded = load_for_dataset(run, dataset, device)
+    if isinstance(loaded, str):
+        return PredictionSet(direction, run, split, reason=loaded)
+    model, desc = loaded
     split = str(desc.get("split") or split)
-    if desc.get("dataset_hash") != dataset.info.get("dataset_hash"):
-        return PredictionSet(direction, run, split, reason=f"{run.checkpoint} was trained on another dataset")
     frame = dataset.split(split)
     if frame is None:
         return PredictionSet(direction, run, split, reason=f"split file splits/{split}.csv missing")
@@ -98,9 +99,6 @@ def prediction_set(results: str | os.PathLike[str], config: Mapping[str, Any], d
     if len(test) == 0:
         return PredictionSet(direction, run, split, reason=f"the test subset of {split} is empty")
     input_kinds, target_kinds = model_kinds(desc)
-    missing = [k for k in (*input_kinds, *target_kinds) if k not in dataset.stacks]
-    if missing:
-        return PredictionSet(direction, run, split, reason=f"the dataset has no {missing} stack")
     input_kind, target_kind = input_kinds[0], target_kinds[0]  # the figure shows the first channel
     chosen = select_samples(dataset, test, n)
     inputs = [np.array(dataset.stacks[input_kind][i], dtype=np.float32) for i in chosen]
@@ -120,6 +118,21 @@ def prediction_set(results: str | os.PathLike[str], config: Mapping[str, Any], d
             "truth": np.array(dataset.stacks[target_kind][index], dtype=np.float32),
         })
     return PredictionSet(direction, run, split, rows)
+
+
+def load_for_dataset(run: ModelRun, dataset: DatasetView, device: str) -> tuple[Any, dict[str, Any]] | str:
+    """(generator, data description) of a model run, or why it cannot predict for this dataset
+    (trained on another one; an image kind it takes or gives has no stack here)."""
+    from ..surrogate.predict import load_model, model_kinds
+
+    model, desc = load_model(run.checkpoint, device)
+    if desc.get("dataset_hash") != dataset.info.get("dataset_hash"):
+        return f"{run.checkpoint} was trained on another dataset"
+    input_kinds, target_kinds = model_kinds(desc)
+    missing = [k for k in (*input_kinds, *target_kinds) if k not in dataset.stacks]
+    if missing:
+        return f"the dataset has no {missing} stack"
+    return model, desc
 
 
 def predict_rows(model: Any, desc: Mapping[str, Any], dataset: DatasetView, rows: Sequence[int]) -> list[np.ndarray]:

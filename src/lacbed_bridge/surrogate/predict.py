@@ -41,6 +41,16 @@ def model_kinds(data_desc: Mapping[str, Any]) -> tuple[list[str], list[str]]:
             list(data_desc.get("target_kinds") or [data_desc["target_kind"]]))
 
 
+def check_input_shape(shape: Sequence[int], data_desc: Mapping[str, Any], path: Path | None = None) -> None:
+    """An input of a model must be side × side (one channel) or C × side × side (C input kinds)."""
+    inputs, _ = model_kinds(data_desc)
+    side = int(data_desc["side"])
+    wanted = (side, side) if len(inputs) == 1 else (len(inputs), side, side)
+    if tuple(shape) != wanted:
+        raise InputError(f"image shape {tuple(shape)} does not match the model's {' × '.join(map(str, wanted))} "
+                         f"(channels {inputs})", path=path, field="shape")
+
+
 def load_model(path: str | os.PathLike[str], device: str = "auto") -> tuple[torch.nn.Module, dict[str, Any]]:
     """The generator of a checkpoint (``eval()``, on ``device``) and its data description."""
     ckpt = load_checkpoint(path)
@@ -59,11 +69,8 @@ def predict_arrays(model: torch.nn.Module, images: Sequence[np.ndarray], data_de
     side = int(data_desc["side"])
     norm = data_desc["normalisation"]
     inputs, targets = model_kinds(data_desc)
-    shape = (side, side) if len(inputs) == 1 else (len(inputs), side, side)
-    wanted = " × ".join(str(n) for n in shape)
     for image in images:
-        if np.shape(image) != shape:
-            raise InputError(f"image shape {np.shape(image)} does not match the model's {wanted} (channels {inputs})", field="shape")
+        check_input_shape(np.shape(image), data_desc)
     device = next(model.parameters()).device
     planes = [np.asarray(im, dtype=np.float32).reshape(len(inputs), side, side) for im in images]
     batch = np.stack([np.stack([normalise(p[c], norm[k]) for c, k in enumerate(inputs)]) for p in planes])
@@ -124,8 +131,6 @@ def predict_files(
     written: list[Path] = []
     # check every input before writing anything: a bad file late in a folder leaves no partial output
     input_kinds, target_kinds = model_kinds(desc)
-    side = int(desc["side"])
-    shape = (side, side) if len(input_kinds) == 1 else (len(input_kinds), side, side)
     for path in inputs:
         if path.suffix.lower() == ".cif":
             if desc["input_kind"] == "lacbed":
@@ -135,9 +140,7 @@ def predict_files(
             kinds = meta.get("kinds") or ([meta["kind"]] if meta.get("kind") is not None else None)
             if kinds is not None and list(kinds) != input_kinds:
                 raise InputError(f"image kind(s) {kinds}, but this model ({desc['direction']}) takes {input_kinds}", path=path, field="kind")
-            if image.shape != shape:
-                raise InputError(f"image shape {image.shape} does not match the model's {' × '.join(map(str, shape))} "
-                                 f"(channels {input_kinds})", path=path, field="shape")
+            check_input_shape(image.shape, desc, path)
             if not np.all(np.isfinite(image)):
                 raise InputError(f"{int(np.size(image) - np.isfinite(image).sum())} non-finite value(s) (NaN or inf) in the image",
                                  path=path)

@@ -358,10 +358,9 @@ def run_felix(run_dir: str | os.PathLike[str], felix_cfg: dict[str, Any] | None,
     total = 0.0
     n_attempts = cfg["retries"] + 1
     failure = ""
-    made = 0
+    attempt = 0
     try:
         for attempt in range(1, n_attempts + 1):
-            made = attempt
             result = _run_once(argv, run_dir, cfg["timeout_s"], env)
             total += result.seconds
             if result.timed_out:
@@ -398,5 +397,5 @@ def run_felix(run_dir: str | os.PathLike[str], felix_cfg: dict[str, Any] | None,
     finally:
         write_text_atomic(run_dir / LOG_NAME, "\n".join(sections) + "\n")
     raise SimulationError(
-        f"{name}: Felix failed after {made} attempt(s) in {run_dir}: {failure} (full output in {run_dir / LOG_NAME})"
+        f"{name}: Felix failed after {attempt} attempt(s) in {run_dir}: {failure} (full output in {run_dir / LOG_NAME})"
     )
