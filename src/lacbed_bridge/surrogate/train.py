@@ -495,8 +495,9 @@ def train(
                              field=data[0].split()[0])
         if resume == "if-compatible" and (hyper or data):
             LOG.warning("train: %s has %s: starting again", last, (hyper + data)[0])
+            if config != asked:  # the checkpoint's hyper-parameters chose the data (channels, split)
+                train_data, val_data, data_desc = _data(dataset_dir, direction, asked)
             ckpt, config = None, asked
-            train_data, val_data, data_desc = _data(dataset_dir, direction, config)
 
     device = resolve_device(config.device)
     with _deterministic(device.type == "cpu"):
