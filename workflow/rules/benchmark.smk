@@ -11,6 +11,9 @@ rule benchmark_surrogate:
         device="cuda" if GPU_TRAIN else "cpu",
         side=2 * config["simulation"]["pixel_count"],
         ngf=TRAIN.get("ngf", 64),
+    threads: threads_of("benchmark_surrogate")
+    resources:
+        **resources_of("benchmark_surrogate"),
     conda:
         "../../envs/ml.yaml"
     shell:

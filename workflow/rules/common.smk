@@ -8,6 +8,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 
 from lacbed_bridge.batch import n_batches, stage_hash
+from lacbed_bridge import cluster as _cluster
 from lacbed_bridge.config import config_hash, validate_config
 from lacbed_bridge.simulate.run import check_config
 
@@ -26,8 +27,7 @@ DIRECTIONS = TRAIN.get("directions", ["edd2lacbed", "lacbed2edd"])
 SEEDS = TRAIN.get("seeds", [0, 1, 2])
 MODELS = WF.get("models", ["pix2pix", "unet"])
 SPLIT = TRAIN.get("split", "random_0")
-GPU_SIM = config["simulation"].get("device") == "cuda"
-GPU_TRAIN = TRAIN.get("device") == "cuda"
+GPU_TRAIN = _cluster.uses_cuda(config, "train")
 
 # The effective (validated) config the package commands read, named by its hash inside
 # Snakemake's own .snakemake/ folder: a dry run leaves nothing in results/, and a run with another
@@ -91,3 +91,26 @@ def final_outputs():
 
 FIGURE_NAMES = ["a_predictions", "b_charge_panel", "c_training_curves", "d_speed", "e_metrics"]
 FIGURES = [f"{R}/figures/{name}.{ext}" for name in FIGURE_NAMES for ext in ("png", "pdf")]
+
+
+# What each job asks of a cluster (config `cluster` section): threads (also locally) and the
+# SLURM executor plugin's resources, a GPU only where the stage runs on CUDA.
+def threads_of(rule):
+    return _cluster.request(config, rule).cpus
+
+
+def resources_of(rule):
+    return _cluster.request(config, rule).resources()
+
+
+# On a SLURM run, before anything is submitted: every job's request must fit a node of its
+# partition, or the job would pend forever without a word (one line per problem, naming the rule,
+# the resource and the config key).
+onstart:
+    if workflow.executor_plugin is not None and workflow.executor_plugin.name == "slurm":
+        _jobs = {job.rule.name: job for job in workflow.dag.needrun_jobs()}
+        _requests = [_cluster.Request.of_job(name, job.resources, job.threads) for name, job in sorted(_jobs.items())]
+        _nodes, _default = _cluster.parse_sinfo(_cluster.query_sinfo())
+        _problems = _cluster.check_fits(_requests, _nodes, _default)
+        if _problems:
+            raise WorkflowError("the cluster cannot run these jobs (edit the config's `cluster` section):\n  " + "\n  ".join(_problems))

@@ -16,6 +16,9 @@ rule dataset:
         f"{L}/dataset.log",
     params:
         dataset=config_hash(config.get("dataset") or {}),
+    threads: threads_of("dataset")
+    resources:
+        **resources_of("dataset"),
     conda:
         "../../envs/sim.yaml"
     shell:

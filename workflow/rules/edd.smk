@@ -12,8 +12,9 @@ rule edd:
     params:
         edd=stage_hash(config, "edd"),
         family_hash=family_hash,
-    group:
-        "edd"
+    threads: threads_of("edd")
+    resources:
+        **resources_of("edd"),
     conda:
         "../../envs/sim.yaml"
     shell:

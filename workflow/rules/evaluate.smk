@@ -9,6 +9,9 @@ rule evaluate:
         f"{L}/evaluate/{{direction}}_{{model}}_seed{{seed}}.log",
     params:
         split=SPLIT,
+    threads: threads_of("evaluate")
+    resources:
+        **resources_of("evaluate"),
     conda:
         "../../envs/ml.yaml"
     shell:
@@ -23,6 +26,9 @@ rule metrics_summary:
         f"{R}/metrics/summary.csv",
     log:
         f"{L}/metrics_summary.log",
+    threads: threads_of("metrics_summary")
+    resources:
+        **resources_of("metrics_summary"),
     conda:
         "../../envs/ml.yaml"
     shell:

@@ -11,6 +11,9 @@ rule figures:
         f"{L}/figures.log",
     params:
         n=WF.get("n_figure_samples", 4),
+    threads: threads_of("figures")
+    resources:
+        **resources_of("figures"),
     conda:
         "../../envs/ml.yaml"
     shell:

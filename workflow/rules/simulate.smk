@@ -10,10 +10,9 @@ rule simulate:
     params:
         simulation=config_hash(config["simulation"]),
         family_hash=family_hash,
+    threads: threads_of("simulate")
     resources:
-        gpu=1 if GPU_SIM else 0,
-    group:
-        "simulate"
+        **resources_of("simulate"),
     conda:
         "../../envs/sim.yaml"
     shell:

@@ -10,8 +10,9 @@ rule train:
         f"{L}/train/{{direction}}_{{model}}_seed{{seed}}.log",
     params:
         train=config_hash({k: v for k, v in TRAIN.items() if k not in ('seeds', 'directions')}),
+    threads: threads_of("train")
     resources:
-        gpu=1 if GPU_TRAIN else 0,
+        **resources_of("train"),
     conda:
         "../../envs/ml.yaml"
     shell:

@@ -7,6 +7,9 @@ rule variants:
     params:
         family_hash=family_hash,
         seed=config["seed"],
+    threads: threads_of("variants")
+    resources:
+        **resources_of("variants"),
     conda:
         "../../envs/sim.yaml"
     shell:
