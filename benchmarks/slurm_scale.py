@@ -79,7 +79,9 @@ def main() -> int:
             dry = subprocess.run(smk(work, "-n", "--quiet", "rules", *profile, env=env), env=env, check=True, capture_output=True, text=True)
             t_dag = time.perf_counter() - t0
             counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", dry.stdout + dry.stderr, re.M)}
-            expected = counts.get("simulate", 0) + counts.get("edd", 0)
+            # the profile's `jobs` caps how many jobs sit in the queue at once
+            cap = yaml.safe_load((REPO / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())["jobs"]
+            expected = min(cap, counts.get("simulate", 0) + counts.get("edd", 0))
 
             host = cluster.run("sinfo", "--noheader", "-o", "%n").stdout.split()[0]
             cluster.run("scontrol", "update", f"nodename={host}", "state=drain", "reason=benchmark")
@@ -111,7 +113,7 @@ def main() -> int:
     print(f"jobs in the DAG              {sum(v for k, v in counts.items() if k != 'total')} ({counts})")
     print(f"variants (local, 2 cores)    {t_variants:.1f} s")
     print(f"dry run (parse + DAG)        {t_dag:.1f} s   = {1e3 * t_dag / max(1, n):.2f} ms per crystal")
-    print(f"simulate + edd jobs queued   {queued} of {expected} in {t_submit:.1f} s"
+    print(f"simulate + edd jobs queued   {queued} of {expected} (profile jobs cap) in {t_submit:.1f} s"
           f"   = {1e3 * t_submit / max(1, queued):.1f} ms per job")
     print(f"sbatch calls                 {arrays} array jobs + {singles} single jobs"
           f"   = {queued / max(1, arrays + singles):.0f} jobs per submission")

@@ -1,7 +1,7 @@
 """The shipped SLURM profile in a dry run: the job requests Snakemake hands to the SLURM plugin.
 
 A GPU is asked (plugin resource ``gpu``, on ``cluster.gpu_partition``) by exactly the stages that
-run on CUDA, and by none on a CPU config; groups are gone so that simulate and edd go as arrays.
+run on CUDA, and by none on a CPU config; CPUs, memory and run time follow the config's `cluster` section.
 """
 
 from __future__ import annotations
