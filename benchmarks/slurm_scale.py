@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO / "tests" / "slurm"))
 import local_cluster  # noqa: E402
 
 BIN = Path(sys.executable).parent
+PROFILE = REPO / "workflow" / "profiles" / "slurm"
 
 
 def scaled_config(crystals: int, batch_size: int) -> dict:
@@ -47,7 +48,7 @@ def scaled_config(crystals: int, batch_size: int) -> dict:
     return config
 
 
-def smk(work: Path, *args: str, env: dict[str, str]) -> list[str]:
+def smk(work: Path, *args: str) -> list[str]:
     return [str(BIN / "snakemake"), *args, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
             "--configfile", str(work / "scaled.yaml")]
 
@@ -71,16 +72,16 @@ def main() -> int:
         try:
             t0 = time.perf_counter()
             targets = [f"results/variants/{f['name']}/variants.csv" for f in config["families"]]
-            subprocess.run(smk(work, *targets, "--cores", "2", env=env), env=env, check=True, capture_output=True)
+            subprocess.run(smk(work, *targets, "--cores", "2"), env=env, check=True, capture_output=True)
             t_variants = time.perf_counter() - t0
 
-            profile = ["--profile", str(REPO / "workflow" / "profiles" / "slurm")]
+            profile = ["--profile", str(PROFILE)]
             t0 = time.perf_counter()
-            dry = subprocess.run(smk(work, "-n", "--quiet", "rules", *profile, env=env), env=env, check=True, capture_output=True, text=True)
+            dry = subprocess.run(smk(work, "-n", "--quiet", "rules", *profile), env=env, check=True, capture_output=True, text=True)
             t_dag = time.perf_counter() - t0
             counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", dry.stdout + dry.stderr, re.M)}
             # the profile's `jobs` caps how many jobs sit in the queue at once
-            cap = yaml.safe_load((REPO / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())["jobs"]
+            cap = yaml.safe_load((PROFILE / "config.yaml").read_text())["jobs"]
             expected = min(cap, counts.get("simulate", 0) + counts.get("edd", 0))
 
             host = cluster.run("sinfo", "--noheader", "-o", "%n").stdout.split()[0]
@@ -88,7 +89,7 @@ def main() -> int:
             log = tmp_path / "run.log"
             t0 = time.perf_counter()
             with open(log, "w") as handle:
-                proc = subprocess.Popen(smk(work, *profile, env=env), env=env, stdout=handle, stderr=subprocess.STDOUT,
+                proc = subprocess.Popen(smk(work, *profile), env=env, stdout=handle, stderr=subprocess.STDOUT,
                                         start_new_session=True)
             queued = 0
             while time.perf_counter() - t0 < args.timeout and proc.poll() is None:

@@ -70,15 +70,12 @@ class Request:
 
 
 def request(config: Mapping[str, Any], rule: str) -> Request:
-    """The request of ``rule`` from the validated config's ``cluster`` section (defaults as the schema's)."""
-    cluster = config.get("cluster") or {}
-    job = cluster.get(stage_of(rule)) or {}
+    """The request of ``rule`` from the validated config's ``cluster`` section (the schema fills its defaults)."""
+    cluster = config["cluster"]
+    job = cluster[stage_of(rule)]
     gpus = 1 if uses_cuda(config, rule) else 0
-    partition = cluster.get("partition")
-    if gpus and cluster.get("gpu_partition"):
-        partition = cluster["gpu_partition"]
-    return Request(rule, int(job.get("cpus", 1)), int(job.get("mem_mb", 4000)), int(job.get("runtime", 60)), gpus, partition,
-                   cluster.get("account"))
+    partition = cluster["gpu_partition"] if gpus and cluster["gpu_partition"] else cluster["partition"]
+    return Request(rule, job["cpus"], job["mem_mb"], job["runtime"], gpus, partition, cluster["account"])
 
 
 @dataclass(frozen=True)
@@ -154,15 +151,15 @@ def check_fits(requests: Iterable[Request], nodes: list[Node], default_partition
         wants = [("cpus", req.cpus, "cpus_per_task", "CPUs", lambda n: n.cpus),
                  ("mem_mb", req.mem_mb, "mem_mb", "MB of memory", lambda n: n.mem_mb),
                  ("gpus", req.gpus, "gpu", "GPUs", lambda n: n.gpus)]
+        reported = len(problems)
         for name, value, resource, unit, have in wants:
             most = max(have(n) for n in members)
             if value > most:
                 where = f"{key}.{name}" if name != "gpus" else "a stage with device: cuda"
                 problems.append(f"rule {req.rule}: asks {resource}={value} ({where}), but the largest node of partition "
                                 f"{part!r} has {most} {unit}")
-        if not any(n.cpus >= req.cpus and n.mem_mb >= req.mem_mb and n.gpus >= req.gpus for n in members) and all(
-            max(h(n) for n in members) >= v for _, v, _, _, h in wants
-        ):
+        # each resource alone fits some node: say so when no one node holds all of them
+        if len(problems) == reported and not any(n.cpus >= req.cpus and n.mem_mb >= req.mem_mb and n.gpus >= req.gpus for n in members):
             problems.append(f"rule {req.rule}: no single node of partition {part!r} has {req.cpus} CPUs, {req.mem_mb} MB and "
                             f"{req.gpus} GPUs together")
     return problems

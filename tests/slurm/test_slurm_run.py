@@ -55,26 +55,23 @@ def _config(work: Path, **cluster: object) -> Path:
     return path
 
 
-def _slurm(work: Path, cluster: local_cluster.LocalCluster, *args: str, check: bool = True):
+def _slurm(work: Path, cluster: local_cluster.LocalCluster, config: Path, check: bool = True):
     os.environ["SLURM_CONF"] = str(cluster.conf)
     try:
-        # the target goes before --configfile, which would take it for a second config file
-        return snakemake(work, "--profile", str(PROFILE), *args, config=_config_path(work), check=check, timeout=600)
+        # --profile after --configfile, which would take any further word for a second config file
+        return snakemake(work, "--profile", str(PROFILE), config=config, check=check, timeout=600)
     finally:
         os.environ.pop("SLURM_CONF", None)
-
-
-def _config_path(work: Path) -> Path:
-    return work / "tiny.yaml"
 
 
 @pytest.mark.slow
 def test_workflow_runs_through_slurm_to_the_end_and_matches_a_local_run(cluster, tmp_path: Path) -> None:
     slurm_work, local_work = tmp_path / "slurm", tmp_path / "local"
+    configs = []
     for work in (slurm_work, local_work):
         work.mkdir()
-        _config(work)
-    done = _slurm(slurm_work, cluster)
+        configs.append(_config(work))
+    done = _slurm(slurm_work, cluster, configs[0])
     text = done.stdout + done.stderr
     # every job went through sbatch; the status poll by squeue worked without accounting
     assert text.count("has been submitted with SLURM jobid") >= 20
@@ -82,7 +79,7 @@ def test_workflow_runs_through_slurm_to_the_end_and_matches_a_local_run(cluster,
     assert any((slurm_work / "results" / "figures").glob("*.png"))
     assert not cluster.run("squeue", "--noheader").stdout.strip(), "no job left in the queue"
 
-    snakemake(local_work, "--cores", "2", "results/dataset/dataset.json", config=_config_path(local_work))
+    snakemake(local_work, "--cores", "2", "results/dataset/dataset.json", config=configs[1])
     ours, theirs = slurm_work / "results" / "dataset", local_work / "results" / "dataset"
     # the stacks and the split files (splits/<name>.csv) byte for byte
     names = sorted(p.relative_to(theirs) for p in theirs.rglob("*") if p.is_file() and (p.suffix == ".tif" or "splits" in p.parts))
@@ -103,8 +100,8 @@ def test_workflow_runs_through_slurm_to_the_end_and_matches_a_local_run(cluster,
 def test_a_request_no_node_can_satisfy_stops_before_submitting(cluster, tmp_path: Path) -> None:
     work = tmp_path / "big"
     work.mkdir()
-    _config(work, simulate={"cpus": cluster.cpus + 62, "mem_mb": 4000, "runtime": 60})
-    done = _slurm(work, cluster, check=False)
+    config = _config(work, simulate={"cpus": cluster.cpus + 62, "mem_mb": 4000, "runtime": 60})
+    done = _slurm(work, cluster, config, check=False)
     text = done.stdout + done.stderr
     assert done.returncode != 0
     assert f"rule simulate: asks cpus_per_task={cluster.cpus + 62} (cluster.simulate.cpus)" in text
