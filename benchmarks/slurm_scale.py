@@ -80,8 +80,9 @@ def main() -> int:
             dry = subprocess.run(smk(work, "-n", "--quiet", "rules", *profile), env=env, check=True, capture_output=True, text=True)
             t_dag = time.perf_counter() - t0
             counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", dry.stdout + dry.stderr, re.M)}
-            # the profile's `jobs` caps how many jobs sit in the queue at once
+            # the profile's `jobs` caps how many jobs sit in the queue at once ("unlimited" with arrays)
             cap = yaml.safe_load((PROFILE / "config.yaml").read_text())["jobs"]
+            cap = 10**9 if cap == "unlimited" else int(cap)
             expected = min(cap, counts.get("simulate", 0) + counts.get("edd", 0))
 
             host = cluster.run("sinfo", "--noheader", "-o", "%n").stdout.split()[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -73,8 +74,14 @@ def test_workflow_runs_through_slurm_to_the_end_and_matches_a_local_run(cluster,
         configs.append(_config(work))
     done = _slurm(slurm_work, cluster, configs[0])
     text = done.stdout + done.stderr
-    # every job went through sbatch; the status poll by squeue worked without accounting
-    assert text.count("has been submitted with SLURM jobid") >= 20
+    # every job went through sbatch, simulate and edd as job arrays (one sbatch per rule and ready
+    # set); the status poll by squeue worked without accounting
+    counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", text, re.M)}
+    arrays = [ids.split(",") for ids in re.findall(r"Submitted array job with Snakemake IDs ([\d,]+) ", text)]
+    singles = text.count("has been submitted with SLURM jobid")
+    assert len(arrays) >= 2 and all(len(ids) >= 2 for ids in arrays), "simulate and edd go out as arrays"
+    assert sum(map(len, arrays)) == counts["simulate"] + counts["edd"]
+    assert singles == counts["total"] - counts["simulate"] - counts["edd"] - counts["all"]
     assert (slurm_work / "results" / "metrics" / "summary.csv").is_file()
     assert any((slurm_work / "results" / "figures").glob("*.png"))
     assert not cluster.run("squeue", "--noheader").stdout.strip(), "no job left in the queue"
