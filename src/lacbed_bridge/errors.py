@@ -27,6 +27,7 @@ class InputError(LacbedError, ValueError):
     """
 
     def __init__(self, message: str, *, path: str | PathLike[str] | None = None, field: str | None = None):
+        self.message = message
         self.path = None if path is None else str(path)
         self.field = field
         parts = []

@@ -20,8 +20,10 @@ def prototypes():
 
 def test_required_structure_types_present(prototypes) -> None:
     numbers = {p.number for p in prototypes.values()}
-    assert len(numbers) >= 6
-    assert all(195 <= n <= 230 for n in numbers)  # cubic only
+    assert len(numbers) >= 9
+    systems = {p.gemmi_spacegroup().crystal_system_str() for p in prototypes.values()}
+    assert {"cubic", "hexagonal", "tetragonal", "trigonal"} <= systems
+    assert prototypes["wurtzite"].number == 186 and prototypes["rutile"].number == 136
     assert prototypes["zincblende"].spacegroup == "F -4 3 m"
     assert prototypes["rocksalt"].spacegroup == "F m -3 m"
     assert prototypes["fluorite"].spacegroup == "F m -3 m"
@@ -68,7 +70,7 @@ def test_cell_content_through_plain_gemmi(prototypes, key: str, atoms: int, form
 def test_spinel_oxygen_u_and_setting(prototypes) -> None:
     spinel = prototypes["spinel"]
     assert spinel.gemmi_name == "F d -3 m:2"
-    assert spinel.sites[2].fract == (0.2624, 0.2624, 0.2624)
+    assert spinel.sites[2].position({}) == (0.2624, 0.2624, 0.2624)
     # origin choice 2: inversion centre at the origin
     assert "-x,-y,-z" in spinel.symops()
 
@@ -81,10 +83,14 @@ def test_written_cif_names_the_setting(prototypes) -> None:
     assert gemmi.find_spacegroup_by_name("F d -3 m:1").hall not in text
 
 
-def test_every_compound_a_is_used(prototypes) -> None:
+def test_every_compound_value_is_used(prototypes) -> None:
+    """A listed compound's own cell (and free coordinates) are its reference, exactly."""
     for proto in prototypes.values():
         for compound in proto.compounds:
             assert proto.reference_a(compound.as_dict()) == compound.a
+            reference = proto.reference(compound.as_dict())
+            for name, value in compound.values:
+                assert reference[name] == value, (proto.key, compound.elements, name)
 
 
 def test_additive_estimate(prototypes) -> None:
@@ -135,7 +141,15 @@ BAD_ENTRIES = {
     "negative_a": (lambda e: e.update(a=-1.0), "zincblende.a"),
     "unknown_spacegroup": (lambda e: e.update(spacegroup="Q 9 9"), "zincblende.spacegroup"),
     "wrong_number": (lambda e: e.update(number=225), "zincblende.number"),
-    "not_cubic": (lambda e: e.update(spacegroup="P 1", number=1), "zincblende.spacegroup"),
+    "hexagonal_without_c": (lambda e: e.update(spacegroup="P 63 m c", number=186), "zincblende"),
+    "c_against_the_cubic_lattice": (lambda e: e.update(c=6.0), "zincblende.c"),
+    "unknown_free_parameter": (lambda e: e["sites"][1].update(fract=["1/4", "1/4", "1/4+u"]), "zincblende.sites[1].fract"),
+    "unused_free_parameter": (lambda e: e.update(free={"u": 0.25}), "zincblende.free"),
+    "compound_without_c": (lambda e: e.update(spacegroup="P 42/m n m", number=136, c=5.0,
+                                              sites=[{"label": "A", "wyckoff": "2a", "fract": [0, 0, 0], "role": "cation", "elements": ["Ga"]},
+                                                     {"label": "B", "wyckoff": "4f", "fract": [0.3, 0.3, 0], "role": "anion", "elements": ["As"]}],
+                                              compounds=[{"elements": {"A": "Ga", "B": "As"}, "a": 5.0}]),
+                           "zincblende.compounds[0]"),
     "bad_role": (lambda e: e["sites"][0].update(role="metal"), "zincblende.sites[0].role"),
     "unknown_element": (lambda e: e["sites"][1].update(elements=["As", "Qq"]), "zincblende.sites[1].elements"),
     "ion_symbol": (lambda e: e["sites"][1].update(elements=["As3-"]), "zincblende.sites[1].elements"),

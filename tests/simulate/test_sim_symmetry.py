@@ -53,6 +53,9 @@ def _mapped(image: np.ndarray, op: np.ndarray) -> np.ndarray:
     ("zincblende", "001", "2mm"), ("zincblende", "110", "m"), ("zincblende", "111", "3m"),
     ("rocksalt", "001", "4mm"), ("rocksalt", "110", "2mm"), ("perovskite", "111", "3m"),
     ("spinel", "001", "4mm"), ("cuprite", "110", "2mm"), ("bcc", "111", "3m"),
+    # non-cubic: wurtzite along c ([0001]), rutile along c, corundum along c (hexagonal axes)
+    ("wurtzite", "001", "6mm"), ("wurtzite", "110", "m"), ("rutile", "001", "4mm"), ("rutile", "110", "2mm"),
+    ("corundum", "001", "3m"),
 ])
 def test_disc_symmetry_group_from_gemmi(key: str, direction: str, group: str) -> None:
     """The 2D group of the operations fixing the beam (Buxton et al. 1976, without reciprocity)."""

@@ -7,13 +7,19 @@ family ``F`` has the sample id ``F_<i as 6 digits>`` and draws, from its own ran
 changes), in this order:
 
 1. an element per site from the family's list for that site label (default the prototype's);
-2. a lattice scale s ~ U(lattice_scale); a = a_ref(chosen compound) × s [Å], where a_ref is
-   :meth:`~lacbed_bridge.crystal.prototypes.Prototype.reference_a`;
+2. a lattice scale s ~ U(lattice_scale); every cell length L = L_ref(chosen compound) × s [Å],
+   where L_ref comes from :meth:`~lacbed_bridge.crystal.prototypes.Prototype.reference`;
 3. U_iso ~ U(u_iso) [Å²] per site;
 4. a charge transfer δ ~ U(delta) [e per formula unit] from the cation to the anion sites;
-5. κ ~ U(kappa) per site.
+5. κ ~ U(kappa) per site;
+6. for non-cubic cells, a factor t_L ~ U(cell_scale[L]) per free length other than a (b, c, in
+   that order), so L = L_ref × s × t_L (c/a varies by t_c); angles keep their reference values;
+7. each free coordinate named in ``coordinates`` (prototype order) ~ U(coordinates[name]); the
+   others keep their reference value (wurtzite u, rutile x, ...).
 
-Values are rounded to 6 decimals (a [Å], U_iso [Å²], δ [e], κ) so the CIF and the table agree.
+Draws 6 and 7 exist only where the family asks for them, so a cubic family's stream is as before.
+Values are rounded to 6 decimals (cell lengths [Å], angles [deg], coordinates, U_iso [Å²], δ [e],
+κ) so the CIF and the table agree.
 
 **Charge model** (Hansen–Coppens, DESIGN §3): P_v = P_v,0 − q, where P_v,0 is the neutral
 atom's valence count (:func:`~lacbed_bridge.crystal.charge.neutral_valence`) and q the atom's
@@ -49,7 +55,8 @@ from ..io import write_text_atomic
 from .charge import neutral_valence
 from .cif import element_from_type_symbol, write_cif
 from .model import Crystal, Site
-from .prototypes import Prototype, load_prototypes
+from .lattice import CELL_KEYS, LENGTHS, cell_volume, lattice_system
+from .prototypes import Prototype, check_wyckoff, load_prototype, prototype_keys
 
 _RANGE_KEYS = ("lattice_scale", "u_iso", "delta", "kappa")
 _DECIMALS = 6
@@ -161,12 +168,47 @@ def _element_choices(family_cfg: dict[str, Any], prototype: Prototype, where: st
     return choices
 
 
-def _resolve_prototype(family_cfg: dict[str, Any], where: str) -> Prototype:
-    prototypes = load_prototypes(family_cfg.get("prototypes_file"))
+def resolve_prototype(family_cfg: dict[str, Any], where: str) -> Prototype:
+    """The family's prototype, reading and checking only its own entry of the prototype file (a
+    bad entry elsewhere does not stop this family). ConfigError for an unknown key."""
     key = family_cfg["prototype"]
-    if key not in prototypes:
-        raise ConfigError(f"unknown prototype {key!r} (known: {', '.join(sorted(prototypes))})", field=f"{where}.prototype")
-    return prototypes[key]
+    path = family_cfg.get("prototypes_file")
+    known = prototype_keys(path)
+    if key not in known:
+        raise ConfigError(f"unknown prototype {key!r} (known: {', '.join(sorted(known))})", field=f"{where}.prototype")
+    return load_prototype(key, path)
+
+
+def _cell_ranges(family_cfg: dict[str, Any], prototype: Prototype, where: str) -> dict[str, tuple[float, float]]:
+    """``cell_scale`` ranges, only for free cell lengths other than a (in b, c order)."""
+    raw = family_cfg.get("cell_scale") or {}
+    allowed = [n for n in prototype.cell_parameters if n in ("b", "c")]
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        system = lattice_system(prototype.gemmi_spacegroup())
+        raise ConfigError(f"cell length(s) {unknown} are not free in the {system} cell of prototype {prototype.key!r} "
+                          f"(free lengths besides a: {allowed or 'none'}; a varies by lattice_scale)",
+                          field=f"{where}.cell_scale")
+    return {name: _range(raw, name, f"{where}.cell_scale") for name in allowed if name in raw}
+
+
+def _coordinate_ranges(family_cfg: dict[str, Any], prototype: Prototype, where: str) -> dict[str, tuple[float, float]]:
+    """``coordinates`` ranges of free coordinates, checked: each end keeps every site on its
+    Wyckoff position (the multiplicity does not change)."""
+    raw = family_cfg.get("coordinates") or {}
+    unknown = sorted(set(raw) - set(prototype.free_names))
+    if unknown:
+        raise ConfigError(f"unknown free coordinate(s) {unknown}; prototype {prototype.key!r} has "
+                          f"{list(prototype.free_names) or 'none'}", field=f"{where}.coordinates")
+    ranges = {name: _range(raw, name, f"{where}.coordinates") for name in prototype.free_names if name in raw}
+    reference = dict(prototype.free)
+    for name, ends in ranges.items():
+        for end in ends:
+            try:
+                check_wyckoff(prototype, reference | {name: end}, field=f"{where}.coordinates.{name}")
+            except InputError as exc:
+                raise ConfigError(f"{name} = {end}: {exc.message}", field=exc.field) from None
+    return ranges
 
 
 def generate_family(family_cfg: dict[str, Any], master_seed: int) -> list[tuple[Crystal, dict[str, Any]]]:
@@ -178,8 +220,10 @@ def generate_family(family_cfg: dict[str, Any], master_seed: int) -> list[tuple[
     cfg = family_defaults() | dict(family_cfg)
     name = cfg["name"]
     where = f"families[{name}]"
-    prototype = _resolve_prototype(cfg, where)
+    prototype = resolve_prototype(cfg, where)
     choices = _element_choices(cfg, prototype, where)
+    cell_ranges = _cell_ranges(cfg, prototype, where)
+    coordinate_ranges = _coordinate_ranges(cfg, prototype, where)
     ranges = {key: _range(cfg, key, where) for key in _RANGE_KEYS}
     seed = family_seed(cfg, master_seed)
     symops = prototype.symops()
@@ -199,10 +243,18 @@ def generate_family(family_cfg: dict[str, Any], master_seed: int) -> list[tuple[
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, base if states > 1 else index])))
         elements = {s.label: str(rng.choice(choices[s.label])) for s in prototype.sites}
         scale = float(rng.uniform(*ranges["lattice_scale"]))
-        a = round(prototype.reference_a(elements) * scale, _DECIMALS)
+        reference = prototype.reference(elements)
         u_iso = [round(float(rng.uniform(*ranges["u_iso"])), _DECIMALS) for _ in prototype.sites]
         delta = round(float(rng.uniform(*ranges["delta"])), _DECIMALS)
         kappa = [round(float(rng.uniform(*ranges["kappa"])), _DECIMALS) for _ in prototype.sites]
+        # draws 6 and 7 (module docstring), after the cubic ones so those streams are unchanged
+        factors = {key: float(rng.uniform(*cell_ranges[key])) for key in cell_ranges}
+        values = {key: round(float(rng.uniform(*coordinate_ranges[key])) if key in coordinate_ranges
+                             else reference[key], _DECIMALS) for key in prototype.free_names}
+        for key in prototype.cell_parameters:
+            factor = scale * factors.get(key, 1.0) if key in LENGTHS else 1.0
+            values[key] = round(reference[key] * factor, _DECIMALS)
+        cell = prototype.full_cell(values)
         if states > 1:
             lo, hi = ranges["delta"]
             delta = round(lo + (hi - lo) * state / (states - 1), _DECIMALS)
@@ -213,17 +265,18 @@ def generate_family(family_cfg: dict[str, Any], master_seed: int) -> list[tuple[
         pv = [round(neutral_valence(el) - q, 10) for el, q in zip(element_list, charges, strict=True)]
         sid = sample_id(name, index)
         sites = tuple(
-            Site(s.label, element_list[i], s.fract, 1.0, u_iso[i], pv[i], kappa[i]) for i, s in enumerate(prototype.sites)
+            Site(s.label, element_list[i], tuple(round(v, 10) for v in s.position(values)), 1.0, u_iso[i], pv[i], kappa[i])
+            for i, s in enumerate(prototype.sites)
         )
         formula = prototype.formula(elements)
         crystal = Crystal(
             name=sid,
-            cell=(a, a, a, 90.0, 90.0, 90.0),
+            cell=cell,
             spacegroup=prototype.spacegroup,
             sites=sites,
             symops=symops,
             formula=formula,
-            cell_volume=a**3,
+            cell_volume=cell_volume(cell),
         )
         row: dict[str, Any] = {
             "sample_id": sid,
@@ -233,16 +286,18 @@ def generate_family(family_cfg: dict[str, Any], master_seed: int) -> list[tuple[
             "spacegroup": prototype.spacegroup,
             "spacegroup_number": spacegroup_number,
             "formula": formula,
-            "a": a,
+            **dict(zip(CELL_KEYS, cell, strict=True)),
             "lattice_scale": scale,
             "delta": round(delta_applied, 10),
             "seed": seed,
             "base_id": sample_id(name, base * states),  # the first state names the series
             "charge_state": state,
         }
-        for prefix, values in (("element", element_list), ("u_iso", u_iso), ("kappa", kappa), ("pv", pv)):
-            for site, value in zip(prototype.sites, values, strict=True):
+        for prefix, per_site in (("element", element_list), ("u_iso", u_iso), ("kappa", kappa), ("pv", pv)):
+            for site, value in zip(prototype.sites, per_site, strict=True):
                 row[f"{prefix}_{site.label}"] = value
+        for key in prototype.free_names:
+            row[f"coord_{key}"] = values[key]
         out.append((crystal, row))
     return out
 

@@ -58,7 +58,7 @@ def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None 
     simulation settings make physical sense (thicknesses, beams, directions not zero), the
     thickness index lies in the series, and the beam, x direction and surface normal form a usable
     microscope frame for every family's prototype. Errors name our config key (with Felix's name)."""
-    from ..crystal.prototypes import load_prototypes
+    from ..crystal.variants import resolve_prototype
     from .geometry import microscope_frame
     from .settings import CONFIG_KEYS
 
@@ -84,12 +84,12 @@ def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None 
         raise ConfigError(f"value {index} is outside the thickness series of {len(settings.thicknesses)} thickness(es) "
                           f"{settings.thicknesses} Å", path=path, field="simulation.thickness_index")
     for i, family in enumerate(config["families"]):
-        prototypes = load_prototypes(family.get("prototypes_file"))
-        if family["prototype"] not in prototypes:
-            raise ConfigError(f"unknown prototype {family['prototype']!r} (known: {', '.join(sorted(prototypes))})",
-                              path=path, field=f"families[{i}].prototype")
         try:
-            microscope_frame(prototypes[family["prototype"]].crystal(), settings)
+            prototype = resolve_prototype(family, f"families[{i}]")
+        except ConfigError as exc:
+            raise ConfigError(exc.message, path=path, field=exc.field) from None
+        try:
+            microscope_frame(prototype.crystal(), settings)
         except InputError as exc:
             raise named(exc) from None
 
