@@ -111,6 +111,9 @@ def run_batch(
 
     if stage not in STAGES:
         raise ConfigError(f"expected one of {list(STAGES)}, got {stage!r}", field="stage")
+    from .family_geometry import family_config
+
+    config = family_config(config, family)  # the family's own beam, x and normal directions
     settings_hash = stage_hash(config, stage)
     if compute is None:
         compute = _default_compute(config, stage)

@@ -11,6 +11,10 @@ def _run(args: argparse.Namespace) -> int:
     from .images import write_edd
 
     config = load_config(args.config)
+    if args.family:
+        from ..family_geometry import family_config
+
+        config = family_config(config, args.family)
     print(write_edd(args.cif, config, args.out))
     if args.deformation is not None:
         print(write_edd(args.cif, config, args.deformation, kind="deformation"))
@@ -28,5 +32,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("cif", type=Path, help="crystal structure (CIF)")
     p.add_argument("--config", type=Path, required=True, help="config.yaml (simulation and edd sections)")
     p.add_argument("--out", type=Path, required=True, help="output TIFF (total projected density)")
+    p.add_argument("--family", help="use this config family's geometry (families[].geometry: beam, x direction)")
     p.add_argument("--deformation", type=Path, help="also write the deformation density ρ − ρ_IAM (neutral spherical atoms) here")
     p.set_defaults(func=_run)

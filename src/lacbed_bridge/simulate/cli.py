@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("cif", nargs="?", help="crystal CIF (not with --felix-dir)")
     p.add_argument("--config", help="config YAML (settings from its 'simulation' section)")
+    p.add_argument("--family", help="use this config family's geometry (families[].geometry: beam, x, normal)")
     p.add_argument("--out", help="output TIFF (with --felix-dir and the builtin backend the default is DIR/<formula>_+0+0+0.tif)")
     p.add_argument("--felix-dir", help="a Felix run folder holding felix.inp, felix.cif, felix.hkl")
     p.add_argument("--backend", choices=["builtin", "felix"], help="override the config's backend (default builtin with --felix-dir)")
@@ -44,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     if args.felix_dir:
-        if args.cif or args.config:
+        if args.cif or args.config or args.family:
             raise InputError("give either a CIF with --config, or --felix-dir, not both", field="--felix-dir")
         return _run_felix_dir(args)
     if not args.cif or not args.config or not args.out:
@@ -53,6 +54,10 @@ def _run(args: argparse.Namespace) -> int:
     from .run import run_simulation
 
     config = load_config(args.config)
+    if args.family:
+        from ..family_geometry import family_config
+
+        config = family_config(config, args.family)
     if args.constants not in (None, "codata"):
         raise InputError("--constants felix is only for the --felix-dir drop-in mode", field="--constants")
     if args.pool is not None:

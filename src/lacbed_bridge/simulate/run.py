@@ -58,7 +58,9 @@ def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None 
     simulation settings make physical sense (thicknesses, beams, directions not zero), the
     thickness index lies in the series, and the beam, x direction and surface normal form a usable
     microscope frame for every family's prototype. Errors name our config key (with Felix's name)."""
+    from ..crystal.lattice import lattice_system
     from ..crystal.variants import resolve_prototype
+    from ..family_geometry import family_config, is_four_index
     from .geometry import microscope_frame
     from .settings import CONFIG_KEYS
 
@@ -86,12 +88,30 @@ def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None 
     for i, family in enumerate(config["families"]):
         try:
             prototype = resolve_prototype(family, f"families[{i}]")
+            own = family_config(config, family)
         except ConfigError as exc:
             raise ConfigError(exc.message, path=path, field=exc.field) from None
+        four = is_four_index(family)
+        system = lattice_system(prototype.gemmi_spacegroup())
+        if four and system != "hexagonal":
+            raise ConfigError(f"four-index (Miller–Bravais) notation needs a hexagonal cell; prototype "
+                              f"{prototype.key!r} is {system}", path=path, field=f"families[{i}].geometry.{four[0]}")
+        if own is config:
+            frame_settings = settings
+        else:
+            try:
+                frame_settings = settings_from_config(own)
+            except InputError as exc:
+                raise ConfigError(str(exc).split(": ", 1)[-1], path=path, field=f"families[{i}].geometry") from None
         try:
-            microscope_frame(prototype.crystal(), settings)
+            microscope_frame(prototype.crystal(), frame_settings)
         except InputError as exc:
-            raise named(exc) from None
+            if own is config:
+                raise named(exc) from None
+            key = felix_to_config.get(exc.field or "", exc.field)
+            raise ConfigError(f"{str(exc).split(': ', 1)[-1]} (family {family['name']!r})", path=path,
+                              field=f"families[{i}].geometry.{key}" if key in (family.get("geometry") or {})
+                              else f"simulation.{key}") from None
 
 
 def settings_from_config(config: dict[str, Any]) -> FelixSettings:
