@@ -290,6 +290,10 @@ def _manifest(items: Sequence[_Checked]) -> pd.DataFrame:
                 "sim_convergence_rms": lac.get("info_convergence_rms"),
                 "sim_converged": lac.get("info_converged"),
                 "edd_seconds": edd.get("seconds"),
+                # what the EDD image covers: square side [Å], projected cells, whether it is a period
+                "edd_field_of_view": edd.get("field_of_view"),
+                "edd_cells_in_view": edd.get("cells_in_view"),
+                "edd_periodic": edd.get("periodic"),
                 **{f"{kind}_sha256": sha for kind, sha in item.sha.items()},
             }
         )

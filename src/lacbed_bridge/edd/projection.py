@@ -59,7 +59,14 @@ class ProjectionInfo:
     repeat_length: |t| [Å]; projected_cell_area: A = V/|t| [Å²];
     n_reflections: non-zero ZOLZ reflections summed (g = 0 included); f000: F(000) [e per cell];
     edge_amplitude: max |F·window|/F(000) for 0.9 s_max < s ≤ s_max [dimensionless];
-    pixel_value: "area" or "point".
+    pixel_value: "area" or "point";
+    cells_in_view: field_of_view² / A, the projected cells the square covers (1 for a cubic
+        crystal along [001] with field_of_view = a; 2/√3 = 1.155 for a hexagonal one along [0001]);
+    periodic: whether the square's sides are translations of the projected lattice (g_x·L and
+        g_y·L integers for every reflection summed), so that the image tiles the plane and holds
+        exactly cells_in_view × F(000) electrons; a hexagonal projection never is;
+    electrons_in_view: Σ pixels × pixel_size² [e], the electrons the image holds (exact for
+        pixel_value "area").
     """
 
     field_of_view: float
@@ -72,6 +79,9 @@ class ProjectionInfo:
     f000: float
     edge_amplitude: float
     pixel_value: str
+    cells_in_view: float = float("nan")
+    periodic: bool = False
+    electrons_in_view: float = float("nan")
 
     def as_dict(self) -> dict[str, float | int | str]:
         return dict(self.__dict__)
@@ -246,22 +256,10 @@ def projection_info_and_image(
                 f"s_max must be 'auto', 'nyquist' or a positive number [1/Å], got {s_max!r}", field="edd.s_max"
             )
 
-    t_frac = lattice_repeat(crystal, uvw)
-    orth = np.array(crystal.gemmi_cell().orth.mat, dtype=float)
-    repeat = float(np.linalg.norm(orth @ t_frac))
-    area = crystal.volume / repeat
-
-    hkl = zolz_indices(crystal, uvw, 2.0 * smax)
-    frac = np.array(crystal.gemmi_cell().frac.mat, dtype=float)
-    g = hkl @ frac
-    gx, gy = g @ x_hat, g @ y_hat
-    s = 0.5 * np.hypot(gx, gy)
-    f = structure_factors(crystal, hkl)
-    zero = np.all(hkl == 0, axis=1)
-    f000 = float(f[zero].real.sum())
-    # systematic absences (exact zeros up to rounding) add nothing: drop them
-    present = np.abs(f) > 1e-12 * max(abs(f000), 1.0)
-    hkl, gx, gy, s, f = hkl[present], gx[present], gy[present], s[present], f[present]
+    terms = _zolz_terms(crystal, uvw, x_hat, y_hat, smax)
+    gx, gy, s, f, area, repeat, f000 = terms.gx, terms.gy, terms.s, terms.f, terms.area, terms.repeat, terms.f000
+    hkl = terms.hkl
+    periodic = bool(np.all(np.abs(gx * fov - np.round(gx * fov)) < 1e-6) and np.all(np.abs(gy * fov - np.round(gy * fov)) < 1e-6))
     if pixel_value == "area":
         f = f * np.sinc(gx * delta) * np.sinc(gy * delta)
     edge = s > 0.9 * smax
@@ -282,8 +280,66 @@ def projection_info_and_image(
         f000=f000,
         edge_amplitude=edge_amp,
         pixel_value=pixel_value,
+        cells_in_view=fov * fov / area,
+        periodic=periodic,
+        electrons_in_view=float(image.sum() * delta * delta),
     )
     return np.ascontiguousarray(image, dtype=np.float64), info
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """The non-absent ZOLZ reflections of a projection: indices, in-plane components g_x, g_y
+    [1/Å, no 2π], s = |g|/2, F(g) [e], and the projected cell (area A [Å²], repeat |t| [Å])."""
+
+    hkl: np.ndarray
+    gx: np.ndarray
+    gy: np.ndarray
+    s: np.ndarray
+    f: np.ndarray
+    area: float
+    repeat: float
+    f000: float
+
+
+def _zolz_terms(crystal: Crystal, uvw: np.ndarray, x_hat: np.ndarray, y_hat: np.ndarray, smax: float) -> _Terms:
+    t_frac = lattice_repeat(crystal, uvw)
+    orth = np.array(crystal.gemmi_cell().orth.mat, dtype=float)
+    repeat = float(np.linalg.norm(orth @ t_frac))
+    area = crystal.volume / repeat
+    hkl = zolz_indices(crystal, uvw, 2.0 * smax)
+    frac = np.array(crystal.gemmi_cell().frac.mat, dtype=float)
+    g = hkl @ frac
+    gx, gy = g @ x_hat, g @ y_hat
+    f = structure_factors(crystal, hkl)
+    zero = np.all(hkl == 0, axis=1)
+    f000 = float(f[zero].real.sum())
+    # systematic absences (exact zeros up to rounding) add nothing: drop them
+    present = np.abs(f) > 1e-12 * max(abs(f000), 1.0)
+    return _Terms(hkl[present], gx[present], gy[present], 0.5 * np.hypot(gx[present], gy[present]), f[present], area,
+                  repeat, f000)
+
+
+def projected_density_at(
+    crystal: Crystal,
+    xy: np.ndarray,
+    *,
+    beam_direction: object,
+    x_direction: object,
+    s_max: float | str = "auto",
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> np.ndarray:
+    """The projected density ρ_p [e/Å²] at points (X, Y) [Å] of the image frame (shape (P, 2)),
+    the same band-limited sum as the image with ``pixel_value="point"`` but at any points, e.g.
+    on a grid over one projected cell (its mean times A is F(000), the electrons per cell)."""
+    uvw = _integer_vector(beam_direction, "simulation.incident_beam_direction")
+    hkl_x = _integer_vector(x_direction, "simulation.x_direction")
+    x_hat, y_hat, _ = _frame(crystal, uvw, hkl_x)
+    smax = auto_s_max(crystal, tolerance) if s_max in ("auto", None) else float(s_max)  # type: ignore[arg-type]
+    terms = _zolz_terms(crystal, uvw, x_hat, y_hat, smax)
+    points = np.asarray(xy, dtype=float).reshape(-1, 2)
+    phase = np.exp(-2j * np.pi * (np.outer(points[:, 0], terms.gx) + np.outer(points[:, 1], terms.gy)))
+    return (phase @ (terms.f / terms.area)).real
 
 
 def project_density(

@@ -34,6 +34,7 @@ from .common import (
     DatasetView,
     ModelRun,
     config_split,
+    coverage_note,
     display,
     draw_image,
     edd_extent,
@@ -206,9 +207,13 @@ def plot_charge_panel(results: str | os.PathLike[str], config: Mapping[str, Any]
     n = len(cols)
     fig = new_figure(2.2 * n + 2.2, 2.0 * len(rows) + 1.2)
     axes = fig.subplots(len(rows), n, squeeze=False)
-    fov = (config.get("edd") or {}).get("field_of_view", "lattice")
-    a = float(dataset.manifest.iloc[view.rows[0]].get("a", np.nan)) if "a" in dataset.manifest else np.nan
-    size = float(fov) if isinstance(fov, (int, float)) else a
+    first = dataset.manifest.iloc[view.rows[0]]
+    size = float(first.get("edd_field_of_view", np.nan)) if "edd_field_of_view" in dataset.manifest else np.nan
+    if not np.isfinite(size):  # datasets from before the manifest recorded it
+        fov = (config.get("edd") or {}).get("field_of_view", "lattice")
+        a = float(first.get("a", np.nan)) if "a" in dataset.manifest else np.nan
+        size = float(fov) if isinstance(fov, (int, float)) else a
+    note = coverage_note(first)
     extents = {"edd": edd_extent(size) if np.isfinite(size) else None,
                "lacbed": lacbed_extent(config["simulation"]["outer_convergence_angle"])}
     for r, (name, images, kind, where, limit, label) in enumerate(rows):
@@ -233,7 +238,7 @@ def plot_charge_panel(results: str | os.PathLike[str], config: Mapping[str, Any]
                 ax.set_ylabel(label, fontsize=7)
             else:
                 ax.set_yticks([])
-            ax.set_xlabel("x [Å]" if where == "edd" else "k$_x$ [Å$^{-1}$]", fontsize=7)
+            ax.set_xlabel(f"x [Å]{note}" if where == "edd" else "k$_x$ [Å$^{-1}$]", fontsize=7)
         bar = fig.colorbar(last, ax=list(axes[r]), location="right", shrink=0.9, aspect=15)
         bar.set_label(DISPLAY_LABELS.get(kind, "e/Å²" if where == "edd" else "change of the display value"), fontsize=7)
         bar.ax.tick_params(labelsize=6)

@@ -125,6 +125,20 @@ def edd_extent(field_of_view: float) -> list[float]:
     return [-half, half, -half, half]
 
 
+def coverage_note(row: Any) -> str:
+    """What an EDD image covers, for an axis label: empty for a square that is one or more whole
+    projected cells (a period of the projected lattice); else the number of projected cells it
+    spans and that it is not a period (hexagonal crystals along [0001]: 1.15 cells)."""
+    try:
+        cells = float(row.get("edd_cells_in_view"))
+    except (TypeError, ValueError):
+        return ""
+    periodic = str(row.get("edd_periodic")).strip().lower() in ("true", "1")
+    if not np.isfinite(cells) or periodic:
+        return ""
+    return f"\nview: {cells:.3g} projected cells, not a lattice period"
+
+
 def lacbed_extent(outer_convergence_angle: float) -> list[float]:
     """imshow extent of a LACBED (000) disc [Å⁻¹, no 2π]: ±ROuterConvergenceAngle (the disc radius)."""
     r = float(outer_convergence_angle)

@@ -28,6 +28,7 @@ from .common import (
     DatasetView,
     ModelRun,
     config_split,
+    coverage_note,
     display,
     draw_image,
     edd_extent,
@@ -157,9 +158,11 @@ def _float(value: Any) -> float | None:
 def _extent(kind: str, row: Mapping[str, Any], config: Mapping[str, Any]) -> tuple[list[float] | None, str]:
     if kind == "lacbed":
         return lacbed_extent(config["simulation"]["outer_convergence_angle"]), "k$_x$ [Å$^{-1}$]"
-    fov = (config.get("edd") or {}).get("field_of_view", "lattice")
-    size = float(fov) if isinstance(fov, (int, float)) else row.get("a")
-    return (edd_extent(size), "x [Å]") if size else (None, "x [px]")
+    size = _float(row.get("edd_field_of_view"))
+    if size is None:  # datasets from before the manifest recorded it
+        fov = (config.get("edd") or {}).get("field_of_view", "lattice")
+        size = float(fov) if isinstance(fov, (int, float)) else row.get("a")
+    return (edd_extent(size), f"x [Å]{coverage_note(row)}") if size else (None, "x [px]")
 
 
 def _row_label(row: Mapping[str, Any]) -> str:
