@@ -95,3 +95,29 @@ def test_each_familys_discs_have_the_symmetry_of_the_crystal_along_its_beam(jour
             mapped = image[np.rint(y2 + n - 0.5).astype(int), np.rint(x2 + n - 0.5).astype(int)].reshape(image.shape)
             # float32 storage: equal to its symmetry images to float32 rounding
             assert np.abs(mapped - image).max() <= 1e-6 * np.abs(image).max(), (path.name, op.tolist())
+
+
+def test_a_cif_family_through_the_variants_rule(tmp_path: Path) -> None:
+    """A folder of the user's CIFs is the family's input: editing a CIF reruns exactly that family."""
+    from lacbed_bridge.crystal.cif import write_cif
+    from lacbed_bridge.crystal.prototypes import load_prototypes
+    from wf_helpers import job_counts
+
+    folder = tmp_path / "my_cifs"
+    folder.mkdir()
+    prototypes = load_prototypes()
+    write_cif(prototypes["wurtzite"].crystal({"A": "Al"}, name="AlN"), folder / "AlN.cif")
+    write_cif(prototypes["rutile"].crystal({"M": "Sn"}, name="SnO2"), folder / "SnO2.cif")
+    config = tiny_config()
+    config["families"] = [FAMILIES[0], {"name": "mine", "cif_dir": "my_cifs", "n_variants": 4, "charge_states": 2,
+                                        "roles": {"Al": "cation", "Sn": "cation", "N": "anion", "O": "anion"}}]
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(config))
+    targets = [f"results/variants/{f['name']}/variants.csv" for f in config["families"]]
+    snakemake(tmp_path, "--cores", "2", *targets, config=path)
+    table = pd.read_csv(tmp_path / targets[1])
+    assert list(table["prototype"]) == ["cif:AlN", "cif:AlN", "cif:SnO2", "cif:SnO2"]
+    assert set(table["spacegroup"]) == {"P 63 m c", "P 42/m n m"}
+    assert job_counts(snakemake(tmp_path, "-n", *targets, config=path)) == {}
+    write_cif(prototypes["rutile"].crystal({"M": "Ge"}, name="GeO2"), folder / "SnO2.cif")
+    assert job_counts(snakemake(tmp_path, "-n", *targets, config=path)).get("variants") == 1

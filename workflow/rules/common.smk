@@ -68,6 +68,25 @@ def family_hash(wildcards):
     return config_hash(family_config(wildcards.family))
 
 
+def prototype_hash(wildcards):
+    """Hash of the family's own prototype entry (editing that entry reruns only its families)."""
+    family = family_config(wildcards.family)
+    if family.get("prototype") is None:
+        return ""
+    from lacbed_bridge.crystal.prototypes import DEFAULT_PROTOTYPES
+
+    with open(family.get("prototypes_file") or DEFAULT_PROTOTYPES) as handle:
+        return config_hash((yaml.safe_load(handle) or {}).get(family["prototype"]))
+
+
+def user_cifs(wildcards):
+    """A CIF family's CIFs (rule input: editing one reruns the family); none for prototype families."""
+    folder = family_config(wildcards.family).get("cif_dir")
+    if not folder:
+        return []
+    return sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.lower().endswith(".cif"))
+
+
 def batch_ids(family):
     return [f"{b:04d}" for b in range(n_batches(config, family))]
 

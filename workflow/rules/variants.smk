@@ -1,11 +1,14 @@
 # Crystal families: CIFs + variants.csv per family (seeded; byte-identical for the same config).
 rule variants:
+    input:
+        user_cifs,
     output:
         f"{R}/variants/{{family}}/variants.csv",
     log:
         f"{L}/variants/{{family}}.log",
     params:
         family_hash=family_hash,
+        prototype_hash=prototype_hash,
         seed=config["seed"],
     threads: threads_of("variants")
     resources:

@@ -1,7 +1,8 @@
 """Variant families: crystals sampled from a prototype with a seed (DESIGN §1, §3).
 
 A family (one item of ``families`` in config.yaml, keys in src/lacbed_bridge/schemas/config.schema.yaml)
-names a prototype of ``felix_inputs/prototypes.yaml`` and ranges to sample from. Variant ``i`` of
+names a prototype of ``felix_inputs/prototypes.yaml`` (or a folder of the user's CIFs, ``cif_dir``:
+one prototype per CIF, :mod:`.user_cifs`) and ranges to sample from. Variant ``i`` of
 family ``F`` has the sample id ``F_<i as 6 digits>`` and draws, from its own random stream
 ``PCG64(SeedSequence([family_seed, i]))`` (so a variant does not change when ``n_variants``
 changes), in this order:
@@ -43,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,7 @@ from .cif import element_from_type_symbol, write_cif
 from .model import Crystal, Site
 from .lattice import CELL_KEYS, LENGTHS, cell_volume, lattice_system
 from .prototypes import Prototype, check_wyckoff, load_prototype, prototype_keys
+from .user_cifs import check_roles, cif_files, prototype_from_cif
 
 _RANGE_KEYS = ("lattice_scale", "u_iso", "delta", "kappa")
 _DECIMALS = 6
@@ -179,12 +182,14 @@ def resolve_prototype(family_cfg: dict[str, Any], where: str) -> Prototype:
     return load_prototype(key, path)
 
 
-def _cell_ranges(family_cfg: dict[str, Any], prototype: Prototype, where: str) -> dict[str, tuple[float, float]]:
-    """``cell_scale`` ranges, only for free cell lengths other than a (in b, c order)."""
+def _cell_ranges(family_cfg: dict[str, Any], prototype: Prototype, where: str, strict: bool = True) -> dict[str, tuple[float, float]]:
+    """``cell_scale`` ranges, only for free cell lengths other than a (in b, c order). A length the
+    lattice fixes is an error (``strict``, prototype families) or skipped (CIF families, whose CIFs
+    may be of several crystal systems)."""
     raw = family_cfg.get("cell_scale") or {}
     allowed = [n for n in prototype.cell_parameters if n in ("b", "c")]
     unknown = sorted(set(raw) - set(allowed))
-    if unknown:
+    if unknown and strict:
         system = lattice_system(prototype.gemmi_spacegroup())
         raise ConfigError(f"cell length(s) {unknown} are not free in the {system} cell of prototype {prototype.key!r} "
                           f"(free lengths besides a: {allowed or 'none'}; a varies by lattice_scale)",
@@ -211,6 +216,55 @@ def _coordinate_ranges(family_cfg: dict[str, Any], prototype: Prototype, where: 
     return ranges
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What sampling needs from one prototype (a CIF family has one per CIF)."""
+
+    prototype: Prototype
+    choices: dict[str, tuple[str, ...]]
+    cell_ranges: dict[str, tuple[float, float]]
+    coordinate_ranges: dict[str, tuple[float, float]]
+    symops: tuple[str, ...]
+    roles: list[str]
+    multiplicities: list[int]
+    formula_units: int
+
+    @classmethod
+    def of(cls, cfg: dict[str, Any], prototype: Prototype, where: str) -> _Plan:
+        strict = cfg.get("cif_dir") is None
+        return cls(prototype, _element_choices(cfg, prototype, where), _cell_ranges(cfg, prototype, where, strict),
+                   _coordinate_ranges(cfg, prototype, where), prototype.symops(), [s.role for s in prototype.sites],
+                   [s.multiplicity for s in prototype.sites], prototype.formula_units())
+
+
+def family_prototypes(family_cfg: dict[str, Any], where: str) -> list[Prototype]:
+    """The family's prototypes: its ``prototype`` entry, or one per CIF of its ``cif_dir``.
+
+    Exactly one of the two keys must be given. A CIF family takes ``roles`` (element → cation |
+    anion | neutral) and no ``elements`` or ``coordinates``; with a δ range above 0 it needs a
+    cation and an anion among its roles (otherwise its charge transfer would silently be 0).
+    """
+    has_prototype, has_cifs = family_cfg.get("prototype") is not None, family_cfg.get("cif_dir") is not None
+    if has_prototype == has_cifs:
+        raise ConfigError("give exactly one of `prototype` (an entry of the prototype file) or `cif_dir` "
+                          "(a folder of your own CIFs)", field=where)
+    if has_prototype:
+        if family_cfg.get("roles"):
+            raise ConfigError("`roles` is for CIF families (cif_dir); a prototype entry gives each site its role",
+                              field=f"{where}.roles")
+        return [resolve_prototype(family_cfg, where)]
+    for key in ("elements", "coordinates", "prototypes_file"):
+        if family_cfg.get(key):
+            raise ConfigError(f"`{key}` is for prototype families; a CIF family takes its elements and coordinates "
+                              "from the CIFs", field=f"{where}.{key}")
+    roles = check_roles(family_cfg.get("roles") or {}, where)
+    delta = family_cfg.get("delta") or family_defaults().get("delta", [0.0, 0.0])
+    if float(delta[1]) > 0 and not {"cation", "anion"} <= set(roles.values()):
+        raise ConfigError("a CIF family with a charge transfer (delta above 0) needs `roles` naming at least one cation "
+                          "and one anion element, e.g. {Ga: cation, As: anion}; or set delta: [0, 0]", field=f"{where}.roles")
+    return [prototype_from_cif(path, roles) for path in cif_files(family_cfg["cif_dir"], where)]
+
+
 def generate_family(family_cfg: dict[str, Any], master_seed: int) -> list[tuple[Crystal, dict[str, Any]]]:
     """Sample every variant of a family: (crystal, its table row) in index order.
 
@@ -220,17 +274,9 @@ def generate_family(family_cfg: dict[str, Any], master_seed: int) -> list[tuple[
     cfg = family_defaults() | dict(family_cfg)
     name = cfg["name"]
     where = f"families[{name}]"
-    prototype = resolve_prototype(cfg, where)
-    choices = _element_choices(cfg, prototype, where)
-    cell_ranges = _cell_ranges(cfg, prototype, where)
-    coordinate_ranges = _coordinate_ranges(cfg, prototype, where)
+    plans = [_Plan.of(cfg, prototype, where) for prototype in family_prototypes(cfg, where)]
     ranges = {key: _range(cfg, key, where) for key in _RANGE_KEYS}
     seed = family_seed(cfg, master_seed)
-    symops = prototype.symops()
-    roles = [s.role for s in prototype.sites]
-    mult = [s.multiplicity for s in prototype.sites]
-    z_f = prototype.formula_units()
-    spacegroup_number = prototype.number
     states = int(cfg.get("charge_states", 1))
     if int(cfg["n_variants"]) % states:
         raise ConfigError(f"n_variants {cfg['n_variants']} is not a multiple of charge_states {states} (K states per base crystal)",
@@ -240,6 +286,11 @@ def generate_family(family_cfg: dict[str, Any], master_seed: int) -> list[tuple[
         # a charge series: K consecutive variants share one base crystal (elements, a, U_iso
         # from the base's stream); δ runs evenly over its range and κ is drawn per state
         base, state = divmod(index, states)
+        # a CIF family cycles through its CIFs, one per base crystal; a prototype family has one plan
+        plan = plans[base % len(plans)]
+        prototype, choices, cell_ranges, coordinate_ranges = plan.prototype, plan.choices, plan.cell_ranges, plan.coordinate_ranges
+        symops, roles, mult, z_f = plan.symops, plan.roles, plan.multiplicities, plan.formula_units
+        spacegroup_number = prototype.number
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, base if states > 1 else index])))
         elements = {s.label: str(rng.choice(choices[s.label])) for s in prototype.sites}
         scale = float(rng.uniform(*ranges["lattice_scale"]))

@@ -59,7 +59,7 @@ def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None 
     thickness index lies in the series, and the beam, x direction and surface normal form a usable
     microscope frame for every family's prototype. Errors name our config key (with Felix's name)."""
     from ..crystal.lattice import lattice_system
-    from ..crystal.variants import resolve_prototype
+    from ..crystal.variants import family_prototypes
     from ..family_geometry import family_config, is_four_index
     from .geometry import microscope_frame
     from .settings import CONFIG_KEYS
@@ -87,15 +87,16 @@ def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None 
                           f"{settings.thicknesses} Å", path=path, field="simulation.thickness_index")
     for i, family in enumerate(config["families"]):
         try:
-            prototype = resolve_prototype(family, f"families[{i}]")
+            prototypes = family_prototypes(family, f"families[{i}]")
             own = family_config(config, family)
         except ConfigError as exc:
             raise ConfigError(exc.message, path=path, field=exc.field) from None
         four = is_four_index(family)
-        system = lattice_system(prototype.gemmi_spacegroup())
-        if four and system != "hexagonal":
-            raise ConfigError(f"four-index (Miller–Bravais) notation needs a hexagonal cell; prototype "
-                              f"{prototype.key!r} is {system}", path=path, field=f"families[{i}].geometry.{four[0]}")
+        for prototype in prototypes:
+            system = lattice_system(prototype.gemmi_spacegroup())
+            if four and system != "hexagonal":
+                raise ConfigError(f"four-index (Miller–Bravais) notation needs a hexagonal cell; prototype "
+                                  f"{prototype.key!r} is {system}", path=path, field=f"families[{i}].geometry.{four[0]}")
         if own is config:
             frame_settings = settings
         else:
@@ -104,7 +105,8 @@ def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None 
             except InputError as exc:
                 raise ConfigError(str(exc).split(": ", 1)[-1], path=path, field=f"families[{i}].geometry") from None
         try:
-            microscope_frame(prototype.crystal(), frame_settings)
+            for prototype in prototypes:
+                microscope_frame(prototype.crystal(), frame_settings)
         except InputError as exc:
             if own is config:
                 raise named(exc) from None
