@@ -18,6 +18,7 @@ from .dataset import cli as dataset_cli
 from .edd import cli as edd_cli
 from .errors import LacbedError
 from .figures import cli as figures_cli
+from .refine import run as refine_cli
 from .simulate import cli as simulate_cli
 from .surrogate import cli as surrogate_cli
 from .surrogate import summary
@@ -25,7 +26,7 @@ from .surrogate import summary
 #: The stage modules that define ``register(subparsers)``, imported explicitly (a broken module
 #: is an error, not a missing command). Each imports its heavy dependencies (torch, gemmi,
 #: matplotlib, pandas) only inside its command functions, so ``lacbed-bridge --help`` stays fast.
-STAGE_CLI_MODULES = (crystal_cli, edd_cli, simulate_cli, dataset_cli, surrogate_cli, figures_cli, batch, summary)
+STAGE_CLI_MODULES = (crystal_cli, edd_cli, simulate_cli, dataset_cli, surrogate_cli, figures_cli, refine_cli, batch, summary)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,288 @@
+"""A differentiable (000) disc: the builtin Bloch-wave simulator as a function of refinable parameters.
+
+The disc I(k; θ) of :func:`~lacbed_bridge.simulate.bloch.simulate_builtin` depends on the crystal's
+charge parameters through the structure factors and on the thickness through the propagation:
+
+    Ũ_g(θ) = (γ/(πV)) Σ_sites o_j [f_K(q) + Δf_e(s; P_v, κ)] exp(−B_j s²) Σ_atoms exp(−2πi g·r)   (× (1 + i p/100))
+    Δf_e(s) = −0.023934 [P_v f_val(s/κ) − P_v,0 f_val(s)] / s²          (Mott–Bethe, s = q/2 > 0)
+    ψ(t) = exp(i Ã(Ũ) t) e₀₀₀,  I = |M₀₀ ψ₀₀₀|²
+
+(potential.py, charge.py, bloch.py; PHYSICS.md §2-6), written here with torch operations so that
+autograd (reverse and forward mode) differentiates I with respect to
+
+* ``delta``: the charge transfer δ [e per formula unit] from the cation to the anion atoms,
+  P_v(site) = P_v,start + (δ − δ_start) · dP_v/dδ with dP_v/dδ = −Z_f/N_cation per cation atom and
+  +Z_f/N_anion per anion atom (the variants' sharing rule, docs/charge_model.md, without caps);
+* ``kappa:<label>``: the valence expansion κ of a site;
+* ``u_iso:<label>``: the displacement U_iso [Å²] of a site (B = 8π²U);
+* ``thickness``: the specimen thickness t [Å].
+
+Held fixed during a fit (stated in every report): the reflection pool (complete shells), the cell,
+positions and occupancies, the strong beams of each pixel between beam refreshes (the fit chooses
+them again at its minimum, :meth:`DiscModel.reselect_beams`, and goes on until they stop
+changing, as the simulator would choose them for the fitted crystal), and with
+Bird–King absorption (IAbsorbFLAG 2) the absorptive U' of the starting structure. At the starting
+parameters the model equals ``simulate_builtin`` (tests/refine). When the crystal's symmetry along
+the beam permutes pixels, one pixel per orbit is computed and copied (simulate/symmetry.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from ..crystal.charge import MOTT_BETHE_CONSTANT, neutral_valence, valence_shell
+from ..crystal.model import Crystal, effective_b_iso
+from ..errors import InputError
+from ..simulate.bloch import BlochStructure, bloch_structure, excitation_errors, strong_beam_mask, structure_matrix
+from ..simulate.electron import lorentz_factor, wavenumber_from_voltage
+from ..simulate.geometry import microscope_frame, pixel_wavevectors
+from ..simulate.kirkland import kirkland_form_factor
+from ..simulate.potential import structure_factors
+from ..simulate.settings import FelixSettings
+from ..simulate.symmetry import disc_symmetry, pixel_orbits
+
+#: Parameter kinds and their units (reports).
+UNITS = {"delta": "e per formula unit", "kappa": "", "u_iso": "Å²", "thickness": "Å", "scale": "", "background": ""}
+
+
+def slater_form_factor_t(n: int, zeta: float, s: torch.Tensor) -> torch.Tensor:
+    """Torch twin of :func:`lacbed_bridge.crystal.charge.slater_form_factor` (one electron, f(0) = 1)."""
+    t = 2.0 * math.pi * s.abs() / zeta
+    small = t < 1e-6
+    safe = torch.where(small, torch.ones_like(t), t)
+    big_n = 2 * n
+    value = torch.sin(big_n * torch.atan(safe)) / (big_n * safe * (1.0 + safe * safe) ** n)
+    return torch.where(small, 1.0 - (big_n + 1) * (big_n + 2) / 6.0 * t * t, value)
+
+
+def valence_form_factor_t(element: str, s: torch.Tensor) -> torch.Tensor:
+    """f_val(s) per valence electron (Clementi–Raimondi single-zeta shells), torch."""
+    total = torch.zeros_like(s)
+    for n, zeta, weight in valence_shell(element):
+        total = total + weight * slater_form_factor_t(n, zeta, s)
+    return total
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Role (cation / anion / neutral) per site label, and the formula units per cell Z_f."""
+
+    by_label: dict[str, str]
+    formula_units: int
+
+
+def _site_multiplicities(crystal: Crystal) -> list[int]:
+    counts = [0] * len(crystal.sites)
+    for index, _ in crystal.unit_cell_atoms():
+        counts[index] += 1
+    return counts
+
+
+def charge_derivatives(crystal: Crystal, roles: Roles) -> tuple[np.ndarray, float]:
+    """dP_v/dδ per site and δ of the crystal as given (from its cation P_v: δ = Σ_cation atoms
+    (P_v,0 − P_v) / Z_f). InputError when there is no cation or no anion."""
+    mult = _site_multiplicities(crystal)
+    role = [roles.by_label.get(s.label, "neutral") for s in crystal.sites]
+    n_cat = sum(m for m, r in zip(mult, role, strict=True) if r == "cation")
+    n_an = sum(m for m, r in zip(mult, role, strict=True) if r == "anion")
+    if not n_cat or not n_an:
+        raise InputError("refining delta needs at least one cation and one anion site (roles: "
+                         f"{dict(zip([s.label for s in crystal.sites], role, strict=True))})", field="--roles")
+    z_f = roles.formula_units
+    deriv = np.array([-z_f / n_cat if r == "cation" else z_f / n_an if r == "anion" else 0.0 for r in role])
+    delta = 0.0
+    for site, m, r in zip(crystal.sites, mult, role, strict=True):
+        if r == "cation":
+            pv0 = neutral_valence(site.element)
+            delta += m * (pv0 - (pv0 if site.pv is None else site.pv)) / z_f
+    return deriv, delta
+
+
+class DiscModel:
+    """The (000) disc as a differentiable function of named parameters (module docstring).
+
+    ``free``: parameter names (``delta``, ``kappa:<label>``, ``u_iso:<label>``, ``thickness``);
+    :attr:`start` holds their starting values (from the crystal and the settings' thickness
+    ``thickness_index``). :meth:`disc` maps a parameter vector to the side × side disc.
+    """
+
+    def __init__(
+        self,
+        crystal: Crystal,
+        settings: FelixSettings,
+        free: list[str],
+        *,
+        roles: Roles | None = None,
+        thickness_index: int = 0,
+        device: torch.device | None = None,
+        use_symmetry: bool = True,
+    ) -> None:
+        if settings.blur_radius > 1e-9:
+            raise InputError("refinement needs blur_radius 0 (the blur is not part of the model)", field="simulation.blur_radius")
+        self.device = device or torch.device("cpu")
+        self.crystal = crystal
+        self.settings = settings
+        self.free = list(free)
+        labels = [s.label for s in crystal.sites]
+        for name in self.free:
+            kind, _, label = name.partition(":")
+            if kind not in ("delta", "kappa", "u_iso", "thickness") or (kind in ("kappa", "u_iso") and label not in labels) \
+                    or (kind in ("delta", "thickness") and label):
+                raise InputError(f"unknown parameter {name!r}; expected delta, thickness, kappa:<label> or u_iso:<label> "
+                                 f"with a site label of the crystal {labels}", field="--free")
+        self.thickness0 = float(settings.thicknesses[thickness_index])
+        self.deriv = np.zeros(len(crystal.sites))
+        self.delta0 = 0.0
+        if "delta" in self.free:
+            if roles is None:
+                raise InputError("refining delta needs the sites' roles (cation / anion): give --roles or a config family",
+                                 field="--roles")
+            self.deriv, self.delta0 = charge_derivatives(crystal, roles)
+
+        # --- fixed geometry and beams (the numpy path of simulate_builtin) ---------------------
+        self.wavenumber = wavenumber_from_voltage(settings.accelerating_voltage)
+        frame = microscope_frame(crystal, settings)
+        base: BlochStructure = bloch_structure(crystal, settings, frame, self.wavenumber, pool_mode="shells",
+                                               device=self.device)
+        self.base = base
+        pool = base.pool
+        diff = pool[:, None, :] - pool[None, :, :]
+        unique, inverse = np.unique(diff.reshape(-1, 3), axis=0, return_inverse=True)
+        self.inverse = torch.as_tensor(inverse.reshape(-1), device=self.device)
+        self.n_pool = len(pool)
+        g_mag = np.linalg.norm(unique @ frame.reciprocal, axis=1)
+        q = g_mag / (2.0 * math.pi)
+        self.prefactor = lorentz_factor(settings.accelerating_voltage) / (math.pi * crystal.volume)
+        f64 = torch.float64
+        self.s = torch.as_tensor(q / 2.0, dtype=f64, device=self.device)
+        self.positive = self.s > 0
+        atoms = crystal.unit_cell_atoms()
+        self.sites = []
+        for index, site in enumerate(crystal.sites):
+            positions = np.array([pos for i, pos in atoms if i == index])
+            phase = np.exp(-2j * math.pi * (unique.astype(float) @ positions.T)).sum(axis=1)
+            self.sites.append({
+                "element": site.element,
+                "occupancy": site.occupancy,
+                "kirkland": torch.as_tensor(kirkland_form_factor(site.element, q), dtype=f64, device=self.device),
+                "phase": torch.as_tensor(phase, dtype=torch.complex128, device=self.device),
+                "pv0": neutral_valence(site.element),
+                "pv": neutral_valence(site.element) if site.pv is None else float(site.pv),
+                "kappa": float(site.kappa),
+                # the U_iso the simulator uses (Felix's rule replaces 0 or > 10 Å² B by the default)
+                "u_iso": effective_b_iso(site.b_iso, settings.debye_waller_constant) / (8.0 * math.pi**2),
+                "b_fixed": effective_b_iso(site.b_iso, settings.debye_waller_constant),
+            })
+        self.u_abs_fixed = None
+        if settings.absorb_flag == 2:
+            sf = structure_factors(crystal, settings, unique, g_mag, device=str(self.device))
+            self.u_abs_fixed = torch.as_tensor(sf.u_abs, dtype=torch.complex128, device=self.device)
+
+        k_all = pixel_wavevectors(settings, self.wavenumber).reshape(-1, 3)
+        symmetry = disc_symmetry(crystal, frame)
+        if use_symmetry:
+            reps, source = pixel_orbits(settings.side, symmetry.pixel_operations)
+        else:
+            reps, source = np.arange(len(k_all)), np.arange(len(k_all))
+        self.symmetry = symmetry.name
+        self.expand = torch.as_tensor(np.searchsorted(reps, source), device=self.device)
+        k = torch.as_tensor(k_all[reps], dtype=f64, device=self.device)
+        g_t = torch.as_tensor(base.g_lab, dtype=f64, device=self.device)
+        self.k = k
+        self.excitation = excitation_errors(k, g_t, torch.linalg.norm(g_t, dim=1), self.wavenumber)
+        self.strong = strong_beam_mask(self.excitation, base.u0_abs, settings.min_strong_beams)
+        self.n_beams = int(self.strong.sum(dim=1).max())
+        self.pixels_solved = len(reps)
+        self.start = torch.tensor([self._start_value(name) for name in self.free], dtype=f64)
+
+    def _start_value(self, name: str) -> float:
+        kind, _, label = name.partition(":")
+        if kind == "delta":
+            return self.delta0
+        if kind == "thickness":
+            return self.thickness0
+        site = next(s for s, c in zip(self.sites, self.crystal.sites, strict=True) if c.label == label)
+        return site[kind]
+
+    def values(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {name: theta[i] for i, name in enumerate(self.free)}
+
+    def site_parameters(self, theta: torch.Tensor) -> list[dict[str, torch.Tensor | float]]:
+        """P_v, κ and B [Å²] per site for parameter vector ``theta``."""
+        named = self.values(theta)
+        out = []
+        for site, cryst_site, deriv in zip(self.sites, self.crystal.sites, self.deriv, strict=True):
+            label = cryst_site.label
+            pv = site["pv"] + (named["delta"] - self.delta0) * deriv if "delta" in named and deriv else site["pv"]
+            kappa = named.get(f"kappa:{label}", site["kappa"])
+            if f"u_iso:{label}" in named:
+                b = 8.0 * math.pi**2 * named[f"u_iso:{label}"]
+            else:
+                b = site["b_fixed"]
+            out.append({"pv": pv, "kappa": kappa, "b": b})
+        return out
+
+    def potential(self, theta: torch.Tensor) -> torch.Tensor:
+        """Ũ for every unique pool difference [Å⁻²], complex128."""
+        s = self.s
+        s_safe = torch.where(self.positive, s, torch.ones_like(s))
+        u = torch.zeros_like(self.sites[0]["phase"])
+        for site, params in zip(self.sites, self.site_parameters(theta), strict=True):
+            pv, kappa, b = params["pv"], params["kappa"], params["b"]
+            f = site["kirkland"]
+            charged = not (isinstance(pv, float) and isinstance(kappa, float) and pv == site["pv0"] and kappa == 1.0)
+            if charged:
+                kappa_t = torch.as_tensor(kappa, dtype=torch.float64)
+                delta_f = pv * valence_form_factor_t(site["element"], s_safe / kappa_t) \
+                    - site["pv0"] * valence_form_factor_t(site["element"], s_safe)
+                f = f + torch.where(self.positive, -MOTT_BETHE_CONSTANT * delta_f / (s_safe * s_safe), torch.zeros_like(s))
+            dw = torch.exp(-torch.as_tensor(b, dtype=torch.float64) * s * s)
+            u = u + site["occupancy"] * (f * dw).to(u.dtype) * site["phase"]
+        u = self.prefactor * u
+        if self.settings.absorb_flag == 1:
+            return u * (1.0 + 1j * self.settings.absorption_per / 100.0)
+        if self.settings.absorb_flag == 2:
+            return u + 1j * self.u_abs_fixed
+        return u
+
+    def disc(self, theta: torch.Tensor) -> torch.Tensor:
+        """The (000) disc (side × side, float64) at parameters ``theta`` (differentiable)."""
+        named = self.values(theta)
+        coupling_factor = 2.0 * math.pi**2 / self.wavenumber
+        coupling = coupling_factor * self.potential(theta)[self.inverse].reshape(self.n_pool, self.n_pool)
+        structure = replace(self.base, coupling=coupling)
+        a, idx, valid, norm = structure_matrix(structure, self.k, self.excitation, self.strong, self.n_beams)
+        t = named.get("thickness", torch.tensor(self.thickness0, dtype=torch.float64))
+        psi0 = torch.linalg.matrix_exp((1j * t) * a)[:, :, 0]
+        # 000 is pool index 0, always strong, so it is the first beam of every pixel
+        amp = psi0[:, 0] / norm[:, 0]
+        intensity = amp.real**2 + amp.imag**2
+        side = self.settings.side
+        return intensity[self.expand].reshape(side, side)
+
+    def reselect_beams(self, theta: torch.Tensor) -> bool:
+        """Choose each pixel's strong beams again from |Ũ_g| at ``theta`` (the simulator's rule,
+        which depends on the charge through |Ũ_g|); True when any pixel's set changed."""
+        with torch.no_grad():
+            u = self.potential(theta.detach())
+            column = self.inverse.reshape(self.n_pool, self.n_pool)[:, 0]
+            strong = strong_beam_mask(self.excitation, u[column].abs(), self.settings.min_strong_beams)
+        changed = bool((strong != self.strong).any())
+        self.strong = strong
+        self.n_beams = int(strong.sum(dim=1).max())
+        return changed
+
+    def crystal_at(self, theta: torch.Tensor) -> Crystal:
+        """The crystal with the parameters of ``theta`` written into its sites."""
+        sites = []
+        for cryst_site, params in zip(self.crystal.sites, self.site_parameters(theta.detach()), strict=True):
+            pv = float(params["pv"])
+            kappa = float(params["kappa"])
+            label = cryst_site.label
+            u_iso = float(self.values(theta)[f"u_iso:{label}"]) if f"u_iso:{label}" in self.free else cryst_site.u_iso
+            sites.append(replace(cryst_site, pv=round(pv, 10), kappa=round(kappa, 10), u_iso=round(u_iso, 10)))
+        return self.crystal.with_sites(tuple(sites))

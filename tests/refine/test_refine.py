@@ -1,0 +1,176 @@
+"""Refinement from a (000) disc: the differentiable model, its gradients, the fit and the command."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from lacbed_bridge.cli import main
+from lacbed_bridge.config import validate_config
+from lacbed_bridge.crystal.cif import read_cif, write_cif
+from lacbed_bridge.crystal.variants import generate_family, write_family
+from lacbed_bridge.errors import InputError
+from lacbed_bridge.io import read_tiff, write_tiff
+from lacbed_bridge.refine.fit import _jacobian, fit_disc, poisson_disc
+from lacbed_bridge.refine.model import DiscModel, Roles
+from lacbed_bridge.simulate.bloch import simulate_builtin
+from lacbed_bridge.simulate.settings import FelixSettings
+
+REPO = Path(__file__).resolve().parents[2]
+GAAS = {"A": "cation", "B": "anion"}
+
+
+def _settings(pixel_count: int = 8, **kw) -> FelixSettings:
+    base = dict(incident_beam_direction=(0, 0, 1), x_direction=(1, 0, 0), normal_direction=(0, 0, 1), pixel_count=pixel_count,
+                outer_convergence_angle=1.0, initial_thickness=500.0, final_thickness=500.0, min_reflection_pool=60,
+                min_strong_beams=20, absorb_flag=1, absorption_per=7.8, debye_waller_constant=0.5)
+    base.update(kw)
+    return replace(FelixSettings(), **base)
+
+
+def _gaas(delta: float = 0.4, kappa=(0.97, 1.03)):
+    family = {"name": "z", "prototype": "zincblende", "n_variants": 1, "delta": [delta, delta], "kappa": list(kappa),
+              "elements": {"A": ["Ga"], "B": ["As"]}}
+    return generate_family(family, 0)[0][0]
+
+
+@pytest.mark.parametrize(("settings_kw", "symmetry"), [
+    ({}, True),
+    ({"absorb_flag": 2}, True),  # Bird–King absorption (U' held at the start)
+    ({"incident_beam_direction": (1, 1, 0), "x_direction": (1, -1, 0), "normal_direction": (1, 1, 0)}, False),
+])
+def test_model_equals_the_simulator_at_the_start(settings_kw: dict, symmetry: bool) -> None:
+    crystal = _gaas()
+    settings = _settings(**settings_kw)
+    reference = simulate_builtin(crystal, settings, device="cpu", pool_mode="shells").disc()
+    model = DiscModel(crystal, settings, ["delta", "kappa:A", "u_iso:B", "thickness"], roles=Roles(GAAS, 4),
+                      use_symmetry=symmetry)
+    disc = model.disc(model.start).detach().numpy()
+    assert np.abs(disc - reference).max() <= 1e-10 * np.abs(reference).max()
+    # and it moves with δ as the simulator does for the same crystal at another δ
+    other = _gaas(delta=0.9)
+    theta = model.start.clone()
+    theta[0] = 0.9
+    moved = model.disc(theta).detach().numpy()
+    reference = simulate_builtin(other, settings, device="cpu", pool_mode="shells").disc()
+    model_other = DiscModel(other, settings, ["delta"], roles=Roles(GAAS, 4), use_symmetry=symmetry)
+    same_beams = model_other.disc(model_other.start).detach().numpy()
+    assert np.abs(same_beams - reference).max() <= 1e-10 * np.abs(reference).max()
+    # with the strong beams of the start the disc differs from the simulator's only by beam selection
+    assert np.abs(moved - reference).max() < 0.05 * np.abs(reference).max()
+
+
+def test_gradients_match_finite_differences() -> None:
+    crystal = _gaas()
+    model = DiscModel(crystal, _settings(), ["delta", "kappa:A", "kappa:B", "u_iso:A", "u_iso:B", "thickness"],
+                      roles=Roles(GAAS, 4))
+    weights = torch.linspace(0.5, 1.5, 16 * 16, dtype=torch.float64).reshape(16, 16)
+    theta = model.start.clone().requires_grad_(True)
+    (model.disc(theta) * weights).sum().backward()
+    forward = _jacobian(lambda t: (model.disc(t) * weights).sum(), model.start)  # forward mode, as the fit uses
+    for i, name in enumerate(model.free):
+        h = 1e-5 * max(1.0, abs(float(model.start[i])))
+        up, down = model.start.clone(), model.start.clone()
+        up[i] += h
+        down[i] -= h
+        fd = (float((model.disc(up) * weights).sum()) - float((model.disc(down) * weights).sum())) / (2 * h)
+        assert float(theta.grad[i]) == pytest.approx(fd, rel=1e-5, abs=1e-8), name
+        assert float(forward[i]) == pytest.approx(float(theta.grad[i]), rel=1e-10), name
+        assert abs(fd) > 1e-6, f"{name} moves the disc"
+
+
+def test_recovers_delta_and_thickness_from_a_noisy_disc_within_its_uncertainty() -> None:
+    """Truth δ = 0.5 e, t = 500 Å, Poisson noise at 10⁴ counts; start δ = 0 and t = 450 Å (10 % off)."""
+    truth = _gaas(delta=0.5, kappa=(1.0, 1.0))
+    settings = _settings(pixel_count=16)
+    observed = poisson_disc(simulate_builtin(truth, settings, device="cpu", pool_mode="shells").disc(), 1e4, seed=1)
+    start = truth.with_sites(tuple(replace(s, pv=3.0 if s.element == "Ga" else 5.0) for s in truth.sites))
+    model = DiscModel(start, _settings(pixel_count=16, initial_thickness=450.0, final_thickness=450.0),
+                      ["delta", "thickness"], roles=Roles(GAAS, 4))
+    assert model.start.tolist() == [pytest.approx(0.0), 450.0]
+    result = fit_disc(model, observed, counts=1e4)
+    assert result.converged
+    assert 0.85 < result.reduced_chi2 < 1.15  # the noise model holds at the minimum
+    for name, true in (("delta", 0.5), ("thickness", 500.0), ("scale", 1.0), ("background", 0.0)):
+        assert abs(result.value(name) - true) < 3 * result.uncertainty(name), (name, result.value(name), result.uncertainty(name))
+    assert result.uncertainty("delta") < 0.1 and result.uncertainty("thickness") < 1.0
+    assert result.correlation.shape == (4, 4) and np.allclose(np.diag(result.correlation), 1.0)
+
+
+def test_mask_and_unweighted_fit_of_u_iso() -> None:
+    truth = _gaas()
+    settings = _settings()
+    clean = simulate_builtin(truth, settings, device="cpu", pool_mode="shells").disc()
+    observed = clean + np.random.default_rng(0).normal(0.0, 0.002, clean.shape)
+    observed[:3, :] = np.nan  # a beam stop: masked out
+    mask = np.ones_like(observed, dtype=bool)
+    mask[:3, :] = False
+    start = truth.with_sites((replace(truth.sites[0], u_iso=0.004), truth.sites[1]))
+    model = DiscModel(start, settings, ["u_iso:A"])
+    result = fit_disc(model, observed, mask=mask, fit_background=False)
+    assert abs(result.value("u_iso:A") - truth.sites[0].u_iso) < 3 * result.uncertainty("u_iso:A")
+    assert np.isnan(result.residual[:3]).all() and np.isfinite(result.residual[3:]).all()
+    assert "unweighted" in result.noise_model
+
+
+def test_bad_input_gets_one_clear_line() -> None:
+    crystal = _gaas()
+    model = DiscModel(crystal, _settings(), ["thickness"])
+    with pytest.raises(InputError, match="the disc is \\(8, 8\\), the config's simulation gives 16 × 16"):
+        fit_disc(model, np.ones((8, 8)))
+    nan = np.ones((16, 16))
+    nan[2, 2] = np.nan
+    with pytest.raises(InputError, match="1 pixel\\(s\\) are NaN"):
+        fit_disc(model, nan)
+    with pytest.raises(InputError, match="unknown parameter 'kappa:Q'"):
+        DiscModel(crystal, _settings(), ["kappa:Q"])
+    with pytest.raises(InputError, match="needs the sites' roles"):
+        DiscModel(crystal, _settings(), ["delta"])
+    with pytest.raises(InputError, match="at least one cation and one anion"):
+        DiscModel(crystal, _settings(), ["delta"], roles=Roles({"A": "cation", "B": "neutral"}, 4))
+
+
+def test_refine_command_writes_the_refined_cif_fit_residual_and_report(tmp_path: Path) -> None:
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["simulation"].update(pixel_count=8, min_reflection_pool=60, min_strong_beams=20, initial_thickness=500.0,
+                                final_thickness=500.0, thickness_index=0, device="cpu")
+    config["simulation"].pop("convergence", None)
+    config["families"] = [{"name": "F-43m_zincblende", "prototype": "zincblende", "n_variants": 2, "delta": [0.3, 0.3],
+                           "elements": {"A": ["Ga"], "B": ["As"]}, "kappa": [1.0, 1.0]}]
+    config = validate_config(config)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    write_family(config, "F-43m_zincblende", tmp_path / "cif")
+    cif = tmp_path / "cif" / "F-43m_zincblende_000000.cif"
+    crystal = read_cif(cif)
+    disc = simulate_builtin(crystal, _settings(), device="cpu", pool_mode="shells").disc()
+    write_tiff(tmp_path / "disc.tif", disc.astype(np.float32), {"kind": "test"})
+    # start δ at 0 (neutral P_v); roles come from the config family of the CIF's sample id
+    start = crystal.with_sites(tuple(replace(s, pv=None) for s in crystal.sites))
+    write_cif(start, tmp_path / "start.cif")
+    assert main(["refine", str(tmp_path / "start.cif"), str(tmp_path / "disc.tif"), "--config", str(path), "--free",
+                 "delta,thickness", "--counts", "1e5", "--out", str(tmp_path / "out")]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert set(report["parameters"]) == {"delta", "thickness", "scale", "background"}
+    delta = report["parameters"]["delta"]
+    assert delta["start"] == pytest.approx(0.0) and abs(delta["value"] - 0.3) < 0.02
+    assert report["converged"] and report["held_fixed"] and "Poisson" in report["noise_model"]
+    refined = read_cif(tmp_path / "out" / "refined.cif")
+    pv = {s.element: s.pv for s in refined.sites}
+    assert pv["Ga"] == pytest.approx(3 - delta["value"], abs=1e-6) and pv["As"] == pytest.approx(5 + delta["value"], abs=1e-6)
+    fitted, _ = read_tiff(tmp_path / "out" / "fitted.tif")
+    residual, _ = read_tiff(tmp_path / "out" / "residual.tif")
+    assert np.allclose(fitted + residual, disc, atol=1e-5)
+    assert "| delta |" in (tmp_path / "out" / "report.md").read_text()
+    # bad input: one line naming the file
+    from lacbed_bridge.refine.run import refine
+
+    write_tiff(tmp_path / "small.tif", np.ones((4, 4), np.float32), {})
+    with pytest.raises(InputError, match="small.tif: the disc is \\(4, 4\\)"):
+        refine(tmp_path / "start.cif", tmp_path / "small.tif", config, "thickness", out_dir=tmp_path / "x", quiet=True)
