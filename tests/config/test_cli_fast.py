@@ -12,7 +12,7 @@ import pytest
 from lacbed_bridge.cli import STAGE_CLI_MODULES, build_parser
 
 COMMANDS = ["variants", "cif-check", "edd", "simulate", "dataset", "train", "evaluate", "predict", "figures",
-            "refine", "batch", "metrics-summary"]
+            "refine", "refine-test", "batch", "metrics-summary"]
 HEAVY = ("torch", "gemmi", "matplotlib", "pandas", "numpy", "scipy", "tifffile", "jsonschema", "snakemake")
 
 

@@ -83,6 +83,10 @@ def test_gradients_match_finite_differences() -> None:
         assert float(theta.grad[i]) == pytest.approx(fd, rel=1e-5, abs=1e-8), name
         assert float(forward[i]) == pytest.approx(float(theta.grad[i]), rel=1e-10), name
         assert abs(fd) > 1e-6, f"{name} moves the disc"
+    # the fit's Jacobian (thickness column analytic, ∂ψ/∂t = iÃψ) agrees with autograd
+    disc, jac = model.jacobian(model.start)
+    assert torch.allclose(disc, model.disc(model.start), rtol=0, atol=1e-14)
+    assert torch.allclose((jac * weights[..., None]).sum(dim=(0, 1)), theta.grad, rtol=1e-9, atol=1e-12)
 
 
 def test_recovers_delta_and_thickness_from_a_noisy_disc_within_its_uncertainty() -> None:

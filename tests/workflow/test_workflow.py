@@ -198,3 +198,21 @@ def test_paths_with_spaces(tmp_path: Path) -> None:
         assert (work / "my results" / "lacbed" / "Fm-3m_rocksalt" / f"{name}.tif").is_file()
     assert (work / "my logs").is_dir()
     assert sorted(p.name for p in work.iterdir() if not p.name.startswith(".")) == ["my logs", "my results", "tiny config.yaml"]
+
+
+def test_refine_test_rule_recovers_delta_by_both_routes(e2e: tuple[Path, Path]) -> None:
+    """The optional rule: noisy test discs of charge series, δ by refinement and by the surrogate."""
+    work, config = e2e
+    snakemake(work, "--cores", "2", "refine_test", config=config)
+    r = work / "results" / "refine"
+    summary = json.loads((r / "summary.json").read_text())
+    table = pd.read_csv(r / "per_sample.csv")
+    assert summary["n_discs"] == len(table) >= 2
+    assert summary["surrogate"]["available"] and np.isfinite(table["surrogate_delta"]).all()
+    # refinement: each δ within 4σ of the truth, and the stated σ small against the range of δ
+    error = table["refine_delta"] - table["delta"]
+    assert (np.abs(error) <= 4 * table["refine_delta_sigma"]).all(), table[["delta", "refine_delta", "refine_delta_sigma"]]
+    assert (table["refine_delta_sigma"] < 0.5).all()
+    assert summary["refine"]["seconds_per_disc"] > 0 and summary["surrogate"]["seconds_per_disc"] > 0
+    png = (r / "recovered_delta.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000

@@ -100,11 +100,13 @@ def model_dirs():
 
 
 def final_outputs():
+    refine = [f"{R}/refine/summary.json"] if (config.get("refine") or {}).get("in_all") else []
     return [
         f"{R}/dataset/dataset.json",
         f"{R}/metrics/summary.csv",
         f"{R}/benchmarks/surrogate.json",
         *FIGURES,
+        *refine,
     ]
 
 

@@ -197,3 +197,29 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-iter", type=int, default=60)
     p.add_argument("--out", help="output folder (default <disc>_refine/)")
     p.set_defaults(func=_run)
+    register_study(subparsers)
+
+
+def _run_study(args: Any) -> int:
+    from ..config import load_config
+    from .study import charge_recovery, write_study
+
+    config = load_config(args.config)
+    frame, summary = charge_recovery(args.results, config, counts=args.counts, n=args.n, free=args.free, seed=args.seed,
+                                     progress=lambda line: print(line, flush=True))
+    for path in write_study(frame, summary, args.out):
+        print(path)
+    return 0
+
+
+def register_study(subparsers: Any) -> None:
+    """Add ``lacbed-bridge refine-test`` (refine/study.py)."""
+    p = subparsers.add_parser("refine-test", help="recover δ from noisy test discs: refinement against the surrogate")
+    p.add_argument("--results", default="results", help="the workflow's results folder")
+    p.add_argument("--config", required=True, help="config YAML")
+    p.add_argument("--out", required=True, help="output folder (per_sample.csv, summary.json, recovered_delta.png)")
+    p.add_argument("--counts", type=float, default=1e4, help="counts per unit intensity of the noisy discs")
+    p.add_argument("--n", type=int, help="number of test discs (default all in charge series)")
+    p.add_argument("--free", default="delta,thickness")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_run_study)

@@ -1,0 +1,81 @@
+"""Benchmark: recover the charge transfer δ from noisy (000) discs, by refinement and by the surrogate.
+
+The comparison itself is ``lacbed_bridge.refine.study.charge_recovery`` (also the workflow's
+optional ``refine_test`` rule). Reads the results of the workflow (``make run``: ``results/dataset``, ``results/variants``,
+``results/models/lacbed2edd``). For held-back test crystals that belong to a charge series (split
+``train.split``, subset test), each clean disc of the dataset becomes a noisy observation,
+Poisson(N·I)/N with N = ``--counts`` per unit intensity (seeded). Then, on the same noisy discs:
+
+1. **refinement** (``lacbed_bridge.refine``): the crystal's CIF with δ moved 0.5 e towards the
+   middle of the family's range and the thickness 10 % off, fitting δ and thickness (plus the
+   intensity scale and background) by Levenberg–Marquardt on exact gradients; beams as the dataset
+   made the disc (its ``sim_pool_size`` and ``sim_strong_beams_used``);
+2. **surrogate**: the trained lacbed2edd model predicts the deformation density and δ is read by
+   least squares against the true deformation series of the same base crystal
+   (``surrogate.charge_metrics.read_delta``, as in the charge metrics).
+
+Prints per route the RMS error of δ (and of the thickness for refinement), the refinement's mean
+stated uncertainty and the fraction of errors within 2σ, the wall time per disc, and the ratios.
+Targets (issue): refinement δ ≤ 0.02 e RMS at 10⁴ counts in ≤ 60 s per 32² fit on 2 CPU cores.
+The LAST line is one JSON object.
+
+Usage: python benchmarks/refine.py [--quick] [--results results] [--config config.yaml] [--counts 1e4]
+       [--n N] [--free delta,thickness]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET_DELTA_RMSE = 0.02
+TARGET_SECONDS = 60.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="4 discs (two base crystals)")
+    parser.add_argument("--results", default=str(REPO / "results"))
+    parser.add_argument("--config", default=str(REPO / "config.yaml"))
+    parser.add_argument("--counts", type=float, default=1e4)
+    parser.add_argument("--n", type=int, default=None, help="number of test discs (default: all; --quick: 4)")
+    parser.add_argument("--free", default="delta,thickness")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    import torch
+
+    from lacbed_bridge.config import load_config
+    from lacbed_bridge.refine.study import charge_recovery
+
+    torch.set_num_threads(2)
+    results = Path(args.results)
+    if not (results / "dataset" / "dataset.json").is_file():
+        print(f"no dataset under {results}: run `make run` first (the benchmark uses its test crystals and models)")
+        return 2
+    config = load_config(args.config)
+    _, summary = charge_recovery(results, config, counts=args.counts, n=args.n or (4 if args.quick else None),
+                                 free=args.free, seed=args.seed, progress=lambda line: print(line, flush=True))
+    summary.update({"benchmark": "refine", "quick": bool(args.quick),
+                    "targets": {"delta_rmse": TARGET_DELTA_RMSE, "seconds_per_fit": TARGET_SECONDS}})
+    r, s = summary["refine"], summary["surrogate"]
+    print(f"\n{'route':12s} {'δ RMSE [e]':>11s} {'time/disc':>12s}")
+    print(f"{'refinement':12s} {r['delta_rmse']:11.4f} {r['seconds_per_disc']:10.2f} s   (mean σ_δ {r['delta_sigma_mean']:.4f}, "
+          f"{100 * r['within_2sigma']:.0f} % within 2σ, thickness RMSE {r['thickness_rmse']:.2f} Å, χ²/dof {r['reduced_chi2_mean']:.2f})")
+    if s["available"]:
+        print(f"{'surrogate':12s} {s['delta_rmse']:11.4f} {1e3 * s['seconds_per_disc']:10.2f} ms  ({s['model']}, δ read from {s['kind']})")
+        print(f"ratios: surrogate/refinement δ RMSE {s['delta_rmse'] / max(r['delta_rmse'], 1e-12):.1f}×, "
+              f"refinement/surrogate time {r['seconds_per_disc'] / max(s['seconds_per_disc'], 1e-12):.0f}×")
+    else:
+        print("surrogate: no lacbed2edd model under results/models (run `make run`)")
+    print(f"targets: refinement δ RMSE ≤ {TARGET_DELTA_RMSE} e ({r['delta_rmse'] / TARGET_DELTA_RMSE:.2f} of it), "
+          f"≤ {TARGET_SECONDS:.0f} s per fit ({r['seconds_per_disc'] / TARGET_SECONDS:.2f} of it)")
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

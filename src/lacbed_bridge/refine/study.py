@@ -1,0 +1,179 @@
+"""How well and how fast is the charge recovered from a disc: refinement against the surrogate.
+
+On held-back test crystals of a workflow's results that belong to a charge series (the config's
+``train.split``, subset test), each clean disc of the dataset becomes a noisy observation,
+Poisson(N·I)/N with N counts per unit intensity (seeded per disc). On the same noisy discs:
+
+1. **refinement** (:mod:`.fit`): the crystal's CIF with δ moved 0.5 e towards the middle of the
+   family's range and the thickness 10 % off; δ and thickness (or ``free``) are fitted, with the
+   intensity scale and background; the beams as the dataset made the disc (its ``sim_pool_size``
+   and ``sim_strong_beams_used``);
+2. **surrogate**: the trained lacbed2edd model predicts the deformation density (else its first
+   target kind) and δ is read by least squares against the true series of the same base crystal
+   (:func:`~lacbed_bridge.surrogate.charge_metrics.read_delta`, as the charge metrics do).
+
+:func:`charge_recovery` returns one row per disc and a summary; :func:`write_study` writes
+``per_sample.csv``, ``summary.json`` and the figure ``recovered_delta.png``/``.pdf`` (recovered
+against true δ, both routes, with the refinement's 2σ bars). Used by ``lacbed-bridge refine-test``
+(the workflow's optional ``refine_test`` rule) and ``benchmarks/refine.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+
+
+def test_series(results: Path, config: dict[str, Any]) -> pd.DataFrame:
+    """Manifest rows of the test subset that belong to a charge series (≥ 2 distinct δ)."""
+    from ..dataset.splits import read_split, subset_indices
+    from ..figures.common import load_dataset
+
+    dataset = load_dataset(results)
+    split_name = (config.get("train") or {}).get("split", "random_0")
+    split = read_split(results / "dataset" / "splits" / f"{split_name}.csv")
+    rows = dataset.manifest.iloc[subset_indices(split, "test")]
+    return rows.groupby("base_id").filter(lambda g: g["delta"].nunique() >= 2)
+
+
+def charge_recovery(
+    results: str | Path,
+    config: dict[str, Any],
+    *,
+    counts: float = 1e4,
+    n: int | None = None,
+    free: str = "delta,thickness",
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Both routes on the same noisy discs (module docstring): (per-disc table, summary)."""
+    import torch
+
+    from ..crystal.cif import read_cif
+    from ..family_geometry import family_config
+    from ..figures.common import find_model_runs, load_dataset, pick_model
+    from ..simulate.run import settings_from_config
+    from ..surrogate.charge_metrics import read_delta
+    from ..surrogate.predict import load_model, predict_arrays
+    from .fit import fit_disc, poisson_disc
+    from .model import DiscModel
+    from .run import parse_free, roles_for
+
+    results = Path(results)
+    dataset = load_dataset(results)
+    manifest = dataset.manifest
+    chosen = test_series(results, config)
+    if n is not None:
+        chosen = chosen.iloc[:n]
+    noisy = [poisson_disc(np.asarray(dataset.stacks["lacbed"][int(r["index"])], dtype=float), counts, seed + i)
+             for i, (_, r) in enumerate(chosen.iterrows())]
+    table = []
+    for observed, (_, row) in zip(noisy, chosen.iterrows(), strict=True):
+        truth = read_cif(results / "variants" / row["family"] / f"{row['sample_id']}.cif")
+        own = family_config(config, row["family"])
+        settings = settings_from_config(own)
+        pool, strong = row.get("sim_pool_size"), row.get("sim_strong_beams_used")
+        settings = replace(settings, min_reflection_pool=int(pool) if pd.notna(pool) else settings.min_reflection_pool,
+                           min_strong_beams=int(strong) if pd.notna(strong) else settings.min_strong_beams)
+        family = next(f for f in own["families"] if f["name"] == row["family"])
+        lo, hi = family.get("delta") or [0.0, 1.0]
+        true_delta = float(row["delta"])
+        true_t = float(settings.thicknesses[int(own["simulation"].get("thickness_index", 0))])
+        start_settings = replace(settings, initial_thickness=1.1 * true_t, final_thickness=1.1 * true_t)
+        names = parse_free(free, [s.label for s in truth.sites])
+        model = DiscModel(truth, start_settings, names, roles=roles_for(truth, own, None) if "delta" in names else None)
+        if "delta" in names:  # the start crystal: δ moved 0.5 e towards the middle of the range
+            start = model.start.clone()
+            start[names.index("delta")] = true_delta + (0.5 if true_delta < 0.5 * (lo + hi) else -0.5)
+            model.start = start
+            model.reselect_beams(start)
+        t0 = time.perf_counter()
+        fit = fit_disc(model, observed, counts=counts)
+        seconds = time.perf_counter() - t0
+        entry = {"sample_id": row["sample_id"], "family": row["family"], "base_id": row["base_id"], "delta": true_delta,
+                 "thickness": true_t, "refine_seconds": seconds, "refine_reduced_chi2": fit.reduced_chi2,
+                 "refine_iterations": fit.iterations}
+        for name in ("delta", "thickness"):
+            if name in names:
+                entry[f"refine_{name}"] = fit.value(name)
+                entry[f"refine_{name}_sigma"] = fit.uncertainty(name)
+        table.append(entry)
+        if progress is not None:
+            progress(f"refine {row['sample_id']}: δ {true_delta:.3f} → {entry.get('refine_delta', math.nan):.3f} ± "
+                     f"{entry.get('refine_delta_sigma', math.nan):.3f}, χ²/dof {fit.reduced_chi2:.2f}, {seconds:.1f} s")
+    frame = pd.DataFrame(table)
+
+    run = pick_model(find_model_runs(results), "lacbed2edd", config)
+    surrogate: dict[str, Any] = {"available": run is not None}
+    if run is not None and len(noisy):
+        torch.set_grad_enabled(False)
+        model_nn, desc = load_model(run.checkpoint, device="cpu")
+        predict_arrays(model_nn, noisy[:1], desc)  # warm-up
+        t0 = time.perf_counter()
+        preds = predict_arrays(model_nn, noisy, desc)
+        per_disc = (time.perf_counter() - t0) / len(noisy)
+        torch.set_grad_enabled(True)
+        targets = list(desc.get("target_kinds") or [desc["target_kind"]])
+        kind = "deformation" if "deformation" in targets else targets[0]
+        read = []
+        for pred, (_, r) in zip(preds, chosen.iterrows(), strict=True):
+            plane = pred if pred.ndim == 2 else pred[targets.index(kind)]
+            members = manifest[manifest["base_id"] == r["base_id"]]
+            series = np.stack([np.asarray(dataset.stacks[kind][int(i)], dtype=float).ravel() for i in members["index"]])
+            read.append(float(read_delta(plane.reshape(1, -1).astype(float), series, members["delta"].to_numpy(dtype=float))[0]))
+        frame["surrogate_delta"] = read
+        surrogate.update({"model": f"{run.model} seed {run.seed}", "kind": kind, "seconds_per_disc": per_disc,
+                          "delta_rmse": float(np.sqrt(np.mean((frame["surrogate_delta"] - frame["delta"]) ** 2)))})
+    summary: dict[str, Any] = {"n_discs": int(len(frame)), "counts": counts, "free": free, "seed": seed, "surrogate": surrogate,
+                               "version": __version__}
+    if len(frame) and "refine_delta" in frame:
+        err = frame["refine_delta"] - frame["delta"]
+        summary["refine"] = {
+            "delta_rmse": float(np.sqrt(np.mean(err**2))),
+            "delta_sigma_mean": float(frame["refine_delta_sigma"].mean()),
+            "within_2sigma": float(np.mean(np.abs(err) <= 2 * frame["refine_delta_sigma"])),
+            "thickness_rmse": float(np.sqrt(np.mean((frame["refine_thickness"] - frame["thickness"]) ** 2)))
+            if "refine_thickness" in frame else math.nan,
+            "reduced_chi2_mean": float(frame["refine_reduced_chi2"].mean()),
+            "seconds_per_disc": float(frame["refine_seconds"].mean()),
+        }
+    return frame, summary
+
+
+def write_study(frame: pd.DataFrame, summary: dict[str, Any], out: str | Path) -> list[Path]:
+    """``per_sample.csv``, ``summary.json`` and the figure (recovered against true δ), atomically."""
+    from ..figures.common import new_figure, save_figure
+    from ..io import write_text_atomic
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "per_sample.csv", frame.to_csv(index=False, lineterminator="\n"))
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    fig = new_figure(4.2, 3.8)
+    ax = fig.subplots()
+    if len(frame) and "refine_delta" in frame:
+        ax.errorbar(frame["delta"], frame["refine_delta"], yerr=2 * frame["refine_delta_sigma"], fmt="o", ms=4, capsize=2,
+                    label=f"refinement (±2σ), RMSE {summary['refine']['delta_rmse']:.3f} e, "
+                          f"{summary['refine']['seconds_per_disc']:.1f} s/disc")
+    if "surrogate_delta" in frame:
+        s = summary["surrogate"]
+        ax.plot(frame["delta"], frame["surrogate_delta"], "s", ms=4, mfc="none",
+                label=f"surrogate ({s['model']}), RMSE {s['delta_rmse']:.3f} e, {1e3 * s['seconds_per_disc']:.1f} ms/disc")
+    lo = float(min(frame["delta"].min(), 0.0)) if len(frame) else 0.0
+    hi = float(max(frame["delta"].max(), 1.0)) if len(frame) else 1.0
+    ax.plot([lo, hi], [lo, hi], "k:", lw=0.8)
+    ax.set_xlabel("true δ [e per formula unit]")
+    ax.set_ylabel("recovered δ [e per formula unit]")
+    ax.set_title(f"Charge recovered from noisy discs ({summary['counts']:g} counts per unit intensity)", fontsize=8)
+    ax.legend(fontsize=6, loc="upper left")
+    return save_figure(fig, out, "recovered_delta")
