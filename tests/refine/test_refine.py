@@ -17,8 +17,8 @@ from lacbed_bridge.crystal.cif import read_cif, write_cif
 from lacbed_bridge.crystal.variants import generate_family, write_family
 from lacbed_bridge.errors import InputError
 from lacbed_bridge.io import read_tiff, write_tiff
-from lacbed_bridge.refine.fit import _jacobian, fit_disc, poisson_disc
-from lacbed_bridge.refine.model import DiscModel, Roles
+from lacbed_bridge.refine.fit import fit_disc, poisson_disc
+from lacbed_bridge.refine.model import DiscModel, Roles, forward_jacobian
 from lacbed_bridge.simulate.bloch import simulate_builtin
 from lacbed_bridge.simulate.settings import FelixSettings
 
@@ -73,7 +73,7 @@ def test_gradients_match_finite_differences() -> None:
     weights = torch.linspace(0.5, 1.5, 16 * 16, dtype=torch.float64).reshape(16, 16)
     theta = model.start.clone().requires_grad_(True)
     (model.disc(theta) * weights).sum().backward()
-    forward = _jacobian(lambda t: (model.disc(t) * weights).sum(), model.start)  # forward mode, as the fit uses
+    forward = forward_jacobian(lambda t: (model.disc(t) * weights).sum(), model.start)  # forward mode, as the fit uses
     for i, name in enumerate(model.free):
         h = 1e-5 * max(1.0, abs(float(model.start[i])))
         up, down = model.start.clone(), model.start.clone()

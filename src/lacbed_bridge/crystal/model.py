@@ -127,6 +127,13 @@ class Crystal:
                     atoms.append((index, pos))
         return atoms
 
+    def site_multiplicities(self, tol: float = 1e-6) -> list[int]:
+        """Atoms per unit cell of each site (its symmetry images, :meth:`unit_cell_atoms`)."""
+        counts = [0] * len(self.sites)
+        for index, _ in self.unit_cell_atoms(tol=tol):
+            counts[index] += 1
+        return counts
+
     def with_debye_waller_default(self, b_default: float) -> Crystal:
         """A copy whose sites' B follow :func:`effective_b_iso` with ``b_default`` [Å²]."""
         sites = []

@@ -488,10 +488,7 @@ def check_wyckoff(prototype: Prototype, values: Mapping[str, float], *, path: Pa
     """Each Wyckoff multiplicity must equal the number of distinct symmetry images of the site at
     the given free-coordinate values (this catches a coordinate in the wrong origin choice, or a
     free coordinate on a special value that moves the site onto another Wyckoff position)."""
-    probe = prototype.crystal(values=values)
-    counts = [0] * len(prototype.sites)
-    for index, _ in probe.unit_cell_atoms(tol=1e-4):
-        counts[index] += 1
+    counts = prototype.crystal(values=values).site_multiplicities(tol=1e-4)
     for i, (site, n) in enumerate(zip(prototype.sites, counts, strict=True)):
         if n != site.multiplicity:
             raise InputError(

@@ -57,9 +57,7 @@ def prototype_from_cif(path: str | os.PathLike[str], roles: Mapping[str, str]) -
     spacegroup, _, setting = sg.xhm().partition(":")
     cell = dict(zip(("a", "b", "c", "alpha", "beta", "gamma"), crystal.cell, strict=True))
     values = tuple((name, float(cell[name])) for name in free_parameters(sg))
-    counts = [0] * len(crystal.sites)
-    for index, _ in crystal.unit_cell_atoms(tol=1e-4):
-        counts[index] += 1
+    counts = crystal.site_multiplicities(tol=1e-4)
     sites = []
     for site, n in zip(crystal.sites, counts, strict=True):
         role = roles.get(site.element, "neutral")

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any
 from dataclasses import dataclass, field
@@ -73,14 +72,6 @@ class FitResult:
 
     def uncertainty(self, name: str) -> float:
         return self.sigma[self.names.index(name)]
-
-
-def _jacobian(function: Callable[[torch.Tensor], torch.Tensor], p: torch.Tensor) -> torch.Tensor:
-    """∂function/∂p by forward-mode autograd (one pass per parameter, vectorised)."""
-    with warnings.catch_warnings():
-        # torch's forward-mode setup scripts a few decompositions with the deprecated torch.jit.script
-        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=DeprecationWarning)
-        return torch.autograd.functional.jacobian(function, p, strategy="forward-mode", vectorize=True).detach()
 
 
 def check_disc(observed: np.ndarray, side: int, mask: np.ndarray | None, path: str | None = None) -> np.ndarray:

@@ -76,17 +76,10 @@ class Roles:
     formula_units: int
 
 
-def _site_multiplicities(crystal: Crystal) -> list[int]:
-    counts = [0] * len(crystal.sites)
-    for index, _ in crystal.unit_cell_atoms():
-        counts[index] += 1
-    return counts
-
-
 def charge_derivatives(crystal: Crystal, roles: Roles) -> tuple[np.ndarray, float]:
     """dP_v/dδ per site and δ of the crystal as given (from its cation P_v: δ = Σ_cation atoms
     (P_v,0 − P_v) / Z_f). InputError when there is no cation or no anion."""
-    mult = _site_multiplicities(crystal)
+    mult = crystal.site_multiplicities()
     role = [roles.by_label.get(s.label, "neutral") for s in crystal.sites]
     n_cat = sum(m for m, r in zip(mult, role, strict=True) if r == "cation")
     n_an = sum(m for m, r in zip(mult, role, strict=True) if r == "anion")
@@ -101,6 +94,14 @@ def charge_derivatives(crystal: Crystal, roles: Roles) -> tuple[np.ndarray, floa
             pv0 = neutral_valence(site.element)
             delta += m * (pv0 - (pv0 if site.pv is None else site.pv)) / z_f
     return deriv, delta
+
+
+def forward_jacobian(function, p: torch.Tensor) -> torch.Tensor:
+    """∂function/∂p by forward-mode autograd (one pass per parameter, vectorised)."""
+    with warnings.catch_warnings():
+        # torch's forward-mode setup scripts a few decompositions with the deprecated torch.jit.script
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=DeprecationWarning)
+        return torch.autograd.functional.jacobian(function, p, strategy="forward-mode", vectorize=True).detach()
 
 
 class DiscModel:
@@ -309,11 +310,7 @@ class DiscModel:
                 amp_s = torch.linalg.matrix_exp((1j * t) * a_s)[:, 0, 0] / norm_s[:, 0]
                 return self._expand(amp_s.real**2 + amp_s.imag**2)
 
-            with warnings.catch_warnings():
-                # torch's forward-mode setup scripts decompositions with the deprecated torch.jit.script
-                warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=DeprecationWarning)
-                jac = torch.autograd.functional.jacobian(of_structure, theta[structural], strategy="forward-mode",
-                                                         vectorize=True)
+            jac = forward_jacobian(of_structure, theta[structural])
             for j, i in enumerate(structural):
                 columns[i] = jac[..., j]
         return disc, torch.stack([columns[i] for i in range(len(self.free))], dim=-1)

@@ -52,10 +52,7 @@ def roles_for(crystal: Any, config: dict[str, Any], roles_text: str | None) -> A
 
     from ..refine.model import Roles
 
-    counts = [0] * len(crystal.sites)
-    for index, _ in crystal.unit_cell_atoms():
-        counts[index] += 1
-    z_f = math.gcd(*counts)
+    z_f = math.gcd(*crystal.site_multiplicities())
     if roles_text:
         given = {}
         for item in roles_text.split(","):

@@ -34,15 +34,13 @@ import pandas as pd
 from .. import __version__
 
 
-def test_series(results: Path, config: dict[str, Any]) -> pd.DataFrame:
+def test_series(results: Path, config: dict[str, Any], manifest: pd.DataFrame) -> pd.DataFrame:
     """Manifest rows of the test subset that belong to a charge series (≥ 2 distinct δ)."""
     from ..dataset.splits import read_split, subset_indices
-    from ..figures.common import load_dataset
 
-    dataset = load_dataset(results)
     split_name = (config.get("train") or {}).get("split", "random_0")
     split = read_split(results / "dataset" / "splits" / f"{split_name}.csv")
-    rows = dataset.manifest.iloc[subset_indices(split, "test")]
+    rows = manifest.iloc[subset_indices(split, "test")]
     return rows.groupby("base_id").filter(lambda g: g["delta"].nunique() >= 2)
 
 
@@ -72,7 +70,7 @@ def charge_recovery(
     results = Path(results)
     dataset = load_dataset(results)
     manifest = dataset.manifest
-    chosen = test_series(results, config)
+    chosen = test_series(results, config, manifest)
     if n is not None:
         chosen = chosen.iloc[:n]
     noisy = [poisson_disc(np.asarray(dataset.stacks["lacbed"][int(r["index"])], dtype=float), counts, seed + i)
