@@ -18,8 +18,9 @@ the minimum and the uncertainties rest on exact derivatives; it starts (and rest
 beam refresh) from forward differences, and between, Broyden's
 rank-1 update J ← J + (Δr − JΔ)Δᵀ/ΔᵀΔ carries it along (Moré 1978, Lecture Notes in Math. 630,
 105), since one exact Jacobian costs about ten disc evaluations per structural parameter. Converged
-when a step lowers χ² by less than 0.01 · χ²/dof with the exact Jacobian (then the parameters
-are within about a tenth of their uncertainty of the minimum). Physical bounds
+when a step made with the exact Jacobian lowers χ² by less than 0.01 · χ²/dof, or its
+Gauss–Newton model promises less (then the parameters are within about a tenth of their
+uncertainty of the minimum). Physical bounds
 (κ in [0.5, 1.5], U_iso ≥ 0, thickness > 0, δ in [−2, 2]) reject a step like a rise in χ².
 """
 
@@ -166,20 +167,28 @@ def fit_disc(
     refreshes = 0
     eye = torch.eye(len(p), dtype=torch.float64)
     for iteration in range(1, max_iter + 1):
+        # converged when χ² can fall by less than 1e-2 of χ²/dof: the parameters then move by far less
+        # than their standard uncertainties (Δχ² = 1 is one σ for Poisson weights)
+        tolerance = 1e-2 * max(chi2 / max(n_pixels - len(p), 1), 1e-300)
         jtj = jac.T @ jac
         grad = jac.T @ r
-        improved = False
-        for _ in range(12):
-            step = torch.linalg.solve(jtj + lam * torch.diag(torch.diagonal(jtj)) + 1e-30 * eye, -grad)
-            trial = p + step
-            if in_bounds(trial):
-                r_trial = residuals(trial)
-                chi2_trial = float(r_trial @ r_trial)
-                if chi2_trial < chi2:
-                    improved = True
-                    break
-            lam *= 4.0
-        drop = 0.0
+        step_exact = jac_exact
+        # the Gauss–Newton model's largest possible decrease, gᵀ(JᵀJ)⁻¹g: below the tolerance no
+        # trial step can gain anything worth a disc
+        predicted = float(-grad @ torch.linalg.solve(jtj + 1e-30 * eye, -grad))
+        improved, drop = False, 0.0
+        if predicted >= tolerance:
+            # with an updated (approximate) Jacobian a few refused steps suffice to ask for the exact one
+            for _ in range(12 if jac_exact else 3):
+                step = torch.linalg.solve(jtj + lam * torch.diag(torch.diagonal(jtj)) + 1e-30 * eye, -grad)
+                trial = p + step
+                if in_bounds(trial):
+                    r_trial = residuals(trial)
+                    chi2_trial = float(r_trial @ r_trial)
+                    if chi2_trial < chi2:
+                        improved = True
+                        break
+                lam *= 4.0
         if improved:
             drop = chi2 - chi2_trial
             # Broyden's rank-1 update of the Jacobian (Moré 1978) until an exact one is needed
@@ -190,11 +199,8 @@ def fit_disc(
             history.append({"iteration": iteration, "chi2": chi2, **dict(zip(names, p.tolist(), strict=True))})
             if progress is not None:
                 progress(iteration, chi2, dict(zip(names, p.tolist(), strict=True)))
-        # converged when χ² falls by less than 1e-2 of χ²/dof: the parameters then move by far less
-        # than their standard uncertainties (Δχ² = 1 is one σ for Poisson weights)
-        tolerance = 1e-2 * max(chi2 / max(n_pixels - len(p), 1), 1e-300)
         if not improved or drop < tolerance:
-            if not jac_exact:  # a minimum by the updated Jacobian: check it with the exact one
+            if not step_exact:  # a minimum by the updated Jacobian: check it with the exact one
                 r, jac = exact(p)
                 jac_exact, lam = True, 1e-3
                 continue

@@ -104,12 +104,46 @@ def forward_jacobian(function, p: torch.Tensor) -> torch.Tensor:
         return torch.autograd.functional.jacobian(function, p, strategy="forward-mode", vectorize=True).detach()
 
 
+def _divided_exp(lam: torch.Tensor) -> torch.Tensor:
+    """Φ_jk = (e^λj − e^λk)/(λj − λk), e^λj where λj = λk (first divided differences of exp)."""
+    d = lam[..., :, None] - lam[..., None, :]
+    small = d.abs() < 1e-6
+    d_safe = torch.where(small, torch.ones_like(d), d)
+    # e^λk (e^d − 1)/d, with the Taylor series 1 + d/2 + d²/6 for small |d|
+    ratio = torch.where(small, 1.0 + d / 2.0 + d * d / 6.0, torch.expm1(d_safe) / d_safe)
+    return torch.exp(lam)[..., None, :] * ratio
+
+
+def exp_entry_derivative(x: torch.Tensor, dx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """exp(X)e₀ and ∂[exp(X)]₀₀ along the directions ``dx``, from one eigendecomposition per matrix.
+
+    ``x`` (P, n, n) complex, diagonalisable; ``dx`` (P, n, n, k) complex. Returns the first column
+    ψ = exp(X)e₀ (P, n) and ∂ψ₀/∂θ (P, k). Daleckii–Krein: with X = VΛV⁻¹ the Fréchet derivative
+    is L(X, E) = V[(V⁻¹EV) ∘ Φ]V⁻¹, Φ the divided differences of exp over the eigenvalues
+    (Higham 2008, Functions of Matrices, Thm 3.11), so
+    ∂ψ₀ = Σ_jk V₀ⱼ Φⱼₖ (V⁻¹)ₖ₀ (V⁻¹EV)ⱼₖ = Σ_mn Gₘₙ Eₙₘ  with  G = V Cᵀ V⁻¹, Cⱼₖ = V₀ⱼ Φⱼₖ (V⁻¹)ₖ₀:
+    one eigendecomposition and two products per matrix, then n² per direction, instead of the
+    2n × 2n block exponential per direction that autograd differentiates through. The structure
+    matrix of the fast electron is nearly Hermitian (absorption a few % of the potential), so V is
+    well conditioned; tests/refine compares this with autograd.
+    """
+    lam, vec = torch.linalg.eig(x)
+    inv = torch.linalg.inv(vec)
+    first = inv[..., :, 0]  # V⁻¹e₀
+    psi = (vec @ (torch.exp(lam) * first)[..., None])[..., 0]
+    c = vec[..., 0, :, None] * _divided_exp(lam) * first[..., None, :]
+    g = vec @ c.transpose(-1, -2) @ inv
+    return psi, torch.einsum("pmn,pnmk->pk", g, dx)
+
+
 class DiscModel:
     """The (000) disc as a differentiable function of named parameters (module docstring).
 
     ``free``: parameter names (``delta``, ``kappa:<label>``, ``u_iso:<label>``, ``thickness``);
     :attr:`start` holds their starting values (from the crystal and the settings' thickness
     ``thickness_index``). :meth:`disc` maps a parameter vector to the side × side disc.
+    ``mean_absorption``: keep U'(0) on the diagonal (config ``simulation.mean_absorption``, as
+    the simulator); it does not depend on the refined parameters (s = 0).
     """
 
     def __init__(
@@ -122,6 +156,7 @@ class DiscModel:
         thickness_index: int = 0,
         device: torch.device | None = None,
         use_symmetry: bool = True,
+        mean_absorption: bool = False,
     ) -> None:
         if settings.blur_radius > 1e-9:
             raise InputError("refinement needs blur_radius 0 (the blur is not part of the model)", field="simulation.blur_radius")
@@ -149,7 +184,7 @@ class DiscModel:
         self.wavenumber = wavenumber_from_voltage(settings.accelerating_voltage)
         frame = microscope_frame(crystal, settings)
         base: BlochStructure = bloch_structure(crystal, settings, frame, self.wavenumber, pool_mode="shells",
-                                               device=self.device)
+                                               device=self.device, mean_absorption=mean_absorption)
         self.base = base
         pool = base.pool
         diff = pool[:, None, :] - pool[None, :, :]
@@ -277,20 +312,34 @@ class DiscModel:
     def jacobian(self, theta: torch.Tensor, *, exact: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """The disc and ∂disc/∂θ (side × side × n) at ``theta``.
 
-        The thickness column is analytic, ∂ψ/∂t = iÃψ (Ã commutes with exp(iÃt)), so it costs one
-        product per pixel; the others (δ, κ, U_iso) come from forward-mode autograd through the
-        structure factors, Ã and the matrix exponential (the thickness held fixed), or with
-        ``exact=False`` from forward differences (one disc per parameter, step 1e-4 of the value
-        or 1e-4 absolute; a cheap first guess for the fit, about 10× faster at 150 beams).
+        The thickness column is analytic, ∂ψ/∂t = iÃψ (Ã commutes with exp(iÃt)). The others
+        (δ, κ, U_iso): ∂Ã/∂θ from forward-mode autograd through the structure factors and Ã, and
+        the derivative of the exponential from one eigendecomposition per pixel
+        (:func:`exp_entry_derivative`, about three discs' cost for any number of parameters;
+        autograd through the matrix exponential costs about ten per parameter). With
+        ``exact=False`` forward differences instead (one disc per parameter, step 1e-4 of the
+        value or 1e-4 absolute; a first guess for the fit).
         """
         theta = theta.detach()
         t = self._thickness(theta).detach()
         structural = [i for i, name in enumerate(self.free) if name != "thickness"]
         a, norm = self._matrices(theta)
-        psi = torch.linalg.matrix_exp((1j * t) * a)[:, :, 0]
-        amp = psi[:, 0] / norm[:, 0]
-        disc = self._expand(amp.real**2 + amp.imag**2)
         columns: dict[int, torch.Tensor] = {}
+        if structural and exact:
+            def of_structure(values: torch.Tensor) -> torch.Tensor:
+                full = theta.clone()
+                full[structural] = values
+                return torch.view_as_real(self._matrices(full)[0])
+
+            d_a = torch.view_as_complex(forward_jacobian(of_structure, theta[structural]).movedim(-1, -2).contiguous())
+            psi, d_psi0 = exp_entry_derivative((1j * t) * a, (1j * t) * d_a)
+            amp = psi[:, 0] / norm[:, 0]
+            for j, i in enumerate(structural):
+                columns[i] = self._expand(2.0 * (amp.conj() * d_psi0[:, j] / norm[:, 0]).real)
+        else:
+            psi = torch.linalg.matrix_exp((1j * t) * a)[:, :, 0]
+            amp = psi[:, 0] / norm[:, 0]
+        disc = self._expand(amp.real**2 + amp.imag**2)
         if "thickness" in self.free:
             dpsi = 1j * torch.einsum("pj,pj->p", a[:, 0, :], psi) / norm[:, 0]
             columns[self.free.index("thickness")] = self._expand(2.0 * (amp.conj() * dpsi).real)
@@ -301,18 +350,6 @@ class DiscModel:
                     shifted = theta.clone()
                     shifted[i] += h
                     columns[i] = (self.disc(shifted) - disc) / h
-            structural = []
-        if structural:
-            def of_structure(values: torch.Tensor) -> torch.Tensor:
-                full = theta.clone()
-                full[structural] = values
-                a_s, norm_s = self._matrices(full)
-                amp_s = torch.linalg.matrix_exp((1j * t) * a_s)[:, 0, 0] / norm_s[:, 0]
-                return self._expand(amp_s.real**2 + amp_s.imag**2)
-
-            jac = forward_jacobian(of_structure, theta[structural])
-            for j, i in enumerate(structural):
-                columns[i] = jac[..., j]
         return disc, torch.stack([columns[i] for i in range(len(self.free))], dim=-1)
 
     def reselect_beams(self, theta: torch.Tensor) -> bool:

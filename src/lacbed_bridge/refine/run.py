@@ -119,7 +119,8 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
     free = parse_free(free_text, [s.label for s in crystal.sites])
     roles = roles_for(crystal, config, roles_text) if "delta" in free else None
     index = int(config["simulation"].get("thickness_index", 0))
-    model = DiscModel(crystal, settings, free, roles=roles, thickness_index=index, device=resolve_device(device or "cpu"))
+    model = DiscModel(crystal, settings, free, roles=roles, thickness_index=index, device=resolve_device(device or "cpu"),
+                      mean_absorption=bool(config["simulation"].get("mean_absorption", False)))
 
     def show(iteration: int, chi2: float, values: dict[str, float]) -> None:
         if not quiet:

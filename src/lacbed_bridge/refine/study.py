@@ -89,7 +89,8 @@ def charge_recovery(
         true_t = float(settings.thicknesses[int(own["simulation"].get("thickness_index", 0))])
         start_settings = replace(settings, initial_thickness=1.1 * true_t, final_thickness=1.1 * true_t)
         names = parse_free(free, [s.label for s in truth.sites])
-        model = DiscModel(truth, start_settings, names, roles=roles_for(truth, own, None) if "delta" in names else None)
+        model = DiscModel(truth, start_settings, names, roles=roles_for(truth, own, None) if "delta" in names else None,
+                          mean_absorption=bool(own["simulation"].get("mean_absorption", False)))
         if "delta" in names:  # the start crystal: δ moved 0.5 e towards the middle of the range
             start = model.start.clone()
             start[names.index("delta")] = true_delta + (0.5 if true_delta < 0.5 * (lo + hi) else -0.5)
