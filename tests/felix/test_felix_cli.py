@@ -33,6 +33,50 @@ def test_dropin_with_the_felix_backend_leaves_what_felix_leaves(tmp_path: Path, 
     assert np.allclose(image, expected, atol=1e-7) and meta["backend"] == "felix"
 
 
+def test_dropin_takes_felix_run_options(tmp_path: Path, fake_felix, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """--timeout, --retries, --threads and --config's simulation.felix reach the Felix run (issue #11 item 8)."""
+    import time
+
+    case = "GaAs_m110_930A_64px_noabs"
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("felix.inp", "felix.cif", "felix.hkl"):
+        shutil.copy(reference_case(case) / name, run / name)
+    env_out = tmp_path / "env.txt"
+    monkeypatch.setenv("FAKE_FELIX_ENV_OUT", str(env_out))
+    monkeypatch.setenv("FELIX_EXECUTABLE", str(fake_felix("ok", case)))
+    assert main(["simulate", "--felix-dir", str(run), "--backend", "felix"]) == 0
+    assert env_out.read_text() == "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=None"  # one BLAS thread per rank by default
+    assert main(["simulate", "--felix-dir", str(run), "--backend", "felix", "--threads", "3"]) == 0
+    assert env_out.read_text() == "OPENBLAS_NUM_THREADS=3 OMP_NUM_THREADS=3"
+    # a config supplies its simulation.felix section (here: the thread setting through env)
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["simulation"]["felix"] = {"env": {"OPENBLAS_NUM_THREADS": "2"}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    assert main(["simulate", "--felix-dir", str(run), "--backend", "felix", "--config", str(tmp_path / "c.yaml")]) == 0
+    assert env_out.read_text().startswith("OPENBLAS_NUM_THREADS=2 ")
+    # a hanging Felix is stopped at --timeout, with no retry asked: one line, exit 2
+    monkeypatch.setenv("FAKE_FELIX_PIDS", str(tmp_path / "pids"))
+    fake_felix("hang", case)
+    capsys.readouterr()
+    start = time.perf_counter()
+    assert main(["simulate", "--felix-dir", str(run), "--backend", "felix", "--timeout", "1.5", "--retries", "0"]) == 2
+    assert time.perf_counter() - start < 30
+    assert "timed out after 1.5 s" in capsys.readouterr().err
+    # bad values and options that do not apply name the option
+    assert main(["simulate", "--felix-dir", str(run), "--backend", "felix", "--threads", "0"]) == 2
+    assert "--threads" in capsys.readouterr().err
+    assert main(["simulate", "--felix-dir", str(run), "--timeout", "5"]) == 2  # the builtin drop-in runs no Felix
+    assert "--backend" in capsys.readouterr().err
+    assert main(["simulate", "--felix-dir", str(run), "--backend", "felix", "--timeout", "-1"]) == 2
+    assert "timeout_s" in capsys.readouterr().err
+    # with a CIF and a builtin-backend config the Felix options are refused, nothing written
+    out = tmp_path / "disc.tif"
+    assert main(["simulate", str(run / "felix.cif"), "--config", str(REPO / "config.yaml"), "--out", str(out), "--retries", "2"]) == 2
+    assert "felix backend" in capsys.readouterr().err and not out.exists()
+
+
 def test_workflow_entry_point_with_the_felix_backend(tmp_path: Path, fake_felix, monkeypatch: pytest.MonkeyPatch) -> None:
     from lacbed_bridge.config import validate_config
     from lacbed_bridge.simulate.run import run_simulation

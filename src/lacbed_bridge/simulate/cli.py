@@ -40,12 +40,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="reflection pool of the builtin backend with --felix-dir (default felix: Felix's own pool, to reproduce "
         "Felix; shells: complete shells of equal |g|, a disc with the crystal's symmetry)",
     )
+    felix = p.add_argument_group(
+        "Felix run (backend felix)",
+        "override simulation.felix of --config (with --felix-dir, --config supplies only that section; "
+        "the physics comes from felix.inp)",
+    )
+    felix.add_argument("--felix-command", help="command line that starts Felix, e.g. 'mpirun -n 4 felix'")
+    felix.add_argument("--timeout", type=float, metavar="SECONDS", help="wall-time limit per attempt (the process group is killed)")
+    felix.add_argument("--retries", type=int, metavar="N", help="extra attempts after a timeout or a kill by a signal")
+    felix.add_argument("--threads", type=int, metavar="N",
+                       help="BLAS/OpenMP threads per MPI rank (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS; default 1)")
     p.set_defaults(func=_run)
+
+
+def felix_overrides(args: argparse.Namespace, section: dict | None) -> dict:
+    """``simulation.felix`` with the command-line Felix options laid over it (checked by the runner)."""
+    out = dict(section or {})
+    if args.felix_command is not None:
+        out["command"] = args.felix_command
+    if args.timeout is not None:
+        out["timeout_s"] = args.timeout
+    if args.retries is not None:
+        out["retries"] = args.retries
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InputError(f"expected a number of threads ≥ 1, got {args.threads}", field="--threads")
+        out["env"] = {**(out.get("env") or {}), "OPENBLAS_NUM_THREADS": str(args.threads), "OMP_NUM_THREADS": str(args.threads)}
+    return out
+
+
+def _felix_options_given(args: argparse.Namespace) -> bool:
+    return any(getattr(args, name) is not None for name in ("felix_command", "timeout", "retries", "threads"))
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.felix_dir:
-        if args.cif or args.config or args.family:
+        if args.cif or args.family:
             raise InputError("give either a CIF with --config, or --felix-dir, not both", field="--felix-dir")
         return _run_felix_dir(args)
     if not args.cif or not args.config or not args.out:
@@ -58,6 +88,11 @@ def _run(args: argparse.Namespace) -> int:
         from ..family_geometry import family_config
 
         config = family_config(config, args.family)
+    if _felix_options_given(args):
+        if (args.backend or config["simulation"].get("backend", "builtin")) != "felix":
+            raise InputError("--felix-command, --timeout, --retries and --threads are for the felix backend", field="--backend")
+        config = {**config, "simulation": {**config["simulation"],
+                                           "felix": felix_overrides(args, config["simulation"].get("felix"))}}
     if args.constants not in (None, "codata"):
         raise InputError("--constants felix is only for the --felix-dir drop-in mode", field="--constants")
     if args.pool is not None:
@@ -73,10 +108,18 @@ def _run_felix_dir(args: argparse.Namespace) -> int:
     run_dir = Path(args.felix_dir)
     if not run_dir.is_dir():
         raise InputError("not a folder", path=run_dir, field="--felix-dir")
+    if args.backend != "felix" and (_felix_options_given(args) or args.config):
+        raise InputError("--config, --felix-command, --timeout, --retries and --threads with --felix-dir are for "
+                         "--backend felix (the builtin drop-in takes its settings from felix.inp)", field="--backend")
     if args.backend == "felix":
         from .felix.backend import run_felix_dir
 
-        result = run_felix_dir(run_dir, None)
+        section = None
+        if args.config:
+            from ..config import load_config
+
+            section = load_config(args.config)["simulation"].get("felix")
+        result = run_felix_dir(run_dir, felix_overrides(args, section))
         formula = str(result.info.get("felix_formula", "felix"))
     else:
         from ..crystal.cif import read_cif

@@ -16,6 +16,7 @@ $FAKE_FELIX_MODE chooses the behaviour:
   negative   put a negative value into the (000) disc of the first thickness
   flaky      killed by SIGKILL (as by a node's OOM killer) until $FAKE_FELIX_STATE counts
              $FAKE_FELIX_FAILS failures, then behave as ok
+With $FAKE_FELIX_ENV_OUT set, it first writes the thread variables it was started with there.
 Standard library only.
 """
 
@@ -84,6 +85,9 @@ def edit_first(path: Path, how: str) -> None:
 
 def main() -> int:
     mode = os.environ.get("FAKE_FELIX_MODE", "ok")
+    if os.environ.get("FAKE_FELIX_ENV_OUT"):
+        Path(os.environ["FAKE_FELIX_ENV_OUT"]).write_text(
+            " ".join(f"{k}={os.environ.get(k)}" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")))
     banner()
     if mode == "crash":
         # real Felix (gfortran) buffers its output into a pipe and MPI_Abort loses the buffer,
