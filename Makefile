@@ -28,6 +28,7 @@ $(STAMP): pyproject.toml
 SMK := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
 
 run: $(STAMP)
+	$(BIN)/lacbed-bridge check-config $(CONFIG)
 	$(SMK) --keep-going --rerun-incomplete
 	$(SMK) --report results/report.html
 

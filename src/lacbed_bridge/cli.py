@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__, batch
+from . import config as config_cli
 from .crystal import cli as crystal_cli
 from .dataset import cli as dataset_cli
 from .edd import cli as edd_cli
@@ -26,7 +27,7 @@ from .surrogate import summary
 #: The stage modules that define ``register(subparsers)``, imported explicitly (a broken module
 #: is an error, not a missing command). Each imports its heavy dependencies (torch, gemmi,
 #: matplotlib, pandas) only inside its command functions, so ``lacbed-bridge --help`` stays fast.
-STAGE_CLI_MODULES = (crystal_cli, edd_cli, simulate_cli, dataset_cli, surrogate_cli, figures_cli, refine_cli, batch, summary)
+STAGE_CLI_MODULES = (config_cli, crystal_cli, edd_cli, simulate_cli, dataset_cli, surrogate_cli, figures_cli, refine_cli, batch, summary)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -119,7 +119,16 @@ def read_yaml(path: str | os.PathLike[str], *, missing: str = "file not found", 
     except FileNotFoundError:
         raise error(missing, path=p) from None
     except yaml.YAMLError as exc:
-        raise error(f"not valid YAML: {exc}", path=p) from None
+        raise error(yaml_problem(exc), path=p) from None
+
+
+def yaml_problem(exc: Exception) -> str:
+    """One line for a YAML syntax error: where (line and column, 1-based) and what."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"not valid YAML at {where}{problem}" + (f" ({context})" if context else "")
 
 
 def _json_default(value: Any) -> Any:
