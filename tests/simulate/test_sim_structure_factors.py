@@ -148,3 +148,24 @@ def test_pool_of_oblique_cells_matches_the_full_box(cell) -> None:
     for h in ours ^ box:
         ratio = np.linalg.norm(frame.g_vectors(np.array([h]))[0]) / shell
         assert abs(ratio - round(ratio)) < 1e-9 or ratio > last - 1, h
+
+
+def test_phase_sums_are_blocked_so_memory_does_not_scale_with_atoms_times_reflections() -> None:
+    """Issue #11 item 2: a site with many equivalent positions and a large pool of reflection
+    differences must not allocate n_reflections × n_positions terms at once."""
+    import tracemalloc
+
+    from lacbed_bridge.simulate.potential import phase_sum
+
+    rng = np.random.default_rng(0)
+    positions = rng.random((192, 3))  # a general position of Fm-3m
+    hkl = rng.integers(-20, 21, size=(300_000, 3))
+    small = hkl[:2000]
+    direct = np.exp(-2j * np.pi * (small @ positions.T)).sum(axis=1)
+    assert np.allclose(phase_sum(small, positions, block=1000), direct, rtol=0, atol=1e-10)
+    tracemalloc.start()
+    phase_sum(hkl, positions)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    unblocked = len(hkl) * len(positions) * 16  # 0.92 GB of complex phases
+    assert peak < 0.25 * unblocked, f"peak {peak / 2**20:.0f} MiB"

@@ -42,7 +42,7 @@ from ..simulate.bloch import BlochStructure, bloch_structure, excitation_errors,
 from ..simulate.electron import lorentz_factor, wavenumber_from_voltage
 from ..simulate.geometry import microscope_frame, pixel_wavevectors
 from ..simulate.kirkland import kirkland_form_factor
-from ..simulate.potential import structure_factors
+from ..simulate.potential import phase_sum, structure_factors
 from ..simulate.settings import FelixSettings
 from ..simulate.symmetry import disc_symmetry, pixel_orbits
 
@@ -201,7 +201,7 @@ class DiscModel:
         self.sites = []
         for index, site in enumerate(crystal.sites):
             positions = np.array([pos for i, pos in atoms if i == index])
-            phase = np.exp(-2j * math.pi * (unique.astype(float) @ positions.T)).sum(axis=1)
+            phase = phase_sum(unique, positions)
             self.sites.append({
                 "element": site.element,
                 "occupancy": site.occupancy,

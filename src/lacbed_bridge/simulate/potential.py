@@ -86,6 +86,25 @@ class StructureFactors:
         return self.u + 1j * self.u_abs
 
 
+#: most (reflection, atom) phase terms held at once: 2²² complex128 = 64 MiB (phase_sum)
+PHASE_BLOCK = 1 << 22
+
+
+def phase_sum(hkl: np.ndarray, positions: np.ndarray, block: int = PHASE_BLOCK) -> np.ndarray:
+    """Σ_atoms exp(−2πi h·r) for each row h of ``hkl`` (n, 3) over fractional ``positions`` (m, 3).
+
+    Evaluated in blocks of reflections so that at most ``block`` terms exist at once: memory stays
+    O(n + block) whatever the number of equivalent positions (a general position of Fm-3m has 192)
+    or of reflection differences (≈ 4·10⁶ for a 2000-reflection pool), instead of n × m."""
+    hkl = np.asarray(hkl, dtype=float)
+    positions = np.asarray(positions, dtype=float)
+    out = np.empty(len(hkl), dtype=complex)
+    rows = max(1, block // max(len(positions), 1))
+    for start in range(0, len(hkl), rows):
+        out[start : start + rows] = np.exp(-2j * math.pi * (hkl[start : start + rows] @ positions.T)).sum(axis=1)
+    return out
+
+
 def structure_factors(
     crystal: Crystal,
     settings: FelixSettings,
@@ -108,7 +127,7 @@ def structure_factors(
         el = terms.site.element
         dw = np.exp(-terms.b_iso * q_unique**2 / 4.0)
         f = kirkland_form_factor(el, q_unique) + _charge_correction(terms.site, q_unique / 2.0)
-        phase = np.exp(-2j * math.pi * (hkl_f @ terms.positions.T)).sum(axis=1)
+        phase = phase_sum(hkl_f, terms.positions)
         u += terms.occupancy * (f * dw)[q_index] * phase
         if settings.absorb_flag == 2:
             key = (el, terms.b_iso)
