@@ -2,7 +2,7 @@
 
 A family's samples ``<family>_000000 …`` are cut into batches of ``workflow.batch_size``
 (config), so 10 000 crystals with batch size 50 make 200 jobs. A batch job writes one TIFF per
-sample and a batch manifest CSV (sample_id, status, path, seconds, error) — the file the workflow
+sample and a batch manifest CSV (sample_id, status, path, seconds, error, bytes) — the file the workflow
 passes on, instead of all-to-all lists of sample files.
 
 Robustness: a sample that fails is recorded (status ``failed``, the error message) and leaves a
@@ -69,6 +69,42 @@ def stage_hash(config: dict[str, Any], stage: str) -> str:
     return edd_settings(config).reuse_hash()
 
 
+#: Columns of a batch manifest; ``bytes`` is the image's size when the batch was made, so that a
+#: later run can tell a truncated or deleted image from a good one (:func:`manifest_problems`).
+MANIFEST_COLUMNS = ("sample_id", "status", "path", "seconds", "error", "bytes")
+
+
+def manifest_problems(manifest: str | os.PathLike[str]) -> list[str]:
+    """The images a batch manifest lists as made (status ok or cached) that are now missing or
+    have another size than when the batch wrote them (truncated, overwritten), one line each.
+
+    Paths in the manifest are relative to the workflow's folder (the current directory of a
+    Snakemake run). Only file sizes are compared (a stat per image, no reading), so the check is
+    cheap enough to run before every workflow run. An unreadable manifest is one problem.
+    """
+    import csv
+
+    try:
+        with open(manifest, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, csv.Error, UnicodeDecodeError) as exc:
+        return [f"{manifest}: unreadable ({exc})"]
+    problems = []
+    for row in rows:
+        if row.get("status") not in ("ok", "cached"):
+            continue
+        path = row.get("path") or ""
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            problems.append(f"{path or row.get('sample_id')}: missing")
+            continue
+        recorded = row.get("bytes")
+        if recorded not in (None, "") and int(float(recorded)) != size:
+            problems.append(f"{path}: {size} bytes, {int(float(recorded))} when made")
+    return problems
+
+
 def _is_current(path: Path, settings_hash: str, cif_sha256: str) -> bool:
     """An image can be reused when it was made from the same CIF bytes with the same settings."""
     from .io import read_tiff
@@ -126,7 +162,8 @@ def run_batch(
         marker = out_dir / f"{sid}.failed"
         cif_sha256 = _sha256(cif)
         if _is_current(out, settings_hash, cif_sha256):
-            rows.append({"sample_id": sid, "status": "cached", "path": str(out), "seconds": 0.0, "error": ""})
+            rows.append({"sample_id": sid, "status": "cached", "path": str(out), "seconds": 0.0, "error": "",
+                         "bytes": out.stat().st_size})
             continue
         try:
             compute(cif, out)
@@ -136,7 +173,8 @@ def run_batch(
             write_tiff(out, image, meta)
             if marker.exists():
                 marker.unlink()
-            rows.append({"sample_id": sid, "status": "ok", "path": str(out), "seconds": float(meta.get("seconds", 0.0)), "error": ""})
+            rows.append({"sample_id": sid, "status": "ok", "path": str(out), "seconds": float(meta.get("seconds", 0.0)), "error": "",
+                         "bytes": out.stat().st_size})
         except Exception as exc:  # noqa: BLE001 - one failed sample must not stop the batch
             message = f"{type(exc).__name__}: {exc}"
             LOG.error("%s: %s failed: %s", sid, stage, message)
@@ -144,8 +182,8 @@ def run_batch(
             if out.exists():
                 out.unlink()
             write_text_atomic(marker, json.dumps({"sample_id": sid, "stage": stage, "error": message}) + "\n")
-            rows.append({"sample_id": sid, "status": "failed", "path": "", "seconds": 0.0, "error": message})
-    frame = pd.DataFrame(rows, columns=["sample_id", "status", "path", "seconds", "error"])
+            rows.append({"sample_id": sid, "status": "failed", "path": "", "seconds": 0.0, "error": message, "bytes": 0})
+    frame = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
     write_text_atomic(manifest, frame.to_csv(index=False))
     n_failed = int((frame["status"] == "failed").sum())
     LOG.info("%s batch %d of %s: %d samples, %d failed", stage, batch, family, len(frame), n_failed)

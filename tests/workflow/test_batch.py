@@ -82,3 +82,28 @@ def test_edd_images_are_redone_when_a_setting_they_depend_on_changes(tmp_path: P
     assert set(third["status"]) == {"ok"}
     after, _ = read_tiff(tmp_path / "edd" / "F-43m_zincblende_000000.tif")
     assert abs(after - before).max() > 1e-3 * abs(before).max()  # the image really depends on it
+
+
+def test_manifest_problems_find_truncated_and_missing_images(tmp_path: Path, monkeypatch) -> None:
+    """The manifest records each image's size; a truncated or deleted image is reported, and a
+    rerun of the batch recomputes it (issue #11 item 6)."""
+    from lacbed_bridge.batch import manifest_problems
+    from lacbed_bridge.io import read_tiff
+
+    config = _config()
+    monkeypatch.chdir(tmp_path)  # manifests hold paths relative to the workflow folder
+    write_family(config, "F-43m_zincblende", Path("variants"))
+    kwargs = dict(stage="edd", cif_dir=Path("variants"), out_dir=Path("edd"), manifest=Path("edd") / "batch_0000.csv")
+    frame = run_batch(config, "F-43m_zincblende", 0, **kwargs)
+    assert (frame["bytes"] == [Path(p).stat().st_size for p in frame["path"]]).all()
+    assert manifest_problems("edd/batch_0000.csv") == []
+    first, second = (Path(p) for p in frame["path"])
+    size = first.stat().st_size
+    first.write_bytes(first.read_bytes()[: size // 2])
+    second.unlink()
+    problems = manifest_problems("edd/batch_0000.csv")
+    assert problems == [f"{first}: {size // 2} bytes, {size} when made", f"{second}: missing"]
+    again = run_batch(config, "F-43m_zincblende", 0, **kwargs)
+    assert again["status"].tolist() == ["ok", "ok"] and manifest_problems("edd/batch_0000.csv") == []
+    assert read_tiff(first)[0].shape == read_tiff(second)[0].shape
+    assert manifest_problems("edd/nothing.csv")[0].startswith("edd/nothing.csv: unreadable")

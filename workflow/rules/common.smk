@@ -7,7 +7,7 @@ import sys
 import yaml
 from snakemake.exceptions import WorkflowError
 
-from lacbed_bridge.batch import n_batches, stage_hash
+from lacbed_bridge.batch import STAGES, manifest_problems, n_batches, stage_hash
 from lacbed_bridge import cluster as _cluster
 from lacbed_bridge.config import config_hash, validate_config
 from lacbed_bridge.simulate.run import check_config
@@ -93,6 +93,49 @@ def batch_ids(family):
 
 def batch_manifests(stage):
     return [f"{R}/{stage}/{family}/batch_{b}.csv" for family in FAMILIES for b in batch_ids(family)]
+
+
+# Invocations that must not change results/ (a dry run, reports, listings, unlocking).
+_READ_ONLY_FLAGS = {"-n", "--dry-run", "--dryrun", "--report", "--unlock", "--list", "-l", "--list-rules",
+                    "--summary", "-S", "--detailed-summary", "-D", "--lint", "--dag", "--rulegraph", "--filegraph",
+                    "--touch", "-t", "--cleanup-metadata", "--list-changes", "--lc", "--delete-all-output",
+                    "--delete-temp-output", "--archive"}
+
+
+def _read_only_invocation():
+    for arg in sys.argv[1:]:
+        if arg.split("=")[0] in _READ_ONLY_FLAGS:
+            return True
+        if re.fullmatch(r"-[A-Za-z]+", arg) and "n" in arg[1:]:  # combined short flags, e.g. -np
+            return True
+    return False
+
+
+def _redo_damaged_batches():
+    """A batch whose images were deleted or truncated after it finished is redone: Snakemake only
+    sees the batch manifest (the rule's output), so a run removes that manifest and the batch job
+    runs again, recomputing the damaged images and reusing the intact ones (same settings hash).
+    A dry run only says what a run would redo. Runs in the main Snakemake process only (never
+    inside a cluster job, which parses this file too)."""
+    if not workflow.is_main_process:
+        return
+    read_only = _read_only_invocation()
+    for stage in STAGES:
+        for manifest in batch_manifests(stage):
+            if not os.path.isfile(manifest):
+                continue
+            problems = manifest_problems(manifest)
+            if not problems:
+                continue
+            shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+            if read_only:
+                print(f"lacbed-bridge: {manifest}: damaged images ({shown}); a run will redo this batch", file=sys.stderr)
+            else:
+                os.remove(manifest)
+                print(f"lacbed-bridge: {manifest}: damaged images ({shown}); redoing this batch", file=sys.stderr)
+
+
+_redo_damaged_batches()
 
 
 def model_dirs():

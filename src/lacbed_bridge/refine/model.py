@@ -128,7 +128,10 @@ def exp_entry_derivative(x: torch.Tensor, dx: torch.Tensor) -> tuple[torch.Tenso
     well conditioned; tests/refine compares this with autograd.
     """
     lam, vec = torch.linalg.eig(x)
-    inv = torch.linalg.inv(vec)
+    # one matrix at a time: torch 2.13's batched complex LU on the CPU with more than one thread
+    # returns invalid pivots for large batches (seen at 272 × 155², "Pivots given to lu_solve
+    # must all be greater or equal to 1"); single matrices are fine and cost the same
+    inv = torch.stack([torch.linalg.inv(m) for m in vec.reshape(-1, *vec.shape[-2:])]).reshape(vec.shape)
     first = inv[..., :, 0]  # V⁻¹e₀
     psi = (vec @ (torch.exp(lam) * first)[..., None])[..., 0]
     c = vec[..., 0, :, None] * _divided_exp(lam) * first[..., None, :]
