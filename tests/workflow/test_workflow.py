@@ -180,6 +180,34 @@ def test_changed_split_retrains_instead_of_leaking(e2e: tuple[Path, Path], tmp_p
         assert json.loads(model.read_text())["data_json"]["split_hash"] == split_hash(split)
 
 
+def test_damaged_images_are_redone(e2e: tuple[Path, Path], tmp_path: Path) -> None:
+    """issue #11 item 6: a truncated LACBED TIFF and a deleted EDD image are noticed by the next run,
+    which redoes their batches (recomputing only those images) and the dataset, instead of
+    "Nothing to be done" and a dataset that quietly drops the samples. A dry run only says so."""
+    work, config = e2e
+    copy = tmp_path / "work"
+    shutil.copytree(work, copy, ignore=shutil.ignore_patterns("report.html"))
+    config = copy / config.name
+    r = copy / "results"
+    truncated = r / "lacbed" / "Fm-3m_rocksalt" / "Fm-3m_rocksalt_000002.tif"
+    deleted = r / "edd" / "F-43m_zincblende" / "F-43m_zincblende_000000.tif"
+    size = truncated.stat().st_size
+    truncated.write_bytes(truncated.read_bytes()[: size // 2])
+    deleted.unlink()
+    dry = snakemake(copy, "-n", config=config)
+    assert "results/lacbed/Fm-3m_rocksalt/batch_0001.csv: damaged images" in dry.stderr
+    assert "results/edd/F-43m_zincblende/batch_0000.csv: damaged images" in dry.stderr
+    assert (r / "lacbed" / "Fm-3m_rocksalt" / "batch_0001.csv").is_file()  # a dry run changes nothing
+    done = snakemake(copy, "--cores", "2", "results/dataset/dataset.json", config=config)
+    assert "redoing this batch" in done.stderr
+    assert truncated.stat().st_size == size and deleted.is_file()
+    statuses = pd.read_csv(r / "lacbed" / "Fm-3m_rocksalt" / "batch_0001.csv").set_index("sample_id")["status"]
+    assert statuses.to_dict() == {"Fm-3m_rocksalt_000002": "ok", "Fm-3m_rocksalt_000003": "cached"}
+    manifest = pd.read_csv(r / "dataset" / "manifest.csv")
+    assert {"Fm-3m_rocksalt_000002", "F-43m_zincblende_000000"} <= set(manifest["sample_id"])
+    assert "damaged" not in snakemake(copy, "-n", config=config).stderr
+
+
 def test_paths_with_spaces(tmp_path: Path) -> None:
     """issue #11 item 5: results and logs folders with spaces work, and nothing lands outside them."""
     from wf_helpers import tiny_config

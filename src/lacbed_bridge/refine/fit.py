@@ -9,15 +9,16 @@ Noise model: with ``counts`` N (expected counts per unit intensity, e.g. 10⁴ p
 the pixels are Poisson, σ² = max(D, 1/N) / N (the observed counts' variance, floored at one count);
 without, σ = 1 (unweighted) and the uncertainties are scaled by the residual variance
 (reduced χ² taken as 1). Standard uncertainties and correlations come from the curvature at the
-minimum, C = (JᵀJ)⁻¹ (Gauss–Newton, J = ∂r/∂p from forward-mode autograd).
+minimum, C = (JᵀJ)⁻¹ (Gauss–Newton, J = ∂r/∂p exact, :meth:`.model.DiscModel.jacobian`).
 
 Levenberg–Marquardt (Marquardt 1963, J. Soc. Ind. Appl. Math. 11, 431): step Δ from
 (JᵀJ + λ diag JᵀJ) Δ = −Jᵀr; accepted when χ² falls (λ ← λ/3), else λ ← 4λ. The Jacobian is exact
-(:meth:`.model.DiscModel.jacobian`: autograd, thickness analytic) at every candidate minimum, so
+(:meth:`.model.DiscModel.jacobian`: autograd through the structure factors, one
+eigendecomposition per pixel for the exponential, thickness analytic) at every candidate minimum, so
 the minimum and the uncertainties rest on exact derivatives; it starts (and restarts after a
 beam refresh) from forward differences, and between, Broyden's
 rank-1 update J ← J + (Δr − JΔ)Δᵀ/ΔᵀΔ carries it along (Moré 1978, Lecture Notes in Math. 630,
-105), since one exact Jacobian costs about ten disc evaluations per structural parameter. Converged
+105), since one exact Jacobian costs about three disc evaluations. Converged
 when a step made with the exact Jacobian lowers χ² by less than 0.01 · χ²/dof, or its
 Gauss–Newton model promises less (then the parameters are within about a tenth of their
 uncertainty of the minimum). Physical bounds
