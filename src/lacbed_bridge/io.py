@@ -81,15 +81,26 @@ def write_tiff(path: str | os.PathLike[str], image: np.ndarray, metadata: dict[s
         tifffile.imwrite(handle, array, description=description, metadata=None)
 
 
+class _Truncated(Exception):
+    pass
+
+
 def read_tiff(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, Any]]:
     """Read an image written by :func:`write_tiff`; returns (float32 array, metadata dict)."""
     p = Path(path)
     try:
         with tifffile.TiffFile(p) as tif:
+            size = tif.filehandle.size
+            end = max((offset + count for page in tif.pages
+                       for offset, count in zip(page.dataoffsets, page.databytecounts, strict=False)), default=0)
+            if end > size:
+                raise _Truncated(f"truncated TIFF: its image data runs to byte {end}, the file has {size} bytes")
             array = tif.asarray()
             description = tif.pages[0].description
     except FileNotFoundError:
         raise InputError("file not found", path=p) from None
+    except _Truncated as exc:
+        raise InputError(str(exc), path=p) from None
     except Exception as exc:  # tifffile raises several types for a file that is not a TIFF
         raise InputError(f"not a readable TIFF image ({exc})", path=p) from None
     try:

@@ -57,22 +57,26 @@ def test_exclusions_are_listed_counted_and_logged(results, tmp_path, caplog):
     (lac / f"{fam}_000004.tif").unlink()
     (lac / f"{fam}_000004.failed").write_text("felix timed out\n")  # failed-simulation marker
     write_tiff(root / "edd" / fam / f"{fam}_000005.tif", np.ones((32, 32), np.float32), {"sample_id": "someone_else"})
+    # an image cut short (a full disk, a killed copy), which tifffile alone would still read
+    cut = sorted(p for p in root.glob("lacbed/*/*.tif") if not p.name.startswith(fam))[0]
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
     with caplog.at_level(logging.WARNING, logger="lacbed_bridge.dataset.builder"):
         info = build_dataset(_refs(root, csvs), tmp_path / "ds", seed=0)
     reasons = {e["sample_id"]: e["reason"] for e in info.excluded}
-    assert set(reasons) == {f"{fam}_{i:06d}" for i in range(6)}
+    assert set(reasons) == {f"{fam}_{i:06d}" for i in range(6)} | {cut.stem}
     assert "missing" in reasons[f"{fam}_000000"]
     assert "side 16" in reasons[f"{fam}_000001"]
     assert "non-finite" in reasons[f"{fam}_000002"]
     assert "status" in reasons[f"{fam}_000003"]
     assert "failed" in reasons[f"{fam}_000004"]
     assert "someone_else" in reasons[f"{fam}_000005"]
-    assert info.n == 8
+    assert "truncated TIFF" in reasons[cut.stem]
+    assert info.n == 7
     meta = json.loads((tmp_path / "ds" / "dataset.json").read_text())
-    assert meta["counts"] == {"requested": 14, "included": 8, "excluded": 6}
+    assert meta["counts"] == {"requested": 14, "included": 7, "excluded": 7}
     assert {e["sample_id"] for e in meta["excluded"]} == set(reasons)
     assert set(pd.read_csv(tmp_path / "ds" / "excluded.csv")["sample_id"]) == set(reasons)
-    assert sum("excluding" in r.getMessage() for r in caplog.records) == 6
+    assert sum("excluding" in r.getMessage() for r in caplog.records) == 7
     assert not set(pd.read_csv(tmp_path / "ds" / "manifest.csv")["sample_id"]) & set(reasons)
 
 

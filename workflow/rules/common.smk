@@ -115,11 +115,14 @@ def _redo_damaged_batches():
     """A batch whose images were deleted or truncated after it finished is redone: Snakemake only
     sees the batch manifest (the rule's output), so a run removes that manifest and the batch job
     runs again, recomputing the damaged images and reusing the intact ones (same settings hash).
-    A dry run only says what a run would redo. Runs in the main Snakemake process only (never
-    inside a cluster job, which parses this file too)."""
+    Snakemake does not regenerate a missing intermediate file whose consumer is up to date, so the
+    dataset's dataset.json goes too: the dataset is rebuilt from the repaired batches (and what
+    depends on it follows). A dry run only says what a run would redo. Runs in the main Snakemake
+    process only (never inside a cluster job, which parses this file too)."""
     if not workflow.is_main_process:
         return
     read_only = _read_only_invocation()
+    damaged = False
     for stage in STAGES:
         for manifest in batch_manifests(stage):
             if not os.path.isfile(manifest):
@@ -132,7 +135,12 @@ def _redo_damaged_batches():
                 print(f"lacbed-bridge: {manifest}: damaged images ({shown}); a run will redo this batch", file=sys.stderr)
             else:
                 os.remove(manifest)
+                damaged = True
                 print(f"lacbed-bridge: {manifest}: damaged images ({shown}); redoing this batch", file=sys.stderr)
+    dataset_json = f"{R}/dataset/dataset.json"
+    if damaged and os.path.isfile(dataset_json):
+        os.remove(dataset_json)
+        print(f"lacbed-bridge: {dataset_json}: removed, the dataset is rebuilt from the repaired batches", file=sys.stderr)
 
 
 _redo_damaged_batches()
