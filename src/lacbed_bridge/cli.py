@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__, batch
-from . import config as config_cli
+from . import config_cli
 from .crystal import cli as crystal_cli
 from .dataset import cli as dataset_cli
 from .edd import cli as edd_cli

@@ -109,23 +109,3 @@ def config_hash(section: Any) -> str:
     text = json.dumps(section, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
-
-def register(subparsers) -> None:
-    """``lacbed-bridge check-config CONFIG``: the whole-config check the workflow runs first."""
-    p = subparsers.add_parser(
-        "check-config",
-        help="check a config file as the workflow does before any job (YAML syntax with line and column, "
-        "schema, geometry, beams, families)",
-    )
-    p.add_argument("config", help="config YAML")
-    p.set_defaults(func=_check_config_command)
-
-
-def _check_config_command(args) -> int:
-    from .simulate.run import check_config
-
-    config = load_config(args.config)
-    check_config(config, path=args.config)
-    families = ", ".join(f["name"] for f in config["families"])
-    print(f"{args.config}: ok ({config['simulation'].get('backend', 'builtin')} backend; families {families})")
-    return 0

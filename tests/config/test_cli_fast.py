@@ -12,7 +12,7 @@ import pytest
 from lacbed_bridge.cli import STAGE_CLI_MODULES, build_parser
 
 COMMANDS = ["variants", "cif-check", "edd", "simulate", "dataset", "train", "evaluate", "predict", "figures",
-            "refine", "refine-test", "batch", "metrics-summary"]
+            "refine", "refine-test", "batch", "metrics-summary", "check-config"]
 HEAVY = ("torch", "gemmi", "matplotlib", "pandas", "numpy", "scipy", "tifffile", "jsonschema", "snakemake")
 
 
@@ -24,7 +24,7 @@ def test_parser_imports_no_heavy_library() -> None:
 
 
 def test_every_command_is_registered() -> None:
-    assert len(STAGE_CLI_MODULES) == 9
+    assert len(STAGE_CLI_MODULES) == 10
     choices = next(a for a in build_parser()._actions if a.dest == "command").choices
     assert sorted(choices) == sorted(COMMANDS)
 
