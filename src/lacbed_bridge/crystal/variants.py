@@ -382,10 +382,3 @@ def write_family(config: dict[str, Any], family_name: str, out_dir: str | os.Pat
     write_text_atomic(csv_path, table.to_csv(index=False, lineterminator="\n"))
     return csv_path
 
-
-def read_variants_table(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a ``variants.csv`` written by :func:`write_family`."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("variants table not found", path=p)
-    return pd.read_csv(p)
