@@ -186,6 +186,26 @@ def test_speed_entries_come_from_the_results(results, config, tmp_path):
         assert [e.seconds for e in surrogate_times(results)] == pytest.approx([fastest / 1e3, bench["best_batched_ms_per_image"] / 1e3])
 
 
+def test_speed_compares_only_within_a_case(tmp_path):
+    """issue #12 item 3: the dataset's 32² time is never set against a Felix run of another case; a
+    Felix case is compared with the builtin simulator on that same case (benchmarks/simulator.json)."""
+    from lacbed_bridge.figures.speed import speed_notes
+
+    results = tmp_path / "results"
+    (results / "benchmarks").mkdir(parents=True)
+    (results / "benchmarks" / "simulator.json").write_text(json.dumps({"device": "cpu", "case_a_builtin_s": 0.5}))
+    (results / "benchmarks" / "surrogate.json").write_text(json.dumps({"device": "cpu", "side": 32, "latency_ms": {"eager_fp32": 2.0}}))
+    for name, wall in (("case_a", 12.5), ("case_b", 30.0)):
+        (tmp_path / "felix" / name).mkdir(parents=True)
+        (tmp_path / "felix" / name / "README.md").write_text(f"# Felix reference case: {name}\n\n- Wall time: {wall} s\n")
+    entries = speed_entries(results, None, felix_reference=tmp_path / "felix")
+    assert [(e.case, e.category) for e in entries] == [
+        ("this dataset, 32² px", "surrogate"), ("case_a", "builtin"), ("case_a", "felix"), ("case_b", "felix")]
+    notes = speed_notes(entries)
+    assert notes[1] == "500 ms  (reference of its case)" and notes[2] == "12.5 s  (25× slower)"
+    assert "no other timing" in notes[0] and "no other timing" in notes[3]  # nothing to compare with
+
+
 def test_speed_tolerates_partial_benchmark_files(tmp_path):
     bench = tmp_path / "benchmarks" / "surrogate.json"
     bench.parent.mkdir(parents=True)

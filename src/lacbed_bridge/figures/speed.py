@@ -1,21 +1,22 @@
-"""Figure (d): time per pattern, log scale — simulators against the surrogate.
+"""Figure (d): time per pattern, log scale — simulators against the surrogate, each compared only
+within its own case.
 
 Bars (each only when a measured figure exists; nothing is estimated here):
 
 * the builtin Bloch-wave simulator as used for the dataset: the median of the per-sample wall times
   (``seconds`` of ``results/lacbed/<family>/<id>.tif`` metadata, grouped by backend and device
   ``info_device``; else ``sim_seconds`` of ``dataset/manifest.csv``), at the dataset's image side;
-* the builtin simulator on a GPU from ``results/benchmarks/simulator.json`` (benchmarks/simulator.py
-  run with ``--device cuda``: keys ``<case>_builtin_s``), only when that file names a CUDA device;
-* Felix: only when a folder of Felix reference runs is given (``felix_reference``; each
-  ``<case>/README.md`` says "Wall time: X s"), labelled with their case (size, beams); nothing
-  outside ``results/`` is read by default;
 * the surrogate from ``results/benchmarks/surrogate.json`` (benchmarks/surrogate.py): the fastest
-  batch-1 latency and the best batched time per image.
+  batch-1 latency and the best batched time per image, at its image side;
+* the builtin simulator on Felix's reference cases from ``results/benchmarks/simulator.json``
+  (benchmarks/simulator.py: keys ``<case>_builtin_s``, on its device);
+* Felix: only when a folder of Felix reference runs is given (``felix_reference``; each
+  ``<case>/README.md`` says "Wall time: X s"); nothing outside ``results/`` is read by default.
 
-Every bar is annotated with its time and its speed-up over the first (reference) bar, the dataset's
-simulator time. Case sizes differ (they are in the labels): per-pattern times are compared as
-measured, not rescaled.
+Every bar carries its case: the dataset's crystals at the dataset's side, or one Felix reference
+case (its crystal, pixels and beams). Speed-ups are printed only between bars of the same case,
+against the first bar of that case (the dataset's simulator; the builtin simulator on a reference
+case): a 32² demo disc is never compared with a 128² Felix run.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class SpeedEntry:
     seconds: float
     category: str
     source: str
+    case: str = ""
 
 
 def _tiff_description(path: Path) -> dict[str, Any]:
@@ -93,8 +95,13 @@ def dataset_simulator_times(results: str | os.PathLike[str]) -> list[SpeedEntry]
         name = "builtin Bloch wave" if backend == "builtin" else f"{backend}"
         label = f"{name}, {device} (this dataset, {side}² px; median of {len(values)})"
         category = "builtin_gpu" if (backend == "builtin" and gpu) else ("felix" if backend == "felix" else "builtin")
-        entries.append(SpeedEntry(label, statistics.median(values), category, source))
+        entries.append(SpeedEntry(label, statistics.median(values), category, source, dataset_case(side)))
     return entries
+
+
+def dataset_case(side: Any) -> str:
+    """The case name of the dataset's own patterns (simulator and surrogate at that side)."""
+    return f"this dataset, {side}² px"
 
 
 def _dataset_side(root: Path) -> str:
@@ -107,20 +114,20 @@ def _is_gpu(text: Any) -> bool:
     return any(word in lowered for word in _GPU_WORDS)
 
 
-def gpu_simulator_times(results: str | os.PathLike[str]) -> list[SpeedEntry]:
-    """Builtin simulator times from ``benchmarks/simulator.json`` when it was measured on a GPU."""
+def reference_case_simulator_times(results: str | os.PathLike[str]) -> list[SpeedEntry]:
+    """Builtin simulator times on Felix's reference cases from ``benchmarks/simulator.json``
+    (``<case>_builtin_s``; the device it ran on)."""
     path = Path(results) / "benchmarks" / "simulator.json"
     bench = read_json_tolerant(path)
     if not bench:
         return []
-    device = bench.get("device_type") or bench.get("device")
-    if not _is_gpu(device):
-        return []
+    device = bench.get("device") or bench.get("device_type") or "device not recorded"
+    category = "builtin_gpu" if _is_gpu(bench.get("device_type") or device) else "builtin"
     entries = []
     for key, value in sorted(bench.items()):
         if key.endswith("_builtin_s") and isinstance(value, (int, float)) and value > 0:
             case = key[: -len("_builtin_s")]
-            entries.append(SpeedEntry(f"builtin Bloch wave, {bench.get('device')} ({case})", float(value), "builtin_gpu", str(path)))
+            entries.append(SpeedEntry(f"builtin Bloch wave, {device}: {case}", float(value), category, str(path), case))
     return entries
 
 
@@ -140,7 +147,8 @@ def felix_reference_times(reference: str | os.PathLike[str] | None = None) -> li
             continue
         title = _TITLE.search(text)
         case = title.group(1).strip() if title else readme.parent.name
-        entries.append(SpeedEntry(f"Felix (Fortran, 1 rank, 2 cores): {case}", float(match.group(1)), "felix", str(readme)))
+        entries.append(SpeedEntry(f"Felix (Fortran, 1 rank, 2 cores): {case}", float(match.group(1)), "felix", str(readme),
+                                  readme.parent.name))
     return entries
 
 
@@ -152,27 +160,53 @@ def surrogate_times(results: str | os.PathLike[str]) -> list[SpeedEntry]:
         return []
     device = bench.get("device", "device not recorded")
     side = bench.get("side", "?")
+    case = dataset_case(side)
     entries = []
     latency = bench.get("latency_ms") if isinstance(bench.get("latency_ms"), Mapping) else {}
     numeric = {k: float(v) for k, v in latency.items() if isinstance(v, (int, float)) and v > 0}
     if numeric:
         name, ms = min(numeric.items(), key=lambda kv: kv[1])
-        entries.append(SpeedEntry(f"surrogate U-Net, batch 1 ({name}), {device}, {side}² px", ms / 1e3, "surrogate", str(path)))
+        entries.append(SpeedEntry(f"surrogate U-Net, batch 1 ({name}), {device}, {side}² px", ms / 1e3, "surrogate", str(path), case))
     batched = bench.get("best_batched_ms_per_image")
     if not isinstance(batched, (int, float)):
         throughput = bench.get("throughput_images_per_s") if isinstance(bench.get("throughput_images_per_s"), Mapping) else {}
         rates = [float(v) for d in throughput.values() if isinstance(d, Mapping) for v in d.values() if isinstance(v, (int, float)) and v > 0]
         batched = 1e3 / max(rates) if rates else None
     if isinstance(batched, (int, float)) and batched > 0:
-        entries.append(SpeedEntry(f"surrogate U-Net, batched, per image, {device}, {side}² px", float(batched) / 1e3, "surrogate", str(path)))
+        entries.append(SpeedEntry(f"surrogate U-Net, batched, per image, {device}, {side}² px", float(batched) / 1e3, "surrogate", str(path),
+                                  case))
     return entries
 
 
 def speed_entries(results: str | os.PathLike[str], config: Mapping[str, Any] | None = None, *,
                   felix_reference: str | os.PathLike[str] | None = None) -> list[SpeedEntry]:
-    """Every available bar, the dataset's simulator first (the reference of the speed-ups)."""
-    return [*dataset_simulator_times(results), *gpu_simulator_times(results), *felix_reference_times(felix_reference),
-            *surrogate_times(results)]
+    """Every available bar, grouped by case: the dataset's simulator and the surrogate, then each
+    reference case's builtin time and Felix time. The first bar of a case is its reference."""
+    entries = [*dataset_simulator_times(results), *surrogate_times(results), *reference_case_simulator_times(results),
+               *felix_reference_times(felix_reference)]
+    order = list(dict.fromkeys(e.case for e in entries))
+    return sorted(entries, key=lambda e: order.index(e.case))  # stable: order within a case kept
+
+
+def speed_notes(entries: list[SpeedEntry]) -> list[str]:
+    """Per bar its time and, against the first bar of the same case, how much faster or slower;
+    a bar alone in its case gets no ratio (different cases are not compared)."""
+    notes = []
+    first: dict[str, SpeedEntry] = {}
+    counts: dict[str, int] = {}
+    for entry in entries:
+        counts[entry.case] = counts.get(entry.case, 0) + 1
+    for entry in entries:
+        reference = first.setdefault(entry.case, entry)
+        text = format_seconds(entry.seconds)
+        if counts[entry.case] == 1:
+            notes.append(f"{text}  (no other timing of this case)")
+        elif entry is reference:
+            notes.append(f"{text}  (reference of its case)")
+        else:
+            ratio = reference.seconds / entry.seconds
+            notes.append(f"{text}  ({ratio:,.3g}× faster)" if ratio >= 1.0 else f"{text}  ({1.0 / ratio:,.3g}× slower)")
+    return notes
 
 
 def format_seconds(seconds: float) -> str:
@@ -201,17 +235,9 @@ def plot_speed(results: str | os.PathLike[str], config: Mapping[str, Any] | None
     ax.set_xscale("log")
     ax.set_yticks(y, [e.label for e in entries], fontsize=8)
     ax.set_xlabel("wall time per pattern [s] (log scale)")
-    reference = entries[0]
     ax.set_xlim(seconds.min() / 5.0, seconds.max() * 200.0)
-    for yi, entry in zip(y, entries, strict=True):
-        ratio = reference.seconds / entry.seconds
-        if entry is reference:
-            text = f"{format_seconds(entry.seconds)}  (reference)"
-        elif ratio >= 1.0:
-            text = f"{format_seconds(entry.seconds)}  ({ratio:,.3g}× faster)"
-        else:
-            text = f"{format_seconds(entry.seconds)}  ({1.0 / ratio:,.3g}× slower)"
-        ax.text(entry.seconds * 1.15, yi, text, va="center", fontsize=8, gid=f"speed:{entry.category}")
+    for yi, entry, note in zip(y, entries, speed_notes(entries), strict=True):
+        ax.text(entry.seconds * 1.15, yi, note, va="center", fontsize=8, gid=f"speed:{entry.category}")
     ax.grid(True, axis="x", which="major", alpha=0.3)
     missing = []
     if not any(e.category == "surrogate" for e in entries):
@@ -220,7 +246,10 @@ def plot_speed(results: str | os.PathLike[str], config: Mapping[str, Any] | None
         missing.append("Felix: not available (no reference wall times)")
     if not any(e.category == "builtin_gpu" for e in entries):
         missing.append("builtin on GPU: not measured here")
+    if not any(e.case != entries[0].case and e.category.startswith("builtin") for e in entries) and \
+            any(e.category == "felix" for e in entries):
+        missing.append("builtin on Felix's cases: no benchmarks/simulator.json (benchmarks/simulator.py)")
     if missing:
         ax.text(0.99, 0.02, "\n".join(missing), transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.4")
-    fig.suptitle(f"Time per LACBED pattern; speed-ups relative to: {reference.label}", fontsize=9)
+    fig.suptitle("Time per LACBED pattern; speed-ups only within the same case (crystal, pixels, beams)", fontsize=9)
     return fig
