@@ -202,3 +202,24 @@ def test_refine_command_writes_the_refined_cif_fit_residual_and_report(tmp_path:
     write_tiff(tmp_path / "small.tif", np.ones((4, 4), np.float32), {})
     with pytest.raises(InputError, match="small.tif: the disc is \\(4, 4\\)"):
         refine(tmp_path / "start.cif", tmp_path / "small.tif", config, "thickness", out_dir=tmp_path / "x", quiet=True)
+
+
+def test_a_role_parameter_ties_the_sites_of_that_role() -> None:
+    """kappa:cation sets every cation site's κ (perovskite: Sr on A and Ti on B); the start is the
+    multiplicity-weighted mean of their κ, and the written crystal carries the fitted value on each."""
+    family = {"name": "p", "prototype": "perovskite", "n_variants": 1, "delta": [0.5, 0.5], "kappa": [0.95, 1.05],
+              "elements": {"A": ["Sr"], "B": ["Ti"], "O": ["O"]}}
+    crystal = generate_family(family, 0)[0][0]
+    roles = Roles({"A": "cation", "B": "cation", "O": "anion"}, 1)
+    settings = _settings(min_reflection_pool=40, min_strong_beams=12)
+    tied = DiscModel(crystal, settings, ["kappa:cation", "u_iso:anion"], roles=roles)
+    apart = DiscModel(crystal, settings, ["kappa:A", "kappa:B", "u_iso:O"], roles=roles)
+    kappa = {s.label: s.kappa for s in crystal.sites}
+    assert float(tied.start[0]) == pytest.approx((kappa["A"] + kappa["B"]) / 2)
+    theta = torch.tensor([1.02, 0.006], dtype=torch.float64)
+    same = torch.tensor([1.02, 1.02, 0.006], dtype=torch.float64)
+    assert torch.allclose(tied.disc(theta), apart.disc(same), rtol=0, atol=1e-12)
+    written = {s.label: s for s in tied.crystal_at(theta).sites}
+    assert written["A"].kappa == written["B"].kappa == pytest.approx(1.02) and written["O"].u_iso == pytest.approx(0.006)
+    with pytest.raises(InputError, match="no site has the role"):
+        DiscModel(crystal, settings, ["kappa:neutral"], roles=roles)

@@ -13,8 +13,9 @@ autograd (reverse and forward mode) differentiates I with respect to
 * ``delta``: the charge transfer δ [e per formula unit] from the cation to the anion atoms,
   P_v(site) = P_v,start + (δ − δ_start) · dP_v/dδ with dP_v/dδ = −Z_f/N_cation per cation atom and
   +Z_f/N_anion per anion atom (the variants' sharing rule, docs/charge_model.md, without caps);
-* ``kappa:<label>``: the valence expansion κ of a site;
-* ``u_iso:<label>``: the displacement U_iso [Å²] of a site (B = 8π²U);
+* ``kappa:<label>``: the valence expansion κ of a site, or ``kappa:cation`` / ``kappa:anion``: one κ
+  shared by every site of that role;
+* ``u_iso:<label>``: the displacement U_iso [Å²] of a site (B = 8π²U), or one per role likewise;
 * ``thickness``: the specimen thickness t [Å].
 
 Held fixed during a fit (stated in every report): the reflection pool (complete shells), the cell,
@@ -45,6 +46,10 @@ from ..simulate.kirkland import kirkland_form_factor
 from ..simulate.potential import phase_sum, structure_factors
 from ..simulate.settings import FelixSettings
 from ..simulate.symmetry import disc_symmetry, pixel_orbits
+
+#: Role names a κ or U_iso parameter may name instead of a site label (``kappa:cation``: one κ
+#: shared by every cation site).
+ROLE_NAMES = ("cation", "anion", "neutral")
 
 #: Parameter kinds and their units (reports).
 UNITS = {"delta": "e per formula unit", "kappa": "", "u_iso": "Å²", "thickness": "Å", "scale": "", "background": ""}
@@ -168,12 +173,19 @@ class DiscModel:
         self.settings = settings
         self.free = list(free)
         labels = [s.label for s in crystal.sites]
+        self.roles = roles
+        site_roles = {roles.by_label.get(label, "neutral") for label in labels} if roles is not None else set()
         for name in self.free:
             kind, _, label = name.partition(":")
+            if kind in ("kappa", "u_iso") and label in ROLE_NAMES and label not in labels:
+                if roles is None or label not in site_roles:
+                    raise InputError(f"{name}: no site has the role {label!r} (give the sites' roles: --roles or a "
+                                     "config family)", field="--free")
+                continue
             if kind not in ("delta", "kappa", "u_iso", "thickness") or (kind in ("kappa", "u_iso") and label not in labels) \
                     or (kind in ("delta", "thickness") and label):
                 raise InputError(f"unknown parameter {name!r}; expected delta, thickness, kappa:<label> or u_iso:<label> "
-                                 f"with a site label of the crystal {labels}", field="--free")
+                                 f"with a site label of the crystal {labels} (or a role: cation, anion)", field="--free")
         self.thickness0 = float(settings.thicknesses[thickness_index])
         self.deriv = np.zeros(len(crystal.sites))
         self.delta0 = 0.0
@@ -240,13 +252,24 @@ class DiscModel:
         self.start = torch.tensor([self._start_value(name) for name in self.free], dtype=f64)
 
     def _start_value(self, name: str) -> float:
+        """The CIF's value; for a role parameter the multiplicity-weighted mean over the role's
+        sites (they share one value during the fit)."""
         kind, _, label = name.partition(":")
         if kind == "delta":
             return self.delta0
         if kind == "thickness":
             return self.thickness0
-        site = next(s for s, c in zip(self.sites, self.crystal.sites, strict=True) if c.label == label)
-        return site[kind]
+        chosen = [(site[kind], m) for site, c, m in zip(self.sites, self.crystal.sites, self.crystal.site_multiplicities(), strict=True)
+                  if self._parameter_of(kind, c.label) == name]
+        return sum(v * m for v, m in chosen) / sum(m for _, m in chosen)
+
+    def _parameter_of(self, kind: str, label: str) -> str | None:
+        """The free parameter that sets ``kind`` (kappa, u_iso) of site ``label``: its own, else its
+        role's, else None (held fixed)."""
+        if f"{kind}:{label}" in self.free:
+            return f"{kind}:{label}"
+        role = self.roles.by_label.get(label, "neutral") if self.roles is not None else None
+        return f"{kind}:{role}" if role is not None and f"{kind}:{role}" in self.free else None
 
     def values(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
         return {name: theta[i] for i, name in enumerate(self.free)}
@@ -258,11 +281,9 @@ class DiscModel:
         for site, cryst_site, deriv in zip(self.sites, self.crystal.sites, self.deriv, strict=True):
             label = cryst_site.label
             pv = site["pv"] + (named["delta"] - self.delta0) * deriv if "delta" in named and deriv else site["pv"]
-            kappa = named.get(f"kappa:{label}", site["kappa"])
-            if f"u_iso:{label}" in named:
-                b = 8.0 * math.pi**2 * named[f"u_iso:{label}"]
-            else:
-                b = site["b_fixed"]
+            kappa_name, u_name = self._parameter_of("kappa", label), self._parameter_of("u_iso", label)
+            kappa = named[kappa_name] if kappa_name else site["kappa"]
+            b = 8.0 * math.pi**2 * named[u_name] if u_name else site["b_fixed"]
             out.append({"pv": pv, "kappa": kappa, "b": b})
         return out
 
@@ -373,7 +394,7 @@ class DiscModel:
         for cryst_site, params in zip(self.crystal.sites, self.site_parameters(theta.detach()), strict=True):
             pv = float(params["pv"])
             kappa = float(params["kappa"])
-            label = cryst_site.label
-            u_iso = float(self.values(theta)[f"u_iso:{label}"]) if f"u_iso:{label}" in self.free else cryst_site.u_iso
+            u_name = self._parameter_of("u_iso", cryst_site.label)
+            u_iso = float(self.values(theta)[u_name]) if u_name else cryst_site.u_iso
             sites.append(replace(cryst_site, pv=round(pv, 10), kappa=round(kappa, 10), u_iso=round(u_iso, 10)))
         return self.crystal.with_sites(tuple(sites))

@@ -27,17 +27,19 @@ HELD_FIXED = [
 
 
 def parse_free(text: str, labels: list[str]) -> list[str]:
-    """``delta,kappa,u_iso:A,thickness`` → model parameter names (``kappa`` = every site's κ)."""
+    """``delta,kappa,u_iso:A,kappa:cation,thickness`` → model parameter names (``kappa`` = every
+    site's κ; ``kappa:cation`` = one κ for all cation sites)."""
     out: list[str] = []
     for item in (t.strip() for t in text.split(",") if t.strip()):
         kind, _, label = item.partition(":")
         if kind not in FREE_KINDS:
             raise InputError(f"unknown parameter {item!r}; expected any of {', '.join(FREE_KINDS)} "
-                             "(kappa and u_iso per site as kappa:<label>)", field="--free")
+                             "(kappa and u_iso per site as kappa:<label>, per role as kappa:cation)", field="--free")
         if kind in ("kappa", "u_iso") and not label:
             out += [f"{kind}:{lab}" for lab in labels]
-        elif kind in ("kappa", "u_iso") and label not in labels:
-            raise InputError(f"the crystal has no site {label!r} (sites: {', '.join(labels)})", field="--free")
+        elif kind in ("kappa", "u_iso") and label not in labels and label not in ("cation", "anion", "neutral"):
+            raise InputError(f"the crystal has no site {label!r} (sites: {', '.join(labels)}; or a role: cation, anion)",
+                             field="--free")
         else:
             out.append(item)
     if not out:
@@ -117,7 +119,8 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
     if mask_path is not None:
         mask = read_tiff(mask_path)[0] != 0
     free = parse_free(free_text, [s.label for s in crystal.sites])
-    roles = roles_for(crystal, config, roles_text) if "delta" in free else None
+    by_role = any(name.partition(":")[2] in ("cation", "anion", "neutral") for name in free)
+    roles = roles_for(crystal, config, roles_text) if "delta" in free or by_role else None
     index = int(config["simulation"].get("thickness_index", 0))
     model = DiscModel(crystal, settings, free, roles=roles, thickness_index=index, device=resolve_device(device or "cpu"),
                       mean_absorption=bool(config["simulation"].get("mean_absorption", False)))
@@ -183,7 +186,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("cif", help="starting crystal (CIF; its P_v and κ are the start)")
     p.add_argument("disc", help="measured or simulated disc (TIFF, side × side of the config's simulation)")
     p.add_argument("--config", required=True, help="config YAML (simulation settings: geometry, beams, thickness)")
-    p.add_argument("--free", required=True, help="parameters: delta, kappa, u_iso, thickness; kappa/u_iso per site as kappa:<label>")
+    p.add_argument("--free", required=True, help="parameters: delta, kappa, u_iso, thickness; kappa/u_iso per site as kappa:<label> or per role as kappa:cation, kappa:anion")
     p.add_argument("--family", help="use this config family's geometry and roles")
     p.add_argument("--roles", help="roles for delta as label=role or element=role, e.g. Ga=cation,As=anion "
                    "(default: the config family of the CIF's sample id)")
