@@ -83,3 +83,49 @@ def test_installed_cli_runs_from_another_folder(wheel_env: tuple[Path, Path], tm
     for name in ("edd.tif", "lacbed.tif"):
         image = tifffile.imread(work / name)
         assert image.shape == (8, 8) and np.all(np.isfinite(image)) and image.std() > 0
+
+
+def test_installed_cli_runs_the_whole_pipeline(wheel_env: tuple[Path, Path], tmp_path: Path) -> None:
+    """Every stage's command from the installed wheel, outside the repository, as the workflow calls
+    them: config check, batches, dataset, training, evaluation, summary, prediction, figures and a
+    refinement (issue #12: "a wheel installed outside the repository runs the whole CLI")."""
+    bin_dir = wheel_env[1]
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    config = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())
+    config["families"] = [{"name": "F-43m_zincblende", "prototype": "zincblende", "n_variants": 4, "delta": [0.0, 1.0],
+                           "charge_states": 2}]
+    config["simulation"].update(pixel_count=16, min_reflection_pool=30, min_strong_beams=10, device="cpu")
+    config["simulation"].pop("convergence", None)
+    config["train"].update(epochs=1, ngf=8, ndf=8, batch_size=4, seeds=[0], device="cpu")
+    config["workflow"] = {"batch_size": 50}
+    (work / "my.yaml").write_text(yaml.safe_dump(config))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+
+    def run(*args: str) -> str:
+        proc = subprocess.run(["lacbed-bridge", *args], cwd=work, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, f"{args[0]}: {proc.stderr[-2000:]}"
+        return proc.stdout
+
+    family = "F-43m_zincblende"
+    assert "ok" in run("check-config", "my.yaml")
+    run("variants", "my.yaml", "--family", family, "--out", f"r/variants/{family}")
+    for stage in ("lacbed", "edd", "deformation"):
+        run("batch", stage, "--config", "my.yaml", "--family", family, "--batch", "0", "--cif-dir", f"r/variants/{family}",
+            "--out-dir", f"r/{stage}/{family}", "--manifest", f"r/{stage}/{family}/batch_0000.csv")
+    run("dataset", "--variants", f"r/variants/{family}/variants.csv", "--edd-root", "r/edd", "--lacbed-root", "r/lacbed",
+        "--deformation-root", "r/deformation", "--out", "r/dataset", "--config", "my.yaml")
+    model = "r/models/lacbed2edd/pix2pix/seed0"
+    run("train", "--dataset", "r/dataset", "--direction", "lacbed2edd", "--seed", "0", "--out", model, "--config", "my.yaml")
+    run("evaluate", "--model", f"{model}/model.pt", "--dataset", "r/dataset", "--split", "random_0",
+        "--out", "r/metrics/lacbed2edd/pix2pix/seed0", "--config", "my.yaml")
+    run("metrics-summary", "r/metrics/lacbed2edd/pix2pix/seed0/metrics.json", "--out", "r/metrics/summary.csv")
+    disc = sorted((work / "r" / "lacbed" / family).glob("*.tif"))[0]
+    run("predict", f"{model}/model.pt", str(disc), "--out", "pred.tif", "--config", "my.yaml")
+    assert tifffile.imread(work / "pred.tif").shape[-2:] == (32, 32)  # EDD side: total (+ deformation) density
+    run("figures", "--results", "r", "--config", "my.yaml", "--out", "figs", "--only", "c_training_curves", "e_metrics")
+    assert (work / "figs" / "e_metrics.png").is_file()
+    cif = work / "r" / "variants" / family / f"{disc.stem}.cif"
+    run("refine", str(cif), str(disc), "--config", "my.yaml", "--free", "thickness", "--out", "fit")
+    assert (work / "fit" / "report.json").is_file()
