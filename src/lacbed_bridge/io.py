@@ -78,7 +78,7 @@ def write_tiff(path: str | os.PathLike[str], image: np.ndarray, metadata: dict[s
     array = np.ascontiguousarray(image, dtype=np.float32)
     description = json.dumps(metadata, sort_keys=True, default=_json_default)
     with atomic_write(path, "wb") as handle:
-        tifffile.imwrite(handle, array, description=description, metadata=None)
+        tifffile.imwrite(handle, array, description=description, metadata=None, photometric="minisblack")
 
 
 class _Truncated(Exception):

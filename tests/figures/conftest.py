@@ -23,7 +23,7 @@ from lacbed_bridge.dataset.builder import build_dataset, sample_refs_from_varian
 from lacbed_bridge.edd.images import write_edd
 from lacbed_bridge.simulate.run import run_simulation
 from lacbed_bridge.surrogate.config import TrainConfig
-from lacbed_bridge.surrogate.evaluate import evaluate_model, write_evaluation, write_summary
+from lacbed_bridge.surrogate.evaluate import evaluate, write_evaluation, write_summary
 from lacbed_bridge.surrogate.train import train
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,9 +79,9 @@ def build_results(root: Path, config: dict[str, Any]) -> Path:
                 settings = TrainConfig.from_mapping(config["train"], model=model)
                 checkpoint = train(root / "dataset", root / "models" / direction / model / f"seed{seed}", direction=direction,
                                    seed=seed, config=settings)
-                per_sample, summary = evaluate_model(checkpoint, root / "dataset", split=settings.split, device="cpu")
-                write_evaluation(root / "metrics" / direction / model / f"seed{seed}", per_sample, summary)
-                rows.append(summary)
+                done = evaluate(checkpoint, root / "dataset", split=settings.split, device="cpu")
+                write_evaluation(root / "metrics" / direction / model / f"seed{seed}", done.per_sample, done.summary, done.predictions)
+                rows.append(done.summary)
     write_summary(rows, root / "metrics" / "summary.csv")
     _surrogate_benchmark(root, 2 * config["simulation"]["pixel_count"])
     return root

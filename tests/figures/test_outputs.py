@@ -119,3 +119,19 @@ def test_charge_panel_without_model_or_series(dataset_only, config, tmp_path):
     frame.to_csv(manifest, index=False)
     fig = plot_charge_panel(dataset_only, config)
     assert any("no charge series in the test subset" in t and "charge_states" in t for t in texts(fig))
+
+
+def test_figures_run_no_model_simulator_or_projection(results, config_file, tmp_path):
+    """issue #12 item 3: every figure only reads results/: making all five in a fresh interpreter
+    imports neither the networks, the checkpoint loader, the simulator nor the EDD projection."""
+    import subprocess
+    import sys
+
+    forbidden = ["lacbed_bridge.surrogate.models", "lacbed_bridge.surrogate.checkpoint", "lacbed_bridge.surrogate.predict",
+                 "lacbed_bridge.simulate.bloch", "lacbed_bridge.edd.projection", "lacbed_bridge.edd.images"]
+    code = ("import sys, yaml; from lacbed_bridge.figures import make_figures; "
+            f"config = yaml.safe_load(open({str(config_file)!r})); "
+            f"written = make_figures({str(results)!r}, config, {str(tmp_path / 'figs')!r}); "
+            f"print(len(written)); print(','.join(m for m in {forbidden!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0] == "10" and out[1] == "", f"imported {out[1]}"

@@ -13,6 +13,9 @@ there is one, GaAs first) and shows, per state (columns, δ increasing):
 * for a ``lacbed2edd`` model: the true and predicted change of its charge image (the deformation
   density when it predicts one), with the transfer δ read from each prediction.
 
+The predictions are the evaluate rule's (``metrics/<direction>/<model>/seed<s>/predictions.tif``):
+no model is run and no physics computed here.
+
 Every value is in display units with the dataset-wide constants (:mod:`.common`); the deformation
 density and all changes are drawn on a diverging map. Without a charge series in the test subset
 the panel says so (and how to get one).
@@ -106,26 +109,26 @@ def choose_series(dataset: DatasetView, split: str) -> tuple[str, list[int]] | N
     return str(first), [int(r) for r in series["_row"]]
 
 
-def _model_change(run: ModelRun, dataset: DatasetView, rows: list[int], deltas: list[float], device: str) -> ModelChange | str:
-    """Predictions of one model for the series rows, with the charge metrics; or why not."""
+def _model_change(results: str | os.PathLike[str], run: ModelRun, dataset: DatasetView, rows: list[int],
+                  deltas: list[float], split: str) -> ModelChange | str:
+    """One model's predictions of the series rows (stored by the evaluate rule), with the charge
+    metrics; or why not."""
     from ..surrogate.charge_metrics import charge_kind, series_metrics
-    from ..surrogate.predict import model_kinds
-    from .predictions import load_for_dataset, predict_rows
+    from .predictions import stored_predictions
 
-    loaded = load_for_dataset(run, dataset, device)
-    if isinstance(loaded, str):
-        return loaded
-    model, desc = loaded
-    target_kinds = model_kinds(desc)[1]
+    stored = stored_predictions(results, run, dataset, rows, split)
+    if isinstance(stored, str):
+        return stored
+    preds, target_kinds = stored
     kind = charge_kind(target_kinds)
     channel = target_kinds.index(kind)
-    images = [p[channel] for p in predict_rows(model, desc, dataset, rows)]
+    images = [p[channel] for p in preds]
     truth = np.stack([np.asarray(dataset.stacks[kind][i], dtype=np.float64) for i in rows])
     metrics = series_metrics(np.stack(images), truth, None if kind == "lacbed" else np.asarray(deltas))
     return ModelChange(run, kind, images, metrics)
 
 
-def charge_view(results: str | os.PathLike[str], config: Mapping[str, Any], dataset: DatasetView, *, device: str = "cpu") -> ChargeView:
+def charge_view(results: str | os.PathLike[str], config: Mapping[str, Any], dataset: DatasetView) -> ChargeView:
     """The series of the panel and both directions' predictions (``reason``/``reasons`` say what is missing)."""
     runs = find_model_runs(results)
     split = config_split(config)
@@ -145,7 +148,7 @@ def charge_view(results: str | os.PathLike[str], config: Mapping[str, Any], data
         if run is None:
             view.reasons[direction] = f"no {direction} model under models/"
             continue
-        change = _model_change(run, dataset, rows, deltas, device)
+        change = _model_change(results, run, dataset, rows, deltas, split)
         if isinstance(change, str):
             view.reasons[direction] = change
         else:
@@ -162,11 +165,11 @@ def _metrics_text(change: ModelChange) -> str:
     return f"r = {m['charge_r']:.2f}, RMS ratio = {m['charge_rms_ratio']:.2f}"
 
 
-def plot_charge_panel(results: str | os.PathLike[str], config: Mapping[str, Any], *, dataset: DatasetView | None = None,
-                      device: str = "cpu") -> Figure:
+def plot_charge_panel(results: str | os.PathLike[str], config: Mapping[str, Any], *,
+                      dataset: DatasetView | None = None) -> Figure:
     """Figure (b) as a matplotlib Figure."""
     dataset = dataset or load_dataset(results)
-    view = charge_view(results, config, dataset, device=device)
+    view = charge_view(results, config, dataset)
     if view.reason is not None:
         fig = new_figure(6.0, 3.0)
         ax = fig.subplots()

@@ -17,8 +17,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder (the workflow: RESULTS/figures)")
     p.add_argument("--only", nargs="+", choices=FIGURE_NAMES, metavar="NAME",
                    help=f"make only these figures ({', '.join(FIGURE_NAMES)})")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
-                   help="device of the model inference and of the charge panel's simulations (default cpu)")
     p.set_defaults(func=run_figures)
 
 
@@ -29,7 +27,7 @@ def run_figures(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     config = load_config(args.config)
-    written = make_figures(args.results, config, args.out, names=args.only or FIGURE_NAMES, device=args.device)
+    written = make_figures(args.results, config, args.out, names=args.only or FIGURE_NAMES)
     for path in written:
         print(path)
     return 0

@@ -28,11 +28,11 @@ from .training_curves import plot_training_curves
 LOG = logging.getLogger(__name__)
 
 
-def _builders(dataset: DatasetView, device: str, felix_reference: str | os.PathLike[str] | None
+def _builders(dataset: DatasetView, felix_reference: str | os.PathLike[str] | None
               ) -> dict[str, Callable[[Path, Mapping[str, Any]], Figure]]:
     return {
-        "a_predictions": lambda r, c: plot_predictions(r, c, dataset=dataset, device=device),
-        "b_charge_panel": lambda r, c: plot_charge_panel(r, c, dataset=dataset, device=device),
+        "a_predictions": lambda r, c: plot_predictions(r, c, dataset=dataset),
+        "b_charge_panel": lambda r, c: plot_charge_panel(r, c, dataset=dataset),
         "c_training_curves": lambda r, c: plot_training_curves(r, c),
         "d_speed": lambda r, c: plot_speed(r, c, felix_reference=felix_reference),
         "e_metrics": lambda r, c: plot_metrics(r, c),
@@ -40,21 +40,21 @@ def _builders(dataset: DatasetView, device: str, felix_reference: str | os.PathL
 
 
 def make_figure(name: str, results_dir: str | os.PathLike[str], config: Mapping[str, Any], out_dir: str | os.PathLike[str], *,
-                dataset: DatasetView | None = None, device: str = "cpu",
+                dataset: DatasetView | None = None,
                 felix_reference: str | os.PathLike[str] | None = None) -> list[Path]:
     """Build and write one figure (``a_predictions`` … ``e_metrics``); returns the PNG and PDF paths."""
     if name not in FIGURE_NAMES:
         raise InputError(f"unknown figure {name!r}; expected one of {list(FIGURE_NAMES)}", field="figure")
     results = Path(results_dir)
     dataset = dataset or load_dataset(results)
-    fig = _builders(dataset, device, felix_reference)[name](results, config)
+    fig = _builders(dataset, felix_reference)[name](results, config)
     paths = save_figure(fig, out_dir, name)
     LOG.info("figures: %s -> %s", name, ", ".join(str(p) for p in paths))
     return paths
 
 
 def make_figures(results_dir: str | os.PathLike[str], config: Mapping[str, Any], out_dir: str | os.PathLike[str], *,
-                 names: Sequence[str] = FIGURE_NAMES, device: str = "cpu",
+                 names: Sequence[str] = FIGURE_NAMES,
                  felix_reference: str | os.PathLike[str] | None = None) -> list[Path]:
     """Write ``<out_dir>/<name>.png`` and ``.pdf`` for each figure; returns the written paths.
 
@@ -64,12 +64,11 @@ def make_figures(results_dir: str | os.PathLike[str], config: Mapping[str, Any],
     config: the validated config (``lacbed_bridge.config.load_config``).
     out_dir: output folder (the workflow uses ``results/figures``).
     names: which figures (default all five).
-    device: torch device of the model inference and of the charge panel's simulations.
     felix_reference: folder of Felix reference runs whose wall times figure (d) shows (default: none)
     """
     results = Path(results_dir)
     dataset = load_dataset(results)
     written: list[Path] = []
     for name in names:
-        written += make_figure(name, results, config, out_dir, dataset=dataset, device=device, felix_reference=felix_reference)
+        written += make_figure(name, results, config, out_dir, dataset=dataset, felix_reference=felix_reference)
     return written

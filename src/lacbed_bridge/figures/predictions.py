@@ -6,6 +6,8 @@ and the difference prediction − truth, all in display units (:mod:`.common`: E
 charge strength, LACBED as inverse intensity, dataset-wide constants). The model is the first seed
 of ``pix2pix`` (else the first model present). Samples are taken round-robin over the space groups
 of the test subset (in stack order within a group), so several groups appear when there are.
+The predictions are those the evaluate rule stored beside its metrics
+(``metrics/<direction>/<model>/seed<s>/predictions.tif``): no model is run here.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -79,33 +82,30 @@ def select_samples(dataset: DatasetView, indices: Sequence[int], n: int) -> list
 
 
 def prediction_set(results: str | os.PathLike[str], config: Mapping[str, Any], dataset: DatasetView, direction: str,
-                   *, n: int | None = None, device: str = "cpu") -> PredictionSet:
-    """Run the chosen model of ``direction`` on ``n`` test samples (raw images in, raw images out)."""
-    from ..surrogate.predict import model_kinds
-
+                   *, n: int | None = None) -> PredictionSet:
+    """The chosen model's predictions of ``n`` test samples (raw images), as the evaluate rule
+    stored them (``metrics/<direction>/<model>/seed<s>/predictions.tif``); nothing is recomputed."""
     n = n_figure_samples(config) if n is None else n
     run = pick_model(find_model_runs(results), direction, config)
     split = config_split(config)
     if run is None:
         return PredictionSet(direction, None, split, reason=f"no trained model under models/{direction}/")
-    loaded = load_for_dataset(run, dataset, device)
-    if isinstance(loaded, str):
-        return PredictionSet(direction, run, split, reason=loaded)
-    model, desc = loaded
-    split = str(desc.get("split") or split)
     frame = dataset.split(split)
     if frame is None:
         return PredictionSet(direction, run, split, reason=f"split file splits/{split}.csv missing")
     test = subset_indices(frame, "test")
     if len(test) == 0:
         return PredictionSet(direction, run, split, reason=f"the test subset of {split} is empty")
-    input_kinds, target_kinds = model_kinds(desc)
-    input_kind, target_kind = input_kinds[0], target_kinds[0]  # the figure shows the first channel
     chosen = select_samples(dataset, test, n)
-    inputs = [np.array(dataset.stacks[input_kind][i], dtype=np.float32) for i in chosen]
-    preds = [p[0] for p in predict_rows(model, desc, dataset, chosen)]
+    stored = stored_predictions(results, run, dataset, chosen, split)
+    if isinstance(stored, str):
+        return PredictionSet(direction, run, split, reason=stored)
+    preds, target_kinds = stored
+    input_kind, target_kind = direction_kinds(direction)[0], target_kinds[0]  # the figure shows the first channel
+    if input_kind not in dataset.stacks or target_kind not in dataset.stacks:
+        return PredictionSet(direction, run, split, reason=f"the dataset has no {input_kind} or {target_kind} stack")
     rows = []
-    for index, x, pred in zip(chosen, inputs, preds, strict=True):
+    for index, pred in zip(chosen, preds, strict=True):
         meta = dataset.manifest.iloc[index]
         rows.append({
             "index": index,
@@ -114,37 +114,34 @@ def prediction_set(results: str | os.PathLike[str], config: Mapping[str, Any], d
             "formula": str(meta.get("formula", "")) if meta.get("formula") is not None else "",
             "delta": _float(meta.get("delta")),
             "a": _float(meta.get("a")),
-            "input": x,
-            "prediction": np.asarray(pred, dtype=np.float32),
+            "input": np.array(dataset.stacks[input_kind][index], dtype=np.float32),
+            "prediction": np.asarray(pred[0], dtype=np.float32),
             "truth": np.array(dataset.stacks[target_kind][index], dtype=np.float32),
         })
     return PredictionSet(direction, run, split, rows)
 
 
-def load_for_dataset(run: ModelRun, dataset: DatasetView, device: str) -> tuple[Any, dict[str, Any]] | str:
-    """(generator, data description) of a model run, or why it cannot predict for this dataset
-    (trained on another one; an image kind it takes or gives has no stack here)."""
-    from ..surrogate.predict import load_model, model_kinds
+def stored_predictions(results: str | os.PathLike[str], run: ModelRun, dataset: DatasetView, rows: Sequence[int],
+                       split: str) -> tuple[list[np.ndarray], list[str]] | str:
+    """The evaluate rule's predictions [raw physical units] of dataset ``rows`` (each C × side ×
+    side, one plane per target kind) and the target kinds; or why they cannot be shown (not
+    evaluated yet, another dataset or split, a sample outside the evaluated subset)."""
+    from ..surrogate.stored import PREDICTIONS, read_predictions
 
-    model, desc = load_model(run.checkpoint, device)
-    if desc.get("dataset_hash") != dataset.info.get("dataset_hash"):
-        return f"{run.checkpoint} was trained on another dataset"
-    input_kinds, target_kinds = model_kinds(desc)
-    missing = [k for k in (*input_kinds, *target_kinds) if k not in dataset.stacks]
+    folder = Path(results) / "metrics" / run.direction / run.model / f"seed{run.seed}"
+    if not (folder / PREDICTIONS).is_file():
+        return f"no {folder / PREDICTIONS} (written by the evaluate rule)"
+    stack, meta = read_predictions(folder)
+    if meta.get("dataset_hash") != dataset.info.get("dataset_hash"):
+        return f"{folder / PREDICTIONS} was evaluated on another dataset"
+    if meta.get("split") != split:
+        return f"{folder / PREDICTIONS} holds split {meta.get('split')!r}, the figures show {split!r}"
+    where = {sid: i for i, sid in enumerate(meta["sample_ids"])}
+    wanted = [str(dataset.manifest.iloc[int(r)]["sample_id"]) for r in rows]
+    missing = [w for w in wanted if w not in where]
     if missing:
-        return f"the dataset has no {missing} stack"
-    return model, desc
-
-
-def predict_rows(model: Any, desc: Mapping[str, Any], dataset: DatasetView, rows: Sequence[int]) -> list[np.ndarray]:
-    """The model's predictions [raw physical units] for dataset rows, each C × side × side (one
-    plane per target kind), from the dataset's images of the model's input kinds."""
-    from ..surrogate.predict import model_kinds, predict_arrays
-
-    input_kinds, target_kinds = model_kinds(desc)
-    inputs = [np.stack([np.array(dataset.stacks[k][i], dtype=np.float32) for k in input_kinds]) for i in rows]
-    preds = predict_arrays(model, [x if len(input_kinds) > 1 else x[0] for x in inputs], desc)
-    return [np.asarray(p, dtype=np.float32).reshape(len(target_kinds), *inputs[0].shape[1:]) for p in preds]
+        return f"{folder / PREDICTIONS} has no prediction of {missing[0]} (another subset?)"
+    return [stack[where[w]] for w in wanted], [str(k) for k in meta.get("target_kinds", [])]
 
 
 def _float(value: Any) -> float | None:
@@ -231,8 +228,8 @@ def draw_prediction_set(subfig: Any, pset: PredictionSet, dataset: DatasetView, 
         bar.ax.tick_params(labelsize=6)
 
 
-def plot_predictions(results: str | os.PathLike[str], config: Mapping[str, Any], *, dataset: DatasetView | None = None,
-                     device: str = "cpu") -> Figure:
+def plot_predictions(results: str | os.PathLike[str], config: Mapping[str, Any], *,
+                     dataset: DatasetView | None = None) -> Figure:
     """Figure (a) as a matplotlib Figure (reads only ``results`` and the config)."""
     dataset = dataset or load_dataset(results)
     directions = list(((config.get("train") or {}).get("directions")) or ["edd2lacbed", "lacbed2edd"])
@@ -240,7 +237,7 @@ def plot_predictions(results: str | os.PathLike[str], config: Mapping[str, Any],
     sets = []
     for direction in directions:
         try:
-            sets.append(prediction_set(results, config, dataset, direction, n=n, device=device))
+            sets.append(prediction_set(results, config, dataset, direction, n=n))
         except InputError as exc:  # e.g. an unreadable checkpoint: say so in the panel
             sets.append(PredictionSet(direction, None, config_split(config), reason=str(exc)))
     fig = new_figure(7.6 * len(sets), 1.75 * n + 2.2)

@@ -75,14 +75,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """Entry point of ``lacbed-bridge evaluate``."""
     from ..config import load_config
     from .config import EvaluateConfig
-    from .evaluate import evaluate_model, write_evaluation
+    from .evaluate import evaluate, write_evaluation
 
     _logging()
     settings = EvaluateConfig.from_mapping(load_config(args.config).get("evaluate") if args.config else None)
-    per_sample, summary = evaluate_model(
+    done = evaluate(
         args.model, args.dataset, split=args.split, subset=args.subset, batch_size=settings.batch_size, device=args.device or settings.device
     )
-    write_evaluation(args.out, per_sample, summary)
+    summary = done.summary
+    write_evaluation(args.out, done.per_sample, summary, done.predictions)
     print(f"evaluate: n={summary['n']} mse={summary['mse']:.4g} ssim={summary['ssim']:.4g} psnr={summary['psnr']:.4g} dB -> {args.out}")
     return 0
 

@@ -9,7 +9,9 @@ Gaussian window 11 / σ 1.5 / data range 1, PSNR [dB]). :func:`write_evaluation`
                      and, for a two-channel target, mse_<kind>, ssim_<kind>, psnr_<kind> of the second
     per_group.csv    per space group: n, mean and std of mse, ssim, psnr
     metrics.json     direction, model, seed, split, subset, n, mse, ssim, psnr (+ std, checkpoint),
-                     n_series, charge_r, charge_rms_ratio, delta_rmse (:mod:`.charge_metrics`)
+                     n_series, charge_r, charge_rms_ratio, delta_rmse (:mod:`.charge_metrics`), dataset_hash
+    predictions.tif  every prediction of the subset in raw physical units, n × C images (C target
+                     kinds), sample ids in its metadata (:func:`.stored.read_predictions`); the figures show these
 
 ``mse``, ``ssim`` and ``psnr`` score the first target channel (the total EDD, or the LACBED disc);
 a second channel (the deformation density) is scored in its own columns. The charge metrics score
@@ -32,6 +34,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +44,13 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..dataset.splits import canonical_group
-from ..dataset.torch_dataset import PairedImageDataset
+from ..dataset.torch_dataset import PairedImageDataset, denormalise
 from ..errors import InputError
 from ..io import read_json, write_text_atomic
 from .checkpoint import checkpoint_json, generator_from_checkpoint, load_checkpoint
 from .charge_metrics import aggregate_charge, charge_kind, charge_table
 from .metrics import image_metrics, psnr_from_mse
+from .stored import write_predictions
 from ..device import resolve_device
 
 SUMMARY_COLUMNS = ("direction", "model", "seed", "split", "n", "mse", "ssim", "psnr", "charge_r", "charge_rms_ratio", "delta_rmse")
@@ -64,6 +68,18 @@ def predict_batches(generator: torch.nn.Module, loader: DataLoader, device: torc
         yield generator(x.to(device)).float().clamp(0.0, 1.0).cpu(), y
 
 
+@dataclass
+class Evaluation:
+    """One checkpoint scored on one subset: per-sample metrics, their aggregate, and the
+    predictions themselves, (n, C, side, side) float32 in the raw physical units of the C target
+    kinds (``summary["target_kinds"]``; the [0, 1] prediction denormalised with the dataset's
+    constants), rows in the order of ``per_sample``."""
+
+    per_sample: pd.DataFrame
+    summary: dict[str, Any]
+    predictions: np.ndarray
+
+
 def evaluate_model(
     checkpoint: str | os.PathLike[str],
     dataset_dir: str | os.PathLike[str],
@@ -73,7 +89,21 @@ def evaluate_model(
     batch_size: int = 64,
     device: str = "auto",
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Per-sample metrics and the aggregate of one checkpoint on ``split``/``subset``.
+    """Per-sample metrics and the aggregate of one checkpoint on ``split``/``subset`` (see :func:`evaluate`)."""
+    done = evaluate(checkpoint, dataset_dir, split=split, subset=subset, batch_size=batch_size, device=device)
+    return done.per_sample, done.summary
+
+
+def evaluate(
+    checkpoint: str | os.PathLike[str],
+    dataset_dir: str | os.PathLike[str],
+    *,
+    split: str,
+    subset: str = "test",
+    batch_size: int = 64,
+    device: str = "auto",
+) -> Evaluation:
+    """Score one checkpoint on ``split``/``subset``: metrics and predictions (:class:`Evaluation`).
 
     The direction comes from the checkpoint; the dataset must be the one it was trained on (same
     normalisation), else a clear error.
@@ -102,13 +132,14 @@ def evaluate_model(
     suffixes = ["" if c == 0 else f"_{kind}" for c, kind in enumerate(kinds)]  # first channel: the headline columns
     parts: dict[str, list[torch.Tensor]] = {k + sfx: [] for k in METRICS for sfx in suffixes}
     scored = kinds.index(charge_kind(kinds))
-    preds, truths = [], []
+    preds, truths, every = [], [], []
     for pred, target in predict_batches(generator, loader, resolve_device(device)):
         for c, sfx in enumerate(suffixes):
             for k, v in image_metrics(pred[:, c : c + 1], target[:, c : c + 1]).items():
                 parts[k + sfx].append(v)
         preds.append(pred[:, scored].numpy())
         truths.append(target[:, scored].numpy())
+        every.append(pred.numpy())
     rows = data.rows()
     per_sample = pd.DataFrame({"sample_id": rows["sample_id"]})
     for col in ("family", "spacegroup"):
@@ -131,11 +162,15 @@ def evaluate_model(
         "checkpoint": str(ckpt["path"]),
         "target_kinds": list(kinds),
         "charge_kind": kinds[scored],
+        "dataset_hash": data.info.get("dataset_hash"),
         **aggregate(per_sample),
         **extra,
         **aggregate_charge(charges),
     }
-    return per_sample, summary
+    raw = np.concatenate(every) if every else np.zeros((0, len(kinds), side, side), np.float32)
+    for c, kind in enumerate(kinds):
+        raw[:, c] = denormalise(raw[:, c], data.info["normalisation"][kind])
+    return Evaluation(per_sample, summary, raw.astype(np.float32))
 
 
 def aggregate(per_sample: pd.DataFrame) -> dict[str, Any]:
@@ -181,9 +216,14 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def write_evaluation(out_dir: str | os.PathLike[str], per_sample: pd.DataFrame, summary: Mapping[str, Any]) -> None:
-    """Write ``per_sample.csv``, ``per_group.csv`` and ``metrics.json`` into ``out_dir``."""
+def write_evaluation(out_dir: str | os.PathLike[str], per_sample: pd.DataFrame, summary: Mapping[str, Any],
+                     predictions: np.ndarray | None = None) -> None:
+    """Write ``per_sample.csv``, ``per_group.csv`` and ``metrics.json`` into ``out_dir``, and with
+    ``predictions`` also ``predictions.tif`` (:func:`.stored.read_predictions`), written first so that
+    metrics.json, the rule's output, is never there without it."""
     out = Path(out_dir)
+    if predictions is not None:
+        write_predictions(out, predictions, [str(v) for v in per_sample["sample_id"]], summary)
     write_text_atomic(out / "per_sample.csv", _csv_text(per_sample))
     write_text_atomic(out / "per_group.csv", _csv_text(per_group(per_sample)))
     write_text_atomic(out / "metrics.json", json.dumps({k: _json_safe(v) for k, v in summary.items()}, indent=2, sort_keys=True) + "\n")
