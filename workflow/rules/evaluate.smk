@@ -4,7 +4,8 @@ rule evaluate:
         model=f"{R}/models/{{direction}}/{{model}}/seed{{seed}}/model.pt",
         info=f"{R}/dataset/dataset.json",
     output:
-        f"{R}/metrics/{{direction}}/{{model}}/seed{{seed}}/metrics.json",
+        metrics=f"{R}/metrics/{{direction}}/{{model}}/seed{{seed}}/metrics.json",
+        predictions=f"{R}/metrics/{{direction}}/{{model}}/seed{{seed}}/predictions.tif",
     log:
         f"{L}/evaluate/{{direction}}_{{model}}_seed{{seed}}.log",
     params:
@@ -16,7 +17,7 @@ rule evaluate:
         "../../envs/ml.yaml"
     shell:
         "lacbed-bridge evaluate --model {input.model:q} --dataset \"$(dirname {input.info:q})\" --split {params.split} "
-        "--out \"$(dirname {output:q})\" --config {EFFECTIVE:q} > {log:q} 2>&1"
+        "--out \"$(dirname {output.metrics:q})\" --config {EFFECTIVE:q} > {log:q} 2>&1"
 
 
 rule metrics_summary:

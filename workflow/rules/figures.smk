@@ -5,6 +5,7 @@ rule figures:
         summary=f"{R}/metrics/summary.csv",
         bench=f"{R}/benchmarks/surrogate.json",
         models=[f"{d}/model.pt" for d in model_dirs()],
+        predictions=[f"{R}/metrics/{d}/{m}/seed{s}/predictions.tif" for d in DIRECTIONS for m in MODELS for s in SEEDS],
     output:
         [report(f, category="Figures") if f.endswith(".png") else f for f in FIGURES],
     log:
