@@ -80,17 +80,11 @@ class Evaluation:
     predictions: np.ndarray
 
 
-def evaluate_model(
-    checkpoint: str | os.PathLike[str],
-    dataset_dir: str | os.PathLike[str],
-    *,
-    split: str,
-    subset: str = "test",
-    batch_size: int = 64,
-    device: str = "auto",
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Per-sample metrics and the aggregate of one checkpoint on ``split``/``subset`` (see :func:`evaluate`)."""
-    done = evaluate(checkpoint, dataset_dir, split=split, subset=subset, batch_size=batch_size, device=device)
+def evaluate_model(checkpoint: str | os.PathLike[str], dataset_dir: str | os.PathLike[str],
+                   **options: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Per-sample metrics and the aggregate of one checkpoint (:func:`evaluate`'s keywords:
+    ``split``, ``subset``, ``batch_size``, ``device``), without the predictions."""
+    done = evaluate(checkpoint, dataset_dir, **options)
     return done.per_sample, done.summary
 
 
