@@ -12,6 +12,9 @@
    shells, rocksalt MgO [001] (4mm) and GaAs [001] (2mm), with and without ``use_symmetry``
    (identical discs, ratio of times).
 
+4. The peer: time per tilt on one thread against abTEM's Bloch-wave solver on the same structure
+   matrices (when ``abtem`` is installed, the ``peers`` extra; :func:`peer_comparison`).
+
 ``--quick`` (≤ 60 s on 2 cores) runs the 64² cases once and the 128² cases on a 32² pixel grid
 (same disc, coarser sampling), scaling the time by the pixel count. Prints the figures; the LAST
 line is one JSON object.
@@ -138,6 +141,7 @@ def main() -> None:
     if ratios:
         figures["max_ratio_reference_cases"] = max(ratios)
     symmetry_speedup(figures, args)
+    peer_comparison(figures, args)
     print(json.dumps(figures))
 
 
@@ -170,6 +174,75 @@ def symmetry_speedup(figures: dict[str, object], args: argparse.Namespace) -> No
         print(f"  symmetry {key} [001] ({out[True].info['symmetry']}, pool {pool} / {strong}, {base.side}²): full "
               f"{out['tFalse']:.2f} s, {out[True].info['pixels_solved']} of {base.side ** 2} pixels {out['tTrue']:.2f} s, "
               f"speed-up {speedup:.1f}x, max |dI| {diff:.1e}")
+
+
+def peer_comparison(figures: dict[str, object], args: argparse.Namespace) -> None:
+    """Time per tilt of the propagation on one CPU thread, ours against abTEM's Bloch-wave solver,
+    on the same structure matrices: GaAs [001], the demo geometry (500 Å), ≥ 100 and ≥ 200 strong
+    beams, 48 tilts of the disc. Ours: the exact ``exp(iÃt)e₀`` with absorption (proportional
+    7.8 %), complex128 (the CPU default) and complex64 (the GPU default); abTEM 1.0
+    (``abtem.bloch.dynamical.calculate_dynamical_scattering``, a Hermitian ``eigh`` per tilt) on
+    the elastic (Hermitian) part of the same matrices, as it has no absorption. Skipped when
+    abTEM is not installed (``pip install -e '.[peers]'``)."""
+    try:
+        from abtem.bloch.dynamical import calculate_dynamical_scattering
+    except ImportError:
+        print("  abTEM not installed (pip install -e '.[peers]'): peer comparison skipped")
+        return
+    import numpy as np
+
+    from lacbed_bridge.config import load_config
+    from lacbed_bridge.crystal.prototypes import load_prototypes
+    from lacbed_bridge.simulate.bloch import bloch_structure, excitation_errors, strong_beam_mask, structure_matrix
+    from lacbed_bridge.simulate.electron import wavenumber_from_voltage
+    from lacbed_bridge.simulate.geometry import direct_basis, microscope_frame, pixel_wavevectors
+    from lacbed_bridge.simulate.run import settings_from_config
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    base = settings_from_config(load_config(Path(__file__).resolve().parents[1] / "config.yaml"))
+    proto = load_prototypes()["zincblende"]
+    crystal = proto.crystal({"A": "Ga", "B": "As"}, u_iso={s.label: 0.008 for s in proto.sites})
+    tilts = 48
+    try:
+        for beams in (100, 200):
+            settings = dataclasses.replace(base, min_reflection_pool=int(3.4 * beams), min_strong_beams=beams,
+                                           absorb_flag=1, absorption_per=7.8)
+            wavenumber = wavenumber_from_voltage(settings.accelerating_voltage)
+            frame = microscope_frame(crystal, settings)
+            structure = bloch_structure(crystal, settings, frame, wavenumber, pool_mode="shells", device=torch.device("cpu"))
+            k_all = pixel_wavevectors(settings, wavenumber).reshape(-1, 3)
+            pick = np.linspace(0, len(k_all) - 1, tilts).astype(int)
+            k = torch.as_tensor(k_all[pick], dtype=torch.float64)
+            g = torch.as_tensor(structure.g_lab, dtype=torch.float64)
+            s = excitation_errors(k, g, torch.linalg.norm(g, dim=1), wavenumber)
+            strong = strong_beam_mask(s, structure.u0_abs, beams)
+            n = int(strong.sum(dim=1).max())
+            a, idx, _, _ = structure_matrix(structure, k, s, strong, n)
+            t = settings.thicknesses[0]
+            row = {}
+            for name, dtype in (("complex128", torch.complex128), ("complex64", torch.complex64)):
+                x = ((1j * t) * a).to(dtype)
+                row[name] = timed(lambda x=x: torch.linalg.matrix_exp(x)[:, :, 0], torch.device("cpu"), 3) / tilts
+            hermitian = (0.5 * (a + a.mH)).numpy()
+            hkl = np.asarray(structure.pool)[idx.numpy()]
+            cell = direct_basis(crystal.cell)
+            energy = settings.accelerating_voltage * 1e3
+
+            def peer() -> None:
+                for i in range(tilts):
+                    calculate_dynamical_scattering(hermitian[i], hkl[i], cell, energy, t)
+            row["abtem"] = timed(peer, torch.device("cpu"), 3) / tilts
+            for key, value in row.items():
+                figures[f"peer_{beams}beams_{key}_ms"] = 1e3 * value
+            figures[f"peer_{beams}beams_ratio_complex128"] = row["complex128"] / row["abtem"]
+            figures[f"peer_{beams}beams_ratio_complex64"] = row["complex64"] / row["abtem"]
+            print(f"  per tilt, 1 thread, {n} beams (≥ {beams}): ours complex128 {1e3 * row['complex128']:.2f} ms, "
+                  f"complex64 {1e3 * row['complex64']:.2f} ms (with absorption); abTEM eigh {1e3 * row['abtem']:.2f} ms "
+                  f"(no absorption); ratio ours/abTEM {row['complex128'] / row['abtem']:.2f} (c128), "
+                  f"{row['complex64'] / row['abtem']:.2f} (c64)")
+    finally:
+        torch.set_num_threads(threads)
 
 
 if __name__ == "__main__":
