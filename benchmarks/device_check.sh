@@ -17,7 +17,7 @@ python3 -m pip install -q --no-index --find-links .device-wheels gemmi jsonschem
 python3 -m pip install -q --no-deps --no-build-isolation -e . >> "$out/device_install.txt" 2>&1 \
   || export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 nvidia-smi --query-gpu=name,memory.total --format=csv > "$out/device_gpu.txt" 2>&1
-timeout 120 python3 -m pytest -q -p no:cacheprovider -m cuda tests/simulate > "$out/device_tests.txt" 2>&1
+timeout 120 python3 -m pytest -q -p no:cacheprovider -m cuda tests/simulate tests/refine > "$out/device_tests.txt" 2>&1
 timeout 200 python3 benchmarks/simulator.py --device cuda > "$out/device_simulator.txt" 2>&1
 timeout 150 python3 benchmarks/surrogate.py --device cuda > "$out/device_surrogate.txt" 2>&1
 if [ -f .device-data/dataset.json ]; then

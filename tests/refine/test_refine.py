@@ -223,3 +223,22 @@ def test_a_role_parameter_ties_the_sites_of_that_role() -> None:
     assert written["A"].kappa == written["B"].kappa == pytest.approx(1.02) and written["O"].u_iso == pytest.approx(0.006)
     with pytest.raises(InputError, match="no site has the role"):
         DiscModel(crystal, settings, ["kappa:neutral"], roles=roles)
+
+
+@pytest.mark.cuda
+def test_the_fit_runs_unchanged_on_cuda() -> None:
+    """Issue #13 item 2: the same model and fit on a GPU (complex128 there too) give the CPU's disc,
+    Jacobian and refined values."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    truth = _gaas(delta=0.5, kappa=(1.0, 1.0))
+    settings = _settings(pixel_count=8)
+    observed = poisson_disc(simulate_builtin(truth, settings, device="cpu", pool_mode="shells").disc(), 1e4, seed=2)
+    results = {}
+    for device in ("cpu", "cuda"):
+        model = DiscModel(truth, settings, ["delta", "thickness"], roles=Roles(GAAS, 4), device=torch.device(device))
+        disc, jac = model.jacobian(model.start)
+        results[device] = (disc.cpu(), jac.cpu(), fit_disc(model, observed, counts=1e4))
+    (d_cpu, j_cpu, f_cpu), (d_gpu, j_gpu, f_gpu) = results["cpu"], results["cuda"]
+    assert torch.allclose(d_cpu, d_gpu, atol=1e-10) and torch.allclose(j_cpu, j_gpu, rtol=1e-6, atol=1e-10)
+    assert f_gpu.value("delta") == pytest.approx(f_cpu.value("delta"), abs=1e-3 * f_cpu.uncertainty("delta") + 1e-9)

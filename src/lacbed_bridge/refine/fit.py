@@ -121,7 +121,7 @@ def fit_disc(
     names = list(model.free) + (["scale"] if fit_scale else []) + (["background"] if fit_background else [])
     p = torch.cat([model.start, torch.tensor([1.0] * fit_scale + [0.0] * fit_background, dtype=torch.float64)])
     if fit_scale or fit_background:  # a linear least-squares start for the scale and background
-        disc0 = model.disc(model.start)[use_t]
+        disc0 = model.disc(model.start).cpu()[use_t]
         columns = ([disc0] if fit_scale else []) + ([torch.ones_like(disc0)] if fit_background else [])
         design = torch.stack(columns, dim=1) / sigma[:, None]
         target = (obs - (0.0 if fit_scale else disc0)) / sigma
@@ -136,12 +136,12 @@ def fit_disc(
     def residuals(q: torch.Tensor) -> torch.Tensor:
         theta, scale, background = split(q)
         with torch.no_grad():
-            return (scale * model.disc(theta)[use_t] + background - obs) / sigma
+            return (scale * model.disc(theta).cpu()[use_t] + background - obs) / sigma
 
     def exact(q: torch.Tensor, approximate: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Residuals and their Jacobian (model.jacobian; scale and background are linear)."""
         theta, scale, background = split(q)
-        disc, d_disc = model.jacobian(theta, exact=not approximate)
+        disc, d_disc = (v.cpu() for v in model.jacobian(theta, exact=not approximate))  # the fit itself runs on the CPU
         disc, d_disc = disc[use_t], d_disc[use_t]
         columns = [scale * d_disc / sigma[:, None]]
         if fit_scale:
@@ -224,7 +224,7 @@ def fit_disc(
     sig = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     corr = cov / np.outer(np.where(sig > 0, sig, 1.0), np.where(sig > 0, sig, 1.0))
     with torch.no_grad():
-        disc = model.disc(p[:n_model]).numpy()
+        disc = model.disc(p[:n_model]).cpu().numpy()
     scale = float(p[n_model]) if fit_scale else 1.0
     background = float(p[n_model + int(fit_scale)]) if fit_background else 0.0
     fitted = scale * disc + background
