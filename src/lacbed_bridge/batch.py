@@ -78,8 +78,8 @@ def manifest_problems(manifest: str | os.PathLike[str]) -> list[str]:
     """The images a batch manifest lists as made (status ok or cached) that are now missing or
     have another size than when the batch wrote them (truncated, overwritten), one line each.
 
-    Paths in the manifest are relative to the workflow's folder (the current directory of a
-    Snakemake run). Only file sizes are compared (a stat per image, no reading), so the check is
+    An image is looked for beside the manifest (where the batch writes it), else at its recorded
+    path (relative to the workflow's folder, the current directory of a Snakemake run). Only file sizes are compared (a stat per image, no reading), so the check is
     cheap enough to run before every workflow run. An unreadable manifest is one problem.
     """
     import csv
@@ -94,8 +94,11 @@ def manifest_problems(manifest: str | os.PathLike[str]) -> list[str]:
         if row.get("status") not in ("ok", "cached"):
             continue
         path = row.get("path") or ""
+        # the batch writes its images beside its manifest: look there first, so that a results
+        # folder moved (or a run from another directory) is not taken for missing images
+        beside = Path(manifest).parent / Path(path).name
         try:
-            size = os.stat(path).st_size
+            size = os.stat(beside if path and beside.is_file() else path).st_size
         except OSError:
             problems.append(f"{path or row.get('sample_id')}: missing")
             continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -85,16 +86,37 @@ class _Truncated(Exception):
     pass
 
 
+@contextlib.contextmanager
+def _tifffile_problems() -> Iterator[list[str]]:
+    """The warnings tifffile logs while reading (it logs, not raises, a page offset past the end)."""
+    messages: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    handler = _Collect(level=logging.WARNING)
+    logger = logging.getLogger("tifffile")
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+
+
 def read_tiff(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, Any]]:
     """Read an image written by :func:`write_tiff`; returns (float32 array, metadata dict)."""
     p = Path(path)
     try:
-        with tifffile.TiffFile(p) as tif:
+        with _tifffile_problems() as problems, tifffile.TiffFile(p) as tif:
             size = tif.filehandle.size
-            end = max((offset + count for page in tif.pages
+            pages = list(tif.pages)  # follows the chain of page headers (a stack's lie after its data)
+            end = max((offset + count for page in pages
                        for offset, count in zip(page.dataoffsets, page.databytecounts, strict=False)), default=0)
             if end > size:
                 raise _Truncated(f"truncated TIFF: its image data runs to byte {end}, the file has {size} bytes")
+            if any("offset" in message for message in problems):
+                raise _Truncated(f"truncated TIFF: a page header lies past the end of the file ({size} bytes)")
             array = tif.asarray()
             description = tif.pages[0].description
     except FileNotFoundError:

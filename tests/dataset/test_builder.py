@@ -182,3 +182,16 @@ def test_deformation_images_are_a_third_stack_with_their_own_normalisation(resul
     # the edd and lacbed stacks are those of a dataset without deformation images
     plain = build_dataset([r for r in _refs(root, csvs) if r.sample_id != missing], tmp_path / "plain", seed=0)
     assert plain.normalisation["edd"] == info.normalisation["edd"] and not (tmp_path / "plain" / "deformation.tif").exists()
+
+
+def test_read_tiff_refuses_a_cut_stack(tmp_path):
+    """A stack's page headers follow its data: cut inside them, tifffile alone would return fewer
+    pages without an error (issue #11 item 6)."""
+    path = tmp_path / "stack.tif"
+    write_tiff(path, np.arange(6 * 16 * 16, dtype=np.float32).reshape(6, 16, 16), {"kind": "test"})
+    assert read_tiff(path)[0].shape == (6, 16, 16)
+    data = path.read_bytes()
+    for cut in (len(data) // 2, 6000):
+        path.write_bytes(data[:cut])
+        with pytest.raises(InputError, match="truncated TIFF"):
+            read_tiff(path)

@@ -70,7 +70,9 @@ def test_dropin_takes_felix_run_options(tmp_path: Path, fake_felix, monkeypatch:
     assert main(["simulate", "--felix-dir", str(run), "--timeout", "5"]) == 2  # the builtin drop-in runs no Felix
     assert "--backend" in capsys.readouterr().err
     assert main(["simulate", "--felix-dir", str(run), "--backend", "felix", "--timeout", "-1"]) == 2
-    assert "timeout_s" in capsys.readouterr().err
+    assert "--timeout" in capsys.readouterr().err
+    assert main(["simulate", "--felix-dir", str(run), "--backend", "felix", "--retries", "-1"]) == 2
+    assert "--retries" in capsys.readouterr().err
     # with a CIF and a builtin-backend config the Felix options are refused, nothing written
     out = tmp_path / "disc.tif"
     assert main(["simulate", str(run / "felix.cif"), "--config", str(REPO / "config.yaml"), "--out", str(out), "--retries", "2"]) == 2

@@ -223,6 +223,8 @@ def test_a_role_parameter_ties_the_sites_of_that_role() -> None:
     assert written["A"].kappa == written["B"].kappa == pytest.approx(1.02) and written["O"].u_iso == pytest.approx(0.006)
     with pytest.raises(InputError, match="no site has the role"):
         DiscModel(crystal, settings, ["kappa:neutral"], roles=roles)
+    with pytest.raises(InputError, match="sets no site"):  # every cation has its own κ already
+        DiscModel(crystal, settings, ["kappa:A", "kappa:B", "kappa:cation"], roles=roles)
 
 
 @pytest.mark.cuda
@@ -242,3 +244,21 @@ def test_the_fit_runs_unchanged_on_cuda() -> None:
     (d_cpu, j_cpu, f_cpu), (d_gpu, j_gpu, f_gpu) = results["cpu"], results["cuda"]
     assert torch.allclose(d_cpu, d_gpu, atol=1e-10) and torch.allclose(j_cpu, j_gpu, rtol=1e-6, atol=1e-10)
     assert f_gpu.value("delta") == pytest.approx(f_cpu.value("delta"), abs=1e-3 * f_cpu.uncertainty("delta") + 1e-9)
+
+
+def test_jacobian_falls_back_to_autograd_when_the_eigenvectors_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A defective structure matrix (no eigenvector basis) must not stop a fit: the structural
+    columns then come from autograd through the matrix exponential, with the same values."""
+    import lacbed_bridge.refine.model as model_module
+
+    model = DiscModel(_gaas(), _settings(), ["delta", "kappa:A", "thickness"], roles=Roles(GAAS, 4))
+    theta = model.start + torch.tensor([0.2, 0.03, -10.0], dtype=torch.float64)
+    _, eigen = model.jacobian(theta)
+
+    def defective(*_args, **_kw):
+        raise torch.linalg.LinAlgError("singular eigenvector matrix")
+
+    monkeypatch.setattr(model_module, "exp_entry_derivative", defective)
+    disc, fallback = model.jacobian(theta)
+    assert torch.allclose(fallback, eigen, rtol=0, atol=1e-8 * float(eigen.abs().max()))
+    assert torch.allclose(disc, model.disc(theta), rtol=0, atol=1e-12)

@@ -107,3 +107,6 @@ def test_manifest_problems_find_truncated_and_missing_images(tmp_path: Path, mon
     assert again["status"].tolist() == ["ok", "ok"] and manifest_problems("edd/batch_0000.csv") == []
     assert read_tiff(first)[0].shape == read_tiff(second)[0].shape
     assert manifest_problems("edd/nothing.csv")[0].startswith("edd/nothing.csv: unreadable")
+    # a results folder moved elsewhere: the images beside the manifest are found, nothing is "missing"
+    Path("edd").rename("moved")
+    assert manifest_problems("moved/batch_0000.csv") == []

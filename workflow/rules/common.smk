@@ -99,7 +99,11 @@ def batch_manifests(stage):
 _READ_ONLY_FLAGS = {"-n", "--dry-run", "--dryrun", "--report", "--unlock", "--list", "-l", "--list-rules",
                     "--summary", "-S", "--detailed-summary", "-D", "--lint", "--dag", "--rulegraph", "--filegraph",
                     "--touch", "-t", "--cleanup-metadata", "--list-changes", "--lc", "--delete-all-output",
-                    "--delete-temp-output", "--archive"}
+                    "--delete-temp-output", "--archive", "--list-target-rules", "--lt", "--list-input-changes",
+                    "--li", "--list-params-changes", "--lp", "--list-code-changes", "--list-untracked", "--lu",
+                    "--containerize", "--export-cwl", "--print-compilation", "--generate-unit-tests",
+                    "--list-conda-envs", "--conda-create-envs-only", "--conda-cleanup-envs", "--cleanup-shadow",
+                    "--d3dag", "--debug-dag"}
 
 
 def _read_only_invocation():
@@ -121,7 +125,10 @@ def _redo_damaged_batches():
     process only (never inside a cluster job, which parses this file too)."""
     if not workflow.is_main_process:
         return
-    read_only = _read_only_invocation()
+    # another Snakemake holding this folder's lock may be writing these files: then only report
+    locks = os.path.join(".snakemake", "locks")
+    locked = os.path.isdir(locks) and any(name.endswith(".lock") for name in os.listdir(locks))
+    read_only = _read_only_invocation() or locked
     damaged = False
     for stage in STAGES:
         for manifest in batch_manifests(stage):
@@ -132,7 +139,8 @@ def _redo_damaged_batches():
                 continue
             shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
             if read_only:
-                print(f"lacbed-bridge: {manifest}: damaged images ({shown}); a run will redo this batch", file=sys.stderr)
+                why = "another Snakemake holds the lock" if locked else "a run will redo this batch"
+                print(f"lacbed-bridge: {manifest}: damaged images ({shown}); {why}", file=sys.stderr)
             else:
                 os.remove(manifest)
                 damaged = True

@@ -126,7 +126,7 @@ def stored_predictions(results: str | os.PathLike[str], run: ModelRun, dataset: 
     """The evaluate rule's predictions [raw physical units] of dataset ``rows`` (each C × side ×
     side, one plane per target kind) and the target kinds; or why they cannot be shown (not
     evaluated yet, another dataset or split, a sample outside the evaluated subset)."""
-    from ..surrogate.stored import PREDICTIONS, read_predictions
+    from ..surrogate.stored import PREDICTIONS, file_sha256, read_predictions
 
     folder = Path(results) / "metrics" / run.direction / run.model / f"seed{run.seed}"
     if not (folder / PREDICTIONS).is_file():
@@ -134,6 +134,8 @@ def stored_predictions(results: str | os.PathLike[str], run: ModelRun, dataset: 
     stack, meta = read_predictions(folder)
     if meta.get("dataset_hash") != dataset.info.get("dataset_hash"):
         return f"{folder / PREDICTIONS} was evaluated on another dataset"
+    if run.checkpoint.is_file() and meta.get("checkpoint_sha256") != file_sha256(run.checkpoint):
+        return f"{folder / PREDICTIONS} was made by another {run.checkpoint} (retrained since: evaluate again)"
     if meta.get("split") != split:
         return f"{folder / PREDICTIONS} holds split {meta.get('split')!r}, the figures show {split!r}"
     where = {sid: i for i, sid in enumerate(meta["sample_ids"])}

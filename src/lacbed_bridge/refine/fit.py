@@ -176,7 +176,11 @@ def fit_disc(
         step_exact = jac_exact
         # the Gauss–Newton model's largest possible decrease, gᵀ(JᵀJ)⁻¹g: below the tolerance no
         # trial step can gain anything worth a disc
-        predicted = float(-grad @ torch.linalg.solve(jtj + 1e-30 * eye, -grad))
+        # (as ‖JΔ‖² with the least-squares Δ, robust to an ill-conditioned JᵀJ; no information → try steps)
+        gauss_newton = torch.linalg.lstsq(jac, -r[:, None]).solution[:, 0]
+        predicted = float((jac @ gauss_newton).square().sum())
+        if not math.isfinite(predicted) or predicted <= 0.0:
+            predicted = math.inf
         improved, drop = False, 0.0
         if predicted >= tolerance:
             # with an updated (approximate) Jacobian a few refused steps suffice to ask for the exact one

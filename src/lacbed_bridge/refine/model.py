@@ -133,10 +133,13 @@ def exp_entry_derivative(x: torch.Tensor, dx: torch.Tensor) -> tuple[torch.Tenso
     well conditioned; tests/refine compares this with autograd.
     """
     lam, vec = torch.linalg.eig(x)
-    # one matrix at a time: torch 2.13's batched complex LU on the CPU with more than one thread
-    # returns invalid pivots for large batches (seen at 272 × 155², "Pivots given to lu_solve
-    # must all be greater or equal to 1"); single matrices are fine and cost the same
-    inv = torch.stack([torch.linalg.inv(m) for m in vec.reshape(-1, *vec.shape[-2:])]).reshape(vec.shape)
+    if vec.device.type == "cpu":
+        # one matrix at a time: torch 2.13's batched complex LU on the CPU with more than one thread
+        # returns invalid pivots for large batches (seen at 272 × 155², "Pivots given to lu_solve
+        # must all be greater or equal to 1"); single matrices are fine and cost the same
+        inv = torch.stack([torch.linalg.inv(m) for m in vec.reshape(-1, *vec.shape[-2:])]).reshape(vec.shape)
+    else:
+        inv = torch.linalg.inv(vec)
     first = inv[..., :, 0]  # V⁻¹e₀
     psi = (vec @ (torch.exp(lam) * first)[..., None])[..., 0]
     c = vec[..., 0, :, None] * _divided_exp(lam) * first[..., None, :]
@@ -249,6 +252,11 @@ class DiscModel:
         self.strong = strong_beam_mask(self.excitation, base.u0_abs, settings.min_strong_beams)
         self.n_beams = int(self.strong.sum(dim=1).max())
         self.pixels_solved = len(reps)
+        for name in self.free:
+            kind, _, label = name.partition(":")
+            if kind in ("kappa", "u_iso") and not any(self._parameter_of(kind, c.label) == name for c in crystal.sites):
+                raise InputError(f"{name} sets no site: every site of role {label!r} has its own {kind} parameter "
+                                 "(free either the role or its sites)", field="--free")
         self.start = torch.tensor([self._start_value(name) for name in self.free], dtype=f64)
 
     def _start_value(self, name: str) -> float:
@@ -356,7 +364,15 @@ class DiscModel:
                 return torch.view_as_real(self._matrices(full)[0])
 
             d_a = torch.view_as_complex(forward_jacobian(of_structure, theta[structural]).movedim(-1, -2).contiguous())
-            psi, d_psi0 = exp_entry_derivative((1j * t) * a, (1j * t) * d_a)
+            try:
+                psi, d_psi0 = exp_entry_derivative((1j * t) * a, (1j * t) * d_a)
+            except (torch.linalg.LinAlgError, RuntimeError):  # a defective matrix: autograd through exp instead
+                def entry(values: torch.Tensor) -> torch.Tensor:
+                    return torch.view_as_real(torch.linalg.matrix_exp((1j * t) * (a + (d_a * values).sum(-1)))[:, 0, 0])
+
+                zero = torch.zeros(len(structural), dtype=torch.float64, device=a.device)
+                d_psi0 = torch.view_as_complex(forward_jacobian(entry, zero).movedim(1, -1).contiguous())  # (P, k)
+                psi = torch.linalg.matrix_exp((1j * t) * a)[:, :, 0]
             amp = psi[:, 0] / norm[:, 0]
             for j, i in enumerate(structural):
                 columns[i] = self._expand(2.0 * (amp.conj() * d_psi0[:, j] / norm[:, 0]).real)

@@ -47,6 +47,11 @@ def parse_free(text: str, labels: list[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def needs_roles(free: list[str]) -> bool:
+    """Whether the parameters need the sites' roles (δ, or a κ / U_iso per role)."""
+    return "delta" in free or any(name.partition(":")[2] in ("cation", "anion", "neutral") for name in free)
+
+
 def roles_for(crystal: Any, config: dict[str, Any], roles_text: str | None) -> Any:
     """Site roles for δ: ``--roles`` (label or element = role), else the config family the CIF's
     sample id belongs to (its prototype's roles, or a CIF family's ``roles``); None if neither."""
@@ -119,8 +124,7 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
     if mask_path is not None:
         mask = read_tiff(mask_path)[0] != 0
     free = parse_free(free_text, [s.label for s in crystal.sites])
-    by_role = any(name.partition(":")[2] in ("cation", "anion", "neutral") for name in free)
-    roles = roles_for(crystal, config, roles_text) if "delta" in free or by_role else None
+    roles = roles_for(crystal, config, roles_text) if needs_roles(free) else None
     index = int(config["simulation"].get("thickness_index", 0))
     model = DiscModel(crystal, settings, free, roles=roles, thickness_index=index, device=resolve_device(device or "cpu"),
                       mean_absorption=bool(config["simulation"].get("mean_absorption", False)))

@@ -65,7 +65,7 @@ def charge_recovery(
     from ..surrogate.predict import load_model, predict_arrays
     from .fit import fit_disc, poisson_disc
     from .model import DiscModel
-    from .run import parse_free, roles_for
+    from .run import needs_roles, parse_free, roles_for
 
     results = Path(results)
     dataset = load_dataset(results)
@@ -89,7 +89,7 @@ def charge_recovery(
         true_t = float(settings.thicknesses[int(own["simulation"].get("thickness_index", 0))])
         start_settings = replace(settings, initial_thickness=1.1 * true_t, final_thickness=1.1 * true_t)
         names = parse_free(free, [s.label for s in truth.sites])
-        model = DiscModel(truth, start_settings, names, roles=roles_for(truth, own, None) if "delta" in names else None,
+        model = DiscModel(truth, start_settings, names, roles=roles_for(truth, own, None) if needs_roles(names) else None,
                           mean_absorption=bool(own["simulation"].get("mean_absorption", False)))
         if "delta" in names:  # the start crystal: δ moved 0.5 e towards the middle of the range
             start = model.start.clone()

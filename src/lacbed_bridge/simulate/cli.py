@@ -57,10 +57,16 @@ def felix_overrides(args: argparse.Namespace, section: dict | None) -> dict:
     """``simulation.felix`` with the command-line Felix options laid over it (checked by the runner)."""
     out = dict(section or {})
     if args.felix_command is not None:
+        if not args.felix_command.strip():
+            raise InputError("expected a command line such as 'felix' or 'mpirun -n 4 felix'", field="--felix-command")
         out["command"] = args.felix_command
     if args.timeout is not None:
+        if not args.timeout > 0:
+            raise InputError(f"expected a positive number of seconds, got {args.timeout}", field="--timeout")
         out["timeout_s"] = args.timeout
     if args.retries is not None:
+        if args.retries < 0:
+            raise InputError(f"expected an integer ≥ 0, got {args.retries}", field="--retries")
         out["retries"] = args.retries
     if args.threads is not None:
         if args.threads < 1:

@@ -50,7 +50,7 @@ from ..io import read_json, write_text_atomic
 from .checkpoint import checkpoint_json, generator_from_checkpoint, load_checkpoint
 from .charge_metrics import aggregate_charge, charge_kind, charge_table
 from .metrics import image_metrics, psnr_from_mse
-from .stored import write_predictions
+from .stored import file_sha256, write_predictions
 from ..device import resolve_device
 
 SUMMARY_COLUMNS = ("direction", "model", "seed", "split", "n", "mse", "ssim", "psnr", "charge_r", "charge_rms_ratio", "delta_rmse")
@@ -157,6 +157,7 @@ def evaluate(
         "target_kinds": list(kinds),
         "charge_kind": kinds[scored],
         "dataset_hash": data.info.get("dataset_hash"),
+        "checkpoint_sha256": file_sha256(ckpt["path"]),
         **aggregate(per_sample),
         **extra,
         **aggregate_charge(charges),

@@ -3,11 +3,12 @@ show them without loading a model (numpy and TIFF only: nothing here imports tor
 
 File: n × C float32 images (C target kinds per sample, in raw physical units: EDD e/Å², LACBED
 intensity per unit incident beam), the metadata naming ``sample_ids`` (row order),
-``target_kinds``, ``channels``, ``dataset_hash``, ``split`` and ``subset``.
+``target_kinds``, ``channels``, ``dataset_hash``, ``checkpoint_sha256``, ``split`` and ``subset``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,6 +22,15 @@ from ..io import read_tiff, write_tiff
 PREDICTIONS = "predictions.tif"
 
 
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file's bytes (ties stored predictions to the checkpoint that made them)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def write_predictions(out_dir: str | os.PathLike[str], predictions: np.ndarray, sample_ids: Sequence[str],
                       summary: Mapping[str, Any]) -> Path:
     """Write ``predictions`` (n, C, side, side) of ``sample_ids`` with the evaluation's
@@ -30,7 +40,8 @@ def write_predictions(out_dir: str | os.PathLike[str], predictions: np.ndarray, 
         raise ValueError(f"{n} predictions for {len(sample_ids)} sample ids")
     meta = {"sample_ids": list(sample_ids), "target_kinds": list(summary.get("target_kinds", [])), "channels": int(channels),
             "units": "raw physical units of each target kind (EDD e/Å², LACBED intensity)",
-            "dataset_hash": summary.get("dataset_hash"), "split": summary.get("split"), "subset": summary.get("subset")}
+            "dataset_hash": summary.get("dataset_hash"), "checkpoint_sha256": summary.get("checkpoint_sha256"),
+            "split": summary.get("split"), "subset": summary.get("subset")}
     path = Path(out_dir) / PREDICTIONS
     write_tiff(path, predictions.reshape(n * channels, *predictions.shape[-2:]), meta)
     return path
