@@ -103,8 +103,9 @@ def manifest_problems(manifest: str | os.PathLike[str]) -> list[str]:
             problems.append(f"{path or row.get('sample_id')}: missing")
             continue
         recorded = row.get("bytes")
-        if recorded not in (None, "") and int(float(recorded)) != size:
-            problems.append(f"{path}: {size} bytes, {int(float(recorded))} when made")
+        made = int(float(recorded)) if recorded not in (None, "") else None
+        if made is not None and made != size:
+            problems.append(f"{path}: {size} bytes, {made} when made")
     return problems
 
 

@@ -46,10 +46,7 @@ from ..simulate.kirkland import kirkland_form_factor
 from ..simulate.potential import phase_sum, structure_factors
 from ..simulate.settings import FelixSettings
 from ..simulate.symmetry import disc_symmetry, pixel_orbits
-
-#: Role names a κ or U_iso parameter may name instead of a site label (``kappa:cation``: one κ
-#: shared by every cation site).
-ROLE_NAMES = ("cation", "anion", "neutral")
+from . import ROLE_NAMES
 
 #: Parameter kinds and their units (reports).
 UNITS = {"delta": "e per formula unit", "kappa": "", "u_iso": "Å²", "thickness": "Å", "scale": "", "background": ""}

@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import InputError
+from . import ROLE_NAMES
 
 FREE_KINDS = ("delta", "kappa", "u_iso", "thickness")
 HELD_FIXED = [
@@ -37,7 +38,7 @@ def parse_free(text: str, labels: list[str]) -> list[str]:
                              "(kappa and u_iso per site as kappa:<label>, per role as kappa:cation)", field="--free")
         if kind in ("kappa", "u_iso") and not label:
             out += [f"{kind}:{lab}" for lab in labels]
-        elif kind in ("kappa", "u_iso") and label not in labels and label not in ("cation", "anion", "neutral"):
+        elif kind in ("kappa", "u_iso") and label not in labels and label not in ROLE_NAMES:
             raise InputError(f"the crystal has no site {label!r} (sites: {', '.join(labels)}; or a role: cation, anion)",
                              field="--free")
         else:
@@ -49,7 +50,7 @@ def parse_free(text: str, labels: list[str]) -> list[str]:
 
 def needs_roles(free: list[str]) -> bool:
     """Whether the parameters need the sites' roles (δ, or a κ / U_iso per role)."""
-    return "delta" in free or any(name.partition(":")[2] in ("cation", "anion", "neutral") for name in free)
+    return "delta" in free or any(name.partition(":")[2] in ROLE_NAMES for name in free)
 
 
 def roles_for(crystal: Any, config: dict[str, Any], roles_text: str | None) -> Any:
@@ -64,7 +65,7 @@ def roles_for(crystal: Any, config: dict[str, Any], roles_text: str | None) -> A
         given = {}
         for item in roles_text.split(","):
             key, _, role = item.partition("=")
-            if role.strip() not in ("cation", "anion", "neutral"):
+            if role.strip() not in ROLE_NAMES:
                 raise InputError(f"expected label=role or element=role with role cation, anion or neutral, got {item!r}",
                                  field="--roles")
             given[key.strip()] = role.strip()

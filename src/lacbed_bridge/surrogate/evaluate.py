@@ -126,12 +126,11 @@ def evaluate(
     suffixes = ["" if c == 0 else f"_{kind}" for c, kind in enumerate(kinds)]  # first channel: the headline columns
     parts: dict[str, list[torch.Tensor]] = {k + sfx: [] for k in METRICS for sfx in suffixes}
     scored = kinds.index(charge_kind(kinds))
-    preds, truths, every = [], [], []
+    truths, every = [], []
     for pred, target in predict_batches(generator, loader, resolve_device(device)):
         for c, sfx in enumerate(suffixes):
             for k, v in image_metrics(pred[:, c : c + 1], target[:, c : c + 1]).items():
                 parts[k + sfx].append(v)
-        preds.append(pred[:, scored].numpy())
         truths.append(target[:, scored].numpy())
         every.append(pred.numpy())
     rows = data.rows()
@@ -142,7 +141,8 @@ def evaluate(
     for k in parts:
         per_sample[k] = torch.cat(parts[k]).numpy().astype(float) if parts[k] else np.zeros(0)
     side = data.side
-    charges = charge_table(rows, np.concatenate(preds) if preds else np.zeros((0, side, side)),
+    predicted = np.concatenate(every) if every else np.zeros((0, len(kinds), side, side), np.float32)  # [0, 1] scale
+    charges = charge_table(rows, predicted[:, scored],
                            np.concatenate(truths) if truths else np.zeros((0, side, side)), with_delta=kinds[0] != "lacbed")
     per_sample = pd.concat([per_sample, charges], axis=1)
     extra = {f"{k}{sfx}": float(per_sample[f"{k}{sfx}"].mean()) if len(per_sample) else math.nan
@@ -162,10 +162,9 @@ def evaluate(
         **extra,
         **aggregate_charge(charges),
     }
-    raw = np.concatenate(every) if every else np.zeros((0, len(kinds), side, side), np.float32)
-    for c, kind in enumerate(kinds):
-        raw[:, c] = denormalise(raw[:, c], data.info["normalisation"][kind])
-    return Evaluation(per_sample, summary, raw.astype(np.float32))
+    for c, kind in enumerate(kinds):  # in place: the charge table above is computed already
+        predicted[:, c] = denormalise(predicted[:, c], data.info["normalisation"][kind])
+    return Evaluation(per_sample, summary, predicted.astype(np.float32))
 
 
 def aggregate(per_sample: pd.DataFrame) -> dict[str, Any]:
