@@ -12,9 +12,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import __version__, batch
-from . import config_cli
+from . import __version__, config_cli
 from .crystal import cli as crystal_cli
+from .dataset import batch
 from .dataset import cli as dataset_cli
 from .edd import cli as edd_cli
 from .errors import LacbedError

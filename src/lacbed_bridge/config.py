@@ -15,13 +15,14 @@ import os
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 
 from .errors import ConfigError
-from .io import read_yaml
+
+if TYPE_CHECKING:
+    import jsonschema
 
 #: The config JSON schema (YAML), package data: it ships in the wheel and works from any folder.
 SCHEMA_PATH = Path(str(resources.files("lacbed_bridge") / "schemas" / "config.schema.yaml"))
@@ -38,6 +39,8 @@ def _strict_validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
     """The schema's validator, with "integer" meaning a YAML integer: JSON Schema counts 16.0 as an
     integer, but a float in an integer key (pixel_count: 16.0, epochs: 1.0) would reach the code as a
     float and fail there with a TypeError, so it is refused here, naming the key."""
+    import jsonschema  # here, not at the top: the settings objects read only the schema's defaults
+
     base = jsonschema.validators.validator_for(schema)
 
     def is_integer(checker: Any, instance: Any) -> bool:
@@ -81,9 +84,7 @@ def validate_config(config: dict[str, Any], *, path: str | os.PathLike[str] | No
 
 
 def _fill_defaults(node: Any, schema: dict[str, Any], root: dict[str, Any]) -> None:
-    if "$ref" in schema:
-        ref = schema["$ref"].split("/")[-1]
-        schema = root["$defs"][ref]
+    schema = _resolved(schema, root)
     if isinstance(node, dict) and "properties" in schema:
         for key, sub in schema["properties"].items():
             if key not in node and isinstance(sub, dict) and "default" in sub:
@@ -95,8 +96,42 @@ def _fill_defaults(node: Any, schema: dict[str, Any], root: dict[str, Any]) -> N
             _fill_defaults(item, schema["items"], root)
 
 
+def schema_defaults(section: str) -> dict[str, Any]:
+    """The schema's default of every key of one config section (``"train"``, ``"simulation.felix"``):
+    the one place defaults are written. The settings objects of the stages take theirs from here."""
+    root = load_schema()
+    node: dict[str, Any] = root
+    for part in section.split("."):  # "items" steps into an array's items ("families.items")
+        node = _resolved(node, root)
+        node = node.get("items") if part == "items" else node.get("properties", {}).get(part)
+        if not isinstance(node, dict):
+            raise KeyError(f"the config schema has no section {section!r}")
+    properties = _resolved(node, root).get("properties", {})
+    return {key: copy.deepcopy(sub["default"]) for key, sub in properties.items() if isinstance(sub, dict) and "default" in sub}
+
+
+def section_settings(config: Any, section: str) -> dict[str, Any]:
+    """One section of a config over the schema's defaults (``"edd"``, ``"simulation.felix"``): a
+    validated config already holds them all; a hand-made mapping gets the same defaults."""
+    values = schema_defaults(section)
+    node = config
+    for part in section.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        values.update(node)
+    return values
+
+
+def _resolved(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in schema:
+        return root["$defs"][schema["$ref"].split("/")[-1]]
+    return schema
+
+
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a YAML config file and validate it (see :func:`validate_config`)."""
+    from .io import read_yaml
+
     p = Path(path)
     data = read_yaml(p, missing="config file not found", error=ConfigError)
     if not isinstance(data, dict):

@@ -13,7 +13,7 @@ from lacbed_bridge.cli import main
 from lacbed_bridge.config import load_config
 from lacbed_bridge.crystal.cif import write_cif
 from lacbed_bridge.crystal.variants import generate_family
-from lacbed_bridge.edd.images import edd_settings
+from lacbed_bridge.edd.settings import edd_settings
 from lacbed_bridge.io import read_tiff
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -263,11 +263,3 @@ def test_run_folder_inputs_are_checked(tmp_path: Path, fake_felix: FakeFactory) 
     with pytest.raises(InputError, match="missing felix.hkl"):
         run_felix_dir(run, {"executable": str(executable)})
 
-
-def test_schema_defaults_match_the_code() -> None:
-    """config ``simulation.felix`` in the schema documents exactly the keys and defaults used."""
-    from lacbed_bridge.config import load_schema
-    from lacbed_bridge.simulate.felix.runner import FELIX_DEFAULTS
-
-    block = load_schema()["properties"]["simulation"]["properties"]["felix"]["properties"]
-    assert {key: spec["default"] for key, spec in block.items()} == FELIX_DEFAULTS

@@ -7,10 +7,10 @@ rule benchmark_surrogate:
     log:
         f"{L}/benchmark_surrogate.log",
     params:
-        quick="--quick" if WF.get("benchmark_quick", True) else "",
+        quick="--quick" if WF.benchmark_quick else "",
         device="cuda" if GPU_TRAIN else "cpu",
         side=2 * config["simulation"]["pixel_count"],
-        ngf=TRAIN.get("ngf", 64),
+        ngf=TRAIN.ngf,
     threads: threads_of("benchmark_surrogate")
     resources:
         **resources_of("benchmark_surrogate"),

@@ -7,10 +7,13 @@ import sys
 import yaml
 from snakemake.exceptions import WorkflowError
 
-from lacbed_bridge.batch import STAGES, manifest_problems, n_batches, stage_hash
+from lacbed_bridge.dataset.batch import STAGES, manifest_problems, n_batches, stage_hash
 from lacbed_bridge import cluster as _cluster
 from lacbed_bridge.config import config_hash, validate_config
+from lacbed_bridge.errors import ConfigError
+from lacbed_bridge.settings import RefineTestSettings, WorkflowSettings
 from lacbed_bridge.simulate.run import check_config
+from lacbed_bridge.surrogate.config import TrainConfig, check_side
 
 _validated = validate_config(config, path="configuration")
 config.clear()
@@ -18,15 +21,17 @@ config.update(_validated)
 # the whole config, before any job: geometry, beams, thicknesses, family names (one clear line)
 check_config(config, path="configuration")
 
+# The settings objects of the stages (defaults: the schema's) are what the rules read.
 R = config["output"]["results"]
-L = config["output"].get("logs", "logs")
-WF = config.get("workflow") or {"batch_size": 50, "models": ["pix2pix", "unet"], "benchmark_quick": True, "n_figure_samples": 4}
-TRAIN = config.get("train") or {}
+L = config["output"]["logs"]
+WF = WorkflowSettings.from_config(config)
+TRAIN = TrainConfig.from_mapping(config["train"])
+REFINE = RefineTestSettings.from_config(config)
 FAMILIES = [f["name"] for f in config["families"]]
-DIRECTIONS = TRAIN.get("directions", ["edd2lacbed", "lacbed2edd"])
-SEEDS = TRAIN.get("seeds", [0, 1, 2])
-MODELS = WF.get("models", ["pix2pix", "unet"])
-SPLIT = TRAIN.get("split", "random_0")
+DIRECTIONS = list(WF.directions)
+SEEDS = list(WF.seeds)
+MODELS = list(WF.models)
+SPLIT = WF.split
 GPU_TRAIN = _cluster.uses_cuda(config, "train")
 
 # The effective (validated) config the package commands read, named by its hash inside
@@ -43,12 +48,14 @@ if not os.path.isfile(EFFECTIVE):
 
 # The surrogate's U-Net needs a power-of-two image side of at least 32 px: say so before
 # simulating anything.
-_side = 2 * config["simulation"]["pixel_count"]
-if _side < 32 or _side & (_side - 1):
+try:
+    check_side(2 * config["simulation"]["pixel_count"])
+except ConfigError as _exc:
     raise WorkflowError(
         f"configuration: simulation.pixel_count: value {config['simulation']['pixel_count']} gives an image side of "
-        f"{_side} px; the workflow trains U-Nets, which need a power of two ≥ 32 (pixel_count 16, 32, 64, 128)"
-    )
+        f"{2 * config['simulation']['pixel_count']} px; the workflow trains U-Nets: {_exc.message} "
+        "(pixel_count 16, 32, 64, 128)"
+    ) from None
 
 
 wildcard_constraints:
@@ -159,7 +166,7 @@ def model_dirs():
 
 
 def final_outputs():
-    refine = [f"{R}/refine/summary.json"] if (config.get("refine") or {}).get("in_all") else []
+    refine = [f"{R}/refine/summary.json"] if REFINE.in_all else []
     return [
         f"{R}/dataset/dataset.json",
         f"{R}/metrics/summary.csv",

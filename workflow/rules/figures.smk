@@ -11,7 +11,7 @@ rule figures:
     log:
         f"{L}/figures.log",
     params:
-        n=WF.get("n_figure_samples", 4),
+        n=WF.n_figure_samples,
     threads: threads_of("figures")
     resources:
         **resources_of("figures"),

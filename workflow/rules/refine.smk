@@ -1,8 +1,5 @@
 # Optional: how well refinement and the surrogate recover the charge δ from noisy test discs
 # (docs/refine.md). Not part of `all` unless refine.in_all; run `snakemake refine_test`.
-REFINE = config.get("refine") or {}
-
-
 rule refine_test:
     input:
         info=f"{R}/dataset/dataset.json",
@@ -15,9 +12,9 @@ rule refine_test:
     log:
         f"{L}/refine_test.log",
     params:
-        counts=REFINE.get("counts", 10000),
-        n=f"--n {REFINE['n']}" if REFINE.get("n") else "",
-        free=REFINE.get("free", "delta,thickness"),
+        counts=REFINE.counts,
+        n=f"--n {REFINE.n}" if REFINE.n else "",
+        free=REFINE.free,
     threads: threads_of("refine_test")
     resources:
         **resources_of("refine_test"),

@@ -8,7 +8,7 @@ rule simulate:
     log:
         f"{L}/simulate/{{family}}/batch_{{batch}}.log",
     params:
-        simulation=config_hash(config["simulation"]),
+        simulation=stage_hash(config, "lacbed"),
         family_hash=family_hash,
     threads: threads_of("simulate")
     resources:

@@ -9,7 +9,7 @@ rule train:
     log:
         f"{L}/train/{{direction}}_{{model}}_seed{{seed}}.log",
     params:
-        train=config_hash({k: v for k, v in TRAIN.items() if k not in ('seeds', 'directions')}),
+        train=config_hash(TRAIN.to_dict()),
     threads: threads_of("train")
     resources:
         **resources_of("train"),

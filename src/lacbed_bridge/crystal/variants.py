@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import load_schema
+from ..config import schema_defaults
 from ..errors import ConfigError, InputError
 from ..io import write_text_atomic
 from .charge import neutral_valence
@@ -67,8 +67,7 @@ _DECIMALS = 6
 
 def family_defaults() -> dict[str, Any]:
     """Defaults of a ``families`` item, read from the config schema (single source)."""
-    props = load_schema()["properties"]["families"]["items"]["properties"]
-    return {key: spec["default"] for key, spec in props.items() if isinstance(spec, dict) and "default" in spec}
+    return schema_defaults("families.items")
 
 
 def family_seed(family_cfg: dict[str, Any], master_seed: int) -> int:
@@ -258,7 +257,7 @@ def family_prototypes(family_cfg: dict[str, Any], where: str) -> list[Prototype]
             raise ConfigError(f"`{key}` is for prototype families; a CIF family takes its elements and coordinates "
                               "from the CIFs", field=f"{where}.{key}")
     roles = check_roles(family_cfg.get("roles") or {}, where)
-    delta = family_cfg.get("delta") or family_defaults().get("delta", [0.0, 0.0])
+    delta = (family_defaults() | dict(family_cfg))["delta"]
     if float(delta[1]) > 0 and not {"cation", "anion"} <= set(roles.values()):
         raise ConfigError("a CIF family with a charge transfer (delta above 0) needs `roles` naming at least one cation "
                           "and one anion element, e.g. {Ga: cation, As: anion}; or set delta: [0, 0]", field=f"{where}.roles")
@@ -277,7 +276,7 @@ def generate_family(family_cfg: dict[str, Any], master_seed: int) -> list[tuple[
     plans = [_Plan.of(cfg, prototype, where) for prototype in family_prototypes(cfg, where)]
     ranges = {key: _range(cfg, key, where) for key in _RANGE_KEYS}
     seed = family_seed(cfg, master_seed)
-    states = int(cfg.get("charge_states", 1))
+    states = int(cfg["charge_states"])
     if int(cfg["n_variants"]) % states:
         raise ConfigError(f"n_variants {cfg['n_variants']} is not a multiple of charge_states {states} (K states per base crystal)",
                           field=f"{where}.n_variants")

@@ -4,26 +4,33 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config import section_settings
 from ..errors import InputError
 
-#: Defaults of the config ``dataset:`` block (the schema documents each key).
-DATASET_DEFAULTS: dict[str, Any] = {
-    "split_fractions": [0.8, 0.1, 0.1],
-    "random_splits": 1,
-    "loso_groups": "all",
-    "side": None,
-}
 
+@dataclass(frozen=True)
+class DatasetSettings:
+    """The dataset stage's settings (config ``dataset``; the schema documents each key and holds
+    the defaults): split_fractions (train, val, test), random_splits, loso_groups ("all" or a list of
+    space groups, [] = none), side [px] (None: the most common side among the samples)."""
 
-def dataset_settings(config: dict[str, Any] | None) -> dict[str, Any]:
-    """The ``dataset:`` block of a (validated) config with defaults filled in."""
-    block = dict(DATASET_DEFAULTS)
-    if config:
-        block.update(config.get("dataset") or {})
-    return block
+    split_fractions: tuple[float, ...]
+    random_splits: int
+    loso_groups: str | tuple[str, ...]
+    side: int | None
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | None) -> DatasetSettings:
+        """From a config (None, or absent keys: the schema's defaults)."""
+        block = section_settings(config or {}, "dataset")
+        groups = block["loso_groups"]
+        return cls(split_fractions=tuple(float(f) for f in block["split_fractions"]), random_splits=int(block["random_splits"]),
+                   loso_groups=groups if isinstance(groups, str) else tuple(groups),
+                   side=None if block["side"] is None else int(block["side"]))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,7 +65,7 @@ def run_dataset(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     config = load_config(args.config) if args.config else None
-    settings = dataset_settings(config)
+    settings = DatasetSettings.from_config(config)
     if args.results is not None:
         variants = sorted((args.results / "variants").glob("*/variants.csv"))
         if not variants:
@@ -79,10 +86,10 @@ def run_dataset(args: argparse.Namespace) -> int:
         refs,
         args.out,
         seed=seed,
-        split_fractions=settings["split_fractions"],
-        n_random_splits=settings["random_splits"],
-        loso_groups=settings["loso_groups"],
-        side=settings["side"],
+        split_fractions=list(settings.split_fractions),
+        n_random_splits=settings.random_splits,
+        loso_groups=settings.loso_groups if isinstance(settings.loso_groups, str) else list(settings.loso_groups),
+        side=settings.side,
         config_hash=provenance,
     )
     print(f"dataset: {info.n} samples of {info.side}² px, {len(info.excluded)} excluded, splits {sorted(info.splits)} -> {args.out}")

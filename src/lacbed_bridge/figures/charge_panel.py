@@ -37,6 +37,7 @@ from .common import (
     DatasetView,
     ModelRun,
     config_split,
+    configured_field_of_view,
     coverage_note,
     display,
     draw_image,
@@ -213,9 +214,8 @@ def plot_charge_panel(results: str | os.PathLike[str], config: Mapping[str, Any]
     first = dataset.manifest.iloc[view.rows[0]]
     size = float(first.get("edd_field_of_view", np.nan)) if "edd_field_of_view" in dataset.manifest else np.nan
     if not np.isfinite(size):  # datasets from before the manifest recorded it
-        fov = (config.get("edd") or {}).get("field_of_view", "lattice")
         a = float(first.get("a", np.nan)) if "a" in dataset.manifest else np.nan
-        size = float(fov) if isinstance(fov, (int, float)) else a
+        size = configured_field_of_view(config, a)
     note = coverage_note(first)
     extents = {"edd": edd_extent(size) if np.isfinite(size) else None,
                "lacbed": lacbed_extent(config["simulation"]["outer_convergence_angle"])}

@@ -119,6 +119,15 @@ def draw_image(ax: Axes, values: np.ndarray, kind: str, *, extent: Sequence[floa
     return image
 
 
+def configured_field_of_view(config: Mapping[str, Any], a: Any) -> Any:
+    """The EDD field of view [Å] the config asks for (its ``edd`` settings), or the lattice
+    parameter ``a`` where that is the field of view (for datasets whose manifest lacks it)."""
+    from ..edd.settings import edd_settings
+
+    fov = edd_settings(config).field_of_view
+    return a if fov is None else fov
+
+
 def edd_extent(field_of_view: float) -> list[float]:
     """imshow extent of an EDD image [Å]: the crystal origin at the centre, ±fov/2."""
     half = 0.5 * float(field_of_view)
@@ -314,13 +323,17 @@ def read_json_tolerant(path: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 
 def config_split(config: Mapping[str, Any]) -> str:
-    """The split the models are trained on (``train.split``, default ``random_0``)."""
-    return str(((config.get("train") or {}).get("split")) or "random_0")
+    """The split the models are trained on (``train.split``)."""
+    from ..settings import WorkflowSettings
+
+    return WorkflowSettings.from_config(config).split
 
 
 def n_figure_samples(config: Mapping[str, Any]) -> int:
-    """Test samples per direction in the prediction figure (``workflow.n_figure_samples``, default 4)."""
-    return max(1, int(((config.get("workflow") or {}).get("n_figure_samples")) or 4))
+    """Test samples per direction in the prediction figure (``workflow.n_figure_samples``)."""
+    from ..settings import WorkflowSettings
+
+    return WorkflowSettings.from_config(config).n_figure_samples
 
 
 def group_of(value: Any) -> str:

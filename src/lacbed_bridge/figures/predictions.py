@@ -31,6 +31,7 @@ from .common import (
     DatasetView,
     ModelRun,
     config_split,
+    configured_field_of_view,
     coverage_note,
     display,
     draw_image,
@@ -159,8 +160,7 @@ def _extent(kind: str, row: Mapping[str, Any], config: Mapping[str, Any]) -> tup
         return lacbed_extent(config["simulation"]["outer_convergence_angle"]), "k$_x$ [Å$^{-1}$]"
     size = _float(row.get("edd_field_of_view"))
     if size is None:  # datasets from before the manifest recorded it
-        fov = (config.get("edd") or {}).get("field_of_view", "lattice")
-        size = float(fov) if isinstance(fov, (int, float)) else row.get("a")
+        size = configured_field_of_view(config, row.get("a"))
     return (edd_extent(size), f"x [Å]{coverage_note(row)}") if size else (None, "x [px]")
 
 

@@ -112,23 +112,24 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
     from ..device import resolve_device
     from ..family_geometry import family_config
     from ..io import read_tiff, write_text_atomic, write_tiff
-    from ..simulate.run import settings_from_config
+    from ..simulate.run import simulation_settings
     from .fit import fit_disc
     from .model import UNITS, DiscModel
 
     crystal = read_cif(cif)
     if family:
         config = family_config(config, family)
-    settings = settings_from_config(config)
+    sim = simulation_settings(config)
+    settings = sim.felix
     observed, _ = read_tiff(disc_path)
     mask = None
     if mask_path is not None:
         mask = read_tiff(mask_path)[0] != 0
     free = parse_free(free_text, [s.label for s in crystal.sites])
     roles = roles_for(crystal, config, roles_text) if needs_roles(free) else None
-    index = int(config["simulation"].get("thickness_index", 0))
+    index = sim.thickness_index
     model = DiscModel(crystal, settings, free, roles=roles, thickness_index=index, device=resolve_device(device or "cpu"),
-                      mean_absorption=bool(config["simulation"].get("mean_absorption", False)))
+                      mean_absorption=sim.builtin.mean_absorption)
 
     def show(iteration: int, chi2: float, values: dict[str, float]) -> None:
         if not quiet:
@@ -210,8 +211,13 @@ def _run_study(args: Any) -> int:
     from ..config import load_config
     from .study import charge_recovery, write_study
 
+    from ..settings import RefineTestSettings
+
     config = load_config(args.config)
-    frame, summary = charge_recovery(args.results, config, counts=args.counts, n=args.n, free=args.free, seed=args.seed,
+    settings = RefineTestSettings.from_config(config)  # what an option does not say, the config's `refine` does
+    frame, summary = charge_recovery(args.results, config, counts=args.counts if args.counts is not None else settings.counts,
+                                     n=args.n if args.n is not None else settings.n,
+                                     free=args.free if args.free is not None else settings.free, seed=args.seed,
                                      progress=lambda line: print(line, flush=True))
     for path in write_study(frame, summary, args.out):
         print(path)
@@ -224,8 +230,8 @@ def register_study(subparsers: Any) -> None:
     p.add_argument("--results", default="results", help="the workflow's results folder")
     p.add_argument("--config", required=True, help="config YAML")
     p.add_argument("--out", required=True, help="output folder (per_sample.csv, summary.json, recovered_delta.png)")
-    p.add_argument("--counts", type=float, default=1e4, help="counts per unit intensity of the noisy discs")
-    p.add_argument("--n", type=int, help="number of test discs (default all in charge series)")
-    p.add_argument("--free", default="delta,thickness")
+    p.add_argument("--counts", type=float, help="counts per unit intensity of the noisy discs (default: the config's refine.counts)")
+    p.add_argument("--n", type=int, help="number of test discs (default: the config's refine.n; null there: all in charge series)")
+    p.add_argument("--free", help="refined parameters, comma-separated (default: the config's refine.free)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_run_study)

@@ -38,7 +38,9 @@ def test_series(results: Path, config: dict[str, Any], manifest: pd.DataFrame) -
     """Manifest rows of the test subset that belong to a charge series (≥ 2 distinct δ)."""
     from ..dataset.splits import read_split, subset_indices
 
-    split_name = (config.get("train") or {}).get("split", "random_0")
+    from ..settings import WorkflowSettings
+
+    split_name = WorkflowSettings.from_config(config).split
     split = read_split(results / "dataset" / "splits" / f"{split_name}.csv")
     rows = manifest.iloc[subset_indices(split, "test")]
     return rows.groupby("base_id").filter(lambda g: g["delta"].nunique() >= 2)
@@ -60,7 +62,7 @@ def charge_recovery(
     from ..crystal.cif import read_cif
     from ..family_geometry import family_config
     from ..figures.common import find_model_runs, load_dataset, pick_model
-    from ..simulate.run import settings_from_config
+    from ..simulate.run import simulation_settings
     from ..surrogate.charge_metrics import read_delta
     from ..surrogate.predict import load_model, predict_arrays
     from .fit import fit_disc, poisson_disc
@@ -79,18 +81,19 @@ def charge_recovery(
     for observed, (_, row) in zip(noisy, chosen.iterrows(), strict=True):
         truth = read_cif(results / "variants" / row["family"] / f"{row['sample_id']}.cif")
         own = family_config(config, row["family"])
-        settings = settings_from_config(own)
+        sim = simulation_settings(own)
+        settings = sim.felix
         pool, strong = row.get("sim_pool_size"), row.get("sim_strong_beams_used")
         settings = replace(settings, min_reflection_pool=int(pool) if pd.notna(pool) else settings.min_reflection_pool,
                            min_strong_beams=int(strong) if pd.notna(strong) else settings.min_strong_beams)
         family = next(f for f in own["families"] if f["name"] == row["family"])
         lo, hi = family.get("delta") or [0.0, 1.0]
         true_delta = float(row["delta"])
-        true_t = float(settings.thicknesses[int(own["simulation"].get("thickness_index", 0))])
+        true_t = float(settings.thicknesses[sim.thickness_index])
         start_settings = replace(settings, initial_thickness=1.1 * true_t, final_thickness=1.1 * true_t)
         names = parse_free(free, [s.label for s in truth.sites])
         model = DiscModel(truth, start_settings, names, roles=roles_for(truth, own, None) if needs_roles(names) else None,
-                          mean_absorption=bool(own["simulation"].get("mean_absorption", False)))
+                          mean_absorption=sim.builtin.mean_absorption)
         if "delta" in names:  # the start crystal: δ moved 0.5 e towards the middle of the range
             start = model.start.clone()
             start[names.index("delta")] = true_delta + (0.5 if true_delta < 0.5 * (lo + hi) else -0.5)

@@ -95,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
 
         config = family_config(config, args.family)
     if _felix_options_given(args):
-        if (args.backend or config["simulation"].get("backend", "builtin")) != "felix":
+        if (args.backend or config["simulation"]["backend"]) != "felix":
             raise InputError("--felix-command, --timeout, --retries and --threads are for the felix backend", field="--backend")
         config = {**config, "simulation": {**config["simulation"],
                                            "felix": felix_overrides(args, config["simulation"].get("felix"))}}

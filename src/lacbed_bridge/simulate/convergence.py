@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..config import schema_defaults
 from ..crystal.model import Crystal
 from ..errors import ConfigError
 from .bloch import bloch_structure, propagate, simulate_builtin
@@ -33,6 +34,10 @@ from .geometry import microscope_frame, pixel_wavevectors
 from .result import LacbedResult
 from .settings import FelixSettings
 from .symmetry import disc_symmetry, pixel_orbits
+
+
+#: the schema's defaults of ``simulation.convergence`` (the one place they are written)
+_DEFAULTS = schema_defaults("simulation.convergence")
 
 
 @dataclass(frozen=True)
@@ -45,10 +50,10 @@ class Convergence:
     check_fraction: fraction of the independent pixels used for the check (0 < f ≤ 1).
     """
 
-    target_rms: float = 0.005
-    growth: float = 1.5
-    max_strong_beams: int = 600
-    check_fraction: float = 0.25
+    target_rms: float = _DEFAULTS["target_rms"]
+    growth: float = _DEFAULTS["growth"]
+    max_strong_beams: int = _DEFAULTS["max_strong_beams"]
+    check_fraction: float = _DEFAULTS["check_fraction"]
 
     @classmethod
     def from_config(cls, section: dict[str, Any] | None) -> Convergence | None:

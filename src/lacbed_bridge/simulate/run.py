@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..config import schema_defaults
 from ..crystal.cif import read_cif
 from ..crystal.model import Crystal
 from ..errors import ConfigError, InputError
@@ -41,16 +42,81 @@ class BuiltinOptions:
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> BuiltinOptions:
-        """From a validated ``simulation`` section (schema defaults: shells, symmetry, converged)."""
+        """From a config's ``simulation`` section (absent keys: the schema's defaults — shells,
+        symmetry, converged)."""
         from .convergence import Convergence
 
+        values = {**schema_defaults("simulation"), **section}
         return cls(
-            pool_mode=section.get("pool", "shells"),
-            use_symmetry=bool(section.get("use_symmetry", True)),
-            mean_absorption=bool(section.get("mean_absorption", False)),
-            complex_dtype=str(section.get("complex_dtype", "auto")),
-            convergence=Convergence.from_config(section.get("convergence")),
+            pool_mode=str(values["pool"]),
+            use_symmetry=bool(values["use_symmetry"]),
+            mean_absorption=bool(values["mean_absorption"]),
+            complex_dtype=str(values["complex_dtype"]),
+            convergence=Convergence.from_config(values["convergence"]),
         )
+
+
+#: keys of ``simulation.felix`` that change how Felix is run, not what it computes
+_RUN_ONLY_FELIX_KEYS = ("timeout_s", "retries", "keep_run_dir")
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    """The LACBED stage's settings, built once from the config (:func:`simulation_settings`).
+
+    felix: the felix.inp settings (geometry, beams, thicknesses, absorption; Felix's own names);
+    builtin: how the builtin backend chooses its beams; backend: ``builtin`` or ``felix``;
+    device and pixel_chunk: where and in how many pixels at a time the builtin backend runs;
+    thickness_index: which thickness of the series is the sample's image; runner: the Felix
+    backend's ``simulation.felix`` settings (schema defaults filled in).
+    """
+
+    felix: FelixSettings
+    builtin: BuiltinOptions
+    backend: str
+    device: str
+    pixel_chunk: int
+    thickness_index: int
+    runner: dict[str, Any]
+
+    @property
+    def thickness(self) -> float:
+        """The sample image's thickness [Å]."""
+        return self.felix.thicknesses[self.thickness_index]
+
+    def reuse_hash(self) -> str:
+        """sha256 of every setting the disc depends on: an image is reused (and the workflow's
+        simulate jobs are left alone) only when this and its CIF bytes match. ``pixel_chunk`` and
+        the Felix runner's timeout, retries and run-folder keeping change how the work is done, not
+        its result, and are left out."""
+        from dataclasses import asdict
+
+        from ..config import config_hash
+
+        runner = {k: v for k, v in self.runner.items() if k not in _RUN_ONLY_FELIX_KEYS}
+        return config_hash({"felix": self.felix.to_config(), "builtin": asdict(self.builtin), "backend": self.backend,
+                            "device": self.device, "thickness_index": self.thickness_index,
+                            "runner": runner if self.backend == "felix" else None})
+
+
+def simulation_settings(config: dict[str, Any], *, path: str | os.PathLike[str] | None = None) -> SimulationSettings:
+    """The simulation settings of a config (its ``simulation`` section; absent keys: the schema's
+    defaults, or Felix's reference values for the felix.inp keys). A thickness index outside the
+    series is a ConfigError."""
+    from ..config import section_settings
+
+    section = config["simulation"]
+    values = section_settings(config, "simulation")
+    if "backend" not in values:
+        raise ConfigError("missing key: 'backend' (builtin or felix)", path=path, field="simulation.backend")
+    felix = FelixSettings.from_config(section)
+    index = int(values["thickness_index"])
+    if index >= len(felix.thicknesses):
+        raise ConfigError(f"value {index} is outside the thickness series of {len(felix.thicknesses)} thickness(es) "
+                          f"{felix.thicknesses} Å", path=path, field="simulation.thickness_index")
+    return SimulationSettings(felix=felix, builtin=BuiltinOptions.from_config(section), backend=str(values["backend"]),
+                              device=str(values["device"]), pixel_chunk=int(values["pixel_chunk"]), thickness_index=index,
+                              runner=section_settings(config, "simulation.felix"))
 
 
 def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None = None) -> None:
@@ -78,13 +144,9 @@ def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None 
         return ConfigError(f"{message}{felix}", path=path, field=f"simulation.{key}")
 
     try:
-        settings = settings_from_config(config)
+        settings = simulation_settings(config, path=path).felix
     except InputError as exc:
         raise named(exc) from None
-    index = int(config["simulation"].get("thickness_index", 0))
-    if index >= len(settings.thicknesses):
-        raise ConfigError(f"value {index} is outside the thickness series of {len(settings.thicknesses)} thickness(es) "
-                          f"{settings.thicknesses} Å", path=path, field="simulation.thickness_index")
     for i, family in enumerate(config["families"]):
         try:
             prototypes = family_prototypes(family, f"families[{i}]")
@@ -176,30 +238,24 @@ def run_simulation(
     ``<sample>.felix.log`` there, a failed one its folder (inputs and ``felix.log``), so the log the
     error and the TIFF metadata name still exists afterwards.
     """
+    from ..config import section_settings
     from .output import write_lacbed_tiff
 
-    sim = config["simulation"]
     crystal = read_cif(cif_path)
-    settings = settings_from_config(config)
-    index = int(sim.get("thickness_index", 0))
-    if index >= len(settings.thicknesses):
-        raise ConfigError(
-            f"value {index} is outside the thickness series of {len(settings.thicknesses)} thicknesses",
-            field="simulation.thickness_index",
-        )
-    chosen = backend or sim.get("backend", "builtin")
+    settings = simulation_settings(config)
+    chosen = backend or settings.backend
     if chosen == "felix" and work_dir is None:
-        work_dir = Path((config.get("output") or {}).get("logs", "logs")) / "felix"
+        work_dir = Path(section_settings(config, "output")["logs"]) / "felix"
         work_dir.mkdir(parents=True, exist_ok=True)
     result = simulate(
         crystal,
-        settings,
+        settings.felix,
         backend=chosen,
-        device=device or sim.get("device", "auto"),
-        pixel_chunk=int(sim.get("pixel_chunk", 1024)),
-        felix_cfg=sim.get("felix"),
+        device=device or settings.device,
+        pixel_chunk=settings.pixel_chunk,
+        felix_cfg=settings.runner,
         work_dir=work_dir,
-        options=BuiltinOptions.from_config(sim),
+        options=settings.builtin,
     )
     sample_id = Path(cif_path).stem
-    return write_lacbed_tiff(out_path, result, sample_id=sample_id, thickness_index=index)
+    return write_lacbed_tiff(out_path, result, sample_id=sample_id, thickness_index=settings.thickness_index)

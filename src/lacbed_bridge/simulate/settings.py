@@ -86,8 +86,9 @@ class FelixSettings:
         def bad(key: str, msg: str) -> InputError:
             return InputError(msg, path=path, field=FELIX_NAMES.get(key, key))
 
-        if self.pixel_count < 1 or self.pixel_count > 4096:
-            raise bad("pixel_count", f"expected an integer in 1..4096 (disc radius in pixels), got {self.pixel_count}")
+        low, high = pixel_count_range()
+        if not low <= self.pixel_count <= high:
+            raise bad("pixel_count", f"expected an integer in {low}..{high} (disc radius in pixels), got {self.pixel_count}")
         if self.initial_thickness <= 0:
             raise bad("initial_thickness", f"expected a positive thickness in Å, got {self.initial_thickness}")
         if self.final_thickness < self.initial_thickness and self.final_thickness > 0:
@@ -195,6 +196,15 @@ FELIX_NAMES: dict[str, str] = {fname: key.split(" ")[0] for key, fname in _LAYOU
 #: config.yaml key → Felix key (the config uses the field names)
 CONFIG_KEYS: dict[str, str] = dict(FELIX_NAMES)
 VALUE_COLUMN = 28  # 1-based column where Felix reads the value
+
+
+def pixel_count_range() -> tuple[int, int]:
+    """The disc radii [px] accepted, from the config schema (the one place the bound is written),
+    for a config and for a felix.inp read by the drop-in alike."""
+    from ..config import load_schema
+
+    spec = load_schema()["properties"]["simulation"]["properties"]["pixel_count"]
+    return int(spec["minimum"]), int(spec["maximum"])
 
 
 def nint(x: float) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, get_args, get_type_hints
 
+from ..config import schema_defaults
 from ..errors import ConfigError
 
 ModelKind = Literal["pix2pix", "unet"]
@@ -17,13 +18,23 @@ GanMode = Literal["vanilla", "lsgan"]
 NormKind = Literal["batch", "instance"]
 DeviceKind = Literal["auto", "cpu", "cuda"]
 EddSide = Literal["edd", "deformation", "both"]
+#: the schema's defaults (the one place they are written; the dataclasses below take them)
+_TRAIN = schema_defaults("train")
+_EVALUATE = schema_defaults("evaluate")
 #: Keys of the ``train:`` block that drive the workflow (which runs to make), not one run.
 WORKFLOW_KEYS = ("seeds", "directions")
 
 
+def check_side(side: int, minimum: int = 32) -> None:
+    """The image side [px] the networks take: a power of two ≥ ``minimum`` (the U-Net halves it
+    log2(side) times down to 1 px). The one place this is checked (workflow, training, inference)."""
+    if side < minimum or side & (side - 1):
+        raise ConfigError(f"image side {side} must be a power of two ≥ {minimum}", field="side")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of one training run (pix2pix defaults from Isola et al. 2017).
+    """Hyper-parameters of one training run (defaults: the schema's, pix2pix's from Isola et al. 2017).
 
     Attributes
     ----------
@@ -56,31 +67,31 @@ class TrainConfig:
     checkpoint_every: write the resumable checkpoint every this many epochs (and at the end).
     """
 
-    model: ModelKind = "pix2pix"
-    epochs: int = 20
-    batch_size: int = 16
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    lr_schedule: Schedule = "linear"
-    decay_start: float = 0.5
-    lambda_l1: float = 100.0
-    gan_mode: GanMode = "vanilla"
-    ngf: int = 64
-    ndf: int = 64
-    norm: NormKind = "batch"
-    dropout: bool = True
-    scales: int = 1
-    n_layers_d: int = 3
-    ssim_weight: float = 1.0
-    input: EddSide = "edd"
-    target: EddSide = "edd"
-    charge_weight: float = 0.0
-    split: str = "random_0"
-    num_workers: int = 0
-    device: DeviceKind = "auto"
-    amp: bool = True
-    checkpoint_every: int = 1
+    model: ModelKind = _TRAIN["model"]
+    epochs: int = _TRAIN["epochs"]
+    batch_size: int = _TRAIN["batch_size"]
+    lr: float = _TRAIN["lr"]
+    beta1: float = _TRAIN["beta1"]
+    beta2: float = _TRAIN["beta2"]
+    lr_schedule: Schedule = _TRAIN["lr_schedule"]
+    decay_start: float = _TRAIN["decay_start"]
+    lambda_l1: float = _TRAIN["lambda_l1"]
+    gan_mode: GanMode = _TRAIN["gan_mode"]
+    ngf: int = _TRAIN["ngf"]
+    ndf: int = _TRAIN["ndf"]
+    norm: NormKind = _TRAIN["norm"]
+    dropout: bool = _TRAIN["dropout"]
+    scales: int = _TRAIN["scales"]
+    n_layers_d: int = _TRAIN["n_layers_d"]
+    ssim_weight: float = _TRAIN["ssim_weight"]
+    input: EddSide = _TRAIN["input"]
+    target: EddSide = _TRAIN["target"]
+    charge_weight: float = _TRAIN["charge_weight"]
+    split: str = _TRAIN["split"]
+    num_workers: int = _TRAIN["num_workers"]
+    device: DeviceKind = _TRAIN["device"]
+    amp: bool = _TRAIN["amp"]
+    checkpoint_every: int = _TRAIN["checkpoint_every"]
 
     @classmethod
     def from_mapping(cls, block: dict[str, Any] | None, **overrides: Any) -> TrainConfig:
@@ -117,8 +128,8 @@ class TrainConfig:
 class EvaluateConfig:
     """Settings of ``evaluate``: batch size and device (``auto``/``cpu``/``cuda``)."""
 
-    batch_size: int = 64
-    device: DeviceKind = "auto"
+    batch_size: int = _EVALUATE["batch_size"]
+    device: DeviceKind = _EVALUATE["device"]
 
     @classmethod
     def from_mapping(cls, block: dict[str, Any] | None) -> EvaluateConfig:

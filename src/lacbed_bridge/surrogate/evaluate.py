@@ -48,6 +48,7 @@ from ..dataset.torch_dataset import PairedImageDataset, denormalise
 from ..errors import InputError
 from ..io import read_json, write_text_atomic
 from .checkpoint import checkpoint_json, generator_from_checkpoint, load_checkpoint
+from .config import TrainConfig
 from .charge_metrics import aggregate_charge, charge_kind, charge_table
 from .metrics import image_metrics, psnr_from_mse
 from .stored import file_sha256, write_predictions
@@ -106,7 +107,7 @@ def evaluate(
     data_desc = checkpoint_json(ckpt, "data_json")
     train_desc = checkpoint_json(ckpt, "train_json")
     data = PairedImageDataset(dataset_dir, direction=data_desc["direction"], split=split, subset=subset,
-                              input=train_desc.get("input", "edd"), target=train_desc.get("target", "edd"))
+                              input=train_desc.get("input", TrainConfig.input), target=train_desc.get("target", TrainConfig.target))
     if {k: data.info["normalisation"].get(k) for k in data_desc["normalisation"]} != data_desc["normalisation"]:
         raise InputError(
             "the dataset's normalisation differs from the one the model was trained with (another dataset?)",

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from .config import check_side
 
 Norm = Literal["batch", "instance"]
 #: Version of the network definitions (bump when a change makes old weights incompatible).
@@ -62,8 +63,7 @@ def _norm(norm: str, channels: int) -> nn.Module:
 
 
 def _check_side(side: int, minimum: int = 32) -> int:
-    if side < minimum or side & (side - 1):
-        raise ConfigError(f"image side {side} must be a power of two ≥ {minimum}", field="side")
+    check_side(side, minimum)
     return int(math.log2(side))
 
 

@@ -82,7 +82,7 @@ def predict_arrays(model: torch.nn.Module, images: Sequence[np.ndarray], data_de
 def _edd_from_cif(path: Path, config: Mapping[str, Any] | None, side: int, kinds: Sequence[str] = ("edd",)) -> np.ndarray:
     try:
         from ..crystal.cif import read_cif
-        from ..edd.images import edd_settings
+        from ..edd.settings import edd_settings
     except ImportError as exc:
         raise InputError(f"CIF input needs the EDD stage (lacbed_bridge.edd.projection), not importable: {exc}", path=path) from None
     if config is None:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...config import schema_defaults
 from ...errors import ConfigError, SimulationError
 from ...io import write_text_atomic
 
@@ -48,16 +49,8 @@ log = logging.getLogger(__name__)
 
 ENV_VAR = "FELIX_EXECUTABLE"
 LOG_NAME = "felix.log"
-#: the defaults of config ``simulation.felix`` (src/lacbed_bridge/schemas/config.schema.yaml)
-FELIX_DEFAULTS: dict[str, Any] = {
-    "command": "felix",
-    "executable": None,
-    "timeout_s": 7200.0,
-    "retries": 1,
-    "patched_mpi": False,
-    "keep_run_dir": False,
-    "env": {},
-}
+#: the defaults of config ``simulation.felix``, read from the schema (the one place they are written)
+FELIX_DEFAULTS: dict[str, Any] = schema_defaults("simulation.felix")
 #: seconds between SIGTERM and SIGKILL when a timed-out process group is stopped
 KILL_GRACE_S = 5.0
 _CFG_FIELD = "simulation.felix"

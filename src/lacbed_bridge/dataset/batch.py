@@ -23,25 +23,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 if TYPE_CHECKING:  # the heavy modules are imported where used: `lacbed-bridge --help` stays fast
     import pandas as pd
 
 LOG = logging.getLogger(__name__)
-DEFAULT_BATCH_SIZE = 50
 #: per-sample image stages: the LACBED disc, the projected density and the deformation density
 STAGES = ("lacbed", "edd", "deformation")
 
 
 def batch_size(config: dict[str, Any]) -> int:
     """Samples per batch job (``workflow.batch_size``)."""
-    return int((config.get("workflow") or {}).get("batch_size", DEFAULT_BATCH_SIZE))
+    from ..settings import WorkflowSettings
+
+    return WorkflowSettings.from_config(config).batch_size
 
 
 def n_batches(config: dict[str, Any], family: str) -> int:
     """Number of batches of a family."""
-    from .crystal.variants import find_family
+    from ..crystal.variants import find_family
 
     n = int(find_family(config, family)["n_variants"])
     return math.ceil(n / batch_size(config))
@@ -49,7 +50,7 @@ def n_batches(config: dict[str, Any], family: str) -> int:
 
 def batch_sample_ids(config: dict[str, Any], family: str, batch: int) -> list[str]:
     """Sample ids of batch ``batch`` (0-based) of ``family``."""
-    from .crystal.variants import find_family, sample_ids
+    from ..crystal.variants import find_family, sample_ids
 
     ids = sample_ids(find_family(config, family))
     size = batch_size(config)
@@ -59,12 +60,12 @@ def batch_sample_ids(config: dict[str, Any], family: str, batch: int) -> list[st
 
 
 def stage_hash(config: dict[str, Any], stage: str) -> str:
-    """Hash of the settings that determine a stage's images (its config section + the geometry)."""
+    """Hash of the settings object that determines a stage's images (the simulation or EDD settings)."""
     if stage == "lacbed":
-        from .config import config_hash
+        from ..simulate.run import simulation_settings
 
-        return config_hash(config["simulation"])
-    from .edd.images import edd_settings
+        return simulation_settings(config).reuse_hash()
+    from ..edd.settings import edd_settings
 
     return edd_settings(config).reuse_hash()
 
@@ -111,7 +112,7 @@ def manifest_problems(manifest: str | os.PathLike[str]) -> list[str]:
 
 def _is_current(path: Path, settings_hash: str, cif_sha256: str) -> bool:
     """An image can be reused when it was made from the same CIF bytes with the same settings."""
-    from .io import read_tiff
+    from ..io import read_tiff
 
     if not path.is_file():
         return False
@@ -147,11 +148,11 @@ def run_batch(
     """
     import pandas as pd
 
-    from .io import read_tiff, write_text_atomic, write_tiff
+    from ..io import read_tiff, write_text_atomic, write_tiff
 
     if stage not in STAGES:
         raise ConfigError(f"expected one of {list(STAGES)}, got {stage!r}", field="stage")
-    from .family_geometry import family_config
+    from ..family_geometry import family_config
 
     config = family_config(config, family)  # the family's own beam, x and normal directions
     settings_hash = stage_hash(config, stage)
@@ -196,10 +197,10 @@ def run_batch(
 
 def _default_compute(config: dict[str, Any], stage: str) -> Callable[[Path, Path], None]:
     if stage == "lacbed":
-        from .simulate.run import run_simulation
+        from ..simulate.run import run_simulation
 
         return lambda cif, out: run_simulation(cif, config, out) and None
-    from .edd.images import write_edd
+    from ..edd.images import write_edd
 
     return lambda cif, out: write_edd(cif, config, out, kind=stage) and None
 
@@ -223,7 +224,7 @@ def register(subparsers: Any) -> None:
 
 
 def _run_cli(args: Any) -> int:
-    from .config import load_config
+    from ..config import load_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = load_config(args.config)
