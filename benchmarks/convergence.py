@@ -63,7 +63,7 @@ def study(prototype: str, base, levels, reference) -> list[dict]:
     ref0, _ = disc(neutral, ref_settings, use_symmetry=True)
     ref1, _ = disc(charged, ref_settings, use_symmetry=True)
     ref_effect = ref1 - ref0
-    ops = disc_symmetry(neutral, microscope_frame(neutral, base)).pixel_operations
+    ops = disc_symmetry(neutral, microscope_frame(neutral, base.geometry)).pixel_operations
     rows = []
     for pool, strong in levels:
         s = replace(base, min_reflection_pool=pool, min_strong_beams=strong)

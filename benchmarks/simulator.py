@@ -209,9 +209,10 @@ def peer_comparison(figures: dict[str, object], args: argparse.Namespace) -> Non
             settings = dataclasses.replace(base, min_reflection_pool=int(3.4 * beams), min_strong_beams=beams,
                                            absorb_flag=1, absorption_per=7.8)
             wavenumber = wavenumber_from_voltage(settings.accelerating_voltage)
-            frame = microscope_frame(crystal, settings)
-            structure = bloch_structure(crystal, settings, frame, wavenumber, pool_mode="shells", device=torch.device("cpu"))
-            k_all = pixel_wavevectors(settings, wavenumber).reshape(-1, 3)
+            frame = microscope_frame(crystal, settings.geometry)
+            structure = bloch_structure(crystal, frame, wavenumber, potential=settings.potential, beams=settings.beam_selection,
+                                        pool_mode="shells", device=torch.device("cpu"))
+            k_all = pixel_wavevectors(settings.pixel_count, settings.outer_convergence_angle, wavenumber).reshape(-1, 3)
             pick = np.linspace(0, len(k_all) - 1, tilts).astype(int)
             k = torch.as_tensor(k_all[pick], dtype=torch.float64)
             g = torch.as_tensor(structure.g_lab, dtype=torch.float64)

@@ -39,7 +39,8 @@ def test_mean_absorption_keeps_intensity_below_one(absorb_flag: int) -> None:
 
     # the ratio is the uniform factor exp(−2·(4π²/2K)·U'(0)·t) at each thickness
     wavenumber = wavenumber_from_voltage(settings.accelerating_voltage)
-    structure = bloch_structure(crystal, settings, microscope_frame(crystal, settings), wavenumber, pool_mode="shells",
+    structure = bloch_structure(crystal, microscope_frame(crystal, settings.geometry), wavenumber, potential=settings.potential,
+                                beams=settings.beam_selection, pool_mode="shells",
                                 device=torch.device("cpu"), mean_absorption=True)
     assert structure.mean_absorption > 0
     ratio = flux.discs[(0, 0, 0)] / felix_like.discs[(0, 0, 0)]

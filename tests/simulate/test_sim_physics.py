@@ -56,8 +56,9 @@ def test_unitarity_without_absorption() -> None:
     """No absorption and n̂ ∥ beam in the ZOLZ: exp(iÃt) is unitary, Σ_g |ψ_g|² = 1 per pixel."""
     settings = small()
     crystal = gaas()
-    frame = microscope_frame(crystal, settings)
-    pool = reflection_pool(crystal, frame, settings, wavenumber_from_voltage(200.0))
+    frame = microscope_frame(crystal, settings.geometry)
+    pool = reflection_pool(crystal, frame, settings.beam_selection, wavenumber_from_voltage(200.0),
+                           felix_inputs=(settings.geometry, settings.accelerating_voltage))
     g = frame.g_vectors(pool)
     assert np.allclose(g @ frame.normal, 0.0, atol=1e-9)  # no HOLZ member: all factors M = 1
     result = simulate_builtin(crystal, settings, hkl=tuple(map(tuple, pool)), device="cpu")

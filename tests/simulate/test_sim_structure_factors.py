@@ -35,8 +35,9 @@ def test_electron_kinematics_at_200kv() -> None:
 @pytest.mark.parametrize("case", CASES_64)
 def test_pool_is_felix_pool(case: str) -> None:
     crystal, settings = load_case(case)
-    frame = microscope_frame(crystal, settings)
-    pool = reflection_pool(crystal, frame, settings, wavenumber_from_voltage(200, "felix"), "felix", "felix")
+    frame = microscope_frame(crystal, settings.geometry)
+    pool = reflection_pool(crystal, frame, settings.beam_selection, wavenumber_from_voltage(200, "felix"), "felix", "felix",
+                           felix_inputs=(settings.geometry, settings.accelerating_voltage))
     ref = felix_structure_factors(case)[:, :3].astype(int)
     assert len(pool) == len(ref) == settings.min_reflection_pool
     np.testing.assert_array_equal(pool, ref)  # Felix's own pool, in Felix's order
@@ -60,10 +61,10 @@ def test_centring_rules() -> None:
 @pytest.mark.parametrize("case", CASES_64)
 def test_structure_factors_match_felix(case: str) -> None:
     crystal, settings = load_case(case)
-    frame = microscope_frame(crystal, settings)
+    frame = microscope_frame(crystal, settings.geometry)
     ref = felix_structure_factors(case)
     pool = ref[:, :3].astype(int)
-    _, column = pool_matrix(crystal, settings, pool, frame.reciprocal, "felix")
+    _, column = pool_matrix(crystal, settings.potential, pool, frame.reciprocal, "felix")
     ours = column.total[1:]
     theirs = ref[1:, 5] + 1j * ref[1:, 6]
     # StructureFactors.txt has 6 significant digits (E14.6)
@@ -77,8 +78,8 @@ def test_structure_factors_match_felix(case: str) -> None:
 
 def test_u111_value_from_fact_sheet() -> None:
     crystal, settings = load_case(CASES_64[0])
-    frame = microscope_frame(crystal, settings)
-    _, column = pool_matrix(crystal, settings, np.array([[0, 0, 0], [1, 1, 1]]), frame.reciprocal, "felix")
+    frame = microscope_frame(crystal, settings.geometry)
+    _, column = pool_matrix(crystal, settings.potential, np.array([[0, 0, 0], [1, 1, 1]]), frame.reciprocal, "felix")
     assert column.u[1] == pytest.approx(0.0428172 + 0.0479822j, abs=2e-7)
 
 
@@ -134,9 +135,10 @@ def test_pool_of_oblique_cells_matches_the_full_box(cell) -> None:
     settings = FelixSettings(
         min_reflection_pool=1000, min_strong_beams=20, incident_beam_direction=(1, 0, 0), x_direction=(0, 1, 0), normal_direction=(1, 0, 0)
     )
-    frame = microscope_frame(crystal, settings)
+    frame = microscope_frame(crystal, settings.geometry)
     k = wavenumber_from_voltage(200)
-    pool = reflection_pool(crystal, frame, settings, k, "felix")
+    pool = reflection_pool(crystal, frame, settings.beam_selection, k, "felix",
+                           felix_inputs=(settings.geometry, settings.accelerating_voltage))
     ours, box = {tuple(int(v) for v in h) for h in pool[1:]}, _felix_box_pool(frame, settings, k, "P")
     assert len(ours) == len(box)
     # the full-box search (boundary → outer shell) and Felix's arithmetic may differ only in

@@ -60,7 +60,7 @@ def _mapped(image: np.ndarray, op: np.ndarray) -> np.ndarray:
 def test_disc_symmetry_group_from_gemmi(key: str, direction: str, group: str) -> None:
     """The 2D group of the operations fixing the beam (Buxton et al. 1976, without reciprocity)."""
     c = _crystal(key)
-    sym = disc_symmetry(c, microscope_frame(c, _settings(direction)))
+    sym = disc_symmetry(c, microscope_frame(c, _settings(direction).geometry))
     assert sym.name == group
     assert np.allclose(sym.operations[0], np.eye(2))
     for op in sym.operations:
@@ -72,10 +72,10 @@ def test_disc_symmetry_group_from_gemmi(key: str, direction: str, group: str) ->
 def test_shell_pool_is_closed_and_the_disc_symmetric(key: str, direction: str) -> None:
     c = _crystal(key)
     settings = _settings(direction)
-    frame = microscope_frame(c, settings)
+    frame = microscope_frame(c, settings.geometry)
     sym = disc_symmetry(c, frame)
     wavenumber = wavenumber_from_voltage(settings.accelerating_voltage)
-    pool = reflection_pool(c, frame, settings, wavenumber, "shells")
+    pool = reflection_pool(c, frame, settings.beam_selection, wavenumber, "shells")
     assert len(pool) >= settings.min_reflection_pool
     g = frame.g_vectors(pool)
     for lab in sym.lab_operations:  # R g is in the pool for every g: complete sets of equivalents
@@ -90,8 +90,9 @@ def test_shell_pool_is_closed_and_the_disc_symmetric(key: str, direction: str) -
         assert np.abs(_mapped(image, op) - image).max() <= RELATIVE * scale
 
     # every operation, on the grid or not: I(R k) = I(k) at arbitrary incident directions
-    structure = bloch_structure(c, settings, frame, wavenumber, pool_mode="shells", device=torch.device("cpu"))
-    k = pixel_wavevectors(settings, wavenumber).reshape(-1, 3)[::3]
+    structure = bloch_structure(c, frame, wavenumber, potential=settings.potential, beams=settings.beam_selection,
+                                pool_mode="shells", device=torch.device("cpu"))
+    k = pixel_wavevectors(settings.pixel_count, settings.outer_convergence_angle, wavenumber).reshape(-1, 3)[::3]
     values = [propagate(structure, k @ lab.T, settings.thicknesses, settings.min_strong_beams, [0],
                         cdtype=torch.complex128).intensities[0, 0] for lab in sym.lab_operations]
     for v in values[1:]:
@@ -129,7 +130,7 @@ def test_symmetry_speedup_needs_complete_shells_and_the_000_disc_alone() -> None
 
 def test_pixel_orbits_cover_the_disc() -> None:
     c = _crystal("rocksalt")
-    sym = disc_symmetry(c, microscope_frame(c, _settings("001")))
+    sym = disc_symmetry(c, microscope_frame(c, _settings("001").geometry))
     reps, source = pixel_orbits(32, sym.pixel_operations)
     assert len(reps) == 136  # 4mm on 32²: 16·17/2 pixels of one eighth, diagonal included
     assert set(np.unique(source)) == set(reps)

@@ -82,7 +82,7 @@ def test_each_familys_discs_have_the_symmetry_of_the_crystal_along_its_beam(jour
     assert len(lacbed) == 4
     for path in lacbed:
         crystal = read_cif(work / "results" / "variants" / family / f"{path.stem}.cif")
-        symmetry = disc_symmetry(crystal, microscope_frame(crystal, settings))
+        symmetry = disc_symmetry(crystal, microscope_frame(crystal, settings.geometry))
         assert symmetry.name == GROUPS[family]
         assert len(symmetry.pixel_operations) >= 2, "at least one operation besides the identity permutes pixels"
         image, meta = read_tiff(path)

@@ -197,8 +197,9 @@ class DiscModel:
 
         # --- fixed geometry and beams (the numpy path of simulate_builtin) ---------------------
         self.wavenumber = wavenumber_from_voltage(settings.accelerating_voltage)
-        frame = microscope_frame(crystal, settings)
-        base: BlochStructure = bloch_structure(crystal, settings, frame, self.wavenumber, pool_mode="shells",
+        frame = microscope_frame(crystal, settings.geometry)
+        base: BlochStructure = bloch_structure(crystal, frame, self.wavenumber, potential=settings.potential,
+                                               beams=settings.beam_selection, pool_mode="shells",
                                                device=self.device, mean_absorption=mean_absorption)
         self.base = base
         pool = base.pool
@@ -231,10 +232,10 @@ class DiscModel:
             })
         self.u_abs_fixed = None
         if settings.absorb_flag == 2:
-            sf = structure_factors(crystal, settings, unique, g_mag, device=str(self.device))
+            sf = structure_factors(crystal, settings.potential, unique, g_mag, device=str(self.device))
             self.u_abs_fixed = torch.as_tensor(sf.u_abs, dtype=torch.complex128, device=self.device)
 
-        k_all = pixel_wavevectors(settings, self.wavenumber).reshape(-1, 3)
+        k_all = pixel_wavevectors(settings.pixel_count, settings.outer_convergence_angle, self.wavenumber).reshape(-1, 3)
         symmetry = disc_symmetry(crystal, frame)
         if use_symmetry:
             reps, source = pixel_orbits(settings.side, symmetry.pixel_operations)

@@ -41,7 +41,7 @@ from .pool import PoolMode, reflection_pool
 from .potential import StructureFactors, pool_matrix
 from .result import LacbedResult, PoolData
 from .symmetry import disc_symmetry, pixel_orbits
-from .settings import FELIX_NAMES, FelixSettings
+from .settings import FELIX_NAMES, BeamGeometry, BeamSelection, FelixSettings, PotentialSettings
 
 Hkl = tuple[int, int, int]
 
@@ -144,10 +144,12 @@ class BlochStructure:
 
 def bloch_structure(
     crystal: Crystal,
-    settings: FelixSettings,
     frame: MicroscopeFrame,
     wavenumber: float,
     *,
+    potential: PotentialSettings,
+    beams: BeamSelection,
+    geometry: BeamGeometry | None = None,
     pool_mode: PoolMode = "felix",
     pool: np.ndarray | None = None,
     constants: str = "codata",
@@ -155,19 +157,24 @@ def bloch_structure(
     mean_absorption: bool = False,
 ) -> BlochStructure:
     """The reflection pool (Felix's rule, complete shells, or a given list) and its Ũ matrix;
-    with ``mean_absorption`` the absorptive U'(0) joins the diagonal (Felix leaves it out)."""
+    with ``mean_absorption`` the absorptive U'(0) joins the diagonal (Felix leaves it out).
+
+    ``potential``: voltage, absorption and Debye–Waller constant of U_g; ``beams``: the pool size
+    and strong-beam count; ``geometry``: the beam directions, needed by Felix's own pool rule
+    (``pool_mode`` "felix"), which rebuilds Felix's frame from them."""
     if pool is None:
-        pool = reflection_pool(crystal, frame, settings, wavenumber, pool_mode, constants)
+        felix_inputs = None if geometry is None else (geometry, potential.accelerating_voltage)
+        pool = reflection_pool(crystal, frame, beams, wavenumber, pool_mode, constants, felix_inputs=felix_inputs)
     else:
         pool = np.asarray(pool, dtype=int).reshape(-1, 3)
         if np.any(pool[0] != 0):
             raise InputError("a given reflection pool must start with 000", field="pool")
-        if len(pool) <= settings.min_strong_beams:
+        if len(pool) <= beams.min_strong_beams:
             raise InputError(
-                f"a given pool of {len(pool)} reflections is not larger than IMinStrongBeams = {settings.min_strong_beams}",
+                f"a given pool of {len(pool)} reflections is not larger than IMinStrongBeams = {beams.min_strong_beams}",
                 field="pool",
             )
-    u_matrix, column = pool_matrix(crystal, settings, pool, frame.reciprocal, constants, str(device))
+    u_matrix, column = pool_matrix(crystal, potential, pool, frame.reciprocal, constants, str(device))
     strengths = np.abs(np.asarray(column.total))
     if len(strengths) > 1 and not strengths[1:].max() > 1e-9 * strengths[0]:
         # e.g. a large cell whose few nearest reflections are all extinct: every beam but 000
@@ -314,6 +321,30 @@ def propagate(
     return Propagation(intensities=images, beams=beams_per_pixel, largest_chunk=largest_chunk)
 
 
+def requested_beams(hkl: Sequence[Hkl], pool: np.ndarray) -> tuple[list[Hkl], list[Hkl]]:
+    """The requested discs split into (those in the pool, those not): Felix skips a reflection
+    outside its pool, and so do we (listed in the result's ``missing_hkl``)."""
+    wanted: list[Hkl] = [(int(h[0]), int(h[1]), int(h[2])) for h in hkl]
+    in_pool = {(int(r[0]), int(r[1]), int(r[2])) for r in pool}
+    return [h for h in wanted if h in in_pool], [h for h in wanted if h not in in_pool]
+
+
+def extract_discs(solved: Propagation, position: np.ndarray, present: Sequence[Hkl], side: int,
+                  blur_radius: float) -> tuple[dict[Hkl, np.ndarray], np.ndarray]:
+    """The last step of the chain: the solved pixels' intensities spread over the whole disc
+    (``position`` maps each of the side² pixels to its solved column, e.g. its symmetry orbit's
+    representative), one (n_thickness, side, side) stack per requested beam, blurred as Felix does
+    where RBlurRadius > 0; and the strong-beam count of every pixel."""
+    images = solved.intensities[:, :, position]
+    discs: dict[Hkl, np.ndarray] = {}
+    for j, h in enumerate(present):
+        stack = images[j].reshape(images.shape[1], side, side)
+        if blur_radius > 1e-9:
+            stack = np.stack([_blur(img, blur_radius) for img in stack])
+        discs[h] = stack
+    return discs, solved.beams[position]
+
+
 def simulate_builtin(
     crystal: Crystal,
     settings: FelixSettings,
@@ -362,38 +393,23 @@ def simulate_builtin(
     dev = resolve_device(device)
     cdtype = dtype or default_complex_dtype(dev)
     wavenumber = wavenumber_from_voltage(settings.accelerating_voltage, constants)
-    frame = microscope_frame(crystal, settings)
-    structure = bloch_structure(crystal, settings, frame, wavenumber, pool_mode=pool_mode, pool=pool,
-                                constants=constants, device=dev, mean_absorption=mean_absorption)
+    frame = microscope_frame(crystal, settings.geometry)
+    structure = bloch_structure(crystal, frame, wavenumber, potential=settings.potential, beams=settings.beam_selection,
+                                geometry=settings.geometry, pool_mode=pool_mode, pool=pool, constants=constants, device=dev,
+                                mean_absorption=mean_absorption)
     t_setup = time.perf_counter() - start
 
-    wanted: list[Hkl] = [tuple(int(v) for v in h) for h in hkl]  # type: ignore[misc]
-    pool_index = {tuple(int(v) for v in row): i for i, row in enumerate(structure.pool)}
-    present = [h for h in wanted if h in pool_index]
-    missing = [h for h in wanted if h not in pool_index]
-
+    present, missing = requested_beams(hkl, structure.pool)
     thicknesses = settings.thicknesses
-    side = settings.side
-    k_all = pixel_wavevectors(settings, wavenumber).reshape(-1, 3)
-    symmetric = use_symmetry and pool is None and pool_mode == "shells" and present == [(0, 0, 0)]
+    k_all = pixel_wavevectors(settings.pixel_count, settings.outer_convergence_angle, wavenumber).reshape(-1, 3)
     symmetry = disc_symmetry(crystal, frame)
-    if symmetric:
-        reps, source = pixel_orbits(side, symmetry.pixel_operations)
-    else:
-        reps, source = np.arange(len(k_all)), np.arange(len(k_all))
+    symmetric = use_symmetry and pool is None and pool_mode == "shells" and present == [(0, 0, 0)]
+    reps, source = pixel_orbits(settings.side, symmetry.pixel_operations) if symmetric else (np.arange(len(k_all)),) * 2
+    pool_index = {tuple(int(v) for v in row): i for i, row in enumerate(structure.pool)}
     solved = propagate(structure, k_all[reps], thicknesses, settings.min_strong_beams,
                        [pool_index[h] for h in present], cdtype=cdtype, pixel_chunk=pixel_chunk,
                        max_memory_gb=max_memory_gb, progress=progress)
-    position = np.searchsorted(reps, source)  # each pixel → its representative's column
-    images = solved.intensities[:, :, position]
-    beams_per_pixel = solved.beams[position]
-
-    discs: dict[Hkl, np.ndarray] = {}
-    for j, h in enumerate(present):
-        stack = images[j].reshape(len(thicknesses), side, side)
-        if settings.blur_radius > 1e-9:
-            stack = np.stack([_blur(img, settings.blur_radius) for img in stack])
-        discs[h] = stack
+    discs, beams_per_pixel = extract_discs(solved, np.searchsorted(reps, source), present, settings.side, settings.blur_radius)
     seconds = time.perf_counter() - start
     info = {
         "device": str(dev),

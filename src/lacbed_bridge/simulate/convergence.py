@@ -100,11 +100,12 @@ def change_rms(
     the ``bigger`` beam set (maximum over the thickness series)."""
     dev = resolve_device(device)
     wavenumber = wavenumber_from_voltage(bigger.accelerating_voltage, constants)
-    frame = microscope_frame(crystal, bigger)
-    structure = bloch_structure(crystal, bigger, frame, wavenumber, pool_mode=pool_mode,  # type: ignore[arg-type]
+    frame = microscope_frame(crystal, bigger.geometry)
+    structure = bloch_structure(crystal, frame, wavenumber, potential=bigger.potential, beams=bigger.beam_selection,
+                                geometry=bigger.geometry, pool_mode=pool_mode,  # type: ignore[arg-type]
                                 constants=constants, device=dev, mean_absorption=mean_absorption)
     pixels, weights = check_pixels(bigger.side, disc_symmetry(crystal, frame).pixel_operations, convergence.check_fraction)
-    k = pixel_wavevectors(bigger, wavenumber).reshape(-1, 3)[pixels]
+    k = pixel_wavevectors(bigger.pixel_count, bigger.outer_convergence_angle, wavenumber).reshape(-1, 3)[pixels]
     solved = propagate(structure, k, bigger.thicknesses, bigger.min_strong_beams, [0], cdtype=dtype or default_complex_dtype(dev))
     before = result.discs[(0, 0, 0)].reshape(len(result.thicknesses), -1)[:, pixels]
     diff = solved.intensities[0] - before

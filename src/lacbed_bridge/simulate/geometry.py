@@ -18,7 +18,7 @@ import numpy as np
 
 from ..crystal.model import Crystal
 from ..errors import InputError
-from .settings import FelixSettings
+from .settings import BeamGeometry
 
 
 #: smallest accepted n̂·ẑ (surface normal vs beam); below it the normal correction (1 + g·n̂/k_n)
@@ -68,13 +68,15 @@ class MicroscopeFrame:
         return np.asarray(hkl, dtype=float) @ self.reciprocal
 
 
-def microscope_frame(crystal: Crystal, settings: FelixSettings, *, path: str | None = None) -> MicroscopeFrame:
-    """Build the frame; raise :class:`InputError` if the beam and x directions are not usable."""
+def microscope_frame(crystal: Crystal, geometry: BeamGeometry, *, path: str | None = None) -> MicroscopeFrame:
+    """Build the frame of ``crystal`` for the beam, x and normal directions of ``geometry``
+    (:attr:`FelixSettings.geometry <.geometry.FelixSettings.geometry>`); raise
+    :class:`InputError` if they are not usable."""
     direct = direct_basis(crystal.cell)
     recip = reciprocal_basis(direct)
-    beam = np.asarray(settings.incident_beam_direction, dtype=float)
-    xdir = np.asarray(settings.x_direction, dtype=float)
-    normal = np.asarray(settings.normal_direction, dtype=float)
+    beam = np.asarray(geometry.incident_beam_direction, dtype=float)
+    xdir = np.asarray(geometry.x_direction, dtype=float)
+    normal = np.asarray(geometry.normal_direction, dtype=float)
     if not np.any(beam):
         raise InputError("the incident beam direction [uvw] must not be zero", path=path, field="IIncidentBeamDirection")
     if not np.any(xdir):
@@ -85,8 +87,8 @@ def microscope_frame(crystal: Crystal, settings: FelixSettings, *, path: str | N
     x /= np.linalg.norm(x)
     if abs(float(np.dot(x, z))) > 1e-6:
         raise InputError(
-            f"IXDirection {list(settings.x_direction)} is not perpendicular to IIncidentBeamDirection "
-            f"{list(settings.incident_beam_direction)} (need h·u + k·v + l·w = 0 for the zone axis)",
+            f"IXDirection {list(geometry.x_direction)} is not perpendicular to IIncidentBeamDirection "
+            f"{list(geometry.incident_beam_direction)} (need h·u + k·v + l·w = 0 for the zone axis)",
             path=path,
             field="IXDirection",
         )
@@ -98,8 +100,8 @@ def microscope_frame(crystal: Crystal, settings: FelixSettings, *, path: str | N
     n_lab = rotation @ (n / np.linalg.norm(n))
     if n_lab[2] < MIN_NORMAL_COSINE:
         raise InputError(
-            f"the surface normal {list(settings.normal_direction)} must point along the beam "
-            f"{list(settings.incident_beam_direction)} (n̂·ẑ = {n_lab[2]:.3f}; need > {MIN_NORMAL_COSINE}: a specimen "
+            f"the surface normal {list(geometry.normal_direction)} must point along the beam "
+            f"{list(geometry.incident_beam_direction)} (n̂·ẑ = {n_lab[2]:.3f}; need > {MIN_NORMAL_COSINE}: a specimen "
             "tilted by less than ~84°), otherwise k·n̂ vanishes in the surface-normal correction",
             path=path,
             field="INormalDirection",
@@ -107,13 +109,14 @@ def microscope_frame(crystal: Crystal, settings: FelixSettings, *, path: str | N
     return MicroscopeFrame(rotation=rotation, reciprocal=recip @ rotation.T, normal=n_lab)
 
 
-def pixel_wavevectors(settings: FelixSettings, wavenumber: float) -> np.ndarray:
-    """Incident wave vectors of all pixels, shape (2N, 2N, 3) [1/Å, with 2π], index [row, col].
+def pixel_wavevectors(pixel_count: int, disc_radius: float, wavenumber: float) -> np.ndarray:
+    """Incident wave vectors of all pixels, shape (2N, 2N, 3) [1/Å, with 2π], index [row, col],
+    for N = ``pixel_count`` (IPixelCount) and the disc radius [1/Å, no 2π] (ROuterConvergenceAngle).
 
     Δk = 2π·ROuterConvergenceAngle/N; k_x = (c − N + ½)Δk, k_y = (r − N + ½)Δk (PHYSICS.md §4).
     """
-    n = settings.pixel_count
-    dk = 2.0 * math.pi * settings.outer_convergence_angle / n
+    n = pixel_count
+    dk = 2.0 * math.pi * disc_radius / n
     centres = (np.arange(2 * n) - n + 0.5) * dk
     ky, kx = np.meshgrid(centres, centres, indexing="ij")
     kz2 = wavenumber**2 - kx**2 - ky**2

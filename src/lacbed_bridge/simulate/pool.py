@@ -35,7 +35,7 @@ from ..crystal.model import Crystal
 from ..errors import InputError
 from .felix.pool import felix_pool
 from .geometry import MicroscopeFrame, centring_allowed
-from .settings import FelixSettings, nint
+from .settings import BeamGeometry, BeamSelection, nint
 
 TINY = 1e-9
 #: relative tolerance of "the same |g|" (equivalent reflections differ by rounding, ~1e-15)
@@ -79,7 +79,7 @@ def _search(
     return hkl[near], g[near], gmag[near]
 
 
-def _limits(frame: MicroscopeFrame, settings: FelixSettings) -> tuple[float, int, np.ndarray, float]:
+def _limits(frame: MicroscopeFrame, settings: BeamSelection) -> tuple[float, int, np.ndarray, float]:
     """(g_limit [1/Å, with 2π], most reflections including 000, index box, shell width Δ)."""
     mags = np.linalg.norm(frame.reciprocal, axis=1)
     if settings.g_limit < TINY:
@@ -95,17 +95,24 @@ def _limits(frame: MicroscopeFrame, settings: FelixSettings) -> tuple[float, int
 def reflection_pool(
     crystal: Crystal,
     frame: MicroscopeFrame,
-    settings: FelixSettings,
+    settings: BeamSelection,
     wavenumber: float,
     mode: PoolMode = "felix",
     constants: str = "codata",
+    *,
+    felix_inputs: tuple[BeamGeometry, float] | None = None,
 ) -> np.ndarray:
     """Miller indices of the pool, (n, 3) int, 000 first, ordered by |g| ascending (``felix``:
-    in Felix's own order, the order of its StructureFactors.txt)."""
+    in Felix's own order, the order of its StructureFactors.txt).
+
+    ``felix_inputs`` = (beam geometry, accelerating voltage [kV]): mode ``felix`` rebuilds Felix's
+    own frame and wavenumber from them, as Felix does (its rounding decides shell boundaries)."""
     if mode == "shells":
         pool = _shell_pool(frame, settings, wavenumber, lattice_centring(crystal.spacegroup, crystal.cell))
     elif mode == "felix":
-        pool = _felix_pool(crystal, settings, constants)
+        if felix_inputs is None:
+            raise InputError("Felix's pool rule needs the beam geometry and voltage (felix_inputs)", field="simulation.pool")
+        pool = _felix_pool(crystal, settings, *felix_inputs, constants)
     else:
         raise InputError(f"expected one of {list(POOL_MODES)}, got {mode!r}", field="simulation.pool")
     if len(pool) <= settings.min_strong_beams:
@@ -117,7 +124,7 @@ def reflection_pool(
     return pool
 
 
-def _shell_pool(frame: MicroscopeFrame, settings: FelixSettings, wavenumber: float, centring: str) -> np.ndarray:
+def _shell_pool(frame: MicroscopeFrame, settings: BeamSelection, wavenumber: float, centring: str) -> np.ndarray:
     """Complete shells of equal |g|: at least IMinReflectionPool reflections (000 included), or
     with RgLimit > 0 every reflection with |g| ≤ 2π·RgLimit."""
     g_limit, n_max, box, shell = _limits(frame, settings)
@@ -139,10 +146,11 @@ def _shell_pool(frame: MicroscopeFrame, settings: FelixSettings, wavenumber: flo
     return np.vstack([np.zeros((1, 3), dtype=int), chosen])
 
 
-def _felix_pool(crystal: Crystal, settings: FelixSettings, constants: str) -> np.ndarray:
+def _felix_pool(crystal: Crystal, settings: BeamSelection, geometry: BeamGeometry, voltage: float,
+                constants: str) -> np.ndarray:
     """Felix's HKLMake and HKLSort reproduced bit for bit (:mod:`.felix.pool`): shell by shell,
     h, k, l order within a shell, cut when full, in Felix's StructureFactors.txt order."""
     centring = lattice_centring(crystal.spacegroup, crystal.cell)
-    return felix_pool(crystal.cell, centring, settings.incident_beam_direction, settings.x_direction,
-                      settings.normal_direction, settings.accelerating_voltage, settings.min_reflection_pool,
+    return felix_pool(crystal.cell, centring, geometry.incident_beam_direction, geometry.x_direction,
+                      geometry.normal_direction, voltage, settings.min_reflection_pool,
                       settings.g_limit, constants=constants)

@@ -26,7 +26,7 @@ from ..crystal.model import Crystal, Site, effective_b_iso
 from .absorption import bird_king_form_factor
 from .electron import lorentz_factor
 from .kirkland import kirkland_form_factor
-from .settings import FelixSettings
+from .settings import PotentialSettings
 
 TINY = 1e-9
 
@@ -42,7 +42,7 @@ class SiteTerms:
     positions: np.ndarray
 
 
-def site_terms(crystal: Crystal, settings: FelixSettings) -> list[SiteTerms]:
+def site_terms(crystal: Crystal, debye_waller_constant: float) -> list[SiteTerms]:
     """Expand the asymmetric unit and apply Felix's rule for B (read_cif_mod.f90:349-360,
     ug_matrix_mod.f90:88; :func:`~lacbed_bridge.crystal.model.effective_b_iso`): B = 8π²U_iso,
     replaced by RDebyeWallerConstant when it is 0, negative or > 10 Å².
@@ -54,7 +54,7 @@ def site_terms(crystal: Crystal, settings: FelixSettings) -> list[SiteTerms]:
     out = []
     for index, site in enumerate(crystal.sites):
         positions = np.array([pos for i, pos in atoms if i == index])
-        b = effective_b_iso(site.b_iso, settings.debye_waller_constant)
+        b = effective_b_iso(site.b_iso, debye_waller_constant)
         out.append(SiteTerms(site=site, occupancy=site.occupancy, b_iso=b, positions=positions))
     return out
 
@@ -107,7 +107,7 @@ def phase_sum(hkl: np.ndarray, positions: np.ndarray, block: int = PHASE_BLOCK) 
 
 def structure_factors(
     crystal: Crystal,
-    settings: FelixSettings,
+    settings: PotentialSettings,
     hkl: np.ndarray,
     g_mag: np.ndarray,
     constants: str = "codata",
@@ -123,7 +123,7 @@ def structure_factors(
     u = np.zeros(len(hkl), dtype=complex)
     u_abs = np.zeros(len(hkl), dtype=complex)
     bk_cache: dict[tuple[str, float], np.ndarray] = {}
-    for terms in site_terms(crystal, settings):
+    for terms in site_terms(crystal, settings.debye_waller_constant):
         el = terms.site.element
         dw = np.exp(-terms.b_iso * q_unique**2 / 4.0)
         f = kirkland_form_factor(el, q_unique) + _charge_correction(terms.site, q_unique / 2.0)
@@ -147,7 +147,7 @@ def structure_factors(
 
 def pool_matrix(
     crystal: Crystal,
-    settings: FelixSettings,
+    settings: PotentialSettings,
     pool_hkl: np.ndarray,
     reciprocal: np.ndarray,
     constants: str = "codata",

@@ -168,7 +168,7 @@ def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None 
                 raise ConfigError(str(exc).split(": ", 1)[-1], path=path, field=f"families[{i}].geometry") from None
         try:
             for prototype in prototypes:
-                microscope_frame(prototype.crystal(), frame_settings)
+                microscope_frame(prototype.crystal(), frame_settings.geometry)
         except InputError as exc:
             if own is config:
                 raise named(exc) from None

@@ -29,6 +29,40 @@ REFINEMENT_ONLY = frozenset(
 
 
 @dataclass(frozen=True)
+class BeamGeometry:
+    """The directions that fix the microscope frame: the beam [uvw] (direct lattice), the image x
+    axis (hkl, reciprocal lattice) and the specimen's surface normal [uvw] (Felix's
+    IIncidentBeamDirection, IXDirection, INormalDirection)."""
+
+    incident_beam_direction: Vector
+    x_direction: Vector
+    normal_direction: Vector
+
+
+@dataclass(frozen=True)
+class BeamSelection:
+    """How many beams: the pool size IMinReflectionPool (000 included), IMinStrongBeams per pixel,
+    and RgLimit [1/Å, no 2π] (0: the pool size decides)."""
+
+    min_reflection_pool: int
+    min_strong_beams: int
+    g_limit: float
+
+
+@dataclass(frozen=True)
+class PotentialSettings:
+    """What the crystal potential U_g depends on besides the crystal: the accelerating voltage
+    [kV] (relativistic factor γ in U_g = γF_g/(πV)), the absorption model (IAbsorbFLAG: 0 none, 1
+    proportional with RAbsorptionPer [%], 2 Bird–King) and the Debye–Waller constant B [Å²] used
+    where a site has none."""
+
+    accelerating_voltage: float
+    absorb_flag: int
+    absorption_per: float
+    debye_waller_constant: float
+
+
+@dataclass(frozen=True)
 class FelixSettings:
     """All felix.inp settings (simulation mode). Defaults are those of the reference cases."""
 
@@ -67,6 +101,21 @@ class FelixSettings:
     exit_criteria: float = 1e-05
 
     # ----- derived ----------------------------------------------------------------------
+    @property
+    def geometry(self) -> BeamGeometry:
+        """The beam, x and surface-normal directions (what the microscope frame needs)."""
+        return BeamGeometry(self.incident_beam_direction, self.x_direction, self.normal_direction)
+
+    @property
+    def beam_selection(self) -> BeamSelection:
+        """The pool size, strong beams per pixel and g limit (what the beam choice needs)."""
+        return BeamSelection(self.min_reflection_pool, self.min_strong_beams, self.g_limit)
+
+    @property
+    def potential(self) -> PotentialSettings:
+        """Voltage, absorption model and Debye–Waller constant (what U_g needs)."""
+        return PotentialSettings(self.accelerating_voltage, self.absorb_flag, self.absorption_per, self.debye_waller_constant)
+
     @property
     def side(self) -> int:
         """Image side in pixels (2 × IPixelCount)."""
