@@ -111,6 +111,26 @@ def test_changing_one_family_reruns_only_that_family(e2e: tuple[Path, Path], tmp
     assert families == {"variants": {"Fm-3m_rocksalt"}, "simulate": {"Fm-3m_rocksalt"}, "edd": {"Fm-3m_rocksalt"}}
 
 
+def test_the_settings_hashes_decide_what_reruns(e2e: tuple[Path, Path], tmp_path: Path) -> None:
+    """The simulate and edd rules rerun on the hash of their settings objects (issue #12 item 4):
+    how the work is done (pixel_chunk, Felix's timeout) reruns nothing; a setting both image kinds
+    depend on (the Debye–Waller constant) reruns every simulate and edd batch."""
+    work, config = e2e
+    changed = yaml.safe_load(config.read_text())
+    changed["simulation"]["pixel_chunk"] = 77
+    changed["simulation"]["felix"] = {**(changed["simulation"].get("felix") or {}), "timeout_s": 60}
+    path = tmp_path / "how.yaml"
+    path.write_text(yaml.safe_dump(changed))
+    assert job_counts(snakemake(work, "-n", config=path)) == {}
+    changed["simulation"]["debye_waller_constant"] = float(changed["simulation"].get("debye_waller_constant", 0.0)) + 0.25
+    path.write_text(yaml.safe_dump(changed))
+    counts = job_counts(snakemake(work, "-n", config=path))
+    results = work / "results"
+    assert counts["simulate"] == len(list(results.glob("lacbed/*/batch_*.csv")))
+    assert counts["edd"] == len(list(results.glob("edd/*/batch_*.csv"))) + len(list(results.glob("deformation/*/batch_*.csv")))
+    assert "variants" not in counts
+
+
 def test_report_has_the_figures(e2e: tuple[Path, Path]) -> None:
     work, config = e2e
     report = work / "report.html"

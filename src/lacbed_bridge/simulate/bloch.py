@@ -27,6 +27,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -44,6 +45,21 @@ from .symmetry import disc_symmetry, pixel_orbits
 from .settings import FELIX_NAMES, BeamGeometry, BeamSelection, FelixSettings, PotentialSettings
 
 Hkl = tuple[int, int, int]
+Solver = Literal["auto", "expm", "chebyshev"]
+#: how exp(iÃt)e₀ is computed: batched matrix exponentials, or a Chebyshev series on pixel blocks
+#: (``auto``: Chebyshev on a CPU, where it is several times faster, the exponential on a GPU)
+SOLVERS: tuple[str, ...] = ("auto", "expm", "chebyshev")
+
+
+def resolve_solver(solver: str, device: torch.device) -> str:
+    """``expm`` or ``chebyshev`` for ``solver`` on ``device`` (``auto``: Chebyshev on a CPU — 4.4×
+    faster than the exponential on the demo's discs, docs/performance.md — the batched
+    exponential on a GPU, where it was measured)."""
+    if solver not in SOLVERS:
+        raise InputError(f"expected one of {list(SOLVERS)}, got {solver!r}", field="simulation.solver")
+    if solver == "auto":
+        return "chebyshev" if device.type == "cpu" else "expm"
+    return solver
 
 STRONG_SG_STEP = 0.005  # [1/Å] RMaxSg start and increment (bloch_mod.f90:440-449)
 STRONG_PERTURBATION = 0.0025 / 0.005  # RMinPertStrong, fixed (its update is commented out in Felix)
@@ -277,9 +293,17 @@ def propagate(
     pixel_chunk: int = 1024,
     max_memory_gb: float = 4.0,
     progress: Callable[[int, int], None] | None = None,
+    solver: Solver = "expm",
 ) -> Propagation:
     """Intensities of the pool beams ``out_idx`` for incident wave vectors ``k_all`` (P, 3)
-    [1/Å, with 2π] over a thickness series [Å] (steps 1-5 above), in batches of directions."""
+    [1/Å, with 2π] over a thickness series [Å] (steps 1-5 above), in batches of directions.
+
+    ``solver``: ``expm`` (batched matrix exponentials, step 4) or ``chebyshev`` (the same
+    exp(iÃt)e₀ by a Chebyshev series on blocks of neighbouring pixels, :mod:`.chebyshev`)."""
+    if resolve_solver(solver, structure.device) == "chebyshev":
+        from .chebyshev import propagate_blocks
+
+        return propagate_blocks(structure, k_all, thicknesses, min_strong, out_idx, cdtype=cdtype, progress=progress)
     dev = structure.device
     f64 = torch.float64
     g_t = torch.as_tensor(structure.g_lab, dtype=f64, device=dev)
@@ -360,6 +384,7 @@ def simulate_builtin(
     use_symmetry: bool = False,
     mean_absorption: bool = False,
     constants: str = "codata",
+    solver: Solver = "auto",
 ) -> LacbedResult:
     """Simulate LACBED discs of ``crystal`` with Felix's settings.
 
@@ -387,11 +412,15 @@ def simulate_builtin(
         I ≤ 1 everywhere; docs/conventions.md); the default reproduces Felix.
     constants: ``codata`` (default) or ``felix`` (Felix's hard-coded values, c typo included;
         reproduces Felix to ~1e-6, see electron.py).
+    solver: ``expm`` (batched matrix exponentials), ``chebyshev`` (Chebyshev series on blocks of
+        neighbouring pixels, matrix–matrix products; equal to expm to ~1e-12 in complex128,
+        :mod:`.chebyshev`) or ``auto`` (Chebyshev on a CPU, expm on a GPU).
     """
     start = time.perf_counter()
     check_supported(settings)
     dev = resolve_device(device)
     cdtype = dtype or default_complex_dtype(dev)
+    solver = resolve_solver(solver, dev)  # type: ignore[assignment]
     wavenumber = wavenumber_from_voltage(settings.accelerating_voltage, constants)
     frame = microscope_frame(crystal, settings.geometry)
     structure = bloch_structure(crystal, frame, wavenumber, potential=settings.potential, beams=settings.beam_selection,
@@ -408,13 +437,14 @@ def simulate_builtin(
     pool_index = {tuple(int(v) for v in row): i for i, row in enumerate(structure.pool)}
     solved = propagate(structure, k_all[reps], thicknesses, settings.min_strong_beams,
                        [pool_index[h] for h in present], cdtype=cdtype, pixel_chunk=pixel_chunk,
-                       max_memory_gb=max_memory_gb, progress=progress)
+                       max_memory_gb=max_memory_gb, progress=progress, solver=solver)
     discs, beams_per_pixel = extract_discs(solved, np.searchsorted(reps, source), present, settings.side, settings.blur_radius)
     seconds = time.perf_counter() - start
     info = {
         "device": str(dev),
         "dtype": str(cdtype).replace("torch.", ""),
         "pool_mode": "given" if pool is not None else pool_mode,
+        "solver": solver,
         "mean_absorption": bool(mean_absorption),
         "pool_size": int(len(structure.pool)),
         "beams_min": int(beams_per_pixel.min()),

@@ -32,6 +32,7 @@ class BuiltinOptions:
     mean_absorption: bool = False
     convergence: Convergence | None = None
     complex_dtype: str = "auto"
+    solver: str = "auto"
 
     @property
     def dtype(self) -> torch.dtype | None:
@@ -53,6 +54,7 @@ class BuiltinOptions:
             mean_absorption=bool(values["mean_absorption"]),
             complex_dtype=str(values["complex_dtype"]),
             convergence=Convergence.from_config(values["convergence"]),
+            solver=str(values["solver"]),
         )
 
 
@@ -206,10 +208,11 @@ def simulate(
                 raise ConfigError("convergence control computes the (000) disc only", field="simulation.convergence")
             return simulate_converged(crystal, settings, options.convergence, device=device, pool_mode=options.pool_mode,
                                       use_symmetry=options.use_symmetry, mean_absorption=options.mean_absorption,
-                                      pixel_chunk=pixel_chunk, dtype=options.dtype)
+                                      pixel_chunk=pixel_chunk, dtype=options.dtype, solver=options.solver)
         return simulate_builtin(crystal, settings, hkl=hkl, device=device, pixel_chunk=pixel_chunk,
                                 pool_mode=options.pool_mode, use_symmetry=options.use_symmetry,  # type: ignore[arg-type]
-                                mean_absorption=options.mean_absorption, dtype=options.dtype)
+                                mean_absorption=options.mean_absorption, dtype=options.dtype,
+                                solver=options.solver)  # type: ignore[arg-type]
     if backend == "felix":
         from .felix.backend import simulate_felix
 
