@@ -12,8 +12,12 @@
    shells, rocksalt MgO [001] (4mm) and GaAs [001] (2mm), with and without ``use_symmetry``
    (identical discs, ratio of times).
 
-4. The peer: time per tilt on one thread against abTEM's Bloch-wave solver on the same structure
-   matrices (when ``abtem`` is installed, the ``peers`` extra; :func:`peer_comparison`).
+4. The solvers on the demo's disc: the matrix exponential and the Chebyshev series, complex128
+   and complex64, time and max |ΔI| against the exponential in complex128 (:func:`solver_speedup`).
+
+5. The peer: time per tilt on one thread against abTEM's Bloch-wave solver on the same tilts and
+   structure matrices, both our solvers (when ``abtem`` is installed, the ``peers`` extra;
+   :func:`peer_comparison`).
 
 ``--quick`` (≤ 60 s on 2 cores) runs the 64² cases once and the 128² cases on a 32² pixel grid
 (same disc, coarser sampling), scaling the time by the pixel count. Prints the figures; the LAST
@@ -33,6 +37,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from lacbed_bridge import __version__
@@ -141,6 +146,7 @@ def main() -> None:
     if ratios:
         figures["max_ratio_reference_cases"] = max(ratios)
     symmetry_speedup(figures, args)
+    solver_speedup(figures, args)
     peer_comparison(figures, args)
     print(json.dumps(figures))
 
@@ -176,11 +182,59 @@ def symmetry_speedup(figures: dict[str, object], args: argparse.Namespace) -> No
               f"speed-up {speedup:.1f}x, max |dI| {diff:.1e}")
 
 
+def solver_speedup(figures: dict[str, object], args: argparse.Namespace) -> None:
+    """The demo's disc (config.yaml: GaAs [001], 32², 500 Å, its pool and strong beams, the
+    symmetry speed-up on, no convergence control) with each solver and precision on all threads:
+    time, ratio to the exponential in complex128, and max |ΔI| against it."""
+    from lacbed_bridge.config import load_config
+    from lacbed_bridge.crystal.prototypes import load_prototypes
+    from lacbed_bridge.simulate.run import settings_from_config
+
+    config = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
+    settings = settings_from_config(config)
+    proto = load_prototypes()["zincblende"]
+    crystal = proto.crystal({"A": "Ga", "B": "As"}, u_iso={s.label: 0.008 for s in proto.sites})
+    device = torch.device(args.device)
+    runs = {}
+    for solver in ("expm", "chebyshev"):
+        for dtype in (torch.complex128, torch.complex64):
+            holder = {}
+
+            def run(solver: str = solver, dtype: torch.dtype = dtype, holder: dict = holder) -> None:
+                holder["r"] = simulate_builtin(crystal, settings, device=args.device, pool_mode="shells", use_symmetry=True,
+                                               solver=solver, dtype=dtype)
+            runs[solver, dtype] = (timed(run, device, args.repeats), holder["r"].disc())
+    base_time, base_disc = runs["expm", torch.complex128]
+    print(f"  demo disc (GaAs [001], pool {settings.min_reflection_pool} / {settings.min_strong_beams}, {settings.side}², "
+          f"{torch.get_num_threads()} threads): time, speed-up over expm complex128, max |dI| against it")
+    for (solver, dtype), (seconds, disc) in runs.items():
+        label = f"{solver}_{str(dtype).replace('torch.', '')}"
+        error = float(np.abs(disc - base_disc).max())
+        figures[f"demo_{label}_s"] = seconds
+        figures[f"demo_{label}_speedup"] = base_time / seconds
+        figures[f"demo_{label}_max_dI"] = error
+        print(f"    {label:20s} {seconds:6.2f} s  {base_time / seconds:5.1f}x  {error:.1e}")
+
+
+def peer_tiles(side: int, tile: int, count: int) -> np.ndarray:
+    """Flat pixel indices of ``count`` tile × tile blocks of neighbouring pixels spread along the
+    diagonal of a side × side disc (the blocks the Chebyshev solver works on)."""
+
+    corners = tile * np.linspace(0, side // tile - 1, count).round().astype(int)  # on the solver's tile grid
+    rows = [(r0 + i) * side + c0 + j for r0, c0 in zip(corners, corners[::-1], strict=True)
+            for i in range(tile) for j in range(tile)]
+    return np.asarray(rows)
+
+
 def peer_comparison(figures: dict[str, object], args: argparse.Namespace) -> None:
     """Time per tilt of the propagation on one CPU thread, ours against abTEM's Bloch-wave solver,
-    on the same structure matrices: GaAs [001], the demo geometry (500 Å), ≥ 100 and ≥ 200 strong
-    beams, 48 tilts of the disc. Ours: the exact ``exp(iÃt)e₀`` with absorption (proportional
-    7.8 %), complex128 (the CPU default) and complex64 (the GPU default); abTEM 1.0
+    on the same tilts and the same structure matrices: GaAs [001], the demo geometry (500 Å),
+    ≥ 100 and ≥ 200 strong beams, 48 tilts (three 4 × 4 blocks of neighbouring pixels).
+    Ours, with absorption (proportional 7.8 %): the batched ``matrix_exp`` (``solver: expm``,
+    the matrix exponential alone) and the Chebyshev solver (``solver: chebyshev``, the whole
+    :func:`~lacbed_bridge.simulate.chebyshev.propagate_blocks` including its strong-beam choice
+    and matrices), each in complex128 (the CPU default) and complex64, with the largest |ΔI| of
+    the Chebyshev discs against the complex128 exponential; abTEM 1.0
     (``abtem.bloch.dynamical.calculate_dynamical_scattering``, a Hermitian ``eigh`` per tilt) on
     the elastic (Hermitian) part of the same matrices, as it has no absorption. Skipped when
     abTEM is not installed (``pip install -e '.[peers]'``)."""
@@ -189,11 +243,11 @@ def peer_comparison(figures: dict[str, object], args: argparse.Namespace) -> Non
     except ImportError:
         print("  abTEM not installed (pip install -e '.[peers]'): peer comparison skipped")
         return
-    import numpy as np
 
     from lacbed_bridge.config import load_config
     from lacbed_bridge.crystal.prototypes import load_prototypes
     from lacbed_bridge.simulate.bloch import bloch_structure, excitation_errors, strong_beam_mask, structure_matrix
+    from lacbed_bridge.simulate.chebyshev import propagate_blocks
     from lacbed_bridge.simulate.electron import wavenumber_from_voltage
     from lacbed_bridge.simulate.geometry import direct_basis, microscope_frame, pixel_wavevectors
     from lacbed_bridge.simulate.run import settings_from_config
@@ -203,7 +257,7 @@ def peer_comparison(figures: dict[str, object], args: argparse.Namespace) -> Non
     base = settings_from_config(load_config(Path(__file__).resolve().parents[1] / "config.yaml"))
     proto = load_prototypes()["zincblende"]
     crystal = proto.crystal({"A": "Ga", "B": "As"}, u_iso={s.label: 0.008 for s in proto.sites})
-    tilts = 48
+    cpu = torch.device("cpu")
     try:
         for beams in (100, 200):
             settings = dataclasses.replace(base, min_reflection_pool=int(3.4 * beams), min_strong_beams=beams,
@@ -211,20 +265,31 @@ def peer_comparison(figures: dict[str, object], args: argparse.Namespace) -> Non
             wavenumber = wavenumber_from_voltage(settings.accelerating_voltage)
             frame = microscope_frame(crystal, settings.geometry)
             structure = bloch_structure(crystal, frame, wavenumber, potential=settings.potential, beams=settings.beam_selection,
-                                        pool_mode="shells", device=torch.device("cpu"))
+                                        pool_mode="shells", device=cpu)
             k_all = pixel_wavevectors(settings.pixel_count, settings.outer_convergence_angle, wavenumber).reshape(-1, 3)
-            pick = np.linspace(0, len(k_all) - 1, tilts).astype(int)
-            k = torch.as_tensor(k_all[pick], dtype=torch.float64)
+            k_pick = k_all[peer_tiles(settings.side, 4, 3)]
+            tilts = len(k_pick)
+            k = torch.as_tensor(k_pick, dtype=torch.float64)
             g = torch.as_tensor(structure.g_lab, dtype=torch.float64)
             s = excitation_errors(k, g, torch.linalg.norm(g, dim=1), wavenumber)
             strong = strong_beam_mask(s, structure.u0_abs, beams)
             n = int(strong.sum(dim=1).max())
-            a, idx, _, _ = structure_matrix(structure, k, s, strong, n)
+            a, idx, _, norm = structure_matrix(structure, k, s, strong, n)
             t = settings.thicknesses[0]
-            row = {}
-            for name, dtype in (("complex128", torch.complex128), ("complex64", torch.complex64)):
+            row: dict[str, float] = {}
+            discs: dict[str, np.ndarray] = {}
+            for label, dtype in (("complex128", torch.complex128), ("complex64", torch.complex64)):
                 x = ((1j * t) * a).to(dtype)
-                row[name] = timed(lambda x=x: torch.linalg.matrix_exp(x)[:, :, 0], torch.device("cpu"), 3) / tilts
+                row[f"expm_{label}"] = timed(lambda x=x: torch.linalg.matrix_exp(x)[:, :, 0], cpu, 3) / tilts
+                holder = {}
+
+                def chebyshev(dtype: torch.dtype = dtype, holder: dict = holder) -> None:
+                    holder["r"] = propagate_blocks(structure, k_pick, [t], beams, [0], cdtype=dtype)
+                row[f"chebyshev_{label}"] = timed(chebyshev, cpu, 3) / tilts
+                discs[label] = holder["r"].intensities[0, 0]
+            # the reference: exp(iÃt) in complex128, the 000 beam after the normal correction
+            zero = torch.linalg.matrix_exp((1j * t) * a)[:, 0, 0] / norm[:, 0]  # 000 is beam 0 (g·n̂ = 0)
+            reference = (zero.abs() ** 2).numpy()
             hermitian = (0.5 * (a + a.mH)).numpy()
             hkl = np.asarray(structure.pool)[idx.numpy()]
             cell = direct_basis(crystal.cell)
@@ -233,15 +298,21 @@ def peer_comparison(figures: dict[str, object], args: argparse.Namespace) -> Non
             def peer() -> None:
                 for i in range(tilts):
                     calculate_dynamical_scattering(hermitian[i], hkl[i], cell, energy, t)
-            row["abtem"] = timed(peer, torch.device("cpu"), 3) / tilts
+            row["abtem"] = timed(peer, cpu, 3) / tilts
             for key, value in row.items():
                 figures[f"peer_{beams}beams_{key}_ms"] = 1e3 * value
-            figures[f"peer_{beams}beams_ratio_complex128"] = row["complex128"] / row["abtem"]
-            figures[f"peer_{beams}beams_ratio_complex64"] = row["complex64"] / row["abtem"]
-            print(f"  per tilt, 1 thread, {n} beams (≥ {beams}): ours complex128 {1e3 * row['complex128']:.2f} ms, "
-                  f"complex64 {1e3 * row['complex64']:.2f} ms (with absorption); abTEM eigh {1e3 * row['abtem']:.2f} ms "
-                  f"(no absorption); ratio ours/abTEM {row['complex128'] / row['abtem']:.2f} (c128), "
-                  f"{row['complex64'] / row['abtem']:.2f} (c64)")
+            for key in row:
+                if key != "abtem":
+                    figures[f"peer_{beams}beams_ratio_{key}"] = row[key] / row["abtem"]
+            errors = {label: float(np.abs(disc - reference).max()) for label, disc in discs.items()}
+            for label, error in errors.items():
+                figures[f"peer_{beams}beams_chebyshev_{label}_max_dI"] = error
+            print(f"  per tilt, 1 thread, {n} beams (≥ {beams}), {tilts} tilts: abTEM eigh {1e3 * row['abtem']:.2f} ms "
+                  "(no absorption); ours with absorption, time (ratio to abTEM):")
+            for label in ("complex128", "complex64"):
+                e, c = row[f"expm_{label}"], row[f"chebyshev_{label}"]
+                print(f"    {label}: expm {1e3 * e:.2f} ms ({e / row['abtem']:.2f}), chebyshev {1e3 * c:.2f} ms "
+                      f"({c / row['abtem']:.2f}, max |dI| {errors[label]:.1e} vs complex128 expm)")
     finally:
         torch.set_num_threads(threads)
 

@@ -12,7 +12,7 @@ import torch
 
 from lacbed_bridge.crystal.prototypes import load_prototypes
 from lacbed_bridge.simulate.bloch import simulate_builtin
-from lacbed_bridge.simulate.chebyshev import block_waves, tile_blocks
+from lacbed_bridge.simulate.chebyshev import block_waves, series_length, tile_blocks
 from lacbed_bridge.simulate.settings import FelixSettings
 
 def _settings(**values: object) -> FelixSettings:
@@ -59,7 +59,7 @@ def test_complex64_chebyshev_is_within_the_single_precision_error() -> None:
 
 def test_block_waves_is_the_exponential_of_each_pixels_matrix() -> None:
     """Random Hermitian coupling with absorption, three pixels with different beam subsets and
-    normal corrections: ψ_p = exp(iÃ_p t) e₀ with Ã_p = W_p (D_p + C) W_p on the pixel's beams."""
+    normal corrections: w_p ∘ ψ_p with ψ_p = exp(iÃ_p t) e₀, Ã_p = D_p + W_p C W_p on the pixel's beams."""
     rng = np.random.default_rng(7)
     n, t = 12, 40.0
     h = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
@@ -69,7 +69,7 @@ def test_block_waves_is_the_exponential_of_each_pixels_matrix() -> None:
     member[1, [3, 7]] = False
     member[2, 5:9] = False
     weight = np.where(member, rng.uniform(0.9, 1.1, size=(3, n)), 0.0)
-    psi = block_waves(torch.as_tensor(coupling), torch.as_tensor(diagonal), torch.as_tensor(weight), [t])[0].numpy()
+    amplitude = block_waves(torch.as_tensor(coupling), torch.as_tensor(diagonal), torch.as_tensor(weight), [t])[0].numpy()
     for p in range(3):
         beams = np.flatnonzero(member[p])
         c = coupling[np.ix_(beams, beams)].copy()
@@ -77,8 +77,8 @@ def test_block_waves_is_the_exponential_of_each_pixels_matrix() -> None:
         w = weight[p, beams]
         a = np.diag(diagonal[p, beams]) + w[:, None] * c * w[None, :]
         expected = torch.linalg.matrix_exp(torch.as_tensor(1j * t * a))[:, 0].numpy()
-        np.testing.assert_allclose(psi[p, beams], expected, atol=1e-12)
-        assert np.all(psi[p, ~member[p]] == 0)  # beams outside the pixel's set never fill
+        np.testing.assert_allclose(amplitude[p, beams], w * expected, atol=1e-12)
+        assert np.all(amplitude[p, ~member[p]] == 0)  # beams outside the pixel's set never fill
 
 
 def test_tiles_hold_neighbouring_pixels() -> None:
@@ -92,3 +92,12 @@ def test_tiles_hold_neighbouring_pixels() -> None:
     for block in blocks:
         rows, cols = block // side, block % side
         assert rows.max() - rows.min() < 4 and cols.max() - cols.min() < 4
+
+
+@pytest.mark.parametrize("x", [0.3, 12.0, 129.0, 900.0])
+def test_series_length_leaves_the_bessel_function_below_1e_16(x: float) -> None:
+    from scipy.special import jv
+
+    order = series_length(x)
+    assert order > x
+    assert np.abs(jv(np.arange(order, order + 50), x)).max() < 1e-16

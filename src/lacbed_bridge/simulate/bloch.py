@@ -52,8 +52,8 @@ SOLVERS: tuple[str, ...] = ("auto", "expm", "chebyshev")
 
 
 def resolve_solver(solver: str, device: torch.device) -> str:
-    """``expm`` or ``chebyshev`` for ``solver`` on ``device`` (``auto``: Chebyshev on a CPU — 4.4×
-    faster than the exponential on the demo's discs, docs/performance.md — the batched
+    """``expm`` or ``chebyshev`` for ``solver`` on ``device`` (``auto``: Chebyshev on a CPU — 5.2×
+    faster than the exponential on the demo's disc, docs/performance.md — the batched
     exponential on a GPU, where it was measured)."""
     if solver not in SOLVERS:
         raise InputError(f"expected one of {list(SOLVERS)}, got {solver!r}", field="simulation.solver")

@@ -44,9 +44,15 @@ from .bloch import BlochStructure, Propagation, excitation_errors, strong_beam_m
 #: stop when this many consecutive terms are all below the tolerance (a single small Bessel
 #: value near a zero of J_k must not end the series)
 QUIET_TERMS = 4
-#: the series never runs past r·t + this many terms beyond the largest r·t (J_k(x) falls faster
-#: than (ex/2k)^k for k > x, so far fewer are ever needed)
-MAX_EXTRA_TERMS = 400
+#: the series is refused (RuntimeError) past this many times the first estimate of its length
+MAX_GROWTH = 8
+
+
+def series_length(x: float) -> int:
+    """An order past which J_k(x) < 1e-16 (x ≥ 0): the transition region of J_k(x) around k ≈ x
+    has the width (x/2)^⅓ (J_{x+m}(x) ≈ (2/x)^⅓ Ai(m (2/x)^⅓), Abramowitz & Stegun 9.3.23), and
+    Ai(z) < 1e-16 for z > 14.6 (A&S 10.4.59), so x + 16 (x/2)^⅓ + 20 orders suffice."""
+    return int(math.ceil(x + 16.0 * (0.5 * x) ** (1.0 / 3.0) + 20.0))
 
 
 def block_waves(
@@ -57,68 +63,89 @@ def block_waves(
     *,
     tol: float = 1e-13,
 ) -> torch.Tensor:
-    """ψ(t) = exp(iÃ_p t)e₀ for every pixel p of a block and every thickness [Å].
+    """The amplitudes w_p ∘ ψ_p(t), ψ_p(t) = exp(iÃ_p t)e₀, for every pixel p of a block and every
+    thickness [Å], Ã_p = diag(d_p) + W_p C W_p on the pixel's beams (W_p = diag(w_p)).
 
     coupling: C_U (n, n) complex, the coupling between the block's beams (diagonal ignored) [1/Å];
-    diagonal: d_p (P, n) complex, the diagonal of each pixel's Ã (any real shift per pixel is a
-    global phase) [1/Å]; weight: w_p (P, n) real, (1 + g·n̂/k_n)^−½ on the pixel's strong beams and
-    0 elsewhere; beam 0 must be 000. Returns ψ (T, P, n) in the dtype of ``coupling``.
+    diagonal: d_p (P, n) complex, the diagonal of each pixel's Ã (a constant shift per pixel, real
+    or imaginary, is a global phase or damping and is taken out of the series) [1/Å]; weight: w_p
+    (P, n) real, (1 + g·n̂/k_n)^−½ on the pixel's strong beams and 0 elsewhere; beam 0 must be
+    000. Returns (T, P, n) in the dtype of ``coupling``, exactly 0 off each pixel's beams.
+
+    The recurrence runs on y_k = S_p T_k(Â_p)e₀ with S_p = W_p (2/r)^½ (zero off the pixel's
+    beams), for which 2Â y = d2 ∘ y + S_p²(C y): one GEMM and three element-wise updates per term,
+    and w_p ∘ ψ_p = (r/2)^½ Σ_k c_k y_k.
     """
     dtype = coupling.dtype
     real = torch.float64 if dtype == torch.complex128 else torch.float32
     c_off = coupling.clone()
     c_off.fill_diagonal_(0)
-    c_t = c_off.T.contiguous()  # (w∘X) @ Cᵀ = (C (w∘x))ᵀ row by row
+    c_t = c_off.T.contiguous()  # Y @ Cᵀ = (C y)ᵀ row by row
     w = weight.to(real)
-    d = diagonal.to(dtype)
     valid = w > 0
-    # Gershgorin discs of each pixel's matrix: centre Re d_g, radius w_g Σ_h |C_gh| w_h
+    d = diagonal.to(dtype)
+    # the mean imaginary diagonal (the mean absorption) as a damping e^{−μt}: eigenvalues closer
+    # to the real axis, so T_k(Â)e₀ grows less and the series ends sooner
+    mu = torch.where(valid, d.imag, torch.zeros_like(d.imag)).sum(dim=1) / valid.sum(dim=1).clamp(min=1)
+    d = d - 1j * mu[:, None].to(dtype)
+    # Gershgorin discs of each pixel's matrix: centre Re d_g, radius w_g Σ_h |C_gh| w_h; ONE interval
+    # for the block (its pixels' intervals differ little, and the series runs to the largest r·t
+    # anyway), so one row of Bessel values serves every pixel
     radius = w * (w @ c_off.abs().to(real).T)
-    big = torch.finfo(real).max
-    lo = torch.where(valid, d.real - radius, torch.full_like(radius, big)).min(dim=1).values
-    hi = torch.where(valid, d.real + radius, torch.full_like(radius, -big)).max(dim=1).values
+    lo = float(torch.where(valid, d.real - radius, torch.full_like(radius, math.inf)).min())
+    hi = float(torch.where(valid, d.real + radius, torch.full_like(radius, -math.inf)).max())
     # (a tighter interval from Lanczos steps saved under 10 % of the terms and cost accuracy:
     # eigenvalues close to its ends, pushed off the axis by the absorption, made T_k grow; the
     # Gershgorin interval keeps the series at ~1e-13)
     centre = 0.5 * (hi + lo)
-    half = torch.clamp(0.5 * (hi - lo), min=1e-12)
-    # the recurrence v_{k+1} = 2Âv_k − v_{k−1} with 2Â x = d2 ∘ x + s ∘ (C (s ∘ x)), s = w·√(2/r)
-    d2 = torch.where(valid, 2.0 * (d - centre[:, None].to(dtype)) / half[:, None].to(dtype), torch.zeros_like(d))
-    scale = (w * torch.sqrt(2.0 / half)[:, None]).to(dtype)
-
-    def twice_apply(x: torch.Tensor) -> torch.Tensor:  # 2Â x for every pixel at once
-        return d2 * x + scale * ((scale * x) @ c_t)
+    half = max(0.5 * (hi - lo), 1e-12)
+    d2 = torch.where(valid, 2.0 * (d - centre) / half, torch.zeros_like(d))
+    s2 = (w**2 * (2.0 / half)).to(dtype)  # S_p²
 
     t = np.asarray(list(thicknesses), dtype=float)
-    x = half.to(torch.float64).cpu().numpy()[None, :] * t[:, None]  # r_p·t, (T, P)
-    n_max = int(math.ceil(float(x.max()))) + MAX_EXTRA_TERMS
-    orders = np.arange(n_max + 1)
-    bessel = jv(orders[:, None, None], x[None])  # J_k(r_p t), (K, T, P)
-    bessel[1:] *= 2.0
-    phase = np.exp(1j * centre.to(torch.float64).cpu().numpy()[None, :] * t[:, None])  # e^{ict}
-    coeff = torch.as_tensor((1j ** (orders % 4))[:, None, None] * bessel * phase[None], dtype=dtype, device=d.device)
-    coeff = coeff[:, :, :, None].contiguous()  # (K, T, P, 1): one slice per order
-    size_bound = np.abs(bessel).max(axis=(1, 2))  # the largest |coefficient| of each order
-    p, n = d.shape
-    v_prev = torch.zeros((p, n), dtype=dtype, device=d.device)
-    v_prev[:, 0] = 1.0
-    v = 0.5 * twice_apply(v_prev)
-    psi = coeff[0] * v_prev + coeff[1] * v
+    x = half * t  # r·t per thickness
     start = float(x.max())
+    # (r/2)^½ (amplitude per unit of y), e^{ict} from the centre and e^{−μ_p t} from the mean
+    # absorption, per thickness and pixel, (T, P)
+    shift = math.sqrt(0.5 * half) * np.exp(1j * centre * t[:, None] - mu.to(torch.float64).cpu().numpy()[None, :] * t[:, None])
+
+    def coefficients(order: int) -> tuple[torch.Tensor, np.ndarray]:
+        # J_k(r t) by scipy (relative accuracy in the tail, where ‖y_k‖ may have grown: the stop
+        # test below needs the true size of the small coefficients, not a rounding floor)
+        orders = np.arange(order + 1)
+        bessel = jv(orders[:, None], x[None, :])  # (K, T)
+        bessel[1:] *= 2.0
+        coeff = ((1j ** (orders % 4))[:, None] * bessel)[:, :, None] * shift[None]  # (K, T, P)
+        # (K, T, P, 1): one slice per order; the largest |coefficient| of each order bounds its term
+        return (torch.as_tensor(coeff, dtype=dtype, device=d.device)[..., None].contiguous(),
+                np.abs(coeff).max(axis=(1, 2)))
+
+    n_max = series_length(start)
+    coeff, size_bound = coefficients(n_max)
+    p, n = d.shape
+    y_prev = torch.zeros((p, n), dtype=dtype, device=d.device)
+    y_prev[:, 0] = torch.sqrt(s2[:, 0])  # S e₀ (w = 1 on 000)
+    y = 0.5 * (d2 * y_prev + s2 * (y_prev @ c_t))
+    amplitude = coeff[0] * y_prev + coeff[1] * y
     k = 1
-    while k < n_max:
+    while True:
         k += 1
-        # v_{k} = d2 ∘ v_{k−1} + s ∘ (C (s ∘ v_{k−1})) − v_{k−2}, in place of the oldest vector
-        product = (scale * v) @ c_t
-        v_prev.neg_().addcmul_(d2, v).addcmul_(scale, product)
-        v_prev, v = v, v_prev
-        psi.addcmul_(coeff[k], v)
+        if k > n_max:  # not converged within the first estimate: more orders
+            if n_max > MAX_GROWTH * series_length(start):
+                raise RuntimeError(f"the Chebyshev series did not converge to {tol:g} in {n_max} terms")
+            n_max *= 2
+            coeff, size_bound = coefficients(n_max)
+        # y_k = d2 ∘ y_{k−1} + S²(C y_{k−1}) − y_{k−2}, in place of the oldest vector
+        product = y @ c_t
+        y_prev.neg_().addcmul_(d2, y).addcmul_(s2, product)
+        y_prev, y = y, y_prev
+        amplitude.addcmul_(coeff[k], y)
         if k > start and k % QUIET_TERMS == 0:
             # the terms left are below tol: |J_k| falls super-exponentially past k > r·t while
             # ‖T_k(Â)e₀‖ grows at most geometrically (slightly, from the absorption)
-            if size_bound[k] * float(torch.linalg.vector_norm(v, dim=1).max()) < tol:
+            if size_bound[k] * float(torch.linalg.vector_norm(y, dim=1).max()) < tol:
                 break
-    return psi
+    return amplitude
 
 
 def tile_blocks(k_all: np.ndarray, tile: int) -> list[np.ndarray]:
@@ -175,8 +202,8 @@ def propagate_blocks(
         weight = torch.where(member, 1.0 / norm, torch.zeros_like(norm))
         diagonal = (s[:, union] + 1j * structure.mean_absorption) / norm**2
         coupling = structure.coupling[union][:, union].to(cdtype)
-        psi = block_waves(coupling, diagonal, weight, thicknesses, tol=tol)  # (T, P, n_u)
-        amplitude = psi * weight.to(psi.dtype)[None]  # M ψ, M = N⁻¹ on the pixel's beams, 0 off them
+        # M ψ, M = N⁻¹ on the pixel's beams and 0 off them, (T, P, n_u)
+        amplitude = block_waves(coupling, diagonal, weight, thicknesses, tol=tol)
         intensity = (amplitude.real**2 + amplitude.imag**2).to(f64)
         position = {int(b): j for j, b in enumerate(union.tolist())}
         for j, gi in enumerate(out_idx):

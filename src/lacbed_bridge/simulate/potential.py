@@ -155,8 +155,14 @@ def pool_matrix(
 ) -> tuple[np.ndarray, StructureFactors]:
     """Ũ(g_i − g_j) for every pair of pool reflections, (n, n) complex [Å⁻²], and the
     structure factors of the pool reflections themselves (column g_j = 000)."""
-    diff = pool_hkl[:, None, :] - pool_hkl[None, :, :]
-    unique, inverse = np.unique(diff.reshape(-1, 3), axis=0, return_inverse=True)
+    diff = (pool_hkl[:, None, :] - pool_hkl[None, :, :]).reshape(-1, 3).astype(np.int64)
+    # the distinct g − h by one integer key per difference (np.unique on rows sorts
+    # lexicographically and is ~10× slower for a 500-reflection pool's 250 000 pairs)
+    offset = int(np.abs(diff).max(initial=0))
+    base = 2 * offset + 1
+    key = ((diff[:, 0] + offset) * base + diff[:, 1] + offset) * base + diff[:, 2] + offset
+    unique_key, inverse = np.unique(key, return_inverse=True)
+    unique = np.stack([unique_key // (base * base), unique_key // base % base, unique_key % base], axis=1) - offset
     g_mag = np.linalg.norm(unique @ reciprocal, axis=1)
     sf = structure_factors(crystal, settings, unique, g_mag, constants, device)
     total = sf.total[inverse.reshape(-1)].reshape(len(pool_hkl), len(pool_hkl))
