@@ -168,24 +168,29 @@ gaas = Crystal("GaAs", (5.65325,) * 3 + (90.0,) * 3, "F -4 3 m",
                (Site("Ga", "Ga", (0, 0, 0), 1.0, 0.5854 / b), Site("As", "As", (0.25, 0.25, 0.25), 1.0, 0.3528 / b)))
 settings = FelixSettings(pixel_count=16, min_reflection_pool=300, min_strong_beams=100, absorb_flag=1).validate()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-result = simulate_builtin(gaas, settings, device="cpu", pixel_chunk=100000, max_memory_gb=float(sys.argv[1]))
+result = simulate_builtin(gaas, settings, device="cpu", pixel_chunk=100000, max_memory_gb=float(sys.argv[1]), solver=sys.argv[2])
 print(result.info["largest_chunk"], result.info["beams_max"], (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 2**20)
 """
 
 
 @pytest.mark.slow
 def test_memory_is_bounded_by_chunking() -> None:
-    """Peak memory follows max_memory_gb (≈ 0.5 GiB + the bound): run in fresh processes."""
+    """Peak memory of the batched exponential follows max_memory_gb (≈ 0.5 GiB + the bound); the
+    Chebyshev solver works on 4 × 4-pixel blocks and stays small whatever the bound. Run in fresh
+    processes."""
     import subprocess
     import sys
 
-    def run(limit: float) -> tuple[int, int, float]:
-        out = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, str(limit)], capture_output=True, text=True, check=True)
+    def run(limit: float, solver: str = "expm") -> tuple[int, int, float]:
+        out = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, str(limit), solver], capture_output=True, text=True,
+                             check=True)
         chunk, beams, gib = out.stdout.split()
         return int(chunk), int(beams), float(gib)
 
     small_chunk, beams, small = run(0.25)
     big_chunk, _, big = run(4.0)
+    block, _, chebyshev = run(4.0, "chebyshev")
+    assert block == 16 and chebyshev < small, (block, chebyshev, small)
     assert beams >= 100
     # ~10 matrices of beams² complex128 per pixel must fit in the bound (beams of the first chunk ≤ max)
     bound = 0.25 * 2**30 // (10 * 100 * 100 * 16)
