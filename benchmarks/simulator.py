@@ -214,6 +214,24 @@ def solver_speedup(figures: dict[str, object], args: argparse.Namespace) -> None
         figures[f"demo_{label}_speedup"] = base_time / seconds
         figures[f"demo_{label}_max_dI"] = error
         print(f"    {label:20s} {seconds:6.2f} s  {base_time / seconds:5.1f}x  {error:.1e}")
+    # a thickness series (Felix users' refinement runs): 100–2000 Å in 10 Å steps, 16² pixels
+    sizes = ((200, 60),) if args.quick else ((200, 60), (500, 150))
+    for pool, strong in sizes:
+        series = dataclasses.replace(settings, pixel_count=8, min_reflection_pool=pool, min_strong_beams=strong,
+                                     initial_thickness=100.0, final_thickness=2000.0, delta_thickness=10.0)
+        out = {}
+        for solver in ("expm", "chebyshev"):
+            def run(solver: str = solver) -> None:
+                out[solver] = simulate_builtin(crystal, series, device=args.device, pool_mode="shells", solver=solver,
+                                               dtype=torch.complex128).discs[(0, 0, 0)]
+            out[f"t_{solver}"] = timed(run, device, args.repeats)
+        error = float(np.abs(out["chebyshev"] - out["expm"]).max())
+        speedup = out["t_expm"] / out["t_chebyshev"]
+        figures[f"series_{strong}beams_speedup"] = speedup
+        figures[f"series_{strong}beams_max_dI"] = error
+        print(f"  thickness series ({len(series.thicknesses)} thicknesses 100–2000 Å, 16², pool {pool} / {strong}, "
+              f"complex128): expm {out['t_expm']:.2f} s, chebyshev {out['t_chebyshev']:.2f} s, speed-up {speedup:.1f}x, "
+              f"max |dI| {error:.1e}")
 
 
 def peer_tiles(side: int, tile: int, count: int) -> np.ndarray:

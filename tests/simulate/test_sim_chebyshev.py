@@ -12,7 +12,8 @@ import torch
 
 from lacbed_bridge.crystal.prototypes import load_prototypes
 from lacbed_bridge.simulate.bloch import simulate_builtin
-from lacbed_bridge.simulate.chebyshev import block_waves, series_length, tile_blocks
+from lacbed_bridge.simulate import chebyshev
+from lacbed_bridge.simulate.chebyshev import bessel_table, block_waves, series_length, tile_blocks
 from lacbed_bridge.simulate.settings import FelixSettings
 
 def _settings(**values: object) -> FelixSettings:
@@ -57,11 +58,11 @@ def test_complex64_chebyshev_is_within_the_single_precision_error() -> None:
     assert np.abs(single.discs[(0, 0, 0)] - exact.discs[(0, 0, 0)]).max() < 1e-4
 
 
-def test_block_waves_is_the_exponential_of_each_pixels_matrix() -> None:
+def _random_block(seed: int = 7) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Random Hermitian coupling with absorption, three pixels with different beam subsets and
-    normal corrections: w_p ∘ ψ_p with ψ_p = exp(iÃ_p t) e₀, Ã_p = D_p + W_p C W_p on the pixel's beams."""
-    rng = np.random.default_rng(7)
-    n, t = 12, 40.0
+    normal corrections, and a mean absorption on the diagonal."""
+    rng = np.random.default_rng(seed)
+    n = 12
     h = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
     coupling = 0.02 * (h + h.conj().T) * (1 + 0.08j)
     diagonal = rng.uniform(-0.3, 0.3, size=(3, n)) + 0.001j
@@ -69,16 +70,76 @@ def test_block_waves_is_the_exponential_of_each_pixels_matrix() -> None:
     member[1, [3, 7]] = False
     member[2, 5:9] = False
     weight = np.where(member, rng.uniform(0.9, 1.1, size=(3, n)), 0.0)
-    amplitude = block_waves(torch.as_tensor(coupling), torch.as_tensor(diagonal), torch.as_tensor(weight), [t])[0].numpy()
+    weight[:, 0] = 1.0  # 000
+    return coupling, diagonal, member, weight
+
+
+def _expected(coupling: np.ndarray, diagonal: np.ndarray, member: np.ndarray, weight: np.ndarray, p: int,
+              t: float) -> np.ndarray:
+    """w_p ∘ exp(iÃ_p t) e₀ with Ã_p = D_p + W_p C W_p on the pixel's beams."""
+    beams = np.flatnonzero(member[p])
+    c = coupling[np.ix_(beams, beams)].copy()
+    np.fill_diagonal(c, 0)
+    w = weight[p, beams]
+    a = np.diag(diagonal[p, beams]) + w[:, None] * c * w[None, :]
+    return w * torch.linalg.matrix_exp(torch.as_tensor(1j * t * a))[:, 0].numpy()
+
+
+def test_block_waves_is_the_exponential_of_each_pixels_matrix() -> None:
+    """Every pixel of the block, every thickness of a series (0 Å included): w_p ∘ ψ_p(t)."""
+    coupling, diagonal, member, weight = _random_block()
+    thicknesses = [0.0, 15.0, 40.0, 75.0, 120.0, 200.0]
+    amplitude = block_waves(torch.as_tensor(coupling), torch.as_tensor(diagonal), torch.as_tensor(weight),
+                            thicknesses).numpy()
+    assert amplitude.shape == (len(thicknesses), 3, 12)
+    for i, t in enumerate(thicknesses):
+        for p in range(3):
+            np.testing.assert_allclose(amplitude[i, p, member[p]], _expected(coupling, diagonal, member, weight, p, t),
+                                       atol=1e-12)
+            assert np.all(amplitude[i, p, ~member[p]] == 0)  # beams outside the pixel's set never fill
+
+
+def test_a_series_longer_than_its_estimate_is_extended(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first estimate far too short (2 orders): the orders are doubled until the series meets
+    its tolerance, with the same result."""
+    coupling, diagonal, member, weight = _random_block(3)
+    monkeypatch.setattr(chebyshev, "series_length", lambda x: 2)
+    monkeypatch.setattr(chebyshev, "MAX_GROWTH", 10**6)
+    amplitude = block_waves(torch.as_tensor(coupling), torch.as_tensor(diagonal), torch.as_tensor(weight), [90.0]).numpy()
     for p in range(3):
-        beams = np.flatnonzero(member[p])
-        c = coupling[np.ix_(beams, beams)].copy()
-        np.fill_diagonal(c, 0)
-        w = weight[p, beams]
-        a = np.diag(diagonal[p, beams]) + w[:, None] * c * w[None, :]
-        expected = torch.linalg.matrix_exp(torch.as_tensor(1j * t * a))[:, 0].numpy()
-        np.testing.assert_allclose(amplitude[p, beams], w * expected, atol=1e-12)
-        assert np.all(amplitude[p, ~member[p]] == 0)  # beams outside the pixel's set never fill
+        np.testing.assert_allclose(amplitude[0, p, member[p]], _expected(coupling, diagonal, member, weight, p, 90.0),
+                                   atol=1e-12)
+
+
+def test_a_series_that_does_not_converge_falls_back_to_the_exponential(monkeypatch: pytest.MonkeyPatch) -> None:
+    """block_waves refuses a series that does not converge within MAX_GROWTH × its estimate, and
+    the disc is then computed by the matrix exponential, block by block, with the same values."""
+    coupling, diagonal, _, weight = _random_block(3)
+    monkeypatch.setattr(chebyshev, "series_length", lambda x: 2)
+    with pytest.raises(chebyshev.SeriesDivergence):
+        block_waves(torch.as_tensor(coupling), torch.as_tensor(diagonal), torch.as_tensor(weight), [90.0])
+    crystal = load_prototypes()["zincblende"].crystal()
+    settings = _settings()
+    exact = simulate_builtin(crystal, settings, device="cpu", pool_mode="shells", solver="expm")
+    fallback = simulate_builtin(crystal, settings, device="cpu", pool_mode="shells", solver="chebyshev")
+    assert np.abs(fallback.disc() - exact.disc()).max() == 0.0  # every block went to the exponential
+
+
+@pytest.mark.parametrize("x_max", [0.005, 3.0, 180.0, 2500.0])
+@pytest.mark.parametrize("count", [3, 40])
+def test_bessel_table_is_the_bessel_function(x_max: float, count: int) -> None:
+    """scipy's jv for few values, Miller's recurrence for many: absolute ~1e-13 and relative in the
+    tail, where the stop test reads it."""
+    from scipy.special import jv
+
+    x = np.linspace(0.0, x_max, count)
+    order = series_length(x_max)
+    table = bessel_table(x, order)
+    expected = jv(np.arange(order + 1)[:, None], x[None, :])
+    assert table.shape == (order + 1, count)
+    assert np.abs(table - expected).max() < 1e-13
+    tail = (np.abs(expected) < 1e-8) & (np.abs(expected) > 1e-200)
+    assert np.all(np.abs(table - expected)[tail] <= 1e-10 * np.abs(expected)[tail])
 
 
 def test_tiles_hold_neighbouring_pixels() -> None:
