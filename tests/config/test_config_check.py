@@ -57,6 +57,7 @@ def test_unknown_prototype() -> None:
         _check(families=[{"name": "x", "prototype": "nonesuch", "n_variants": 2}])
 
 
+@pytest.mark.slow
 def test_snakemake_dry_run_stops_before_any_job(tmp_path: Path) -> None:
     config = copy.deepcopy(DEMO)
     config["simulation"]["x_direction"] = [0, 0, 1]

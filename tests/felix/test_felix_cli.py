@@ -33,6 +33,7 @@ def test_dropin_with_the_felix_backend_leaves_what_felix_leaves(tmp_path: Path, 
     assert np.allclose(image, expected, atol=1e-7) and meta["backend"] == "felix"
 
 
+@pytest.mark.slow
 def test_dropin_takes_felix_run_options(tmp_path: Path, fake_felix, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     """--timeout, --retries, --threads and --config's simulation.felix reach the Felix run (issue #11 item 8)."""

@@ -242,6 +242,7 @@ def test_simulate_felix_failure_keeps_inputs_and_log_only(tmp_path: Path, fake_f
     assert sorted(p.name for p in (tmp_path / "zb_000001").iterdir()) == ["felix.cif", "felix.hkl", "felix.inp", "felix.log"]
 
 
+@pytest.mark.slow
 def test_hang_times_out_and_kills_the_process_group(tmp_path: Path, fake_felix: FakeFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     executable = fake_felix("hang", "GaAs_m110_930A_64px_noabs")
     pids_file = tmp_path / "pids"

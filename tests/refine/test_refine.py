@@ -67,6 +67,7 @@ def test_model_equals_the_simulator_at_the_start(settings_kw: dict, symmetry: bo
     assert np.abs(moved - reference).max() < 0.05 * np.abs(reference).max()
 
 
+@pytest.mark.slow
 def test_gradients_match_finite_differences() -> None:
     crystal = _gaas()
     model = DiscModel(crystal, _settings(), ["delta", "kappa:A", "kappa:B", "u_iso:A", "u_iso:B", "thickness"],

@@ -44,7 +44,8 @@ def _case(case: str) -> tuple:
     return read_cif(folder / "felix.cif"), parse_felix_inp(folder / "felix.inp"), disc, sf[:, :3].astype(int)
 
 
-@pytest.mark.parametrize("case", CASES)
+# the [001] cases in the quick loop, every case in `make test` and CI
+@pytest.mark.parametrize("case", [c if c.endswith("_001") else pytest.param(c, marks=pytest.mark.slow) for c in CASES])
 def test_felix_exact_mode_reproduces_felix(case: str) -> None:
     crystal, settings, felix, felix_pool_hkl = _case(case)
     result = simulate_builtin(crystal, settings, device="cpu", constants="felix", pool_mode="felix")

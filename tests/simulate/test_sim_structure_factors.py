@@ -152,6 +152,7 @@ def test_pool_of_oblique_cells_matches_the_full_box(cell) -> None:
         assert abs(ratio - round(ratio)) < 1e-9 or ratio > last - 1, h
 
 
+@pytest.mark.slow
 def test_phase_sums_are_blocked_so_memory_does_not_scale_with_atoms_times_reflections() -> None:
     """Issue #11 item 2: a site with many equivalent positions and a large pool of reflection
     differences must not allocate n_reflections × n_positions terms at once."""

@@ -30,6 +30,7 @@ def _pairs(n: int = 4, side: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     return edd / edd.max(), lac / lac.max()
 
 
+@pytest.mark.slow
 def test_regression_unet_memorises_a_batch():
     torch.manual_seed(0)
     x, y = _pairs()
