@@ -59,6 +59,22 @@ def felix_wall_time(case: Path) -> float:
     return float(match.group(1))
 
 
+def demo_settings():
+    """The Felix settings of the demo (config.yaml)."""
+    from lacbed_bridge.config import load_config
+    from lacbed_bridge.simulate.run import settings_from_config
+
+    return settings_from_config(load_config(Path(__file__).resolve().parents[1] / "config.yaml"))
+
+
+def prototype_crystal(key: str, elements: dict[str, str]):
+    """A prototype's crystal with the given elements and U_iso 0.008 Å² on every site."""
+    from lacbed_bridge.crystal.prototypes import load_prototypes
+
+    proto = load_prototypes()[key]
+    return proto.crystal(elements, u_iso={s.label: 0.008 for s in proto.sites})
+
+
 def timed(fn, device: torch.device, repeats: int) -> float:
     best = math.inf
     for _ in range(repeats):
@@ -153,17 +169,11 @@ def main() -> None:
 
 def symmetry_speedup(figures: dict[str, object], args: argparse.Namespace) -> None:
     """Time the demo geometry with and without the symmetry speed-up (same disc)."""
-    from lacbed_bridge.config import load_config
-    from lacbed_bridge.crystal.prototypes import load_prototypes
-    from lacbed_bridge.simulate.run import settings_from_config
-
-    base = settings_from_config(load_config(Path(__file__).resolve().parents[1] / "config.yaml"))
+    base = demo_settings()
     pool, strong = (200, 60) if args.quick else (base.min_reflection_pool, base.min_strong_beams)
     base = dataclasses.replace(base, min_reflection_pool=pool, min_strong_beams=strong)
-    prototypes = load_prototypes()
     for key, elements in (("rocksalt", {"A": "Mg", "B": "O"}), ("zincblende", {"A": "Ga", "B": "As"})):
-        proto = prototypes[key]
-        c = proto.crystal(elements, u_iso={s.label: 0.008 for s in proto.sites})
+        c = prototype_crystal(key, elements)
         out = {}
         for flag in (False, True):
             def run(flag: bool = flag) -> None:
@@ -186,14 +196,8 @@ def solver_speedup(figures: dict[str, object], args: argparse.Namespace) -> None
     """The demo's disc (config.yaml: GaAs [001], 32², 500 Å, its pool and strong beams, the
     symmetry speed-up on, no convergence control) with each solver and precision on all threads:
     time, ratio to the exponential in complex128, and max |ΔI| against it."""
-    from lacbed_bridge.config import load_config
-    from lacbed_bridge.crystal.prototypes import load_prototypes
-    from lacbed_bridge.simulate.run import settings_from_config
-
-    config = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
-    settings = settings_from_config(config)
-    proto = load_prototypes()["zincblende"]
-    crystal = proto.crystal({"A": "Ga", "B": "As"}, u_iso={s.label: 0.008 for s in proto.sites})
+    settings = demo_settings()
+    crystal = prototype_crystal("zincblende", {"A": "Ga", "B": "As"})
     device = torch.device(args.device)
     runs = {}
     for solver in ("expm", "chebyshev"):
@@ -237,7 +241,6 @@ def solver_speedup(figures: dict[str, object], args: argparse.Namespace) -> None
 def peer_tiles(side: int, tile: int, count: int) -> np.ndarray:
     """Flat pixel indices of ``count`` tile × tile blocks of neighbouring pixels spread along the
     diagonal of a side × side disc (the blocks the Chebyshev solver works on)."""
-
     corners = tile * np.linspace(0, side // tile - 1, count).round().astype(int)  # on the solver's tile grid
     rows = [(r0 + i) * side + c0 + j for r0, c0 in zip(corners, corners[::-1], strict=True)
             for i in range(tile) for j in range(tile)]
@@ -262,19 +265,15 @@ def peer_comparison(figures: dict[str, object], args: argparse.Namespace) -> Non
         print("  abTEM not installed (pip install -e '.[peers]'): peer comparison skipped")
         return
 
-    from lacbed_bridge.config import load_config
-    from lacbed_bridge.crystal.prototypes import load_prototypes
     from lacbed_bridge.simulate.bloch import bloch_structure, excitation_errors, strong_beam_mask, structure_matrix
     from lacbed_bridge.simulate.chebyshev import propagate_blocks
     from lacbed_bridge.simulate.electron import wavenumber_from_voltage
     from lacbed_bridge.simulate.geometry import direct_basis, microscope_frame, pixel_wavevectors
-    from lacbed_bridge.simulate.run import settings_from_config
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    base = settings_from_config(load_config(Path(__file__).resolve().parents[1] / "config.yaml"))
-    proto = load_prototypes()["zincblende"]
-    crystal = proto.crystal({"A": "Ga", "B": "As"}, u_iso={s.label: 0.008 for s in proto.sites})
+    base = demo_settings()
+    crystal = prototype_crystal("zincblende", {"A": "Ga", "B": "As"})
     cpu = torch.device("cpu")
     try:
         for beams in (100, 200):

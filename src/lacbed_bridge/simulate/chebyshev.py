@@ -163,14 +163,18 @@ def block_waves(
     # absorption, per thickness and pixel, (T, P)
     shift = math.sqrt(0.5 * half) * np.exp(1j * centre * t[:, None] - mu.to(torch.float64).cpu().numpy()[None, :] * t[:, None])
 
-    n_max = series_length(start)
-    # 2J_k(r t) (J_0 once) for every order and thickness, (K, T); the largest |coefficient| of
-    # each order bounds its term (the tail needs relative accuracy: ‖y_k‖ may have grown)
-    bessel = bessel_table(x, n_max)
-    bessel[1:] *= 2.0
     shift_size = float(np.abs(shift).max())
-    size_bound = np.abs(bessel).max(axis=1) * shift_size
     shift_t = torch.as_tensor(shift, dtype=dtype, device=d.device)
+
+    def orders_up_to(order: int) -> tuple[np.ndarray, np.ndarray]:
+        # 2J_k(r t) (J_0 once) for every order and thickness, (K, T), and the largest |coefficient|
+        # of each order, which bounds its term (the tail needs relative accuracy: ‖y_k‖ may have grown)
+        table = bessel_table(x, order)
+        table[1:] *= 2.0
+        return table, np.abs(table).max(axis=1) * shift_size
+
+    n_max = series_length(start)
+    bessel, size_bound = orders_up_to(n_max)
 
     def coefficients(first: int) -> torch.Tensor:
         # the orders first … first + CHUNK_ORDERS − 1 as (orders, T, P, 1): i^k 2J_k(r t) · shift
@@ -194,9 +198,7 @@ def block_waves(
             if 2 * n_max > limit:
                 raise SeriesDivergence(f"the Chebyshev series did not reach {tol:g} in {n_max} terms")
             n_max *= 2
-            bessel = bessel_table(x, n_max)
-            bessel[1:] *= 2.0
-            size_bound = np.abs(bessel).max(axis=1) * shift_size
+            bessel, size_bound = orders_up_to(n_max)
             chunk_first, coeff = k, coefficients(k)
         elif k >= chunk_first + CHUNK_ORDERS:
             chunk_first, coeff = k, coefficients(k)
