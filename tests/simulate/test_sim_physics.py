@@ -159,7 +159,12 @@ def test_cuda_matches_cpu() -> None:
 
 
 _MEMORY_SCRIPT = """
-import dataclasses, resource, sys
+import dataclasses, sys
+def peak_kib():
+    # VmHWM: this process's own peak resident set. Not ru_maxrss: Linux carries the parent's peak
+    # across fork + exec, so under a pytest process that has already grown, it never moves.
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 from lacbed_bridge.crystal.model import Crystal, Site
 from lacbed_bridge.simulate.bloch import simulate_builtin
 from lacbed_bridge.simulate.settings import FelixSettings
@@ -167,9 +172,9 @@ b = 78.95683520871486
 gaas = Crystal("GaAs", (5.65325,) * 3 + (90.0,) * 3, "F -4 3 m",
                (Site("Ga", "Ga", (0, 0, 0), 1.0, 0.5854 / b), Site("As", "As", (0.25, 0.25, 0.25), 1.0, 0.3528 / b)))
 settings = FelixSettings(pixel_count=16, min_reflection_pool=300, min_strong_beams=100, absorb_flag=1).validate()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kib()
 result = simulate_builtin(gaas, settings, device="cpu", pixel_chunk=100000, max_memory_gb=float(sys.argv[1]), solver=sys.argv[2])
-print(result.info["largest_chunk"], result.info["beams_max"], (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 2**20)
+print(result.info["largest_chunk"], result.info["beams_max"], (peak_kib() - before) / 2**20)
 """
 
 
