@@ -117,3 +117,34 @@ def test_a_garbage_checkpoint_is_one_line(tmp_path, capsys):
     assert main(["predict", str(garbage), str(tmp_path / "x.tif"), "--out", str(tmp_path / "o.tif")]) == 2
     err = capsys.readouterr().err.strip()
     assert "not a readable checkpoint" in err and "model.pt" in err and len(err.splitlines()) == 1
+
+
+def test_predict_from_a_cif_with_a_family_geometry(tiny_model, tmp_path, capsys):
+    """--family projects the CIF along that family's beam (families[].geometry), as the workflow
+    made that family's EDD images; without it the shared [001] geometry is used."""
+    import yaml
+
+    from lacbed_bridge.edd import images as edd_images
+    from lacbed_bridge.family_geometry import family_config
+
+    cif = REPO_ROOT / "tests" / "crystal" / "data" / "NaCl_modern_items.cif"
+    config = load_config(REPO_ROOT / "config.yaml")
+    config["families"] = [{"name": "Fm-3m_rocksalt_110", "prototype": "rocksalt", "n_variants": 2,
+                           "geometry": {"incident_beam_direction": [1, 1, 0], "x_direction": [0, 0, 1],
+                                        "normal_direction": [1, 1, 0]}}]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    edd_images.write_edd(cif, family_config(load_config(path), "Fm-3m_rocksalt_110"), tmp_path / "edd110.tif")
+    assert main(["predict", str(tiny_model), str(tmp_path / "edd110.tif"), "--out", str(tmp_path / "via_tif.tif"), "--device", "cpu"]) == 0
+    common = ["--config", str(path), "--device", "cpu"]
+    assert main(["predict", str(tiny_model), str(cif), "--out", str(tmp_path / "family.tif"), "--family", "Fm-3m_rocksalt_110", *common]) == 0
+    assert main(["predict", str(tiny_model), str(cif), "--out", str(tmp_path / "shared.tif"), *common]) == 0
+    family = read_tiff(tmp_path / "family.tif")[0]
+    same = np.abs(family - read_tiff(tmp_path / "via_tif.tif")[0]).max()
+    other = np.abs(family - read_tiff(tmp_path / "shared.tif")[0]).max()  # the tiny model barely responds
+    assert same <= 1e-6 and other > 20 * max(same, 1e-7), (same, other)
+    capsys.readouterr()
+    assert main(["predict", str(tiny_model), str(cif), "--out", str(tmp_path / "x.tif"), "--family", "Fm-3m_rocksalt_110"]) == 2
+    assert "--family needs --config" in capsys.readouterr().err
+    assert main(["predict", str(tiny_model), str(cif), "--out", str(tmp_path / "x.tif"), "--family", "nope", *common]) == 2
+    assert "nope" in capsys.readouterr().err

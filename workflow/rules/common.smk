@@ -114,6 +114,10 @@ _READ_ONLY_FLAGS = {"-n", "--dry-run", "--dryrun", "--report", "--unlock", "--li
 
 
 def _read_only_invocation():
+    # Snakemake's own setting covers a dry run asked for in a profile (`dryrun: true`) or the API
+    output = getattr(workflow, "output_settings", None)
+    if output is not None and getattr(output, "dryrun", False):
+        return True
     for arg in sys.argv[1:]:
         if arg.split("=")[0] in _READ_ONLY_FLAGS:
             return True

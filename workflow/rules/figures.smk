@@ -4,7 +4,10 @@ rule figures:
         info=f"{R}/dataset/dataset.json",
         summary=f"{R}/metrics/summary.csv",
         bench=f"{R}/benchmarks/surrogate.json",
-        models=[f"{d}/model.pt" for d in model_dirs()],
+        # figure (c) reads the training logs; the checkpoints are only looked for (a model is shown
+        # where its training finished), never loaded
+        train_logs=[f"{d}/train_log.csv" for d in model_dirs()],
+        checkpoints=[f"{d}/model.pt" for d in model_dirs()],
         predictions=[f"{R}/metrics/{d}/{m}/seed{s}/predictions.tif" for d in DIRECTIONS for m in MODELS for s in SEEDS],
     output:
         [report(f, category="Figures") if f.endswith(".png") else f for f in FIGURES],

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..dataset import DIRECTIONS
+from ..errors import InputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,6 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("input", type=Path, help="input .tif (or .cif for edd2lacbed models), or a folder of them")
     p.add_argument("--out", type=Path, required=True, help="output .tif for one input, else a folder")
     p.add_argument("--config", type=Path, help="config.yaml (needed for CIF input: EDD projection settings)")
+    p.add_argument("--family", help="project CIF input with this config family's geometry (families[].geometry), "
+                   "as the workflow did for that family's EDD images")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.set_defaults(func=run_predict)
 
@@ -94,6 +97,12 @@ def run_predict(args: argparse.Namespace) -> int:
     from .predict import predict_files
 
     config = load_config(args.config) if args.config else None
+    if args.family:
+        if config is None:
+            raise InputError("--family needs --config (the family is looked up in its families list)", field="--family")
+        from ..family_geometry import family_config
+
+        config = family_config(config, args.family)
     written = predict_files(args.model, args.input, args.out, config=config, device=args.device)
     print(f"predict: {len(written)} image(s) -> {args.out}")
     return 0
