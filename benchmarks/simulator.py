@@ -265,7 +265,7 @@ def peer_comparison(figures: dict[str, object], args: argparse.Namespace) -> Non
         print("  abTEM not installed (pip install -e '.[peers]'): peer comparison skipped")
         return
 
-    from lacbed_bridge.simulate.bloch import bloch_structure, excitation_errors, strong_beam_mask, structure_matrix
+    from lacbed_bridge.simulate.bloch import bloch_structure, pixel_beams, structure_matrix
     from lacbed_bridge.simulate.chebyshev import propagate_blocks
     from lacbed_bridge.simulate.electron import wavenumber_from_voltage
     from lacbed_bridge.simulate.geometry import direct_basis, microscope_frame, pixel_wavevectors
@@ -287,9 +287,7 @@ def peer_comparison(figures: dict[str, object], args: argparse.Namespace) -> Non
             k_pick = k_all[peer_tiles(settings.side, 4, 3)]
             tilts = len(k_pick)
             k = torch.as_tensor(k_pick, dtype=torch.float64)
-            g = torch.as_tensor(structure.g_lab, dtype=torch.float64)
-            s = excitation_errors(k, g, torch.linalg.norm(g, dim=1), wavenumber)
-            strong = strong_beam_mask(s, structure.u0_abs, beams)
+            s, strong = pixel_beams(structure, k, beams)
             n = int(strong.sum(dim=1).max())
             a, idx, _, norm = structure_matrix(structure, k, s, strong, n)
             t = settings.thicknesses[0]

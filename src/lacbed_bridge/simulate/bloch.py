@@ -213,6 +213,23 @@ def bloch_structure(
     )
 
 
+def pixel_beams(structure: BlochStructure, k: torch.Tensor, min_strong: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The excitation errors s_g (P, n) [1/Å] of every pool beam for incident vectors k (P, 3)
+    [1/Å, with 2π] and Felix's strong-beam set of each (P, n) bool (step 2 above)."""
+    g = torch.as_tensor(structure.g_lab, dtype=torch.float64, device=structure.device)
+    s = excitation_errors(k, g, torch.linalg.norm(g, dim=1), structure.wavenumber)
+    return s, strong_beam_mask(s, structure.u0_abs, min_strong)
+
+
+def normal_correction(structure: BlochStructure, k: torch.Tensor, beams: torch.Tensor) -> torch.Tensor:
+    """(1 + g·n̂/k_n)^½ for the pool beams ``beams`` at incident vectors k (P, 3), k_n = k·n̂: the
+    entries of M⁻¹, Felix's surface-normal correction (step 3 above). ``beams``: (P, m) indices per
+    direction, or (m,) shared by all; returns (P, m) float64."""
+    gdn = torch.as_tensor(structure.g_lab @ structure.normal, dtype=torch.float64, device=structure.device)[beams]
+    kn = k @ torch.as_tensor(structure.normal, dtype=torch.float64, device=structure.device)
+    return torch.sqrt(1.0 + gdn / kn[:, None])
+
+
 @dataclass
 class Propagation:
     """Intensities of the requested beams at the given incident directions.
@@ -234,17 +251,13 @@ def structure_matrix(
     Returns (Ã (P, m, m) complex128 with a global phase removed, beam indices (P, m) into the
     pool, valid (P, m) bool, M⁻¹ diagonal (P, m)); padded beams are decoupled dummies."""
     dev = structure.device
-    f64 = torch.float64
-    gdn_t = torch.as_tensor(structure.g_lab @ structure.normal, dtype=f64, device=dev)
-    n_t = torch.as_tensor(structure.normal, dtype=f64, device=dev)
     n_pool = s.shape[1]
     # strong beams of each pixel in pool order, padded with index n_pool (a dummy)
     arange = torch.arange(n_pool, device=dev)[None, :]
     order = torch.sort(torch.where(strong, arange, n_pool + arange), dim=1).values[:, :n_beams]
     valid = order < n_pool
     idx = torch.where(valid, order, torch.zeros_like(order))
-    kn = k @ n_t  # (P,)
-    norm = torch.sqrt(1.0 + gdn_t[idx] / kn[:, None])  # (P, m) = M⁻¹ entries
+    norm = normal_correction(structure, k, idx)  # (P, m) = M⁻¹ entries
     norm = torch.where(valid, norm, torch.ones_like(norm))
     a = structure.coupling[idx[:, :, None], idx[:, None, :]]  # (P, m, m)
     diag_s = torch.gather(s, 1, idx)
@@ -304,10 +317,6 @@ def propagate(
         from .chebyshev import propagate_blocks
 
         return propagate_blocks(structure, k_all, thicknesses, min_strong, out_idx, cdtype=cdtype, progress=progress)
-    dev = structure.device
-    f64 = torch.float64
-    g_t = torch.as_tensor(structure.g_lab, dtype=f64, device=dev)
-    gmag_t = torch.linalg.norm(g_t, dim=1)
     n_pix = k_all.shape[0]
     images = np.zeros((len(out_idx), len(thicknesses), n_pix))
     beams_per_pixel = np.zeros(n_pix, dtype=np.int32)
@@ -316,9 +325,8 @@ def propagate(
     done = 0
     while done < n_pix:
         chunk = min(pixel_chunk, n_pix - done)
-        k = torch.as_tensor(k_all[done : done + chunk], dtype=f64, device=dev)
-        s = excitation_errors(k, g_t, gmag_t, structure.wavenumber)
-        strong = strong_beam_mask(s, structure.u0_abs, min_strong)
+        k = torch.as_tensor(k_all[done : done + chunk], dtype=torch.float64, device=structure.device)
+        s, strong = pixel_beams(structure, k, min_strong)
         counts = strong.sum(dim=1)
         n_beams = int(counts.max())
         # memory bound: ~10 matrices of n_beams² per pixel live inside matrix_exp

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from scipy.special import jv
 
-from .bloch import BlochStructure, Propagation, excitation_errors, propagate, strong_beam_mask
+from .bloch import BlochStructure, Propagation, normal_correction, pixel_beams, propagate
 
 #: stop when this many consecutive terms are all below the tolerance (a single small Bessel
 #: value near a zero of J_k, or a small ‖T_k(Â)e₀‖, must not end the series)
@@ -253,12 +253,7 @@ def propagate_blocks(
     ~1e-12 in complex128; in complex64 ~1e-6, up to 7e-4 for heavy, strongly absorbing crystals:
     docs/performance.md), computed with matrix–matrix products. A block whose series does not
     converge (:class:`SeriesDivergence`) is computed by the matrix exponential."""
-    dev = structure.device
     f64 = torch.float64
-    g_t = torch.as_tensor(structure.g_lab, dtype=f64, device=dev)
-    gmag_t = torch.linalg.norm(g_t, dim=1)
-    gdn_t = torch.as_tensor(structure.g_lab @ structure.normal, dtype=f64, device=dev)
-    n_t = torch.as_tensor(structure.normal, dtype=f64, device=dev)
     tol = 1e-13 if cdtype == torch.complex128 else 1e-7
     n_pix = k_all.shape[0]
     images = np.zeros((len(out_idx), len(thicknesses), n_pix))
@@ -266,13 +261,12 @@ def propagate_blocks(
     largest = 0
     done = 0
     for block in tile_blocks(k_all, tile):
-        k = torch.as_tensor(k_all[block], dtype=f64, device=dev)
-        s = excitation_errors(k, g_t, gmag_t, structure.wavenumber)
-        strong = strong_beam_mask(s, structure.u0_abs, min_strong)
+        k = torch.as_tensor(k_all[block], dtype=f64, device=structure.device)
+        s, strong = pixel_beams(structure, k, min_strong)
         union = torch.nonzero(strong.any(dim=0)).flatten()  # sorted: 000 (always strong) first
         member = strong[:, union]
         # (1 + g·n̂/k_n)^½ per pixel and beam: the surface-normal correction N_p (bloch.py step 3)
-        norm = torch.sqrt(1.0 + gdn_t[union][None, :] / (k @ n_t)[:, None])
+        norm = normal_correction(structure, k, union)
         weight = torch.where(member, 1.0 / norm, torch.zeros_like(norm))
         diagonal = (s[:, union] + 1j * structure.mean_absorption) / norm**2
         coupling = structure.coupling[union][:, union].to(cdtype)

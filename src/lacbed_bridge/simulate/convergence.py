@@ -27,7 +27,7 @@ import torch
 from ..config import schema_defaults
 from ..crystal.model import Crystal
 from ..errors import ConfigError
-from .bloch import bloch_structure, propagate, simulate_builtin
+from .bloch import Solver, bloch_structure, propagate, simulate_builtin
 from .device import default_complex_dtype, resolve_device
 from .electron import wavenumber_from_voltage
 from .geometry import microscope_frame, pixel_wavevectors
@@ -95,7 +95,7 @@ def change_rms(
     pool_mode: str,
     mean_absorption: bool = False,
     dtype: torch.dtype | None = None,
-    solver: str = "auto",
+    solver: Solver = "auto",
 ) -> float:
     """ε: the weighted RMS change of ``result``'s (000) disc on the check pixels when computed with
     the ``bigger`` beam set (maximum over the thickness series)."""
@@ -108,7 +108,7 @@ def change_rms(
     pixels, weights = check_pixels(bigger.side, disc_symmetry(crystal, frame).pixel_operations, convergence.check_fraction)
     k = pixel_wavevectors(bigger.pixel_count, bigger.outer_convergence_angle, wavenumber).reshape(-1, 3)[pixels]
     solved = propagate(structure, k, bigger.thicknesses, bigger.min_strong_beams, [0], cdtype=dtype or default_complex_dtype(dev),
-                       solver=solver)  # type: ignore[arg-type]
+                       solver=solver)
     before = result.discs[(0, 0, 0)].reshape(len(result.thicknesses), -1)[:, pixels]
     diff = solved.intensities[0] - before
     per_thickness = np.sqrt((weights[None, :] * diff**2).sum(axis=1) / weights.sum())
@@ -127,7 +127,7 @@ def simulate_converged(
     mean_absorption: bool = False,
     pixel_chunk: int = 1024,
     dtype: torch.dtype | None = None,
-    solver: str = "auto",
+    solver: Solver = "auto",
 ) -> LacbedResult:
     """The (000) disc with the smallest beam set, from ``settings`` up by factors of ``growth``,
     whose measured error ε is at most ``target_rms``; ``info`` records ε, the steps and the beams."""
@@ -140,7 +140,7 @@ def simulate_converged(
     while True:
         result = simulate_builtin(crystal, current, device=device, constants=constants, pool_mode="shells",
                                   use_symmetry=use_symmetry, mean_absorption=mean_absorption, pixel_chunk=pixel_chunk,
-                                  dtype=dtype, solver=solver)  # type: ignore[arg-type]
+                                  dtype=dtype, solver=solver)
         bigger = grown(current, convergence.growth)
         error = change_rms(crystal, result, bigger, convergence, device=device, constants=constants, pool_mode="shells",
                            mean_absorption=mean_absorption, dtype=dtype, solver=solver)

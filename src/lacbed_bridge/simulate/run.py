@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # torch and the solver are imported where a simulation runs: 
     # config check (check_config, run by every snakemake call) must not pay for them
     import torch
 
+    from .bloch import Solver
     from .convergence import Convergence
     from .result import LacbedResult
 
@@ -32,7 +33,7 @@ class BuiltinOptions:
     mean_absorption: bool = False
     convergence: Convergence | None = None
     complex_dtype: str = "auto"
-    solver: str = "auto"
+    solver: Solver = "auto"
 
     @property
     def dtype(self) -> torch.dtype | None:
@@ -54,7 +55,7 @@ class BuiltinOptions:
             mean_absorption=bool(values["mean_absorption"]),
             complex_dtype=str(values["complex_dtype"]),
             convergence=Convergence.from_config(values["convergence"]),
-            solver=str(values["solver"]),
+            solver=values["solver"],  # one of Solver: the schema's enum
         )
 
 
@@ -211,8 +212,7 @@ def simulate(
                                       pixel_chunk=pixel_chunk, dtype=options.dtype, solver=options.solver)
         return simulate_builtin(crystal, settings, hkl=hkl, device=device, pixel_chunk=pixel_chunk,
                                 pool_mode=options.pool_mode, use_symmetry=options.use_symmetry,  # type: ignore[arg-type]
-                                mean_absorption=options.mean_absorption, dtype=options.dtype,
-                                solver=options.solver)  # type: ignore[arg-type]
+                                mean_absorption=options.mean_absorption, dtype=options.dtype, solver=options.solver)
     if backend == "felix":
         from .felix.backend import simulate_felix
 
