@@ -24,7 +24,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e ".[dev]"
 	touch $(STAMP)
 
-# The rules call `lacbed-bridge` and `python`: the venv's bin goes first on PATH.
+# The rules call the package through the interpreter that runs Snakemake; the venv's bin also
+# goes first on PATH for the tools a user adds to the workflow.
 SMK := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
 
 run: $(STAMP)

@@ -12,6 +12,8 @@ import copy
 import hashlib
 import json
 import os
+import re
+from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -46,7 +48,18 @@ def _strict_validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
     def is_integer(checker: Any, instance: Any) -> bool:
         return isinstance(instance, int) and not isinstance(instance, bool)
 
-    strict = jsonschema.validators.extend(base, type_checker=base.TYPE_CHECKER.redefine("integer", is_integer))
+    def pattern(validator: Any, regex: str, instance: Any, schema: Any) -> Iterator[jsonschema.ValidationError]:
+        # JSON Schema's "$" is the end of the string; Python's re (which jsonschema uses) also lets
+        # "$" match before a final newline, so "name\n" would pass "^[a-z]+$" and reach a shell
+        # command or a file name. An anchored pattern is checked to the very end (\Z).
+        if not isinstance(instance, str):
+            return
+        anchored = regex[:-1] + r"\Z" if regex.endswith("$") and not regex.endswith(r"\$") else regex
+        if re.search(anchored, instance) is None:
+            yield jsonschema.ValidationError(f"{instance!r} does not match {regex!r}")
+
+    strict = jsonschema.validators.extend(base, validators={"pattern": pattern},
+                                          type_checker=base.TYPE_CHECKER.redefine("integer", is_integer))
     return strict(schema)
 
 

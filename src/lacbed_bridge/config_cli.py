@@ -21,10 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _check_config_command(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .simulate.run import check_config
+    from .config_check import check_workflow_config
 
     config = load_config(args.config)
-    check_config(config, path=args.config)
+    check_workflow_config(config, path=args.config)
     families = ", ".join(f["name"] for f in config["families"])
     print(f"{args.config}: ok ({config['simulation'].get('backend', 'builtin')} backend; families {families})")
     return 0

@@ -168,11 +168,20 @@ def test_manifest_rows_match_the_stacks(e2e: tuple[Path, Path]) -> None:
 
 
 def test_forcerun_one_training_rule(e2e: tuple[Path, Path]) -> None:
-    """The README's command to rerun one training rule works (the complete last.pt is reused)."""
+    """The README's command to rerun one training rule reruns that one (issue #25 item 11: with
+    `--forcerun train TARGET` the option swallowed the target and every model was retrained)."""
     work, config = e2e
     target = "results/models/edd2lacbed/unet/seed0/model.pt"
-    snakemake(work, "--cores", "1", "--forcerun", "train", target, config=config)
-    assert (work / target).is_file() and (work / "results/models/edd2lacbed/unet/seed0/train_log.csv").is_file()
+    others = {p: p.stat().st_mtime_ns for p in (work / "results" / "models").glob("*/*/seed*/model.pt") if p != work / target}
+    before = (work / target).stat().st_mtime_ns
+    readme = (REPO / "README.md").read_text()
+    command = next(line for line in readme.splitlines() if "Rerun one training rule" in line)
+    assert "--force " in command and "--forcerun" not in command.split("`")[1]
+    done = snakemake(work, "--cores", "1", "--force", target, config=config)
+    assert re.search(r"^train\s+1$", done.stdout + done.stderr, re.M), done.stdout[-2000:]
+    assert (work / target).stat().st_mtime_ns != before
+    assert {p: p.stat().st_mtime_ns for p in others} == others
+    assert (work / "results/models/edd2lacbed/unet/seed0/train_log.csv").is_file()
 
 
 def test_changed_split_retrains_instead_of_leaking(e2e: tuple[Path, Path], tmp_path: Path) -> None:

@@ -17,5 +17,5 @@ rule benchmark_surrogate:
     conda:
         "../../envs/ml.yaml"
     shell:
-        "python {workflow.basedir}/benchmarks/surrogate.py {params.quick} --device {params.device} "
+        "{PY} {BENCHMARKS:q}/surrogate.py {params.quick} --device {params.device:q} "
         "--side {params.side} --ngf {params.ngf} --dataset \"$(dirname {input.info:q})\" --json-out {output:q} > {log:q} 2>&1"

@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shlex
 import sys
 
 import yaml
@@ -10,16 +11,16 @@ from snakemake.exceptions import WorkflowError
 from lacbed_bridge.dataset.batch import STAGES, manifest_problems, n_batches, stage_hash
 from lacbed_bridge import cluster as _cluster
 from lacbed_bridge.config import config_hash, validate_config
-from lacbed_bridge.errors import ConfigError
+from lacbed_bridge.config_check import check_workflow_config
 from lacbed_bridge.settings import RefineTestSettings, WorkflowSettings
-from lacbed_bridge.simulate.run import check_config
-from lacbed_bridge.surrogate.config import TrainConfig, check_side
+from lacbed_bridge.surrogate.config import TrainConfig
 
 _validated = validate_config(config, path="configuration")
 config.clear()
 config.update(_validated)
-# the whole config, before any job: geometry, beams, thicknesses, family names (one clear line)
-check_config(config, path="configuration")
+# the whole config, before any job, as `lacbed-bridge check-config` checks it: names, output
+# folders, geometry, beams, thicknesses, the image side the U-Nets take (one clear line)
+check_workflow_config(config, path="configuration")
 
 # The settings objects of the stages (defaults: the schema's) are what the rules read.
 R = config["output"]["results"]
@@ -46,16 +47,15 @@ if not os.path.isfile(EFFECTIVE):
         _handle.write(_text)
     os.replace(EFFECTIVE + f".{os.getpid()}.tmp", EFFECTIVE)
 
-# The surrogate's U-Net needs a power-of-two image side of at least 32 px: say so before
-# simulating anything.
-try:
-    check_side(2 * config["simulation"]["pixel_count"])
-except ConfigError as _exc:
-    raise WorkflowError(
-        f"configuration: simulation.pixel_count: value {config['simulation']['pixel_count']} gives an image side of "
-        f"{2 * config['simulation']['pixel_count']} px; the workflow trains U-Nets: {_exc.message} "
-        "(pixel_count 16, 32, 64, 128)"
-    ) from None
+# How the rules call the package: by the interpreter that runs this Snakemake, so that
+# `.venv/bin/snakemake` works without .venv/bin on PATH (cluster jobs run that interpreter too).
+# With --sdm conda each job runs in its rule's conda environment, whose `python` is first on PATH.
+from snakemake.settings.types import DeploymentMethod as _Deployment
+
+_IN_CONDA = _Deployment.CONDA in workflow.deployment_settings.deployment_method
+PY = "python" if _IN_CONDA else shlex.quote(sys.executable)
+LB = f"{PY} -m lacbed_bridge"
+BENCHMARKS = os.path.join(workflow.basedir, "benchmarks")
 
 
 wildcard_constraints:

@@ -22,6 +22,6 @@ rule dataset:
     conda:
         "../../envs/sim.yaml"
     shell:
-        "lacbed-bridge dataset --variants {input.variants:q} --edd-root {R:q}/edd --lacbed-root {R:q}/lacbed "
+        "{LB} dataset --variants {input.variants:q} --edd-root {R:q}/edd --lacbed-root {R:q}/lacbed "
         "--deformation-root {R:q}/deformation "
         "--out \"$(dirname {output.info:q})\" --config {EFFECTIVE:q} > {log:q} 2>&1"

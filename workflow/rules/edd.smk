@@ -18,5 +18,5 @@ rule edd:
     conda:
         "../../envs/sim.yaml"
     shell:
-        "lacbed-bridge batch {wildcards.kind} --config {EFFECTIVE:q} --family {wildcards.family} --batch {wildcards.batch} "
+        "{LB} batch {wildcards.kind:q} --config {EFFECTIVE:q} --family {wildcards.family:q} --batch {wildcards.batch:q} "
         "--cif-dir \"$(dirname {input:q})\" --out-dir \"$(dirname {output:q})\" --manifest {output:q} > {log:q} 2>&1"

@@ -16,7 +16,7 @@ rule evaluate:
     conda:
         "../../envs/ml.yaml"
     shell:
-        "lacbed-bridge evaluate --model {input.model:q} --dataset \"$(dirname {input.info:q})\" --split {params.split} "
+        "{LB} evaluate --model {input.model:q} --dataset \"$(dirname {input.info:q})\" --split {params.split:q} "
         "--out \"$(dirname {output.metrics:q})\" --config {EFFECTIVE:q} > {log:q} 2>&1"
 
 
@@ -33,4 +33,4 @@ rule metrics_summary:
     conda:
         "../../envs/ml.yaml"
     shell:
-        "lacbed-bridge metrics-summary {input:q} --out {output:q} > {log:q} 2>&1"
+        "{LB} metrics-summary {input:q} --out {output:q} > {log:q} 2>&1"

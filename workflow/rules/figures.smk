@@ -21,4 +21,4 @@ rule figures:
     conda:
         "../../envs/ml.yaml"
     shell:
-        "lacbed-bridge figures --results {R:q} --config {EFFECTIVE:q} --out \"$(dirname {output[0]:q})\" > {log:q} 2>&1"
+        "{LB} figures --results {R:q} --config {EFFECTIVE:q} --out \"$(dirname {output[0]:q})\" > {log:q} 2>&1"

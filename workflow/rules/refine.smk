@@ -21,5 +21,5 @@ rule refine_test:
     conda:
         "../../envs/ml.yaml"
     shell:
-        "lacbed-bridge refine-test --results {R:q} --config {EFFECTIVE:q} --out \"$(dirname {output.summary:q})\" "
-        "--counts {params.counts} {params.n} --free {params.free:q} > {log:q} 2>&1"
+        "{LB} refine-test --results {R:q} --config {EFFECTIVE:q} --out \"$(dirname {output.summary:q})\" "
+        "--counts {params.counts:q} {params.n} --free {params.free:q} > {log:q} 2>&1"

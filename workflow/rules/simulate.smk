@@ -16,5 +16,5 @@ rule simulate:
     conda:
         "../../envs/sim.yaml"
     shell:
-        "lacbed-bridge batch lacbed --config {EFFECTIVE:q} --family {wildcards.family} --batch {wildcards.batch} "
+        "{LB} batch lacbed --config {EFFECTIVE:q} --family {wildcards.family:q} --batch {wildcards.batch:q} "
         "--cif-dir \"$(dirname {input:q})\" --out-dir \"$(dirname {output:q})\" --manifest {output:q} > {log:q} 2>&1"

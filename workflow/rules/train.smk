@@ -16,6 +16,6 @@ rule train:
     conda:
         "../../envs/ml.yaml"
     shell:
-        "lacbed-bridge train --dataset \"$(dirname {input.info:q})\" --direction {wildcards.direction} "
-        "--model {wildcards.model} --seed {wildcards.seed} --out \"$(dirname {output.model:q})\" "
+        "{LB} train --dataset \"$(dirname {input.info:q})\" --direction {wildcards.direction:q} "
+        "--model {wildcards.model:q} --seed {wildcards.seed:q} --out \"$(dirname {output.model:q})\" "
         "--config {EFFECTIVE:q} --resume-if-compatible > {log:q} 2>&1"

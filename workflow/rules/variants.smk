@@ -16,4 +16,4 @@ rule variants:
     conda:
         "../../envs/sim.yaml"
     shell:
-        "lacbed-bridge variants {EFFECTIVE:q} --family {wildcards.family} --out \"$(dirname {output:q})\" > {log:q} 2>&1"
+        "{LB} variants {EFFECTIVE:q} --family {wildcards.family:q} --out \"$(dirname {output:q})\" > {log:q} 2>&1"

@@ -1,0 +1,72 @@
+"""The whole-config check that runs before any job: ``lacbed-bridge check-config`` and the workflow
+(``workflow/rules/common.smk``) call the one function :func:`check_workflow_config`, so a config
+that passes one passes the other.
+
+On top of the schema (types, ranges, name patterns) it checks what only the config as a whole can
+show: names that collide, output folders that would overwrite the working directory or the
+file-system root, the simulation's physics (:func:`lacbed_bridge.simulate.run.check_config`) and
+the image side the surrogate networks can take. Light to import: every Snakemake call runs it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+
+def check_names(config: dict[str, Any], *, path: str | os.PathLike[str] | None = None) -> None:
+    """Family names are folder names and words of the workflow's commands: the schema restricts
+    their characters; here two names that differ only in case are refused too (they would share
+    their folders on a case-insensitive file system, e.g. macOS or Windows)."""
+    seen: dict[str, int] = {}
+    for i, family in enumerate(config["families"]):
+        key = str(family["name"]).casefold()
+        if key in seen:
+            other = config["families"][seen[key]]["name"]
+            same = "is used twice" if other == family["name"] else f"differs from {other!r} (families[{seen[key]}]) only in case"
+            raise ConfigError(f"family name {family['name']!r} {same} (names are folder names and sample ids must be unique)",
+                              path=path, field=f"families[{i}].name")
+        seen[key] = i
+
+
+def check_output_folders(config: dict[str, Any], *, path: str | os.PathLike[str] | None = None) -> None:
+    """``output.results`` and ``output.logs`` must name a folder of their own: not the working
+    directory (the workflow would write ``dataset/``, ``benchmarks/`` … beside the user's files) and
+    not the file-system root."""
+    here = Path.cwd().resolve()
+    for key in ("results", "logs"):
+        value = str(config["output"][key])
+        folder = Path(value).expanduser()
+        resolved = (folder if folder.is_absolute() else here / folder).resolve()
+        if resolved == here:
+            raise ConfigError(f"value {value!r} is the working directory itself; give a folder of its own (e.g. {key})",
+                              path=path, field=f"output.{key}")
+        if resolved == Path(resolved.anchor):
+            raise ConfigError(f"value {value!r} is the file-system root; give a folder of its own (e.g. {key})",
+                              path=path, field=f"output.{key}")
+
+
+def check_image_side(config: dict[str, Any], *, path: str | os.PathLike[str] | None = None) -> None:
+    """The workflow trains U-Nets on 2·pixel_count px images: a power of two of at least 32 px."""
+    from .surrogate.config import check_side
+
+    pixel_count = config["simulation"]["pixel_count"]
+    try:
+        check_side(2 * pixel_count)
+    except ConfigError as exc:
+        raise ConfigError(f"value {pixel_count} gives an image side of {2 * pixel_count} px; the workflow trains U-Nets: "
+                          f"{exc.message} (pixel_count 16, 32, 64, 128)", path=path, field="simulation.pixel_count") from None
+
+
+def check_workflow_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None = None) -> None:
+    """Check a schema-validated config (:func:`lacbed_bridge.config.validate_config`) as a whole,
+    before any job; raises :class:`ConfigError` naming the file, the key and what was expected."""
+    from .simulate.run import check_config
+
+    check_names(config, path=path)
+    check_output_folders(config, path=path)
+    check_config(config, path=path)
+    check_image_side(config, path=path)
