@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -75,6 +76,11 @@ def validate_config(config: dict[str, Any], *, path: str | os.PathLike[str] | No
 
     Raises :class:`ConfigError` with the first error: key path, offending value, expectation.
     """
+    where = _first_non_finite(config)
+    if where is not None:
+        key, value = where
+        raise ConfigError(f"value {value} is not a finite number (YAML .nan/.inf or an overflowing literal such as 1e999)",
+                          path=path, field=key)
     schema = load_schema()
     validator = _strict_validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), str(e.absolute_path)))
@@ -94,6 +100,19 @@ def validate_config(config: dict[str, Any], *, path: str | os.PathLike[str] | No
     out = copy.deepcopy(config)
     _fill_defaults(out, schema, schema)
     return out
+
+
+def _first_non_finite(node: Any, key: str = "") -> tuple[str, float] | None:
+    """The first float that is NaN or ±inf, with its key path: the schema's minimum/maximum let NaN
+    through (every comparison with NaN is false), and inf overflows where a count is derived from it."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return key or "(top level)", node
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for k, value in items:
+        found = _first_non_finite(value, f"{key}[{k}]" if isinstance(k, int) else (f"{key}.{k}" if key else str(k)))
+        if found is not None:
+            return found
+    return None
 
 
 def _fill_defaults(node: Any, schema: dict[str, Any], root: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ would take as done.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -69,14 +70,27 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         handle.write(data)
 
 
+#: metadata key of an image's pixel checksum (:func:`pixel_sha256`), written by :func:`write_tiff`
+PIXEL_SHA256 = "pixel_sha256"
+
+
+def pixel_sha256(image: np.ndarray) -> str:
+    """sha256 of an image's little-endian float32 pixel bytes (row-major), independent of the TIFF
+    layout and metadata: the checksum :func:`write_tiff` records and :func:`read_tiff` verifies."""
+    return hashlib.sha256(np.ascontiguousarray(image, dtype="<f4").tobytes()).hexdigest()
+
+
 def write_tiff(path: str | os.PathLike[str], image: np.ndarray, metadata: dict[str, Any]) -> None:
     """Write a float32 image (side × side, or a stack N × side × side) with JSON metadata.
 
     The metadata dict is stored as JSON in the TIFF ImageDescription tag, so any TIFF reader sees
     it and :func:`read_tiff` returns it unchanged. Values are written as float32 without scaling
     or clipping (raw physical units: e/Å² for EDD, intensity per unit incident beam for LACBED).
+    The metadata also records the pixels' checksum (``pixel_sha256``), so that a file whose pixels
+    were changed afterwards — even to the same size — is refused by :func:`read_tiff`.
     """
     array = np.ascontiguousarray(image, dtype=np.float32)
+    metadata = {**metadata, PIXEL_SHA256: pixel_sha256(array)}
     description = json.dumps(metadata, sort_keys=True, default=_json_default)
     with atomic_write(path, "wb") as handle:
         tifffile.imwrite(handle, array, description=description, metadata=None, photometric="minisblack")
@@ -104,8 +118,13 @@ def _tifffile_problems() -> Iterator[list[str]]:
         logger.removeHandler(handler)
 
 
-def read_tiff(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, Any]]:
-    """Read an image written by :func:`write_tiff`; returns (float32 array, metadata dict)."""
+def read_tiff(path: str | os.PathLike[str], *, verify: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read an image written by :func:`write_tiff`; returns (float32 array, metadata dict).
+
+    With ``verify`` (the default) an image whose metadata records a pixel checksum must match it:
+    pixels changed after writing (same-size corruption, an overwrite by another program) raise an
+    :class:`InputError` instead of being used. Files without a checksum (other writers, older
+    versions) are read as they are."""
     p = Path(path)
     try:
         with _tifffile_problems() as problems, tifffile.TiffFile(p) as tif:
@@ -129,7 +148,14 @@ def read_tiff(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, Any]]
         metadata = json.loads(description) if description else {}
     except json.JSONDecodeError:
         metadata = {}
-    return np.asarray(array, dtype=np.float32), metadata
+    if not isinstance(metadata, dict):
+        metadata = {}
+    image = np.asarray(array, dtype=np.float32)
+    recorded = metadata.get(PIXEL_SHA256)
+    if verify and recorded is not None and pixel_sha256(image) != recorded:
+        raise InputError(f"its pixels differ from the checksum recorded when it was written ({PIXEL_SHA256} "
+                         f"{str(recorded)[:12]}…): the file was changed afterwards; remake it", path=p)
+    return image, metadata
 
 
 def read_json(path: str | os.PathLike[str], *, missing: str = "file not found") -> Any:

@@ -36,6 +36,8 @@ def test_another_run_starts_again_instead_of_failing(dataset_dir, tmp_path, capl
 def test_a_changed_split_is_never_resumed_or_scored(dataset_dir, tmp_path, caplog):
     """Leakage guard (issue #11 item 1): the same split name with other subsets (split_fractions
     changed) must not continue a finished model, nor score it: its test samples were trained on."""
+    import hashlib
+    import json
     import shutil
 
     import pandas as pd
@@ -54,7 +56,14 @@ def test_a_changed_split_is_never_resumed_or_scored(dataset_dir, tmp_path, caplo
     frame = pd.read_csv(split_csv, dtype={"sample_id": str})
     test_ids = set(frame.loc[frame["subset"] == "test", "sample_id"])
     frame["subset"] = frame["subset"].replace({"train": "test", "test": "train"})  # subsets swapped
-    frame.to_csv(split_csv, index=False)
+    frame.to_csv(split_csv, index=False, lineterminator="\n")
+    # an edited split that dataset.json does not describe is damage (issue #25 item 3) ...
+    with pytest.raises(InputError, match="differs from the split recorded in dataset.json"):
+        evaluate_model(out / "model.pt", data, split="random_0", device="cpu")
+    # ... a rebuilt dataset with other subsets records them: that is the leak to refuse
+    info = json.loads((data / "dataset.json").read_text())
+    info["splits"]["random_0"]["sha256"] = hashlib.sha256(split_csv.read_bytes()).hexdigest()
+    (data / "dataset.json").write_text(json.dumps(info))
     with pytest.raises(InputError, match="other subsets") as err:
         evaluate_model(out / "model.pt", data, split="random_0", device="cpu")
     assert "random_0.csv" in str(err.value)

@@ -110,3 +110,36 @@ def test_manifest_problems_find_truncated_and_missing_images(tmp_path: Path, mon
     # a results folder moved elsewhere: the images beside the manifest are found, nothing is "missing"
     Path("edd").rename("moved")
     assert manifest_problems("moved/batch_0000.csv") == []
+
+
+def test_an_image_overwritten_to_the_same_size_is_found_and_recomputed(tmp_path: Path, monkeypatch) -> None:
+    """issue #25 item 3: pixels overwritten after the batch finished (same size, metadata kept) are
+    reported by the check the workflow runs before every run, and the batch recomputes the image
+    instead of reusing it as 'cached'."""
+    import os
+
+    import numpy as np
+    import tifffile
+
+    from lacbed_bridge.dataset.batch import manifest_problems
+    from lacbed_bridge.io import read_tiff
+
+    config = _config()
+    monkeypatch.chdir(tmp_path)
+    write_family(config, "F-43m_zincblende", Path("variants"))
+    kwargs = dict(stage="edd", cif_dir=Path("variants"), out_dir=Path("edd"), manifest=Path("edd") / "batch_0000.csv")
+    frame = run_batch(config, "F-43m_zincblende", 0, **kwargs)
+    first = Path(frame["path"][0])
+    good, _ = read_tiff(first)
+    with tifffile.TiffFile(first) as tif:
+        offset, count = tif.pages[0].dataoffsets[0], sum(tif.pages[0].databytecounts)
+    data = bytearray(first.read_bytes())
+    data[offset : offset + count] = np.full(count // 4, 9999.0, dtype="<f4").tobytes()
+    first.write_bytes(bytes(data))
+    later = os.stat("edd/batch_0000.csv").st_mtime + 2
+    os.utime(first, (later, later))
+    problems = manifest_problems("edd/batch_0000.csv")
+    assert len(problems) == 1 and str(first) in problems[0] and "checksum" in problems[0]
+    again = run_batch(config, "F-43m_zincblende", 0, **kwargs)
+    assert again["status"].tolist() == ["ok", "cached"]
+    np.testing.assert_array_equal(read_tiff(first)[0], good)

@@ -9,6 +9,8 @@ import yaml
 from snakemake.exceptions import WorkflowError
 
 from lacbed_bridge.dataset.batch import STAGES, manifest_problems, n_batches, stage_hash
+from lacbed_bridge.dataset import keep as _keep
+from lacbed_bridge.dataset.integrity import dataset_problems
 from lacbed_bridge import cluster as _cluster
 from lacbed_bridge.config import config_hash, validate_config
 from lacbed_bridge.config_check import check_workflow_config
@@ -160,6 +162,17 @@ def _redo_damaged_batches():
     if damaged and os.path.isfile(dataset_json):
         os.remove(dataset_json)
         print(f"lacbed-bridge: {dataset_json}: removed, the dataset is rebuilt from the repaired batches", file=sys.stderr)
+    # the dataset's own files: a stack truncated or replaced, or one changed after the build
+    # (checked deeply only then), makes the run rebuild the dataset instead of "Nothing to be done"
+    if not damaged and os.path.isfile(dataset_json):
+        problems = dataset_problems(os.path.dirname(dataset_json), changed_after=os.stat(dataset_json).st_mtime)
+        if problems:
+            shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+            if read_only:
+                print(f"lacbed-bridge: {R}/dataset: damaged ({shown}); a run will rebuild it", file=sys.stderr)
+            else:
+                os.remove(dataset_json)
+                print(f"lacbed-bridge: {R}/dataset: damaged ({shown}); rebuilding the dataset", file=sys.stderr)
 
 
 _redo_damaged_batches()
@@ -194,6 +207,28 @@ def resources_of(rule):
     return _cluster.request(config, rule).resources()
 
 
+# A dataset rebuild that fails keeps the previous dataset: Snakemake deletes a job's outputs before
+# it runs and after it fails, so the current dataset's files are linked aside before a run that
+# rebuilds it and put back (marked out of date) when the run ends without a new one
+# (lacbed_bridge.dataset.keep). Main process only.
+_KEPT = os.path.join(".snakemake", "lacbed-bridge", "previous-dataset")
+
+
+def _keep_previous_dataset():
+    if workflow.is_main_process and any(job.rule.name == "dataset" for job in workflow.dag.needrun_jobs()):
+        _keep.keep(f"{R}/dataset", _KEPT)
+
+
+def _restore_previous_dataset():
+    if not workflow.is_main_process:
+        return
+    if _keep.restore(f"{R}/dataset", _KEPT):
+        print(f"lacbed-bridge: {R}/dataset: the rebuild failed; the previous dataset is kept (marked out of date, "
+              "so the next run tries again)", file=sys.stderr)
+    else:  # the new dataset was made (another job failed): the kept one is not needed
+        _keep.discard(_KEPT)
+
+
 # On a SLURM run, before anything is submitted: every job's request must fit a node of its
 # partition, or the job would pend forever without a word (one line per problem, naming the rule,
 # the resource and the config key).
@@ -205,3 +240,13 @@ onstart:
         _problems = _cluster.check_fits(_requests, _nodes, _default)
         if _problems:
             raise WorkflowError("the cluster cannot run these jobs (edit the config's `cluster` section):\n  " + "\n  ".join(_problems))
+    _keep_previous_dataset()
+
+
+onerror:
+    _restore_previous_dataset()
+
+
+onsuccess:
+    if workflow.is_main_process:
+        _keep.discard(_KEPT)

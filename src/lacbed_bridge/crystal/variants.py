@@ -264,6 +264,26 @@ def family_prototypes(family_cfg: dict[str, Any], where: str) -> list[Prototype]
     return [prototype_from_cif(path, roles) for path in cif_files(family_cfg["cif_dir"], where)]
 
 
+def _plan_family(cfg: dict[str, Any], where: str) -> tuple[list[_Plan], dict[str, tuple[float, float]]]:
+    """Everything sampling needs that the config alone decides, checked: the prototypes, element
+    choices (known symbols and site labels), cell and coordinate ranges, the ranges in order, the
+    charge states dividing the variants. ``cfg``: a family with the schema's defaults filled in."""
+    plans = [_Plan.of(cfg, prototype, where) for prototype in family_prototypes(cfg, where)]
+    ranges = {key: _range(cfg, key, where) for key in _RANGE_KEYS}
+    states = int(cfg["charge_states"])
+    if int(cfg["n_variants"]) % states:
+        raise ConfigError(f"n_variants {cfg['n_variants']} is not a multiple of charge_states {states} (K states per base crystal)",
+                          field=f"{where}.n_variants")
+    return plans, ranges
+
+
+def check_family(family_cfg: dict[str, Any], where: str) -> list[Prototype]:
+    """Check one ``families`` item as :func:`generate_family` would before drawing any variant
+    (the whole-config check runs this for every family, before any job); returns its prototypes."""
+    plans, _ = _plan_family(family_defaults() | dict(family_cfg), where)
+    return [plan.prototype for plan in plans]
+
+
 def generate_family(family_cfg: dict[str, Any], master_seed: int) -> list[tuple[Crystal, dict[str, Any]]]:
     """Sample every variant of a family: (crystal, its table row) in index order.
 
@@ -273,13 +293,9 @@ def generate_family(family_cfg: dict[str, Any], master_seed: int) -> list[tuple[
     cfg = family_defaults() | dict(family_cfg)
     name = cfg["name"]
     where = f"families[{name}]"
-    plans = [_Plan.of(cfg, prototype, where) for prototype in family_prototypes(cfg, where)]
-    ranges = {key: _range(cfg, key, where) for key in _RANGE_KEYS}
+    plans, ranges = _plan_family(cfg, where)
     seed = family_seed(cfg, master_seed)
     states = int(cfg["charge_states"])
-    if int(cfg["n_variants"]) % states:
-        raise ConfigError(f"n_variants {cfg['n_variants']} is not a multiple of charge_states {states} (K states per base crystal)",
-                          field=f"{where}.n_variants")
     out: list[tuple[Crystal, dict[str, Any]]] = []
     for index in range(int(cfg["n_variants"])):
         # a charge series: K consecutive variants share one base crystal (elements, a, U_iso

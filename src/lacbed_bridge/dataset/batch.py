@@ -76,18 +76,25 @@ MANIFEST_COLUMNS = ("sample_id", "status", "path", "seconds", "error", "bytes")
 
 
 def manifest_problems(manifest: str | os.PathLike[str]) -> list[str]:
-    """The images a batch manifest lists as made (status ok or cached) that are now missing or
-    have another size than when the batch wrote them (truncated, overwritten), one line each.
+    """The images a batch manifest lists as made (status ok or cached) that are now missing, have
+    another size than when the batch wrote them (truncated, overwritten), or — for an image changed
+    after the manifest was written — pixels that no longer match the checksum in their metadata
+    (an overwrite to the same size), one line each.
 
     An image is looked for beside the manifest (where the batch writes it), else at its recorded
-    path (relative to the workflow's folder, the current directory of a Snakemake run). Only file sizes are compared (a stat per image, no reading), so the check is
-    cheap enough to run before every workflow run. An unreadable manifest is one problem.
+    path (relative to the workflow's folder, the current directory of a Snakemake run). Images the
+    batch left alone since are only stat'ed (no reading), so the check is cheap enough to run before
+    every workflow run. An unreadable manifest is one problem.
     """
     import csv
+
+    from ..errors import InputError
+    from ..io import read_tiff
 
     try:
         with open(manifest, newline="") as handle:
             rows = list(csv.DictReader(handle))
+        written = os.stat(manifest).st_mtime
     except (OSError, csv.Error, UnicodeDecodeError) as exc:
         return [f"{manifest}: unreadable ({exc})"]
     problems = []
@@ -98,15 +105,21 @@ def manifest_problems(manifest: str | os.PathLike[str]) -> list[str]:
         # the batch writes its images beside its manifest: look there first, so that a results
         # folder moved (or a run from another directory) is not taken for missing images
         beside = Path(manifest).parent / Path(path).name
+        image = beside if path and beside.is_file() else Path(path)
         try:
-            size = os.stat(beside if path and beside.is_file() else path).st_size
+            stat = os.stat(image)
         except OSError:
             problems.append(f"{path or row.get('sample_id')}: missing")
             continue
         recorded = row.get("bytes")
         made = int(float(recorded)) if recorded not in (None, "") else None
-        if made is not None and made != size:
-            problems.append(f"{path}: {size} bytes, {made} when made")
+        if made is not None and made != stat.st_size:
+            problems.append(f"{path}: {stat.st_size} bytes, {made} when made")
+        elif stat.st_mtime > written:  # changed after its batch finished: are the pixels still its own?
+            try:
+                read_tiff(image)
+            except InputError as exc:
+                problems.append(f"{path}: {exc.message}")
     return problems
 
 

@@ -34,11 +34,14 @@ another sample id in its metadata, or repeats an id already seen.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io as _io
 import json
 import logging
 import os
+import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,7 +54,7 @@ import tifffile
 
 from .. import __version__
 from ..errors import InputError
-from ..io import atomic_write, read_json, read_tiff, write_text_atomic
+from ..io import atomic_write, pixel_sha256, read_json, read_tiff, write_text_atomic
 from .splits import canonical_group, loso_split, loso_split_name, random_split, random_split_name, write_split
 
 LOG = logging.getLogger(__name__)
@@ -166,9 +169,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def image_sha256(image: np.ndarray) -> str:
-    """sha256 of an image's little-endian float32 pixel bytes (independent of TIFF metadata)."""
-    return hashlib.sha256(np.ascontiguousarray(image, dtype="<f4").tobytes()).hexdigest()
+#: sha256 of an image's little-endian float32 pixel bytes (independent of TIFF metadata)
+image_sha256 = pixel_sha256
 
 
 def _failed_marker(path: Path, sample_id: str, meta: Mapping[str, Any]) -> str | None:
@@ -307,15 +309,20 @@ def _frame_text(frame: pd.DataFrame) -> str:
     return buffer.getvalue()
 
 
-def _write_stack(path: Path, items: Sequence[_Checked], kind: str, side: int, description: dict[str, Any]) -> None:
-    """Stream the images into one contiguous N × side × side float32 TIFF (memory-mappable)."""
+def _write_stack(path: Path, items: Sequence[_Checked], kind: str, side: int, description: dict[str, Any]) -> dict[str, Any]:
+    """Stream the images into one contiguous N × side × side float32 TIFF (memory-mappable);
+    returns its record for dataset.json: file size and the sha256 of its pixels in stack order
+    (:func:`lacbed_bridge.dataset.integrity.stack_pixel_sha256` recomputes it)."""
+    digest = hashlib.sha256()
 
     def pages() -> Iterator[np.ndarray]:
         for item in items:
             image, _ = read_tiff(item.ref.path(kind))
             if image_sha256(image) != item.sha[kind]:
                 raise InputError("image changed while the dataset was being built", path=item.ref.path(kind))
-            yield np.ascontiguousarray(image, dtype=np.float32)
+            page = np.ascontiguousarray(image, dtype="<f4")
+            digest.update(page.tobytes())
+            yield page
 
     shape = (len(items), side, side)
     bigtiff = len(items) * side * side * 4 > 2**32 - 2**25
@@ -324,12 +331,46 @@ def _write_stack(path: Path, items: Sequence[_Checked], kind: str, side: int, de
             handle,
             data=pages(),
             shape=shape,
-            dtype=np.float32,
+            dtype="<f4",
             description=json.dumps(description, sort_keys=True),
             metadata=None,
             contiguous=True,
             bigtiff=bigtiff,
         )
+    return {"file": path.name, "bytes": path.stat().st_size, "pixel_sha256": digest.hexdigest()}
+
+
+def manifest_data_hash(manifest_text: str) -> str:
+    """sha256 of a manifest.csv's text without its wall-time columns (``*seconds``): the hash
+    identifies the data, not how long it took to make (the ``dataset_hash`` of dataset.json;
+    :func:`lacbed_bridge.dataset.integrity.verify_dataset` recomputes it from the file)."""
+    rows = list(csv.reader(_io.StringIO(manifest_text)))
+    if not rows:
+        return hashlib.sha256(b"").hexdigest()
+    keep = [i for i, column in enumerate(rows[0]) if not column.endswith("seconds")]
+    buffer = _io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for row in rows:
+        writer.writerow([row[i] for i in keep if i < len(row)])
+    return hashlib.sha256(buffer.getvalue().encode()).hexdigest()
+
+
+#: the folder a build writes into before it moves the finished files into the dataset folder
+STAGING_PREFIX = ".building-"
+
+
+def _commit(stage: Path, out: Path) -> None:
+    """Move a finished build from ``stage`` into ``out``: every file by a rename, the splits folder
+    swapped whole (no stale split of an earlier build stays), dataset.json last — so until the new
+    build is complete the previous dataset stays as it was (issue: a failing build deleted it)."""
+    for child in sorted(stage.iterdir()):
+        if child.is_file() and child.name != "dataset.json":
+            os.replace(child, out / child.name)
+    if (stage / "splits").is_dir():
+        if (out / "splits").exists():
+            os.replace(out / "splits", stage / "previous-splits")
+        os.replace(stage / "splits", out / "splits")
+    os.replace(stage / "dataset.json", out / "dataset.json")
 
 
 def build_dataset(
@@ -380,8 +421,7 @@ def build_dataset(
     manifest_text = _frame_text(manifest)
     # the hash identifies the data, not how long it took to make: wall times are left out, so the
     # same config and seed give the same dataset.json (and checkpoints stay resumable)
-    timing = [c for c in manifest.columns if c.endswith("seconds")]
-    dataset_hash = hashlib.sha256(_frame_text(manifest.drop(columns=timing)).encode()).hexdigest()
+    dataset_hash = manifest_data_hash(manifest_text)
 
     normalisation: dict[str, dict[str, float]] = {}
     for kind in kinds:
@@ -417,34 +457,47 @@ def build_dataset(
     for name, labels in split_labels.items():
         split_info[name]["counts"] = {s: int(np.count_nonzero(labels == s)) for s in ("train", "val", "test")}
 
-    description = {"format": "lacbed-bridge-dataset-stack", "dataset_hash": dataset_hash, "side": side_px}
-    for kind in kinds:
-        _write_stack(out / f"{kind}.tif", items, kind, side_px, {**description, "kind": kind, "n": len(items)})
-    write_text_atomic(out / "manifest.csv", manifest_text)
-    excluded_frame = pd.DataFrame(excluded, columns=["sample_id", "reason"])
-    write_text_atomic(out / "excluded.csv", _frame_text(excluded_frame))
-    for name, labels in split_labels.items():
-        write_split(out / "splits" / f"{name}.csv", ids, labels)
+    # everything is written into a staging folder inside the dataset folder and moved into place
+    # at the end (dataset.json last): a build that fails leaves the previous dataset untouched
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(STAGING_PREFIX + "*"):  # left by a build that was killed
+        shutil.rmtree(stale, ignore_errors=True)
+    stage = Path(tempfile.mkdtemp(dir=out, prefix=STAGING_PREFIX))
+    try:
+        description = {"format": "lacbed-bridge-dataset-stack", "dataset_hash": dataset_hash, "side": side_px}
+        stacks = {kind: _write_stack(stage / f"{kind}.tif", items, kind, side_px, {**description, "kind": kind, "n": len(items)})
+                  for kind in kinds}
+        write_text_atomic(stage / "manifest.csv", manifest_text)
+        excluded_frame = pd.DataFrame(excluded, columns=["sample_id", "reason"])
+        write_text_atomic(stage / "excluded.csv", _frame_text(excluded_frame))
+        for name, labels in split_labels.items():
+            write_split(stage / "splits" / f"{name}.csv", ids, labels)
+            split_info[name]["sha256"] = hashlib.sha256((stage / "splits" / f"{name}.csv").read_bytes()).hexdigest()
 
-    info = {
-        "format": "lacbed-bridge-dataset",
-        "format_version": FORMAT_VERSION,
-        "package_version": __version__,
-        "dataset_hash": dataset_hash,
-        "config_hash": config_hash,
-        "seed": int(seed),
-        "side": side_px,
-        "counts": {"requested": len(refs), "included": len(items), "excluded": len(excluded)},
-        "normalisation": normalisation,
-        "normalisation_rule": "x_norm = (x - offset) / scale; offset = min(0, global min), scale = global max - offset",
-        "kinds": list(kinds),
-        "units": {"edd": "e/Å^2 (projected density)", "lacbed": "intensity per unit incident beam",
-                  "deformation": "e/Å^2 (projected density minus that of neutral spherical atoms)"},
-        "split_fractions": [float(f) for f in split_fractions],
-        "splits": split_info,
-        "excluded": excluded,
-    }
-    write_text_atomic(out / "dataset.json", json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        info = {
+            "format": "lacbed-bridge-dataset",
+            "format_version": FORMAT_VERSION,
+            "package_version": __version__,
+            "dataset_hash": dataset_hash,
+            "config_hash": config_hash,
+            "seed": int(seed),
+            "side": side_px,
+            "counts": {"requested": len(refs), "included": len(items), "excluded": len(excluded)},
+            "normalisation": normalisation,
+            "normalisation_rule": "x_norm = (x - offset) / scale; offset = min(0, global min), scale = global max - offset",
+            "kinds": list(kinds),
+            # what integrity.verify_dataset checks before training or scoring on the stacks
+            "stacks": stacks,
+            "units": {"edd": "e/Å^2 (projected density)", "lacbed": "intensity per unit incident beam",
+                      "deformation": "e/Å^2 (projected density minus that of neutral spherical atoms)"},
+            "split_fractions": [float(f) for f in split_fractions],
+            "splits": split_info,
+            "excluded": excluded,
+        }
+        write_text_atomic(stage / "dataset.json", json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        _commit(stage, out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     LOG.info("dataset: %d samples (%d excluded) written to %s", len(items), len(excluded), out)
     return DatasetInfo(out, len(items), side_px, normalisation, split_info, excluded, dataset_hash)
 

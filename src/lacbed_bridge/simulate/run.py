@@ -128,7 +128,7 @@ def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None 
     thickness index lies in the series, and the beam, x direction and surface normal form a usable
     microscope frame for every family's prototype. Errors name our config key (with Felix's name)."""
     from ..crystal.lattice import lattice_system
-    from ..crystal.variants import family_prototypes
+    from ..crystal.variants import check_family
     from ..family_geometry import family_config, is_four_index
     from .geometry import microscope_frame
     from .settings import CONFIG_KEYS
@@ -152,9 +152,9 @@ def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None 
         raise named(exc) from None
     for i, family in enumerate(config["families"]):
         try:
-            prototypes = family_prototypes(family, f"families[{i}]")
+            prototypes = check_family(family, f"families[{i}]")
             own = family_config(config, family)
-        except ConfigError as exc:
+        except InputError as exc:  # the config's key (an unknown element symbol is an InputError)
             raise ConfigError(exc.message, path=path, field=exc.field) from None
         four = is_four_index(family)
         for prototype in prototypes:

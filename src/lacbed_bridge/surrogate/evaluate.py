@@ -103,9 +103,12 @@ def evaluate(
     The direction comes from the checkpoint; the dataset must be the one it was trained on (same
     normalisation), else a clear error.
     """
+    from ..dataset.integrity import verify_dataset
+
     ckpt = load_checkpoint(checkpoint)
     data_desc = checkpoint_json(ckpt, "data_json")
     train_desc = checkpoint_json(ckpt, "train_json")
+    verify_dataset(dataset_dir, split=split)  # the stacks, manifest and split dataset.json describes
     data = PairedImageDataset(dataset_dir, direction=data_desc["direction"], split=split, subset=subset,
                               input=train_desc.get("input", TrainConfig.input), target=train_desc.get("target", TrainConfig.target))
     if {k: data.info["normalisation"].get(k) for k in data_desc["normalisation"]} != data_desc["normalisation"]:

@@ -424,6 +424,9 @@ def _data(dataset_dir: str | os.PathLike[str], direction: str, config: TrainConf
           ) -> tuple[PairedImageDataset, PairedImageDataset, dict[str, Any]]:
     """Training and validation subsets of the config's split, and the data description a
     checkpoint records (dataset hash, split and its assignment hash, channels, normalisation)."""
+    from ..dataset.integrity import verify_dataset
+
+    verify_dataset(dataset_dir, split=config.split)  # the stacks, manifest and split dataset.json describes
     channels = {"input": config.input, "target": config.target}
     train_data = PairedImageDataset(dataset_dir, direction=direction, split=config.split, subset="train",
                                     with_group=config.charge_weight > 0, **channels)
