@@ -22,7 +22,8 @@ rank-1 update J ← J + (Δr − JΔ)Δᵀ/ΔᵀΔ carries it along (Moré 1978,
 when a step made with the exact Jacobian lowers χ² by less than 0.01 · χ²/dof, or its
 Gauss–Newton model promises less (then the parameters are within about a tenth of their
 uncertainty of the minimum). Physical bounds
-(κ in [0.5, 1.5], U_iso ≥ 0, thickness > 0, δ in [−2, 2]) reject a step like a rise in χ².
+(κ in [0.5, 1.5], U_iso ≥ 0, thickness > 0, δ in [−2, 2]; the optics' in refine/optics.py) reject a
+step like a rise in χ².
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ import torch
 
 from ..errors import InputError
 from .model import DiscModel
+from .optics import OPTICS_BOUNDS
 
 #: Times the strong beams are chosen again at a minimum before the fit stops.
 MAX_BEAM_REFRESHES = 5
-BOUNDS = {"delta": (-2.0, 2.0), "kappa": (0.5, 1.5), "u_iso": (0.0, 0.1), "thickness": (1.0, 1e5)}
+BOUNDS = {"delta": (-2.0, 2.0), "kappa": (0.5, 1.5), "u_iso": (0.0, 0.1), "thickness": (1.0, 1e5), **OPTICS_BOUNDS}
 
 
 @dataclass
@@ -105,7 +107,7 @@ def fit_disc(
 ) -> FitResult:
     """Fit ``model`` to the ``observed`` disc (module docstring); returns the :class:`FitResult`."""
     start_time = time.perf_counter()
-    side = model.settings.side
+    side = model.side
     use = check_disc(np.asarray(observed, dtype=float), side, mask)
     obs = torch.as_tensor(np.asarray(observed, dtype=float)[use], dtype=torch.float64)
     use_t = torch.as_tensor(use)

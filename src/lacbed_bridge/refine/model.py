@@ -16,7 +16,10 @@ autograd (reverse and forward mode) differentiates I with respect to
 * ``kappa:<label>``: the valence expansion κ of a site, or ``kappa:cation`` / ``kappa:anion``: one κ
   shared by every site of that role;
 * ``u_iso:<label>``: the displacement U_iso [Å²] of a site (B = 8π²U), or one per role likewise;
-* ``thickness``: the specimen thickness t [Å].
+* ``thickness``: the specimen thickness t [Å];
+* the detector optics (refine/optics.py): ``centre_x``, ``centre_y`` [px], ``rotation`` [°],
+  ``k_scale`` — through the wave vector each pixel sees, so through the excitation errors and the
+  structure matrix — and ``blur`` [px], the Gaussian PSF applied to the image.
 
 Held fixed during a fit (stated in every report): the reflection pool (complete shells), the cell,
 positions and occupancies, the strong beams of each pixel between beam refreshes (the fit chooses
@@ -41,15 +44,18 @@ from ..crystal.model import Crystal, effective_b_iso
 from ..errors import InputError
 from ..simulate.bloch import BlochStructure, bloch_structure, excitation_errors, strong_beam_mask, structure_matrix
 from ..simulate.electron import lorentz_factor, wavenumber_from_voltage
-from ..simulate.geometry import microscope_frame, pixel_wavevectors
+from ..simulate.geometry import microscope_frame
 from ..simulate.kirkland import kirkland_form_factor
 from ..simulate.potential import phase_sum, structure_factors
 from ..simulate.settings import FelixSettings
 from ..simulate.symmetry import disc_symmetry, pixel_orbits
 from . import ROLE_NAMES
+from .optics import (BLUR_START, GEOMETRY_PARAMETERS, OPTICS_PARAMETERS, OPTICS_UNITS, OpticsGeometry, blur_image, blur_margin,
+                     pixel_offsets, seen_wavevectors)
 
 #: Parameter kinds and their units (reports).
-UNITS = {"delta": "e per formula unit", "kappa": "", "u_iso": "Å²", "thickness": "Å", "scale": "", "background": ""}
+UNITS = {"delta": "e per formula unit", "kappa": "", "u_iso": "Å²", "thickness": "Å", "scale": "", "background": "",
+         **OPTICS_UNITS}
 
 
 def slater_form_factor_t(n: int, zeta: float, s: torch.Tensor) -> torch.Tensor:
@@ -151,7 +157,11 @@ class DiscModel:
     :attr:`start` holds their starting values (from the crystal and the settings' thickness
     ``thickness_index``). :meth:`disc` maps a parameter vector to the side × side disc.
     ``mean_absorption``: keep U'(0) on the diagonal (config ``simulation.mean_absorption``, as
-    the simulator); it does not depend on the refined parameters (s = 0).
+    the simulator); it does not depend on the refined parameters (s = 0). ``geometry``: how the
+    detector sees the disc (centre offset, rotation, k-scale, blur; refine/optics.py) — the
+    starting values of those that are free, the fixed values of the others; a disc off the grid
+    centre, rotated or rescaled is computed pixel by pixel at the wave vectors the pixels see (no
+    symmetry), a blurred one on a detector enlarged by the kernel's half width.
     """
 
     def __init__(
@@ -165,9 +175,11 @@ class DiscModel:
         device: torch.device | None = None,
         use_symmetry: bool = True,
         mean_absorption: bool = False,
+        geometry: OpticsGeometry = OpticsGeometry(),
     ) -> None:
         if settings.blur_radius > 1e-9:
-            raise InputError("refinement needs blur_radius 0 (the blur is not part of the model)", field="simulation.blur_radius")
+            raise InputError("refinement models the detector blur itself (refine --blur W, --free blur): set "
+                             "simulation.blur_radius to 0", field="simulation.blur_radius")
         self.device = device or torch.device("cpu")
         self.crystal = crystal
         self.settings = settings
@@ -182,10 +194,13 @@ class DiscModel:
                     raise InputError(f"{name}: no site has the role {label!r} (give the sites' roles: --roles or a "
                                      "config family)", field="--free")
                 continue
+            if name in OPTICS_PARAMETERS:
+                continue
             if kind not in ("delta", "kappa", "u_iso", "thickness") or (kind in ("kappa", "u_iso") and label not in labels) \
                     or (kind in ("delta", "thickness") and label):
                 raise InputError(f"unknown parameter {name!r}; expected delta, thickness, kappa:<label> or u_iso:<label> "
-                                 f"with a site label of the crystal {labels} (or a role: cation, anion)", field="--free")
+                                 f"with a site label of the crystal {labels} (or a role: cation, anion), or an optics "
+                                 f"parameter ({', '.join(OPTICS_PARAMETERS)})", field="--free")
         self.thickness0 = float(settings.thicknesses[thickness_index])
         self.deriv = np.zeros(len(crystal.sites))
         self.delta0 = 0.0
@@ -235,18 +250,35 @@ class DiscModel:
             sf = structure_factors(crystal, settings.potential, unique, g_mag, device=str(self.device))
             self.u_abs_fixed = torch.as_tensor(sf.u_abs, dtype=torch.complex128, device=self.device)
 
-        k_all = pixel_wavevectors(settings.pixel_count, settings.outer_convergence_angle, self.wavenumber).reshape(-1, 3)
+        # the detector's pixels (refine/optics.py): the settings' grid, enlarged by the blur kernel's
+        # half width; each pixel at the wave vector it sees under the geometry (exact: no interpolation)
+        self.geometry = geometry
+        self.geometric = [name for name in GEOMETRY_PARAMETERS if name in self.free]
+        self.blur_margin = blur_margin(geometry.blur, "blur" in self.free)
+        self.side = settings.side
+        extended = self.side + 2 * self.blur_margin
+        if self.geometric or not geometry.centred:
+            use_symmetry = False  # an off-centre, rotated or rescaled grid breaks the disc's symmetry
+        self.dk = 2.0 * math.pi * settings.outer_convergence_angle / settings.pixel_count
         symmetry = disc_symmetry(crystal, frame)
         if use_symmetry:
-            reps, source = pixel_orbits(settings.side, symmetry.pixel_operations)
+            reps, source = pixel_orbits(extended, symmetry.pixel_operations)
         else:
-            reps, source = np.arange(len(k_all)), np.arange(len(k_all))
+            reps, source = np.arange(extended * extended), np.arange(extended * extended)
         self.symmetry = symmetry.name
         self.expand = torch.as_tensor(np.searchsorted(reps, source), device=self.device)
-        k = torch.as_tensor(k_all[reps], dtype=f64, device=self.device)
-        g_t = torch.as_tensor(base.g_lab, dtype=f64, device=self.device)
+        u, v = pixel_offsets(self.side, self.blur_margin)
+        self.u = torch.as_tensor(u[reps], dtype=f64, device=self.device)
+        self.v = torch.as_tensor(v[reps], dtype=f64, device=self.device)
+        self.optics_fixed = torch.tensor([geometry.value(n) for n in OPTICS_PARAMETERS], dtype=f64, device=self.device)
+        if "blur" in self.free:
+            self.optics_fixed[OPTICS_PARAMETERS.index("blur")] = max(geometry.blur, BLUR_START)
+        k = seen_wavevectors(self.u, self.v, self.optics_fixed[:4], self.dk, self.wavenumber)
+        if torch.isnan(k).any():
+            raise InputError("the convergence disc reaches beyond the Ewald sphere (|k⊥| ≥ K)", field="outer_convergence_angle")
+        self.g_t = torch.as_tensor(base.g_lab, dtype=f64, device=self.device)
         self.k = k
-        self.excitation = excitation_errors(k, g_t, torch.linalg.norm(g_t, dim=1), self.wavenumber)
+        self.excitation = excitation_errors(k, self.g_t, torch.linalg.norm(self.g_t, dim=1), self.wavenumber)
         self.strong = strong_beam_mask(self.excitation, base.u0_abs, settings.min_strong_beams)
         self.n_beams = int(self.strong.sum(dim=1).max())
         self.pixels_solved = len(reps)
@@ -265,6 +297,8 @@ class DiscModel:
             return self.delta0
         if kind == "thickness":
             return self.thickness0
+        if name in OPTICS_PARAMETERS:
+            return float(self.optics_fixed[OPTICS_PARAMETERS.index(name)])
         chosen = [(site[kind], m) for site, c, m in zip(self.sites, self.crystal.sites, self.crystal.site_multiplicities(), strict=True)
                   if self._parameter_of(kind, c.label) == name]
         return sum(v * m for v, m in chosen) / sum(m for _, m in chosen)
@@ -316,20 +350,41 @@ class DiscModel:
             return u + 1j * self.u_abs_fixed
         return u
 
+    def optics(self, theta: torch.Tensor) -> torch.Tensor:
+        """(centre_x, centre_y, rotation, k_scale, blur) at ``theta``: free values from it, the
+        others the fixed geometry's."""
+        g = self.optics_fixed
+        named = self.values(theta)
+        if any(name in named for name in OPTICS_PARAMETERS):
+            g = torch.stack([named[name].to(torch.float64) if name in named else g[i] for i, name in enumerate(OPTICS_PARAMETERS)])
+        return g
+
+    def _excited(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pixels' wave vectors and excitation errors at ``theta`` (fixed unless the geometry is free)."""
+        if not self.geometric:
+            return self.k, self.excitation
+        k = seen_wavevectors(self.u, self.v, self.optics(theta)[:4], self.dk, self.wavenumber)
+        return k, excitation_errors(k, self.g_t, torch.linalg.norm(self.g_t, dim=1), self.wavenumber)
+
     def _matrices(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per pixel the structure matrix Ã of the strong beams and the M⁻¹ diagonal."""
         coupling_factor = 2.0 * math.pi**2 / self.wavenumber
         coupling = coupling_factor * self.potential(theta)[self.inverse].reshape(self.n_pool, self.n_pool)
         structure = replace(self.base, coupling=coupling)
-        a, _, _, norm = structure_matrix(structure, self.k, self.excitation, self.strong, self.n_beams)
+        k, excitation = self._excited(theta)
+        a, _, _, norm = structure_matrix(structure, k, excitation, self.strong, self.n_beams)
         return a, norm
 
     def _thickness(self, theta: torch.Tensor) -> torch.Tensor:
         return self.values(theta).get("thickness", torch.tensor(self.thickness0, dtype=torch.float64))
 
     def _expand(self, values: torch.Tensor) -> torch.Tensor:
-        side = self.settings.side
-        return values[self.expand].reshape(side, side)
+        side = self.side + 2 * self.blur_margin
+        return values[self.expand].reshape(side, side, *values.shape[1:])
+
+    def _detector(self, image: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """The detector's image of the (enlarged) disc: the Gaussian PSF, cropped to side × side."""
+        return blur_image(image, self.optics(theta)[4], self.blur_margin)
 
     def disc(self, theta: torch.Tensor) -> torch.Tensor:
         """The (000) disc (side × side, float64) at parameters ``theta`` (differentiable)."""
@@ -337,7 +392,7 @@ class DiscModel:
         psi0 = torch.linalg.matrix_exp((1j * self._thickness(theta)) * a)[:, :, 0]
         # 000 is pool index 0, always strong, so it is the first beam of every pixel
         amp = psi0[:, 0] / norm[:, 0]
-        return self._expand(amp.real**2 + amp.imag**2)
+        return self._detector(self._expand(amp.real**2 + amp.imag**2), theta)
 
     def jacobian(self, theta: torch.Tensor, *, exact: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """The disc and ∂disc/∂θ (side × side × n) at ``theta``.
@@ -352,7 +407,8 @@ class DiscModel:
         """
         theta = theta.detach()
         t = self._thickness(theta).detach()
-        structural = [i for i, name in enumerate(self.free) if name != "thickness"]
+        # everything that enters the structure matrices: δ, κ, U_iso, and the geometry through k
+        structural = [i for i, name in enumerate(self.free) if name not in ("thickness", "blur")]
         a, norm = self._matrices(theta)
         columns: dict[int, torch.Tensor] = {}
         if structural and exact:
@@ -377,10 +433,20 @@ class DiscModel:
         else:
             psi = torch.linalg.matrix_exp((1j * t) * a)[:, :, 0]
             amp = psi[:, 0] / norm[:, 0]
-        disc = self._expand(amp.real**2 + amp.imag**2)
+        image = self._expand(amp.real**2 + amp.imag**2)  # the enlarged detector, before the PSF
         if "thickness" in self.free:
             dpsi = 1j * torch.einsum("pj,pj->p", a[:, 0, :], psi) / norm[:, 0]
             columns[self.free.index("thickness")] = self._expand(2.0 * (amp.conj() * dpsi).real)
+        # the PSF is linear in the image: the columns go through it like the disc
+        width = self.optics(theta)[4]
+        if columns:
+            order = sorted(columns)
+            blurred = blur_image(torch.stack([columns[i] for i in order], dim=-1), width, self.blur_margin)
+            columns = {i: blurred[..., j] for j, i in enumerate(order)}
+        disc = blur_image(image, width, self.blur_margin)
+        if "blur" in self.free:
+            columns[self.free.index("blur")] = torch.autograd.functional.jacobian(
+                lambda w: blur_image(image, w, self.blur_margin), width.detach(), vectorize=True).detach()
         if structural and not exact:
             with torch.no_grad():
                 for i in structural:
@@ -396,7 +462,8 @@ class DiscModel:
         with torch.no_grad():
             u = self.potential(theta.detach())
             column = self.inverse.reshape(self.n_pool, self.n_pool)[:, 0]
-            strong = strong_beam_mask(self.excitation, u[column].abs(), self.settings.min_strong_beams)
+            _, excitation = self._excited(theta.detach())
+            strong = strong_beam_mask(excitation, u[column].abs(), self.settings.min_strong_beams)
         changed = bool((strong != self.strong).any())
         self.strong = strong
         self.n_beams = int(strong.sum(dim=1).max())

@@ -17,8 +17,9 @@ from typing import Any
 from .. import __version__
 from ..errors import InputError
 from . import ROLE_NAMES
+from .optics import OPTICS_PARAMETERS
 
-FREE_KINDS = ("delta", "kappa", "u_iso", "thickness")
+FREE_KINDS = ("delta", "kappa", "u_iso", "thickness", "centre", *OPTICS_PARAMETERS)
 HELD_FIXED = [
     "reflection pool (complete shells of equal |g|, simulation.min_reflection_pool)",
     "cell, atomic positions and occupancies",
@@ -35,8 +36,11 @@ def parse_free(text: str, labels: list[str]) -> list[str]:
         kind, _, label = item.partition(":")
         if kind not in FREE_KINDS:
             raise InputError(f"unknown parameter {item!r}; expected any of {', '.join(FREE_KINDS)} "
-                             "(kappa and u_iso per site as kappa:<label>, per role as kappa:cation)", field="--free")
-        if kind in ("kappa", "u_iso") and not label:
+                             "(kappa and u_iso per site as kappa:<label>, per role as kappa:cation; centre = centre_x "
+                             "and centre_y)", field="--free")
+        if kind == "centre" and not label:  # both coordinates of the disc centre
+            out += ["centre_x", "centre_y"]
+        elif kind in ("kappa", "u_iso") and not label:
             out += [f"{kind}:{lab}" for lab in labels]
         elif kind in ("kappa", "u_iso") and label not in labels and label not in ROLE_NAMES:
             raise InputError(f"the crystal has no site {label!r} (sites: {', '.join(labels)}; or a role: cation, anion)",
@@ -53,9 +57,10 @@ def needs_roles(free: list[str]) -> bool:
     return "delta" in free or any(name.partition(":")[2] in ROLE_NAMES for name in free)
 
 
-def roles_for(crystal: Any, config: dict[str, Any], roles_text: str | None) -> Any:
-    """Site roles for δ: ``--roles`` (label or element = role), else the config family the CIF's
-    sample id belongs to (its prototype's roles, or a CIF family's ``roles``); None if neither."""
+def roles_for(crystal: Any, config: dict[str, Any], roles_text: str | None, family_name: str | None = None) -> Any:
+    """Site roles for δ: ``--roles`` (label or element = role), else the config family given
+    (``--family``) or the one the CIF's sample id belongs to (its prototype's roles, or a CIF
+    family's ``roles``); None if none of these."""
     import math
 
     from ..refine.model import Roles
@@ -70,7 +75,7 @@ def roles_for(crystal: Any, config: dict[str, Any], roles_text: str | None) -> A
                                  field="--roles")
             given[key.strip()] = role.strip()
         return Roles({s.label: given.get(s.label, given.get(s.element, "neutral")) for s in crystal.sites}, z_f)
-    family_name = crystal.name.rsplit("_", 1)[0]
+    family_name = family_name or crystal.name.rsplit("_", 1)[0]
     family = next((f for f in config.get("families") or [] if f["name"] == family_name), None)
     if family is None:
         return None
@@ -80,7 +85,41 @@ def roles_for(crystal: Any, config: dict[str, Any], roles_text: str | None) -> A
     from ..crystal.variants import resolve_prototype
 
     prototype = resolve_prototype(family, f"families[{family_name}]")
-    return Roles({s.label: s.role for s in prototype.sites}, prototype.formula_units())
+    by_label = {s.label: s.role for s in prototype.sites}
+    # a CIF of the user's own may name its sites otherwise (Ga1, As1): then the prototype site whose
+    # element list holds the site's element (the family's `elements` override counts too)
+    allowed = {s.label: set((family.get("elements") or {}).get(s.label, s.elements)) for s in prototype.sites}
+    roles = {}
+    for site in crystal.sites:
+        if site.label in by_label:
+            roles[site.label] = by_label[site.label]
+            continue
+        matches = {by_label[label] for label, elements in allowed.items() if site.element in elements}
+        roles[site.label] = matches.pop() if len(matches) == 1 else "neutral"
+    return Roles(roles, prototype.formula_units())
+
+
+#: a correlation above this between two free parameters: one disc does not separate them
+CORRELATION_WARNING = 0.95
+#: standard uncertainties above these say the disc barely determines the parameter
+USEFUL_SIGMA = {"delta": 0.1, "kappa": 0.05, "u_iso": 0.002, "thickness": 20.0}
+
+
+def identifiability_warnings(names: list[str], values: list[float], sigma: list[float], correlation: Any) -> list[str]:
+    """One line per pair of parameters correlated beyond ±0.95 and per parameter whose σ exceeds a
+    useful size (:data:`USEFUL_SIGMA`): what one disc cannot tell apart, said next to the result."""
+    lines = []
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            r = float(correlation[i][j])
+            if abs(r) > CORRELATION_WARNING:
+                lines.append(f"{names[i]} and {names[j]} are correlated {r:+.3f}: this disc barely separates them "
+                             "(fix one, or fit several discs of the crystal)")
+    for name, value, s in zip(names, values, sigma, strict=True):
+        limit = USEFUL_SIGMA.get(name.partition(":")[0])
+        if limit is not None and s > limit:
+            lines.append(f"{name} = {value:.4g} has σ {s:.3g}, above {limit:g}: hardly determined by this disc")
+    return lines
 
 
 def report_markdown(report: dict[str, Any]) -> str:
@@ -98,6 +137,8 @@ def report_markdown(report: dict[str, Any]) -> str:
               "|---|" + "---|" * len(report["parameters"])]
     for name, row in zip(report["parameters"], report["correlation"], strict=True):
         lines.append(f"| {name} | " + " | ".join(f"{v:+.2f}" for v in row) + " |")
+    if report.get("warnings"):
+        lines += ["", "Warnings:", ""] + [f"- {line}" for line in report["warnings"]]
     lines += ["", "Held fixed: " + "; ".join(report["held_fixed"]) + ".", ""]
     return "\n".join(lines)
 
@@ -105,8 +146,12 @@ def report_markdown(report: dict[str, Any]) -> str:
 def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], config: dict[str, Any], free_text: str, *,
            out_dir: str | os.PathLike[str] | None = None, family: str | None = None, roles_text: str | None = None,
            counts: float | None = None, mask_path: str | os.PathLike[str] | None = None, fit_scale: bool = True,
-           fit_background: bool = True, device: str | None = None, max_iter: int = 60, quiet: bool = False) -> dict[str, Any]:
-    """Run one refinement and write its files (module docstring); returns the report."""
+           fit_background: bool = True, device: str | None = None, max_iter: int = 60, quiet: bool = False,
+           geometry: Any = None) -> dict[str, Any]:
+    """Run one refinement and write its files (module docstring); returns the report.
+
+    ``geometry``: the detector optics (:class:`.optics.OpticsGeometry`: centre offset, rotation,
+    k-scale, blur) — starting values of the free ones, fixed values of the others."""
     import numpy as np
     from ..crystal.cif import read_cif, write_cif
     from ..device import resolve_device
@@ -115,6 +160,7 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
     from ..simulate.run import simulation_settings
     from .fit import fit_disc
     from .model import UNITS, DiscModel
+    from .optics import OpticsGeometry
 
     crystal = read_cif(cif)
     if family:
@@ -126,10 +172,11 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
     if mask_path is not None:
         mask = read_tiff(mask_path)[0] != 0
     free = parse_free(free_text, [s.label for s in crystal.sites])
-    roles = roles_for(crystal, config, roles_text) if needs_roles(free) else None
+    roles = roles_for(crystal, config, roles_text, family) if needs_roles(free) else None
     index = sim.thickness_index
+    geometry = geometry or OpticsGeometry()
     model = DiscModel(crystal, settings, free, roles=roles, thickness_index=index, device=resolve_device(device or "cpu"),
-                      mean_absorption=sim.builtin.mean_absorption)
+                      mean_absorption=sim.builtin.mean_absorption, geometry=geometry)
 
     def show(iteration: int, chi2: float, values: dict[str, float]) -> None:
         if not quiet:
@@ -151,14 +198,20 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
     meta = {"crystal": crystal.name, "disc": str(disc_path), "version": __version__}
     write_tiff(out / "fitted.tif", result.fitted.astype(np.float32), {**meta, "kind": "fitted disc s·I + b"})
     write_tiff(out / "residual.tif", result.residual.astype(np.float32), {**meta, "kind": "residual D − fit (NaN: masked)"})
+    fixed_optics = {name: geometry.value(name) for name in OPTICS_PARAMETERS if name not in free}
+    held = HELD_FIXED + ["detector optics " + ", ".join(f"{name} {value:g}" for name, value in fixed_optics.items())
+                         + " (free them with --free centre,rotation,k_scale,blur)"] if fixed_optics else HELD_FIXED
+    warnings = identifiability_warnings(result.names, result.values, result.sigma, result.correlation)
+    for line in warnings:
+        print(f"lacbed-bridge refine: warning: {line}", file=sys.stderr)
     report = {
-        "crystal": crystal.name, "cif": str(cif), "disc": str(disc_path), "free": free,
+        "crystal": crystal.name, "cif": str(cif), "disc": str(disc_path), "free": free, "warnings": warnings,
         "parameters": {name: {"start": s0, "value": v, "sigma": sg, "unit": UNITS.get(name.partition(":")[0], "")}
                        for name, s0, v, sg in zip(result.names, result.start, result.values, result.sigma, strict=True)},
         "correlation": np.round(result.correlation, 6).tolist(),
         "chi2": result.chi2, "dof": result.dof, "reduced_chi2": result.reduced_chi2, "noise_model": result.noise_model,
         "iterations": result.iterations, "beam_refreshes": result.beam_refreshes, "seconds": result.seconds,
-        "converged": result.converged, "held_fixed": HELD_FIXED, "pool_size": model.n_pool,
+        "converged": result.converged, "held_fixed": held, "pool_size": model.n_pool,
         "pixels_solved": model.pixels_solved, "disc_symmetry": model.symmetry,
         "thickness_index": index, "version": __version__,
     }
@@ -172,13 +225,29 @@ def _run(args: Any) -> int:
     from .fit import significant
 
     config = load_config(args.config)
+    from .optics import OpticsGeometry
+
+    centre = _numbers(args.centre, 2, "--centre") if args.centre else (0.0, 0.0)
+    geometry = OpticsGeometry(centre_x=centre[0], centre_y=centre[1], rotation=args.rotation, k_scale=args.k_scale, blur=args.blur)
     report = refine(args.cif, args.disc, config, args.free, out_dir=args.out, family=args.family, roles_text=args.roles,
                     counts=args.counts, mask_path=args.mask, fit_scale=not args.no_scale,
-                    fit_background=not args.no_background, device=args.device, max_iter=args.max_iter)
+                    fit_background=not args.no_background, device=args.device, max_iter=args.max_iter, geometry=geometry)
     for name, p in report["parameters"].items():
         print(f"{name:16s} {significant(p['value'], p['sigma']):>16s} {p['unit']}")
     print(f"reduced χ² {report['reduced_chi2']:.3f}, {report['iterations']} iterations, {report['seconds']:.1f} s")
     return 0
+
+
+def _numbers(text: str, count: int, option: str) -> tuple[float, ...]:
+    import math
+
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != count or not all(math.isfinite(v) for v in values):
+        raise InputError(f"expected {count} comma-separated numbers, got {text!r}", field=option)
+    return values
 
 
 def register(subparsers: Any) -> None:
@@ -192,8 +261,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("cif", help="starting crystal (CIF; its P_v and κ are the start)")
     p.add_argument("disc", help="measured or simulated disc (TIFF, side × side of the config's simulation)")
     p.add_argument("--config", required=True, help="config YAML (simulation settings: geometry, beams, thickness)")
-    p.add_argument("--free", required=True, help="parameters: delta, kappa, u_iso, thickness; kappa/u_iso per site as kappa:<label> or per role as kappa:cation, kappa:anion")
+    p.add_argument("--free", required=True, help="parameters: delta, kappa, u_iso, thickness; kappa/u_iso per site as kappa:<label> or per role as kappa:cation, kappa:anion; the detector optics centre (= centre_x, centre_y), rotation, k_scale, blur")
     p.add_argument("--family", help="use this config family's geometry and roles")
+    p.add_argument("--centre", help="disc centre offset X,Y [px] on the detector (start, or fixed unless --free centre)")
+    p.add_argument("--rotation", type=float, default=0.0, help="disc rotation [degrees] (start, or fixed unless --free rotation)")
+    p.add_argument("--k-scale", type=float, default=1.0, help="k-space scale (start, or fixed unless --free k_scale)")
+    p.add_argument("--blur", type=float, default=0.0, help="detector Gaussian PSF σ [px] (start, or fixed unless --free blur)")
     p.add_argument("--roles", help="roles for delta as label=role or element=role, e.g. Ga=cation,As=anion "
                    "(default: the config family of the CIF's sample id)")
     p.add_argument("--counts", type=float, help="expected counts per unit intensity (Poisson weights); default unweighted")
