@@ -26,7 +26,8 @@ class WorkflowSettings:
 
     batch_size: samples per simulate/edd job; models: trained per direction and seed;
     benchmark_quick: benchmarks with ``--quick``; n_figure_samples: test samples per direction in
-    figure (a); directions, seeds: the training runs; split: the dataset split models train on.
+    figure (a); directions, seeds: the training runs; split: the dataset split models train on;
+    require_converged: a simulate batch fails when one of its discs did not converge.
     """
 
     batch_size: int
@@ -36,6 +37,7 @@ class WorkflowSettings:
     directions: tuple[str, ...]
     seeds: tuple[int, ...]
     split: str
+    require_converged: bool = False
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> WorkflowSettings:
@@ -50,6 +52,7 @@ class WorkflowSettings:
             directions=tuple(train["directions"]),
             seeds=tuple(int(s) for s in train["seeds"]),
             split=str(train["split"]),
+            require_converged=bool(workflow["require_converged"]),
         )
 
 

@@ -172,3 +172,21 @@ def test_keep_and_restore(results, tmp_path: Path) -> None:
     assert not store.exists()
     assert keep.restore(data, store) == 0  # nothing kept, nothing to do
     assert keep.keep(tmp_path / "nothing", store) == 0
+
+
+def test_dataset_json_counts_the_discs_that_did_not_converge(results, tmp_path: Path) -> None:
+    from lacbed_bridge.dataset.builder import convergence_warning
+
+    root, csvs = results
+    lacbed = sorted((root / "lacbed").glob("*/*.tif"))
+    for i, path in enumerate(lacbed):
+        image, meta = read_tiff(path)
+        late = i in (2, 5)
+        write_tiff(path, image, {**meta, "info_converged": not late, "info_convergence_rms": 0.033 if late else 0.001,
+                                 "info_convergence_target": 0.005})
+    info = build_dataset(_refs(root, csvs), tmp_path / "ds", seed=1)
+    summary = json.loads((tmp_path / "ds" / "dataset.json").read_text())["convergence"]
+    assert summary["checked"] == info.n and summary["unconverged"] == 2 and summary["worst_rms"] == pytest.approx(0.033)
+    assert summary["unconverged_samples"] == sorted(p.stem for j, p in enumerate(lacbed) if j in (2, 5))
+    line = convergence_warning(json.loads((tmp_path / "ds" / "dataset.json").read_text()))
+    assert line.startswith(f"2 of {info.n} discs") and "max_strong_beams" in line

@@ -143,3 +143,30 @@ def test_an_image_overwritten_to_the_same_size_is_found_and_recomputed(tmp_path:
     again = run_batch(config, "F-43m_zincblende", 0, **kwargs)
     assert again["status"].tolist() == ["ok", "cached"]
     np.testing.assert_array_equal(read_tiff(first)[0], good)
+
+
+def test_unconverged_discs_are_said_and_strict_mode_stops(tmp_path: Path, monkeypatch, caplog) -> None:
+    """issue #25 item 8: discs that did not reach the convergence target (here a target no beam set
+    reaches within 12 strong beams) are named with their error in the batch log, and with
+    workflow.require_converged the batch fails saying so."""
+    import logging
+
+    import pytest
+
+    from lacbed_bridge.errors import SimulationError
+
+    config = _config()
+    config["families"][0]["n_variants"] = 2
+    config["simulation"].update(pixel_count=4, min_reflection_pool=30, min_strong_beams=8, device="cpu",
+                                convergence={"target_rms": 1e-12, "max_strong_beams": 12})
+    config = validate_config(config)
+    monkeypatch.chdir(tmp_path)
+    write_family(config, "F-43m_zincblende", Path("variants"))
+    kwargs = dict(stage="lacbed", cif_dir=Path("variants"), out_dir=Path("lacbed"), manifest=Path("lacbed") / "batch_0000.csv")
+    with caplog.at_level(logging.WARNING):
+        frame = run_batch(config, "F-43m_zincblende", 0, **kwargs)
+    assert set(frame["status"]) == {"ok"}
+    assert "2 of 2 discs did not converge" in caplog.text and "max_strong_beams" in caplog.text
+    config["workflow"]["require_converged"] = True
+    with pytest.raises(SimulationError, match="2 of 2 discs did not converge.*require_converged"):
+        run_batch(config, "F-43m_zincblende", 0, **kwargs)  # the cached discs are checked as well

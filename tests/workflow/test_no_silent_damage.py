@@ -99,3 +99,19 @@ def test_a_failed_dataset_rebuild_keeps_the_previous_dataset(e2e: tuple[Path, Pa
     snakemake(work, "--cores", "2", "results/dataset/dataset.json", config=config)
     again = _dataset_bytes(r / "dataset")
     assert again["dataset.json"] == before["dataset.json"] and again["edd.tif"] == before["edd.tif"]
+
+
+def test_the_end_of_a_run_says_how_many_discs_did_not_converge(e2e: tuple[Path, Path], tmp_path: Path) -> None:
+    """issue #25 item 8: the run's last lines name the count, the worst error and the key to raise."""
+    import os
+
+    work, config = _copy(e2e, tmp_path)
+    path = work / "results" / "dataset" / "dataset.json"
+    stat = path.stat()
+    info = json.loads(path.read_text())
+    info["convergence"].update(unconverged=3, worst_rms=0.033, target_rms=0.005, unconverged_samples=["a", "b", "c"])
+    path.write_text(json.dumps(info))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # nothing downstream is out of date
+    done = snakemake(work, "--cores", "1", "--force", "results/metrics/summary.csv", config=config)
+    assert "3 of 9 discs in the dataset did not converge (worst RMS change 0.033, target 0.005)" in done.stderr
+    assert "simulation.convergence.max_strong_beams" in done.stderr

@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 
 from lacbed_bridge.dataset.batch import STAGES, manifest_problems, n_batches, stage_hash
 from lacbed_bridge.dataset import keep as _keep
+from lacbed_bridge.dataset.builder import convergence_warning
 from lacbed_bridge.dataset.integrity import dataset_problems
 from lacbed_bridge import cluster as _cluster
 from lacbed_bridge.config import config_hash, validate_config
@@ -245,8 +246,24 @@ onstart:
 
 onerror:
     _restore_previous_dataset()
+    _say_unconverged()
+
+
+def _say_unconverged():
+    """The end of a run says how many discs of the dataset did not converge (issue: 12 of 12 did not
+    and the batch log said "ok")."""
+    path = f"{R}/dataset/dataset.json"
+    if workflow.is_main_process and os.path.isfile(path):
+        try:
+            with open(path) as handle:
+                line = convergence_warning(json.load(handle))
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        if line:
+            print(f"lacbed-bridge: warning: {line}", file=sys.stderr)
 
 
 onsuccess:
     if workflow.is_main_process:
         _keep.discard(_KEPT)
+    _say_unconverged()

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, SimulationError
 
 if TYPE_CHECKING:  # the heavy modules are imported where used: `lacbed-bridge --help` stays fast
     import pandas as pd
@@ -205,7 +205,44 @@ def run_batch(
     write_text_atomic(manifest, frame.to_csv(index=False))
     n_failed = int((frame["status"] == "failed").sum())
     LOG.info("%s batch %d of %s: %d samples, %d failed", stage, batch, family, len(frame), n_failed)
+    if stage == "lacbed":
+        unconverged = unconverged_discs([Path(p) for p in frame.loc[frame["status"] != "failed", "path"]])
+        if unconverged:
+            line = convergence_line(unconverged, len(frame) - n_failed)
+            LOG.warning("%s batch %d of %s: %s", stage, batch, family, line)
+            from ..settings import WorkflowSettings
+
+            if WorkflowSettings.from_config(config).require_converged:
+                raise SimulationError(f"{family} batch {batch}: {line}; workflow.require_converged is true "
+                                      f"({', '.join(sid for sid, _, _ in unconverged[:5])}"
+                                      f"{' …' if len(unconverged) > 5 else ''})")
     return frame
+
+
+def unconverged_discs(paths: list[Path]) -> list[tuple[str, float, float]]:
+    """(sample id, measured RMS change ε, target) of the discs among ``paths`` whose metadata say
+    the convergence control did not reach its target (``info_converged`` false)."""
+    from ..io import read_tiff
+
+    out = []
+    for path in paths:
+        try:
+            _, meta = read_tiff(path)
+        except Exception:  # noqa: BLE001 - an unreadable image is the dataset stage's to report
+            continue
+        if meta.get("info_converged") is False:
+            out.append((str(meta.get("sample_id", path.stem)), float(meta.get("info_convergence_rms", float("nan"))),
+                        float(meta.get("info_convergence_target", float("nan")))))
+    return out
+
+
+def convergence_line(unconverged: list[tuple[str, float, float]], total: int) -> str:
+    """One line for discs that did not converge: how many, the worst error, the target, what to raise."""
+    worst = max(rms for _, rms, _ in unconverged)
+    target = unconverged[0][2]
+    return (f"{len(unconverged)} of {total} discs did not converge (worst RMS change {worst:.3g}, target {target:g}): "
+            "raise simulation.convergence.max_strong_beams (or the target), or set workflow.require_converged: true "
+            "to stop on them")
 
 
 def _default_compute(config: dict[str, Any], stage: str) -> Callable[[Path, Path], None]:

@@ -373,6 +373,29 @@ def _commit(stage: Path, out: Path) -> None:
     os.replace(stage / "dataset.json", out / "dataset.json")
 
 
+def convergence_summary(items: Sequence[_Checked]) -> dict[str, Any]:
+    """What the discs' metadata say of the simulator's convergence control: how many were checked,
+    which did not reach the target, the worst measured RMS change (dataset.json ``convergence``)."""
+    checked = [(item.ref.sample_id, item.meta["lacbed"]) for item in items if item.meta["lacbed"].get("info_converged") is not None]
+    bad = [(sid, meta) for sid, meta in checked if meta.get("info_converged") is False]
+    errors = [float(meta["info_convergence_rms"]) for _, meta in checked if meta.get("info_convergence_rms") is not None]
+    targets = sorted({float(meta["info_convergence_target"]) for _, meta in checked if meta.get("info_convergence_target") is not None})
+    return {"checked": len(checked), "unconverged": len(bad), "unconverged_samples": [sid for sid, _ in bad],
+            "worst_rms": max(errors) if errors else None, "target_rms": targets[0] if len(targets) == 1 else targets or None}
+
+
+def convergence_warning(info: Mapping[str, Any]) -> str | None:
+    """One line for the end of a run when some of a dataset's discs did not converge (None: all did,
+    or the dataset does not say)."""
+    summary = info.get("convergence") or {}
+    if not summary.get("unconverged"):
+        return None
+    return (f"{summary['unconverged']} of {info['counts']['included']} discs in the dataset did not converge (worst RMS "
+            f"change {summary['worst_rms']:.3g}, target {summary['target_rms']}): raise "
+            "simulation.convergence.max_strong_beams (or the target), or set workflow.require_converged: true to stop on them "
+            "(dataset.json: convergence.unconverged_samples)")
+
+
 def build_dataset(
     samples: Sequence[SampleRef],
     out_dir: str | os.PathLike[str],
@@ -457,6 +480,10 @@ def build_dataset(
     for name, labels in split_labels.items():
         split_info[name]["counts"] = {s: int(np.count_nonzero(labels == s)) for s in ("train", "val", "test")}
 
+    convergence = convergence_summary(items)
+    if convergence["unconverged"]:
+        LOG.warning("dataset: %d of %d discs did not converge (worst RMS change %.3g, target %s): %s", convergence["unconverged"],
+                    len(items), convergence["worst_rms"], convergence["target_rms"], ", ".join(convergence["unconverged_samples"][:10]))
     # everything is written into a staging folder inside the dataset folder and moved into place
     # at the end (dataset.json last): a build that fails leaves the previous dataset untouched
     out.mkdir(parents=True, exist_ok=True)
@@ -491,6 +518,7 @@ def build_dataset(
             "units": {"edd": "e/Å^2 (projected density)", "lacbed": "intensity per unit incident beam",
                       "deformation": "e/Å^2 (projected density minus that of neutral spherical atoms)"},
             "split_fractions": [float(f) for f in split_fractions],
+            "convergence": convergence,
             "splits": split_info,
             "excluded": excluded,
         }
