@@ -33,8 +33,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-#: the optics parameters (names of ``refine --free``), their units and starting values
-OPTICS_PARAMETERS = ("centre_x", "centre_y", "rotation", "k_scale", "blur")
+from . import OPTICS_PARAMETERS
+
+#: the optics parameters that set the wave vector each pixel sees (the blur acts on the image)
 GEOMETRY_PARAMETERS = OPTICS_PARAMETERS[:4]
 OPTICS_UNITS = {"centre_x": "px", "centre_y": "px", "rotation": "degrees", "k_scale": "", "blur": "px (Gaussian σ)"}
 #: a free blur starts here at least (at w = 0 its derivative vanishes: G_w is even in w)

@@ -16,8 +16,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import InputError
-from . import ROLE_NAMES
-from .optics import OPTICS_PARAMETERS
+from . import OPTICS_PARAMETERS, ROLE_NAMES
 
 FREE_KINDS = ("delta", "kappa", "u_iso", "thickness", "centre", *OPTICS_PARAMETERS)
 HELD_FIXED = [
