@@ -140,7 +140,7 @@ def test_refine_command_fits_the_optics_with_the_familys_roles(tmp_path) -> None
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["simulation"].update(pixel_count=8, min_reflection_pool=60, min_strong_beams=20, initial_thickness=500.0,
                                 final_thickness=500.0, thickness_index=0, device="cpu")
-    config["simulation"].pop("convergence", None)
+    config["simulation"]["convergence"] = None  # the disc below is made with these beams, no control
     config["families"] = [{"name": "F-43m_zincblende", "prototype": "zincblende", "n_variants": 2}]
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(validate_config(config)))
@@ -168,3 +168,44 @@ def test_identifiability_is_warned_about() -> None:
     assert any("delta and kappa:cation are correlated -0.990" in line for line in lines)
     assert any(line.startswith("delta = 0.4 has σ 0.77") for line in lines)
     assert len(lines) == 2
+
+
+def test_refine_fits_with_the_discs_own_beams(tmp_path) -> None:
+    """issue #24 item 2: a disc the simulator made records the beams its convergence control chose;
+    the fit uses those (not the config's) and the report says so, with the simulation's error
+    next to the noise."""
+    import json
+
+    import yaml
+
+    from lacbed_bridge.cli import main
+    from lacbed_bridge.config import validate_config
+    from lacbed_bridge.crystal.cif import write_cif
+    from lacbed_bridge.io import read_tiff
+    from test_refine import REPO
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["simulation"].update(pixel_count=4, min_reflection_pool=30, min_strong_beams=8, initial_thickness=500.0,
+                                final_thickness=500.0, thickness_index=0, device="cpu",
+                                convergence={"target_rms": 0.0002, "max_strong_beams": 60})
+    config["families"] = [{"name": "F-43m_zincblende", "prototype": "zincblende", "n_variants": 2}]
+    made = tmp_path / "made.yaml"
+    made.write_text(yaml.safe_dump(validate_config(config)))
+    truth = _gaas(delta=0.3, kappa=(1.0, 1.0))
+    write_cif(truth, tmp_path / "truth.cif")
+    assert main(["simulate", str(tmp_path / "truth.cif"), "--config", str(made), "--out", str(tmp_path / "disc.tif")]) == 0
+    _, meta = read_tiff(tmp_path / "disc.tif")
+    assert meta["info_min_strong_beams_used"] > 8  # the control grew the beams
+    config["simulation"]["convergence"] = None
+    fitting = tmp_path / "fit.yaml"
+    fitting.write_text(yaml.safe_dump(validate_config(config)))
+    assert main(["refine", str(tmp_path / "truth.cif"), str(tmp_path / "disc.tif"), "--config", str(fitting), "--free",
+                 "thickness", "--counts", "1e4", "--roles", "Ga=cation,As=anion", "--out", str(tmp_path / "out")]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    beams = report["beams"]
+    assert beams["source"] == "the disc's metadata"
+    assert beams["min_strong_beams"] == meta["info_min_strong_beams_used"]
+    assert beams["min_reflection_pool"] == meta["info_min_reflection_pool_used"]
+    assert beams["simulation_rms_error"] == pytest.approx(meta["info_convergence_rms"]) and beams["noise_rms"] > 0
+    assert report["parameters"]["thickness"]["value"] == pytest.approx(500.0, abs=0.5)
+    assert "beams from the disc's metadata" in (tmp_path / "out" / "report.md").read_text()
