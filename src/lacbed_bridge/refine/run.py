@@ -98,6 +98,29 @@ def roles_for(crystal: Any, config: dict[str, Any], roles_text: str | None, fami
     return Roles(roles, prototype.formula_units())
 
 
+def _observed(path: str | os.PathLike[str], side: int, *, disc_centre: Any = None, disc_radius: Any = None) -> tuple[Any, dict[str, Any], Any]:
+    """(disc, its metadata, the preparation or None): a TIFF already side × side on the model grid is
+    used as it is; any other image (a microscope file, a larger frame) is prepared (refine/measured.py)."""
+    import numpy as np
+
+    from ..io import read_tiff
+    from .measured import prepare_disc, read_measured
+
+    if Path(path).suffix.lower() in (".tif", ".tiff") and disc_centre is None and disc_radius is None:
+        try:
+            image, meta = read_tiff(path)
+        except InputError:
+            image, meta = None, {}
+        if image is not None and (image.shape == (side, side) or "pixel_sha256" in meta):
+            # a disc this package wrote is on a model grid: the right one, or a clear error
+            if image.shape != (side, side):
+                raise InputError(f"the disc is {image.shape}, the config's simulation gives {side} × {side} "
+                                 "(simulation.pixel_count × 2)", path=path)
+            return np.asarray(image, dtype=float), meta, None
+    prepared = prepare_disc(read_measured(path), side, centre=disc_centre, radius=disc_radius)
+    return prepared.disc, {}, prepared
+
+
 def fit_beams(crystal: Any, settings: Any, sim: Any, disc_meta: dict[str, Any], *, device: str | None = None) -> tuple[Any, dict[str, Any]]:
     """The beams the fit's model uses, and where they come from: the disc's own (a disc the builtin
     simulator made records the pool and strong beams its convergence control settled on), else the
@@ -199,11 +222,17 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
            out_dir: str | os.PathLike[str] | None = None, family: str | None = None, roles_text: str | None = None,
            counts: float | None = None, mask_path: str | os.PathLike[str] | None = None, fit_scale: bool = True,
            fit_background: bool = True, device: str | None = None, max_iter: int = 60, quiet: bool = False,
-           geometry: Any = None) -> dict[str, Any]:
+           geometry: Any = None, disc_centre: tuple[float, float] | None = None,
+           disc_radius: float | None = None) -> dict[str, Any]:
     """Run one refinement and write its files (module docstring); returns the report.
 
     ``geometry``: the detector optics (:class:`.optics.OpticsGeometry`: centre offset, rotation,
-    k-scale, blur) — starting values of the free ones, fixed values of the others."""
+    k-scale, blur) — starting values of the free ones, fixed values of the others; a dict gives only
+    some of them, over those a measured disc's preparation found. ``disc_path`` is a side × side TIFF
+    on the model grid, or a measured file (refine/measured.py: .dm3, .dm4, .emd, .mrc, .tif, Felix
+    .img), whose disc is found (or at ``disc_centre``, ``disc_radius`` [frame px]), binned and cut."""
+    from dataclasses import replace
+
     import numpy as np
     from ..crystal.cif import read_cif, write_cif
     from ..device import resolve_device
@@ -212,6 +241,7 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
     from ..simulate.run import simulation_settings
     from .fit import fit_disc
     from .model import UNITS, DiscModel
+    from .measured import read_measured
     from .optics import OpticsGeometry
 
     crystal = read_cif(cif)
@@ -219,15 +249,21 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
         config = family_config(config, family)
     sim = simulation_settings(config)
     settings = sim.felix
-    observed, disc_meta = read_tiff(disc_path)
+    observed, disc_meta, prepared = _observed(disc_path, settings.side, disc_centre=disc_centre, disc_radius=disc_radius)
     mask = None
     if mask_path is not None:
         mask = read_tiff(mask_path)[0] != 0
+    if prepared is not None:  # pixels of the model's window outside the measured frame
+        outside = ~np.isfinite(observed)
+        mask = ~outside if mask is None else (mask & ~outside)
     free = parse_free(free_text, [s.label for s in crystal.sites])
     roles = roles_for(crystal, config, roles_text, family) if needs_roles(free) else None
     index = sim.thickness_index
     settings, beams = fit_beams(crystal, settings, sim, disc_meta, device=device)
-    geometry = geometry or OpticsGeometry()
+    start_optics = prepared.geometry if prepared is not None else OpticsGeometry()
+    if isinstance(geometry, dict):  # only the values the user gave override the prepared ones
+        geometry = replace(start_optics, **geometry)
+    geometry = geometry or start_optics
     model = DiscModel(crystal, settings, free, roles=roles, thickness_index=index, device=resolve_device(device or "cpu"),
                       mean_absorption=sim.builtin.mean_absorption, geometry=geometry)
 
@@ -249,6 +285,10 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
     refined = model.crystal_at(theta)
     write_cif(refined, out / "refined.cif")
     meta = {"crystal": crystal.name, "disc": str(disc_path), "version": __version__}
+    if prepared is not None:  # the measured frame as read, and the disc the fit saw
+        write_tiff(out / "measured.tif", read_measured(disc_path).data.astype(np.float32), {**meta, "kind": "measured frame as read"})
+        write_tiff(out / "prepared.tif", observed.astype(np.float32), {**meta, "kind": "measured disc on the model grid",
+                                                                       **{f"prepare_{k}": v for k, v in prepared.info.items()}})
     write_tiff(out / "fitted.tif", result.fitted.astype(np.float32), {**meta, "kind": "fitted disc s·I + b"})
     write_tiff(out / "residual.tif", result.residual.astype(np.float32), {**meta, "kind": "residual D − fit (NaN: masked)"})
     beams.update(pool_size=model.n_pool, strong_beams_max=model.n_beams,
@@ -270,6 +310,7 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
         "iterations": result.iterations, "beam_refreshes": result.beam_refreshes, "seconds": result.seconds,
         "converged": result.converged, "held_fixed": held, "pool_size": model.n_pool,
         "pixels_solved": model.pixels_solved, "disc_symmetry": model.symmetry, "beams": beams,
+        "measured": prepared.info if prepared is not None else None,
         "thickness_index": index, "version": __version__,
     }
     write_text_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
@@ -282,13 +323,17 @@ def _run(args: Any) -> int:
     from .fit import significant
 
     config = load_config(args.config)
-    from .optics import OpticsGeometry
-
-    centre = _numbers(args.centre, 2, "--centre") if args.centre else (0.0, 0.0)
-    geometry = OpticsGeometry(centre_x=centre[0], centre_y=centre[1], rotation=args.rotation, k_scale=args.k_scale, blur=args.blur)
+    given: dict[str, float] = {}
+    if args.centre:
+        given["centre_x"], given["centre_y"] = _numbers(args.centre, 2, "--centre")
+    for name in ("rotation", "k_scale", "blur"):
+        if getattr(args, name) is not None:
+            given[name] = getattr(args, name)
     report = refine(args.cif, args.disc, config, args.free, out_dir=args.out, family=args.family, roles_text=args.roles,
                     counts=args.counts, mask_path=args.mask, fit_scale=not args.no_scale,
-                    fit_background=not args.no_background, device=args.device, max_iter=args.max_iter, geometry=geometry)
+                    fit_background=not args.no_background, device=args.device, max_iter=args.max_iter, geometry=given,
+                    disc_centre=_numbers(args.disc_centre, 2, "--disc-centre") if args.disc_centre else None,
+                    disc_radius=args.disc_radius)
     for name, p in report["parameters"].items():
         print(f"{name:16s} {significant(p['value'], p['sigma']):>16s} {p['unit']}")
     print(f"reduced χ² {report['reduced_chi2']:.3f}, {report['iterations']} iterations, {report['seconds']:.1f} s")
@@ -316,14 +361,19 @@ def register(subparsers: Any) -> None:
         "autograd Jacobians; writes the refined CIF, the fitted disc, the residual and a report with uncertainties.",
     )
     p.add_argument("cif", help="starting crystal (CIF; its P_v and κ are the start)")
-    p.add_argument("disc", help="measured or simulated disc (TIFF, side × side of the config's simulation)")
+    p.add_argument("disc", help="the disc: a TIFF side × side of the config's simulation, or a measured frame "
+                   "(.dm3, .dm4, .emd, .mrc, .tif, Felix .img) whose disc is found, binned and cut to the model grid")
     p.add_argument("--config", required=True, help="config YAML (simulation settings: geometry, beams, thickness)")
     p.add_argument("--free", required=True, help="parameters: delta, kappa, u_iso, thickness; kappa/u_iso per site as kappa:<label> or per role as kappa:cation, kappa:anion; the detector optics centre (= centre_x, centre_y), rotation, k_scale, blur")
     p.add_argument("--family", help="use this config family's geometry and roles")
     p.add_argument("--centre", help="disc centre offset X,Y [px] on the detector (start, or fixed unless --free centre)")
-    p.add_argument("--rotation", type=float, default=0.0, help="disc rotation [degrees] (start, or fixed unless --free rotation)")
-    p.add_argument("--k-scale", type=float, default=1.0, help="k-space scale (start, or fixed unless --free k_scale)")
-    p.add_argument("--blur", type=float, default=0.0, help="detector Gaussian PSF σ [px] (start, or fixed unless --free blur)")
+    p.add_argument("--rotation", type=float, help="disc rotation [degrees] (start, or fixed unless --free rotation; default 0)")
+    p.add_argument("--k-scale", type=float, help="k-space scale (start, or fixed unless --free k_scale; default 1, or what "
+                   "the preparation of a measured frame found)")
+    p.add_argument("--blur", type=float, help="detector Gaussian PSF σ [px] (start, or fixed unless --free blur; default 0)")
+    p.add_argument("--disc-centre", help="measured frame: the disc centre X,Y [frame px] (default: found)")
+    p.add_argument("--disc-radius", type=float, help="measured frame: the disc radius [frame px], which the config's "
+                   "outer_convergence_angle is (default: found)")
     p.add_argument("--roles", help="roles for delta as label=role or element=role, e.g. Ga=cation,As=anion "
                    "(default: the config family of the CIF's sample id)")
     p.add_argument("--counts", type=float, help="expected counts per unit intensity (Poisson weights); default unweighted")
@@ -335,6 +385,34 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", help="output folder (default <disc>_refine/)")
     p.set_defaults(func=_run)
     register_study(subparsers)
+    register_noisy(subparsers)
+
+
+def _run_noisy(args: Any) -> int:
+    import numpy as np
+
+    from ..io import read_tiff, write_tiff
+    from .fit import poisson_disc
+
+    if not (args.counts > 0 and np.isfinite(args.counts)):
+        raise InputError(f"expected a positive number of counts per unit intensity, got {args.counts}", field="--counts")
+    disc, meta = read_tiff(args.disc)
+    noisy = poisson_disc(np.asarray(disc, dtype=float), args.counts, args.seed)
+    out = args.out or str(Path(args.disc).with_name(Path(args.disc).stem + f"_noisy{args.seed}.tif"))
+    write_tiff(out, noisy.astype(np.float32), {**meta, "noise": {"kind": "Poisson", "counts_per_unit_intensity": args.counts,
+                                                                 "seed": args.seed, "source": str(args.disc)}})
+    print(out)
+    return 0
+
+
+def register_noisy(subparsers: Any) -> None:
+    """Add ``lacbed-bridge noisy`` (test discs: Poisson noise on a simulated disc)."""
+    p = subparsers.add_parser("noisy", help="a noisy observation of a disc: Poisson(N·I)/N, seeded (test data for refine)")
+    p.add_argument("disc", help="disc TIFF (intensity per unit incident beam)")
+    p.add_argument("--counts", type=float, required=True, help="expected counts N per unit intensity")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise (same seed, same bytes)")
+    p.add_argument("--out", help="output TIFF (default <disc>_noisy<seed>.tif)")
+    p.set_defaults(func=_run_noisy)
 
 
 def _run_study(args: Any) -> int:

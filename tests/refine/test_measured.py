@@ -1,0 +1,156 @@
+"""Measured discs in (issue #24 item 4): microscope formats written by their own libraries,
+Felix's .img, the real GaAs_long files, bad files in one line, the disc found, binned and cut to
+the model grid, and a refinement straight from a microscope file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+import yaml
+from test_refine import REPO, _gaas, _settings
+
+from lacbed_bridge.cli import main
+from lacbed_bridge.config import validate_config
+from lacbed_bridge.crystal.cif import write_cif
+from lacbed_bridge.errors import InputError
+from lacbed_bridge.refine.measured import find_disc, prepare_disc, read_measured
+from lacbed_bridge.refine.model import DiscModel
+
+GAAS_LONG = REPO / "tests" / "data" / "GaAs_long"
+
+
+def _signal(data: np.ndarray, scale: float = 0.01, units: str = "1/nm") -> dict:
+    axes = [{"name": n, "size": s, "scale": scale, "offset": 0.0, "units": units, "navigate": False}
+            for n, s in zip(("y", "x"), data.shape)]
+    return {"data": data, "axes": axes, "metadata": {"General": {"title": "disc"}, "Signal": {}}, "original_metadata": {}}
+
+
+def test_every_format_reads_the_same_image(tmp_path: Path) -> None:
+    import mrcfile
+    from rsciio.emd import file_writer as write_emd
+    from rsciio.tiff import file_writer as write_rsciio_tiff
+
+    image = np.random.default_rng(0).random((40, 40)).astype(np.float32)
+    write_emd(str(tmp_path / "a.emd"), _signal(image))
+    write_rsciio_tiff(str(tmp_path / "a.tif"), _signal(image))
+    with mrcfile.new(tmp_path / "a.mrc") as handle:
+        handle.set_data(image)
+    counts = (image * 60000).astype(np.uint16)  # a detector's 16-bit TIFF
+    tifffile.imwrite(tmp_path / "counts.tiff", counts)
+    image.astype("<f8").tofile(tmp_path / "a.img")
+    for name in ("a.emd", "a.tif", "a.mrc", "a.img"):
+        read = read_measured(tmp_path / name)
+        np.testing.assert_array_equal(read.data, image.astype(float), err_msg=name)
+    np.testing.assert_array_equal(read_measured(tmp_path / "counts.tiff").data, counts.astype(float))
+    emd = read_measured(tmp_path / "a.emd")
+    assert emd.pixel_size == pytest.approx(0.01) and emd.units.replace(" ", "") == "1/nm" and emd.reader == "rsciio.emd"
+
+
+def test_the_real_gaas_long_files() -> None:
+    dm3 = read_measured(GAAS_LONG / "GaAs_+0+0+0.dm3")
+    assert dm3.data.shape == (336, 336) and np.isfinite(dm3.data).all() and dm3.reader == "rsciio.digitalmicrograph"
+    img = read_measured(GAAS_LONG / "GaAs_+0+0+0.img")
+    assert img.data.shape == (70, 70) and img.data.max() == pytest.approx(65535.0)
+    _, _, radius, fills = find_disc(dm3.data)
+    assert fills and radius == 168.0  # the files hold the disc's square, edge to edge
+    prepared = prepare_disc(dm3, 70)
+    assert prepared.info["bin_factor"] == 4 and prepared.geometry.k_scale == pytest.approx(42 / 35)
+    assert np.isfinite(prepared.disc).all()
+    same = prepare_disc(img, 70)
+    assert same.info["bin_factor"] == 1 and same.geometry.k_scale == pytest.approx(1.0)
+    np.testing.assert_array_equal(same.disc, img.data)
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("broken.dm3", b"not a dm3 file at all" * 10, "not a readable .dm3 file"),
+    ("short.img", b"\x00" * 100, "8·side²"),
+    ("disc.png", b"\x89PNG", "unknown image format '.png'"),
+])
+def test_a_bad_file_gets_one_line(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(InputError, match=message) as err:
+        read_measured(tmp_path / name)
+    assert str(tmp_path / name) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_stack_is_refused_with_its_shape(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "stack.tif", np.zeros((5, 8, 8), np.float32), photometric="minisblack")
+    with pytest.raises(InputError, match=r"one 2-D image.*\(5, 8, 8\)"):
+        read_measured(tmp_path / "stack.tif")
+
+
+def _frame(disc: np.ndarray, factor: int, origin: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
+    """A detector frame: the disc magnified ``factor`` times inside a circular aperture of radius
+    (side/2)·factor, on a dark background, its window's corner at ``origin`` (row, col)."""
+    side = disc.shape[0]
+    big = np.kron(disc, np.ones((factor, factor)))
+    centre = side * factor / 2 - 0.5
+    v, u = np.mgrid[: side * factor, : side * factor]
+    big[np.hypot(u - centre, v - centre) > side * factor / 2] = 0.0
+    frame = np.full(shape, 0.002)
+    frame[origin[0] : origin[0] + side * factor, origin[1] : origin[1] + side * factor] += big
+    return frame
+
+
+def test_a_disc_inside_a_frame_is_found_binned_and_cut(tmp_path: Path) -> None:
+    crystal = _gaas()
+    model = DiscModel(crystal, _settings(), [])
+    with torch.no_grad():
+        disc = model.disc(model.start).numpy()  # 16 × 16
+    frame = _frame(disc, 2, (30, 44), (100, 120))
+    cx, cy, radius, fills = find_disc(frame)
+    assert not fills and abs(cx - (44 + 15.5)) < 0.05 and abs(cy - (30 + 15.5)) < 0.05 and abs(radius - 16) < 0.3
+    from rsciio.emd import file_writer as write_emd
+
+    write_emd(str(tmp_path / "frame.emd"), _signal(frame.astype(np.float32)))
+    prepared = prepare_disc(read_measured(tmp_path / "frame.emd"), 16)
+    inside = np.isfinite(prepared.disc)
+    assert prepared.info["bin_factor"] == 2 and 150 < inside.sum() < 200  # the corners beyond the aperture are out
+    np.testing.assert_allclose(prepared.disc[inside], disc[inside] + 0.002, atol=1e-6)
+    assert abs(prepared.geometry.centre_x) < 0.05 and abs(prepared.geometry.k_scale - 1.0) < 0.03
+
+
+def test_refine_straight_from_a_microscope_file(tmp_path: Path) -> None:
+    """A frame as an EMD file: the disc is found and prepared, the fit starts from the found optics
+    and gives back the thickness; the frame and the prepared disc are written beside the report."""
+    truth = _gaas(delta=0.3, kappa=(1.0, 1.0))
+    model = DiscModel(truth, _settings(), [])
+    with torch.no_grad():
+        disc = model.disc(model.start).numpy()
+    from rsciio.emd import file_writer as write_emd
+
+    write_emd(str(tmp_path / "frame.emd"), _signal((1000 * _frame(disc, 2, (20, 24), (80, 90))).astype(np.float32)))
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["simulation"].update(pixel_count=8, min_reflection_pool=60, min_strong_beams=20, initial_thickness=470.0,
+                                final_thickness=470.0, thickness_index=0, device="cpu", convergence=None)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(validate_config(config)))
+    write_cif(truth, tmp_path / "start.cif")
+    assert main(["refine", str(tmp_path / "start.cif"), str(tmp_path / "frame.emd"), "--config", str(path), "--free",
+                 "thickness,centre,k_scale", "--out", str(tmp_path / "out")]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["measured"]["bin_factor"] == 2 and report["measured"]["reader"] == "rsciio.emd"
+    assert report["parameters"]["thickness"]["value"] == pytest.approx(500.0, abs=0.5)
+    assert abs(report["parameters"]["centre_x"]["value"]) < 0.05
+    assert report["parameters"]["scale"]["value"] == pytest.approx(1000.0, rel=1e-3)
+    assert (tmp_path / "out" / "measured.tif").is_file() and (tmp_path / "out" / "prepared.tif").is_file()
+
+
+def test_noisy_makes_seeded_poisson_test_discs(tmp_path: Path) -> None:
+    from lacbed_bridge.io import read_tiff, write_tiff
+
+    disc = np.full((16, 16), 0.25, np.float32)
+    write_tiff(tmp_path / "disc.tif", disc, {"kind": "test"})
+    for name, seed in (("a.tif", 3), ("b.tif", 3), ("c.tif", 4)):
+        assert main(["noisy", str(tmp_path / "disc.tif"), "--counts", "1e4", "--seed", str(seed), "--out", str(tmp_path / name)]) == 0
+    a, meta = read_tiff(tmp_path / "a.tif")
+    np.testing.assert_array_equal(a, read_tiff(tmp_path / "b.tif")[0])
+    assert not np.array_equal(a, read_tiff(tmp_path / "c.tif")[0])
+    assert meta["noise"]["counts_per_unit_intensity"] == 1e4 and abs(a.mean() - 0.25) < 0.002
+    assert 0.003 < a.std() < 0.007  # √(0.25/10⁴) = 0.005
+    assert main(["noisy", str(tmp_path / "disc.tif"), "--counts", "-1"]) == 2
