@@ -40,6 +40,7 @@ CASES = {
     "infinite counts": (lambda c: c.setdefault("refine", {}).update(counts=INF), "refine.counts"),
     "pixel_count the U-Nets cannot take": (lambda c: c["simulation"].update(pixel_count=8), "simulation.pixel_count"),
     "a split the dataset will not have": (lambda c: c["train"].update(split="random_3"), "train.split"),
+    "thickness_index outside the series": (lambda c: c["simulation"].update(thickness_index=5), "simulation.thickness_index"),
     "a held-out split of a group no family has": (lambda c: c["train"].update(split="loso_P1"), "train.split"),
 }
 
@@ -55,6 +56,7 @@ def test_found_before_any_job_in_one_line(case: str, tmp_path: Path, capsys: pyt
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert f"{path}: {key}" in err, err
+    assert "simulation.simulation" not in err and err.count(key) == 1, err  # the key once, not repeated
 
 
 def test_available_splits_follow_the_config() -> None:

@@ -13,7 +13,7 @@ from test_refine import GAAS, _gaas, _settings
 
 from lacbed_bridge.refine.fit import fit_disc, poisson_disc
 from lacbed_bridge.refine.model import DiscModel, Roles
-from lacbed_bridge.refine.optics import OpticsGeometry, gaussian_blur
+from lacbed_bridge.refine.optics import OpticsGeometry
 from lacbed_bridge.refine.synthetic import simulate_observation
 from lacbed_bridge.simulate.bloch import simulate_builtin
 

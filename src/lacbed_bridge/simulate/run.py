@@ -141,6 +141,8 @@ def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None 
     felix_to_config = {felix: key for key, felix in CONFIG_KEYS.items()}
 
     def named(exc: InputError) -> ConfigError:
+        if exc.field and exc.field.startswith("simulation."):  # already our config's key
+            return ConfigError(exc.message, path=path, field=exc.field)
         key = felix_to_config.get(exc.field or "", exc.field)
         message = str(exc).split(": ", 1)[-1] if exc.field else str(exc)
         felix = f" ({exc.field} in felix.inp)" if exc.field in felix_to_config else ""

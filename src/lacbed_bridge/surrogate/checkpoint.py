@@ -18,6 +18,8 @@ stored as JSON text:
 from __future__ import annotations
 
 import json
+import pickle
+import zipfile
 import os
 import random
 from pathlib import Path
@@ -79,7 +81,14 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError("checkpoint not found", path=p)
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's message suggests weights_only=False, which would run code from the file: never
+        raise InputError("holds Python objects besides tensors and plain data (not a lacbed-bridge checkpoint, or "
+                         "altered); refused: loading it would run code from the file", path=p) from None
     except Exception as exc:  # torch raises several types for a file that is not a checkpoint
+        if not zipfile.is_zipfile(p):
+            raise InputError(f"not a readable checkpoint: a damaged or truncated file ({p.stat().st_size} bytes, not a "
+                             "complete torch archive); train the model again", path=p) from None
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # torch's messages run to many lines
         raise InputError(f"not a readable checkpoint ({first})", path=p) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
