@@ -148,3 +148,18 @@ def test_predict_from_a_cif_with_a_family_geometry(tiny_model, tmp_path, capsys)
     assert "--family needs --config" in capsys.readouterr().err
     assert main(["predict", str(tiny_model), str(cif), "--out", str(tmp_path / "x.tif"), "--family", "nope", *common]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_an_input_far_outside_the_training_range_is_warned_about(tiny_model, results_dir, dataset_dir, tmp_path, capsys):
+    """issue #25 item 9: an EDD image ×1000 (wrong units) went through silently."""
+    data = PairedImageDataset(dataset_dir, direction="edd2lacbed", split=None)
+    sid = data.sample_ids[0]
+    src = results_dir / "edd" / sid.rsplit("_", 1)[0] / f"{sid}.tif"
+    image, meta = read_tiff(src)
+    assert main(["predict", str(tiny_model), str(src), "--out", str(tmp_path / "fine.tif"), "--device", "cpu"]) == 0
+    assert "warning" not in capsys.readouterr().err and "warning" not in read_tiff(tmp_path / "fine.tif")[1]
+    write_tiff(tmp_path / "scaled.tif", image * 1000, meta)
+    assert main(["predict", str(tiny_model), str(tmp_path / "scaled.tif"), "--out", str(tmp_path / "out.tif"), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "scaled.tif" in err and "far outside the training data" in err and "extrapolation" in err
+    assert "far outside" in read_tiff(tmp_path / "out.tif")[1]["warning"]

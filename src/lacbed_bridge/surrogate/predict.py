@@ -17,6 +17,7 @@ two-channel one is a stack C × side × side in that kind order (a TIFF stack wh
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -77,6 +78,28 @@ def predict_arrays(model: torch.nn.Module, images: Sequence[np.ndarray], data_de
     out = model(torch.from_numpy(batch.astype(np.float32)).to(device)).float().clamp(0.0, 1.0).cpu().numpy()
     result = [np.stack([denormalise(o[c], norm[k]) for c, k in enumerate(targets)]).astype(np.float32) for o in out]
     return [r[0] for r in result] if len(targets) == 1 else result
+
+
+#: normalised input values beyond these lie far outside what the model was trained on ([0, 1])
+TRAINED_RANGE = (-0.5, 1.5)
+
+
+def range_warning(image: np.ndarray, data_desc: Mapping[str, Any]) -> str | None:
+    """One line when an input's values lie far outside the training data's (the dataset's
+    normalisation maps the training images onto [0, 1]; beyond [−0.5, 1.5] the network extrapolates),
+    else None."""
+    inputs, _ = model_kinds(data_desc)
+    side = int(data_desc["side"])
+    planes = np.asarray(image, dtype=np.float64).reshape(len(inputs), side, side)
+    for plane, kind in zip(planes, inputs, strict=True):
+        norm = data_desc["normalisation"][kind]
+        lo, hi = float(plane.min()), float(plane.max())
+        n_lo, n_hi = (lo - norm["offset"]) / norm["scale"], (hi - norm["offset"]) / norm["scale"]
+        if n_lo < TRAINED_RANGE[0] or n_hi > TRAINED_RANGE[1]:
+            return (f"{kind} values {lo:.4g} … {hi:.4g} lie far outside the training data's {norm.get('min', norm['offset']):.4g} … "
+                    f"{norm.get('max', norm['offset'] + norm['scale']):.4g} (normalised {n_lo:.3g} … {n_hi:.3g}; the model saw 0 … 1): "
+                    "the prediction is an extrapolation — wrong units or another kind of image?")
+    return None
 
 
 def _edd_from_cif(path: Path, config: Mapping[str, Any] | None, side: int, kinds: Sequence[str] = ("edd",)) -> np.ndarray:
@@ -155,10 +178,14 @@ def predict_files(
                 image, meta = read_tiff(path)
                 images.append(image)
                 metas.append(meta)
+        notes = [range_warning(image, desc) for image in images]
+        for path, note in zip(chunk, notes):
+            if note:
+                print(f"lacbed-bridge predict: warning: {path}: {note}", file=sys.stderr)
         t0 = time.perf_counter()
         preds = predict_arrays(model, images, desc)
         seconds = (time.perf_counter() - t0) / len(chunk)
-        for path, meta, pred in zip(chunk, metas, preds):
+        for path, meta, pred, note in zip(chunk, metas, preds, notes):
             target = out_p if single else out_p / f"{path.stem}.tif"
             write_tiff(
                 target,
@@ -174,6 +201,7 @@ def predict_files(
                     "source": str(path),
                     "seconds": seconds,
                     "package_version": __version__,
+                    **({"warning": note} if note else {}),
                 },
             )
             written.append(target)
