@@ -3,6 +3,7 @@ leave the rule's outputs (model.pt, train_log.csv) even when the checkpoint was 
 
 from __future__ import annotations
 
+import pytest
 import torch
 from surrogate_helpers import TINY
 
@@ -99,3 +100,18 @@ def test_run_only_keys_are_the_callers_in_both_resume_modes(dataset_dir, tmp_pat
     train(dataset_dir, out, direction="edd2lacbed", seed=0, config=TrainConfig(epochs=2, **TINY))
     with pytest.raises(InputError, match="epoch 2, beyond the 1 asked for"):
         train(dataset_dir, out, direction="edd2lacbed", seed=0, config=TrainConfig(epochs=1, **TINY), resume=True)
+
+
+@pytest.mark.parametrize("schedule", ["linear", "constant"])
+def test_more_epochs_give_the_weights_of_a_fresh_run(dataset_dir, tmp_path, caplog, schedule):
+    """issue #25 item 10: a finished 1-epoch run asked for 2 epochs. Under the linear schedule the
+    rate of epoch 1 depends on the total, so the run starts again; under a constant rate it
+    continues. Either way the weights equal those of a fresh 2-epoch run of the same config."""
+    out = tmp_path / "m"
+    train(dataset_dir, out, direction="edd2lacbed", seed=0, config=TrainConfig(epochs=1, lr_schedule=schedule, **TINY))
+    caplog.clear()
+    longer = TrainConfig(epochs=2, lr_schedule=schedule, **TINY)
+    resumed = load_checkpoint(train(dataset_dir, out, direction="edd2lacbed", seed=0, config=longer, resume="if-compatible"))
+    assert ("starting again" in caplog.text) == (schedule == "linear")
+    fresh = load_checkpoint(train(dataset_dir, tmp_path / "fresh", direction="edd2lacbed", seed=0, config=longer))
+    assert all(torch.equal(fresh["generator"][k], v) for k, v in resumed["generator"].items())

@@ -206,13 +206,20 @@ DATA_KEYS = ("dataset_hash", "direction", "split", "split_hash")
 def resume_differences(ckpt: dict[str, Any], config: TrainConfig, data_desc: dict[str, Any], seed: int) -> tuple[list[str], list[str]]:
     """How a checkpoint differs from the run asked for: (hyper-parameters, data).
 
-    Hyper-parameters: every TrainConfig key but :data:`RUN_ONLY_KEYS`. Data: :data:`DATA_KEYS`, the
-    seed, and a checkpoint beyond the epochs asked for. Each entry reads "key stored, not wanted".
+    Hyper-parameters: every TrainConfig key but :data:`RUN_ONLY_KEYS`, and ``epochs`` too under a
+    linear or cosine schedule (the rate of every epoch depends on the total, so only a constant
+    rate continues to what a fresh run gives). Data: :data:`DATA_KEYS`, the seed, and a checkpoint
+    beyond the epochs asked for. Each entry reads "key stored, not wanted".
     """
     stored = TrainConfig.from_mapping(json.loads(ckpt["train_json"])).to_dict()
     wanted = config.to_dict()
     hyper = [f"{key} = {stored.get(key)!r}, not {wanted.get(key)!r}" for key in sorted(set(stored) | set(wanted))
              if key not in RUN_ONLY_KEYS and stored.get(key) != wanted.get(key)]
+    if stored.get("epochs") != wanted.get("epochs") and wanted.get("lr_schedule") != "constant":
+        # the learning rate of every epoch depends on the total under a decaying schedule: continuing
+        # would not give the weights a fresh run of this config gives
+        hyper.append(f"epochs = {stored.get('epochs')!r} under the {wanted.get('lr_schedule')} learning-rate schedule, "
+                     f"not {wanted.get('epochs')!r}")
     old = json.loads(ckpt["data_json"])
     data = [f"{key} {old.get(key)!r}, not {data_desc.get(key)!r}" for key in DATA_KEYS if old.get(key) != data_desc.get(key)]
     if int(ckpt["seed"]) != int(seed):
