@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import gemmi
@@ -149,7 +150,7 @@ def crystals(draw: st.DrawFn) -> Crystal:
                 fract=tuple(draw(st.floats(-1.0, 1.0, **_finite)) for _ in range(3)),
                 occupancy=draw(st.floats(0.0, 1.0, **_finite)),
                 u_iso=draw(st.floats(0.0, 0.1, **_finite)),
-                pv=draw(st.one_of(st.none(), st.floats(0.0, 10.0, **_finite))) if charged else None,
+                pv=draw(st.one_of(st.none(), st.floats(0.0, 2.0, **_finite))) if charged else None,
                 kappa=draw(st.floats(0.5, 1.5, **_finite)) if charged else 1.0,
             )
         )
@@ -160,8 +161,25 @@ def crystals(draw: st.DrawFn) -> Crystal:
         key = tuple(int(round((c % 1.0) * 1e4)) % 10_000 for c in s.fract)
         spots[key] = spots.get(key, 0.0) + s.occupancy
     assume(all(total <= 1.0 for total in spots.values()))
-    lengths = [draw(st.floats(1.0, 60.0, **_finite)) for _ in range(3)]
+    # a cell the space group allows (read_cif refuses one that contradicts it), 3–60 Å
+    lengths = [draw(st.floats(3.0, 60.0, **_finite)) for _ in range(3)]
     angles = [draw(st.floats(60.0, 120.0, **_finite)) for _ in range(3)]
+    system = sg.crystal_system_str()
+    if system in ("cubic",):
+        lengths, angles = [lengths[0]] * 3, [90.0] * 3
+    elif system == "tetragonal":
+        lengths, angles = [lengths[0], lengths[0], lengths[2]], [90.0] * 3
+    elif system in ("hexagonal", "trigonal"):
+        lengths, angles = [lengths[0], lengths[0], lengths[2]], [90.0, 90.0, 120.0]
+    elif system == "orthorhombic":
+        angles = [90.0] * 3
+    elif system == "monoclinic":
+        angles = [90.0, angles[1], 90.0]
+    cell = gemmi.UnitCell(*lengths, *angles)
+    assume(cell.volume > 0)
+    draft = Crystal(name="x", cell=(*lengths, *angles), spacegroup=sg.hm, sites=tuple(sites),
+                    symops=tuple(op.triplet() for op in sg.operations()))
+    assume(cell.volume > len(draft.unit_cell_atoms()))  # ≥ 1 Å³ per atom, as read_cif asks
     return Crystal(
         name=draw(st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,12}", fullmatch=True)),
         cell=(*lengths, *angles),
@@ -278,3 +296,37 @@ def test_a_mixed_site_may_share_a_position(tmp_path: Path) -> None:
     path.write_text(text)
     crystal = read_cif(path)
     assert [s.occupancy for s in crystal.sites] == [0.6, 0.4, 1.0]
+
+
+# ----- physically impossible crystals (issue #25 item 7) ------------------------------------------
+@pytest.mark.parametrize(("edit", "field", "message"), [
+    (lambda t: re.sub(r"_cell_angle_gamma \S+", "_cell_angle_gamma 179.9", t), "_cell_length_a", "contradicts the space group"),
+    (lambda t: re.sub(r"_cell_length_([abc]) 5\.6\d*", r"_cell_length_\1 0.05", t), "_cell_length_a", "below 1 Å"),
+    (lambda t: _site_value(t, 5, "1e300"), "_atom_site_U_iso_or_equiv", r"U_iso 1e\+300"),
+    (lambda t: _site_value(t, 6, "1000000"), "_atom_site_pv", r"P_v 1e\+06"),
+    (lambda t: _site_value(t, 7, "7.5"), "_atom_site_kappa", "κ 7.5"),
+])
+def test_a_crystal_no_beam_can_go_through_is_refused(edit, field: str, message: str, tmp_path: Path) -> None:
+    crystal = read_cif(NACL)
+    charged = crystal.with_sites(tuple(replace(s, pv=s.pv if s.pv is not None else 1.0, kappa=1.0) for s in crystal.sites))
+    text = cif_text(charged)
+    bad = tmp_path / "bad.cif"
+    bad.write_text(edit(text))
+    assert bad.read_text() != text
+    with pytest.raises(InputError, match=message) as err:
+        read_cif(bad)
+    assert f"{bad}: {field}" in str(err.value)
+
+
+def _site_value(text: str, column: int, value: str) -> str:
+    """Replace one column of the first atom-site row (label, type, x, y, z, U, pv, kappa, occupancy…)."""
+    lines = text.splitlines()
+    header = [i for i, line in enumerate(lines) if line.startswith("_atom_site_")]
+    names = [lines[i].strip() for i in header]
+    wanted = ["_atom_site_label", "_atom_site_type_symbol", "_atom_site_fract_x", "_atom_site_fract_y", "_atom_site_fract_z",
+              "_atom_site_U_iso_or_equiv", "_atom_site_pv", "_atom_site_kappa"][column]
+    row = header[-1] + 1
+    cells = lines[row].split()
+    cells[names.index(wanted)] = value
+    lines[row] = " ".join(cells)
+    return "\n".join(lines) + "\n"

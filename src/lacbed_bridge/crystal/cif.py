@@ -252,7 +252,7 @@ def crystal_from_block(block: gemmi.cif.Block, path: str | os.PathLike[str] = "<
     _, formula_raw = _first_value(block, _FORMULA_ITEMS)
     formula = gemmi.cif.as_string(formula_raw).strip() if formula_raw is not None else ""
     sites = _read_sites(block, p)
-    return Crystal(
+    crystal = Crystal(
         name=block.name,
         cell=cell,
         spacegroup=spacegroup,
@@ -261,6 +261,60 @@ def crystal_from_block(block: gemmi.cif.Block, path: str | os.PathLike[str] = "<
         formula=formula,
         cell_volume=cell_volume,
     )
+    check_physical(crystal, p)
+    return crystal
+
+
+#: physical bounds a crystal must keep (what lies beyond describes no crystal a beam can go through)
+MIN_CELL_LENGTH = 1.0  # Å: shorter, atoms of neighbouring cells overlap
+MIN_VOLUME_PER_ATOM = 1.0  # Å³ (the densest solids have ≈ 5 Å³ per atom)
+MAX_U_ISO = 1.0  # Å² (B = 79 Å²; room-temperature crystals have U ≈ 0.005–0.05 Å²)
+KAPPA_RANGE = (0.5, 2.0)  # Hansen–Coppens valence expansion (refinements give 0.8–1.3)
+
+
+def check_physical(crystal: Crystal, path: str | os.PathLike[str] = "<string>") -> None:
+    """Refuse a crystal that contradicts its space group or a physical bound, naming the CIF item:
+    a cell the space group does not allow (a cubic group with γ = 179.9°; gemmi's test, 1 % of
+    slack for rounded cells), a cell length below 1 Å or less than 1 Å³ per atom, U_iso outside
+    [0, 1] Å², P_v outside [0, a closed shell] (8 electrons, 2 for H and He, or the neutral atom's
+    valence where that is more), κ outside [0.5, 2]."""
+    from .charge import neutral_valence
+
+    p = Path(path)
+    sg = gemmi.find_spacegroup_by_name(crystal.spacegroup) if crystal.spacegroup else None
+    if sg is None and crystal.symops:
+        try:
+            sg = gemmi.find_spacegroup_by_ops(gemmi.GroupOps([gemmi.Op(t) for t in crystal.symops]))
+        except (RuntimeError, ValueError):
+            sg = None
+    cell = gemmi.UnitCell(*crystal.cell)
+    if sg is not None and not cell.is_compatible_with_spacegroup(sg, 1e-2):
+        a, b, c, alpha, beta, gamma = crystal.cell
+        raise InputError(f"the cell a={a:g} b={b:g} c={c:g} Å, α={alpha:g} β={beta:g} γ={gamma:g}° contradicts the space group "
+                         f"{sg.hm} ({sg.crystal_system_str()} lattice)", path=p, field="_cell_length_a")
+    for item, value in zip(_CELL_ITEMS[:3], crystal.cell[:3], strict=True):
+        if value < MIN_CELL_LENGTH:
+            raise InputError(f"cell length {value:g} Å is below {MIN_CELL_LENGTH:g} Å: no crystal is that small", path=p, field=item)
+    atoms = len(crystal.unit_cell_atoms())
+    if not cell.volume > MIN_VOLUME_PER_ATOM * max(atoms, 1):
+        raise InputError(f"the cell's volume {cell.volume:.4g} Å³ holds {atoms} atoms: less than {MIN_VOLUME_PER_ATOM:g} Å³ per atom "
+                         "(a degenerate cell?)", path=p, field="_cell_angle_gamma")
+    for site in crystal.sites:
+        if site.u_iso is not None and not 0.0 <= site.u_iso <= MAX_U_ISO:
+            raise InputError(f"site {site.label}: U_iso {site.u_iso:g} Å² is outside [0, {MAX_U_ISO:g}] Å²", path=p,
+                             field="_atom_site_U_iso_or_equiv")
+        if site.pv is not None:
+            closed = 2.0 if site.element in ("H", "He") else 8.0
+            try:
+                top = max(closed, neutral_valence(site.element))
+            except InputError:  # an element beyond the charge model: the closed shell bounds it
+                top = closed
+            if not 0.0 <= site.pv <= top:
+                raise InputError(f"site {site.label}: P_v {site.pv:g} e is outside [0, {top:g}] e (a closed valence shell "
+                                 f"of {site.element})", path=p, field="_atom_site_pv")
+        if not KAPPA_RANGE[0] <= site.kappa <= KAPPA_RANGE[1]:
+            raise InputError(f"site {site.label}: κ {site.kappa:g} is outside [{KAPPA_RANGE[0]:g}, {KAPPA_RANGE[1]:g}]", path=p,
+                             field="_atom_site_kappa")
 
 
 def _read_document(path: Path) -> gemmi.cif.Document:
