@@ -59,6 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"lacbed-bridge {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(f"lacbed-bridge {args.command}: error: out of memory: the crystal or the settings ask for more than this "
+              "machine has (a larger cell means more reflections and atoms; see the limits in docs/conventions.md)",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"lacbed-bridge {args.command}: interrupted", file=sys.stderr)
         return 130

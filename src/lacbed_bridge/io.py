@@ -169,12 +169,26 @@ def read_json(path: str | os.PathLike[str], *, missing: str = "file not found") 
         raise InputError(f"not valid JSON ({exc})", path=p) from None
 
 
+#: limits of a YAML file read as config or table (a hand-written file is far smaller)
+MAX_YAML_BYTES = 4 * 2**20
+MAX_YAML_ALIASES = 100
+
+
 def read_yaml(path: str | os.PathLike[str], *, missing: str = "file not found", error: type[InputError] = InputError) -> Any:
     """Parse a YAML file (safe loader); a missing or invalid file raises ``error`` naming it."""
     p = Path(path)
     try:
+        size = p.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise error(f"{size} bytes: a config or table this large is not a hand-written file; at most {MAX_YAML_BYTES}", path=p)
         with open(p) as handle:
-            return yaml.safe_load(handle)
+            text = handle.read()
+        aliases = sum(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader))
+        if aliases > MAX_YAML_ALIASES:
+            # each alias may repeat a whole tree: a handful nested is a "billion laughs" that fills memory when
+            # the config is hashed or written out
+            raise error(f"{aliases} YAML aliases (*name); at most {MAX_YAML_ALIASES}", path=p)
+        return yaml.safe_load(text)
     except FileNotFoundError:
         raise error(missing, path=p) from None
     except yaml.YAMLError as exc:

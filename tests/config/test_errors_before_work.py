@@ -82,3 +82,44 @@ def test_the_workflow_stops_on_the_same_line(tmp_path: Path) -> None:
     done = snakemake(tmp_path, "-n", config=path, check=False)
     assert done.returncode != 0 and "families[0].delta" in done.stdout + done.stderr
     assert not (tmp_path / "results").exists()
+
+
+BOUNDED = {
+    "a million thicknesses": (lambda c: c["simulation"].update(initial_thickness=100.0, final_thickness=1e6, delta_thickness=0.001),
+                              "simulation.delta_thickness", "thicknesses"),
+    "a pool of 1e8 reflections": (lambda c: c["simulation"].update(min_reflection_pool=100_000_000), "simulation.min_reflection_pool",
+                                  "GiB"),
+    "ten thousand strong beams": (lambda c: c["simulation"].update(min_reflection_pool=20_000, min_strong_beams=10_000),
+                                  "simulation.min_strong_beams", "at most"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BOUNDED))
+def test_work_past_the_limits_is_refused_at_once(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """issue #25 item 6: these took check-config to 22 GB and the OOM killer, or a 9 GiB allocation."""
+    import resource
+
+    change, key, words = BOUNDED[case]
+    config = tiny_config()
+    change(config)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert key in err and words in err
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # kB: nothing was allocated
+
+
+def test_a_yaml_alias_bomb_and_a_huge_file_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]"
+              for i in range(1, 12)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\n" + yaml.safe_dump(tiny_config()))
+    assert main(["check-config", str(bomb)]) == 2
+    assert "110 YAML aliases" in capsys.readouterr().err
+    huge = tmp_path / "huge.yaml"
+    huge.write_text(yaml.safe_dump(tiny_config()) + "# " + "x" * (5 * 2**20) + "\n")
+    assert main(["check-config", str(huge)]) == 2
+    assert "bytes" in capsys.readouterr().err

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..errors import InputError
+from ..errors import InputError, SimulationError
 from .model import DiscModel
 from .optics import OPTICS_BOUNDS
 
@@ -150,7 +150,12 @@ def fit_disc(
             columns.append((disc / sigma)[:, None])
         if fit_background:
             columns.append((1.0 / sigma)[:, None])
-        return (scale * disc + background - obs) / sigma, torch.cat(columns, dim=1)
+        jac = torch.cat(columns, dim=1)
+        bad = [names[i] for i in range(jac.shape[1]) if not torch.isfinite(jac[:, i]).all()]
+        if bad or not torch.isfinite(disc).all():
+            raise SimulationError(f"the model gave non-finite values{' in the derivatives by ' + ', '.join(bad) if bad else ''} at "
+                                  + ", ".join(f"{n} {v:.6g}" for n, v in zip(names, q.tolist(), strict=True)))
+        return (scale * disc + background - obs) / sigma, jac
 
     def in_bounds(q: torch.Tensor) -> bool:
         for name, value in zip(model.free, q[:n_model].tolist(), strict=True):

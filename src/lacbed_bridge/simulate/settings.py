@@ -28,6 +28,12 @@ REFINEMENT_ONLY = frozenset(
 )
 
 
+#: limits past which a simulation is refused up front (memory and time; docs/conventions.md)
+MAX_REFLECTION_POOL = 20_000  # the n² complex coupling matrix: 6 GiB
+MAX_STRONG_BEAMS = 5_000  # per pixel an m × m matrix exponential (400 MB, minutes)
+MAX_THICKNESSES = 10_000  # thicknesses of one series (each a disc kept in memory)
+
+
 @dataclass(frozen=True)
 class BeamGeometry:
     """The directions that fix the microscope frame: the beam [uvw] (direct lattice), the image x
@@ -152,6 +158,20 @@ class FelixSettings:
             raise bad("outer_convergence_angle", f"expected a positive disc radius in 1/Å, got {self.outer_convergence_angle}")
         if self.min_reflection_pool < 2:
             raise bad("min_reflection_pool", f"expected ≥ 2 (the pool includes 000), got {self.min_reflection_pool}")
+        # bounded memory and time: refuse up front what no machine finishes (docs/conventions.md)
+        if self.min_reflection_pool > MAX_REFLECTION_POOL:
+            gib = 16 * self.min_reflection_pool**2 / 2**30
+            raise bad("min_reflection_pool", f"{self.min_reflection_pool} reflections: the pool's coupling matrix alone would "
+                      f"take {gib:.3g} GiB; at most {MAX_REFLECTION_POOL}")
+        if self.min_strong_beams > MAX_STRONG_BEAMS:
+            raise bad("min_strong_beams", f"{self.min_strong_beams} strong beams: one pixel's {self.min_strong_beams}² matrix "
+                      f"exponential is beyond reach; at most {MAX_STRONG_BEAMS}")
+        if self.final_thickness > self.initial_thickness and self.delta_thickness > 0:
+            count = (self.final_thickness - self.initial_thickness) / self.delta_thickness + 1
+            if count > MAX_THICKNESSES:
+                raise bad("delta_thickness", f"{self.initial_thickness:g}–{self.final_thickness:g} Å in steps of "
+                          f"{self.delta_thickness:g} Å is {count:.3g} thicknesses (every one propagated and kept); at most "
+                          f"{MAX_THICKNESSES}")
         if not 1 <= self.min_strong_beams <= self.min_reflection_pool:
             raise bad("min_strong_beams", f"expected 1..IMinReflectionPool ({self.min_reflection_pool}), got {self.min_strong_beams}")
         for key in ("incident_beam_direction", "x_direction", "normal_direction"):
