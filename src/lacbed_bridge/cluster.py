@@ -129,6 +129,48 @@ def query_sinfo() -> str:
     return done.stdout
 
 
+def parse_scontrol_config(text: str) -> dict[str, str]:
+    """``scontrol show config`` as a mapping (``MinJobAge`` → ``300 sec``)."""
+    values = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() and " " not in key.strip():
+            values[key.strip()] = value.strip()
+    return values
+
+
+def _seconds(value: str) -> int | None:
+    match = re.match(r"^(\d+)\s*([a-zA-Z]*)", value or "")
+    if not match:
+        return None
+    return int(match.group(1)) * (3600 if match.group(2).lower() in ("h", "hour", "hours") else 1)
+
+
+def status_problems(config: Mapping[str, str], threshold_s: int) -> list[str]:
+    """Why the SLURM plugin could never learn that a job finished, one line each (empty: it can).
+
+    The plugin reads job states from ``squeue``, which shows a finished job for ``MinJobAge``
+    seconds; when that is shorter than ``threshold_s`` (three times the first status-check delay) it
+    asks ``sacct`` instead, and a cluster without accounting answers "accounting storage is
+    disabled" to every query: the run waits forever."""
+    accounting = config.get("AccountingStorageType", "")
+    age = _seconds(config.get("MinJobAge", ""))
+    if "none" in accounting.lower() and age is not None and age < threshold_s:
+        return [f"MinJobAge = {age} s and no accounting (AccountingStorageType = {accounting}): a finished job leaves squeue "
+                f"before the SLURM plugin looks ({threshold_s} s), and sacct cannot answer without accounting, so the run would "
+                "wait forever. Set MinJobAge = 300 (SLURM's default) in slurm.conf, or enable accounting (slurmdbd)"]
+    return []
+
+
+def query_scontrol_config() -> str:
+    """Run ``scontrol show config``; empty when it cannot (then nothing is checked)."""
+    scontrol = shutil.which("scontrol")
+    if scontrol is None:
+        return ""
+    done = subprocess.run([scontrol, "show", "config"], capture_output=True, text=True, timeout=60, check=False)
+    return done.stdout if done.returncode == 0 else ""
+
+
 def check_fits(requests: Iterable[Request], nodes: list[Node], default_partition: str | None) -> list[str]:
     """Problems of the requests no node can satisfy, one line each (empty: every request fits).
 

@@ -108,3 +108,25 @@ def test_shipped_configs_fit_a_modest_node() -> None:
     assert check_fits([request(demo, r) for r in rules], *node) == []
     paper = yaml.safe_load((REPO / "configs" / "paper.yaml").read_text())
     assert "cluster" in paper, "configs/paper.yaml states its cluster requests"
+
+
+SCONTROL = """Configuration data as of 2026-12-06T19:00:00
+AccountingStorageType   = {accounting}
+AuthType                = auth/munge
+MinJobAge               = {age}
+SlurmctldPort           = 6817
+"""
+
+
+def test_a_cluster_that_would_leave_the_run_waiting_forever_is_named() -> None:
+    """issue #25 item 12: no accounting and MinJobAge below the plugin's threshold: sacct fallback, hang."""
+    from lacbed_bridge.cluster import parse_scontrol_config, status_problems
+
+    bad = parse_scontrol_config(SCONTROL.format(accounting="accounting_storage/none", age="5 sec"))
+    assert bad["MinJobAge"] == "5 sec"
+    problems = status_problems(bad, 30)
+    assert len(problems) == 1 and "MinJobAge = 5 s" in problems[0] and "MinJobAge = 300" in problems[0]
+    assert status_problems(parse_scontrol_config(SCONTROL.format(accounting="accounting_storage/none", age="300 sec")), 30) == []
+    assert status_problems(parse_scontrol_config(SCONTROL.format(accounting="accounting_storage/slurmdbd", age="5 sec")), 30) == []
+    assert status_problems(parse_scontrol_config(SCONTROL.format(accounting="accounting_storage/none", age="1h")), 30) == []
+    assert status_problems({}, 30) == []  # scontrol unavailable: nothing to say

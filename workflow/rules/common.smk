@@ -239,6 +239,10 @@ onstart:
         _requests = [_cluster.Request.of_job(name, job.resources, job.threads) for name, job in sorted(_jobs.items())]
         _nodes, _default = _cluster.parse_sinfo(_cluster.query_sinfo())
         _problems = _cluster.check_fits(_requests, _nodes, _default)
+        # job states: a cluster that forgets finished jobs before the plugin looks, and has no
+        # accounting to ask instead, would leave the run waiting forever
+        _first_check = getattr(workflow.executor_settings, "init_seconds_before_status_checks", 40) or 40
+        _problems += _cluster.status_problems(_cluster.parse_scontrol_config(_cluster.query_scontrol_config()), 3 * int(_first_check))
         if _problems:
             raise WorkflowError("the cluster cannot run these jobs (edit the config's `cluster` section):\n  " + "\n  ".join(_problems))
     _keep_previous_dataset()
