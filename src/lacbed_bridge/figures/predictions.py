@@ -118,6 +118,9 @@ def prediction_set(results: str | os.PathLike[str], config: Mapping[str, Any], d
             "input": np.array(dataset.stacks[input_kind][index], dtype=np.float32),
             "prediction": np.asarray(pred[0], dtype=np.float32),
             "truth": np.array(dataset.stacks[target_kind][index], dtype=np.float32),
+            # what the EDD square covers (the figure's title says it)
+            "edd_cells_in_view": meta.get("edd_cells_in_view"),
+            "edd_periodic": meta.get("edd_periodic"),
         })
     return PredictionSet(direction, run, split, rows)
 
@@ -246,7 +249,27 @@ def plot_predictions(results: str | os.PathLike[str], config: Mapping[str, Any],
     subfigs = fig.subfigures(1, len(sets), squeeze=False)[0]
     for subfig, pset in zip(subfigs, sets, strict=True):
         draw_prediction_set(subfig, pset, dataset, config, n)
-    fig.suptitle("Surrogate predictions on held-out test samples (EDD: one cell a × a, origin at the centre; "
+    fig.suptitle(f"Surrogate predictions on held-out test samples (EDD: {edd_view_phrase(sets)}, origin at the centre; "
                  "LACBED: (000) disc, k$_x$ along the x direction)", fontsize=10)
     return fig
+
+
+def edd_view_phrase(sets: list[PredictionSet]) -> str:
+    """What the EDD images of the figure show: "one projected cell a × a" only when every shown
+    sample's square view is exactly one period of its projected lattice (manifest ``edd_cells_in_view``,
+    ``edd_periodic``); otherwise the square's side and the range of projected cells it spans (a
+    hexagonal crystal along [0001]: 1.15 cells, not a period)."""
+    cells, periodic = [], []
+    for pset in sets:
+        for row in pset.rows:
+            try:
+                cells.append(float(row.get("edd_cells_in_view")))
+            except (TypeError, ValueError):
+                continue
+            periodic.append(str(row.get("edd_periodic")).strip().lower() in ("true", "1"))
+    if not cells or (all(periodic) and all(abs(c - 1.0) < 1e-6 for c in cells)):
+        return "one projected cell a × a"
+    low, high = min(cells), max(cells)
+    span = f"{low:.3g}" if abs(high - low) < 1e-6 else f"{low:.3g}–{high:.3g}"
+    return f"a square of side a spanning {span} projected cells{'' if all(periodic) else ', not a lattice period'}"
 
