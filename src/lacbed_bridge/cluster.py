@@ -146,17 +146,25 @@ def _seconds(value: str) -> int | None:
     return int(match.group(1)) * (3600 if match.group(2).lower() in ("h", "hour", "hours") else 1)
 
 
-def status_problems(config: Mapping[str, str], threshold_s: int) -> list[str]:
+def status_problems(config: Mapping[str, str], threshold_s: int, status_command: str = "squeue") -> list[str]:
     """Why the SLURM plugin could never learn that a job finished, one line each (empty: it can).
 
     The plugin reads job states from ``squeue``, which shows a finished job for ``MinJobAge``
     seconds; when that is shorter than ``threshold_s`` (three times the first status-check delay) it
     asks ``sacct`` instead, and a cluster without accounting answers "accounting storage is
     disabled" to every query: the run waits forever."""
+    if not config:  # scontrol not available: nothing to go on
+        return []
     accounting = config.get("AccountingStorageType", "")
+    if "none" not in accounting.lower():
+        return []
+    if status_command == "sacct":
+        return [f"slurm-status-command: sacct, but the cluster has no accounting (AccountingStorageType = {accounting}): "
+                "sacct cannot answer and the run would wait forever. Use slurm-status-command: squeue (the profile's)"]
     age = _seconds(config.get("MinJobAge", ""))
-    if "none" in accounting.lower() and age is not None and age < threshold_s:
-        return [f"MinJobAge = {age} s and no accounting (AccountingStorageType = {accounting}): a finished job leaves squeue "
+    if age is None or age < threshold_s:  # the plugin also falls back to sacct when it cannot read MinJobAge
+        age_text = f"{age} s" if age is not None else "unreadable"
+        return [f"MinJobAge = {age_text} and no accounting (AccountingStorageType = {accounting}): a finished job leaves squeue "
                 f"before the SLURM plugin looks ({threshold_s} s), and sacct cannot answer without accounting, so the run would "
                 "wait forever. Set MinJobAge = 300 (SLURM's default) in slurm.conf, or enable accounting (slurmdbd)"]
     return []

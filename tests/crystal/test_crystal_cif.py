@@ -330,3 +330,16 @@ def _site_value(text: str, column: int, value: str) -> str:
     cells[names.index(wanted)] = value
     lines[row] = " ".join(cells)
     return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(("cell", "name", "setting"), [
+    ((5.0, 5.0, 5.0, 60.0, 60.0, 60.0), "R -3 m:R", "R -3 m:R"),  # rhombohedral axes, named or by operations
+    ((5.0, 6.0, 7.0, 90.0, 90.0, 100.0), "P 21/c", "P 1 1 21/b"),  # monoclinic, unique axis c
+])
+def test_valid_cells_in_other_settings_are_read(cell, name: str, setting: str, tmp_path: Path) -> None:
+    """The physical check takes the space group in the CIF's own setting (its operations)."""
+    sg = gemmi.find_spacegroup_by_name(setting)
+    crystal = Crystal("x", cell, name, (Site("Na1", "Na", (0.1, 0.2, 0.3), 1.0, 0.005),),
+                      tuple(op.triplet() for op in sg.operations()))
+    write_cif(crystal, tmp_path / "x.cif")
+    assert read_cif(tmp_path / "x.cif").cell == cell

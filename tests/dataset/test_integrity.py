@@ -172,6 +172,13 @@ def test_keep_and_restore(results, tmp_path: Path) -> None:
     assert not store.exists()
     assert keep.restore(data, store) == 0  # nothing kept, nothing to do
     assert keep.keep(tmp_path / "nothing", store) == 0
+    # kept from one results folder, never restored into another
+    assert keep.keep(data, store) == len(before)
+    other = tmp_path / "other" / "dataset"
+    other.mkdir(parents=True)
+    (other / "manifest.csv").write_text("mine\n")
+    assert keep.restore(other, store) == 0 and (other / "manifest.csv").read_text() == "mine\n"
+    assert keep.keep(other, store) == 0 and not store.exists()  # another folder's leftovers are dropped
 
 
 def test_dataset_json_counts_the_discs_that_did_not_converge(results, tmp_path: Path) -> None:

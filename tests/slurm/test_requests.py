@@ -130,3 +130,7 @@ def test_a_cluster_that_would_leave_the_run_waiting_forever_is_named() -> None:
     assert status_problems(parse_scontrol_config(SCONTROL.format(accounting="accounting_storage/slurmdbd", age="5 sec")), 30) == []
     assert status_problems(parse_scontrol_config(SCONTROL.format(accounting="accounting_storage/none", age="1h")), 30) == []
     assert status_problems({}, 30) == []  # scontrol unavailable: nothing to say
+    no_age = parse_scontrol_config("AccountingStorageType = accounting_storage/none\n")
+    assert "unreadable" in status_problems(no_age, 30)[0]
+    fine = parse_scontrol_config(SCONTROL.format(accounting="accounting_storage/none", age="300 sec"))
+    assert "slurm-status-command: sacct" in status_problems(fine, 30, "sacct")[0]

@@ -15,6 +15,7 @@ from lacbed_bridge.dataset.integrity import dataset_problems
 from lacbed_bridge import cluster as _cluster
 from lacbed_bridge.config import config_hash, validate_config
 from lacbed_bridge.config_check import check_workflow_config
+from lacbed_bridge.errors import InputError
 from lacbed_bridge.settings import RefineTestSettings, WorkflowSettings
 from lacbed_bridge.surrogate.config import TrainConfig
 
@@ -166,7 +167,10 @@ def _redo_damaged_batches():
     # the dataset's own files: a stack truncated or replaced, or one changed after the build
     # (checked deeply only then), makes the run rebuild the dataset instead of "Nothing to be done"
     if not damaged and os.path.isfile(dataset_json):
-        problems = dataset_problems(os.path.dirname(dataset_json), changed_after=os.stat(dataset_json).st_mtime)
+        try:
+            problems = dataset_problems(os.path.dirname(dataset_json), changed_after=os.stat(dataset_json).st_mtime)
+        except InputError as exc:  # dataset.json itself unreadable
+            problems = [str(exc)]
         if problems:
             shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
             if read_only:
@@ -242,7 +246,9 @@ onstart:
         # job states: a cluster that forgets finished jobs before the plugin looks, and has no
         # accounting to ask instead, would leave the run waiting forever
         _first_check = getattr(workflow.executor_settings, "init_seconds_before_status_checks", 40) or 40
-        _problems += _cluster.status_problems(_cluster.parse_scontrol_config(_cluster.query_scontrol_config()), 3 * int(_first_check))
+        _status_command = getattr(workflow.executor_settings, "status_command", None) or "squeue"
+        _problems += _cluster.status_problems(_cluster.parse_scontrol_config(_cluster.query_scontrol_config()), 3 * int(_first_check),
+                                              str(_status_command))
         if _problems:
             raise WorkflowError("the cluster cannot run these jobs (edit the config's `cluster` section):\n  " + "\n  ".join(_problems))
     _keep_previous_dataset()

@@ -269,6 +269,7 @@ def crystal_from_block(block: gemmi.cif.Block, path: str | os.PathLike[str] = "<
 MIN_CELL_LENGTH = 1.0  # Å: shorter, atoms of neighbouring cells overlap
 MIN_VOLUME_PER_ATOM = 1.0  # Å³ (the densest solids have ≈ 5 Å³ per atom)
 MAX_U_ISO = 1.0  # Å² (B = 79 Å²; room-temperature crystals have U ≈ 0.005–0.05 Å²)
+MIN_U_ISO = 0.0  # Å² (a negative value is refused where the sites are read)
 KAPPA_RANGE = (0.5, 2.0)  # Hansen–Coppens valence expansion (refinements give 0.8–1.3)
 
 
@@ -281,12 +282,17 @@ def check_physical(crystal: Crystal, path: str | os.PathLike[str] = "<string>") 
     from .charge import neutral_valence
 
     p = Path(path)
-    sg = gemmi.find_spacegroup_by_name(crystal.spacegroup) if crystal.spacegroup else None
-    if sg is None and crystal.symops:
+    # the group in the CIF's own setting: from its symmetry operations where it lists them (a
+    # rhombohedral-axes R group, a c-unique monoclinic one), else from the name with the cell's
+    # angles (which pick R groups' rhombohedral or hexagonal axes)
+    sg = None
+    if crystal.symops:
         try:
             sg = gemmi.find_spacegroup_by_ops(gemmi.GroupOps([gemmi.Op(t) for t in crystal.symops]))
         except (RuntimeError, ValueError):
             sg = None
+    if sg is None and crystal.spacegroup:
+        sg = gemmi.find_spacegroup_by_name(crystal.spacegroup, crystal.cell[3], crystal.cell[5])
     cell = gemmi.UnitCell(*crystal.cell)
     if sg is not None and not cell.is_compatible_with_spacegroup(sg, 1e-2):
         a, b, c, alpha, beta, gamma = crystal.cell
@@ -300,9 +306,9 @@ def check_physical(crystal: Crystal, path: str | os.PathLike[str] = "<string>") 
         raise InputError(f"the cell's volume {cell.volume:.4g} Å³ holds {atoms} atoms: less than {MIN_VOLUME_PER_ATOM:g} Å³ per atom "
                          "(a degenerate cell?)", path=p, field="_cell_angle_gamma")
     for site in crystal.sites:
-        if site.u_iso is not None and not 0.0 <= site.u_iso <= MAX_U_ISO:
-            raise InputError(f"site {site.label}: U_iso {site.u_iso:g} Å² is outside [0, {MAX_U_ISO:g}] Å²", path=p,
-                             field="_atom_site_U_iso_or_equiv")
+        if site.u_iso is not None and not MIN_U_ISO <= site.u_iso <= MAX_U_ISO:
+            raise InputError(f"site {site.label}: U_iso {site.u_iso:g} Å² is outside [{MIN_U_ISO:g}, {MAX_U_ISO:g}] Å²",
+                             path=p, field="_atom_site_U_iso_or_equiv")
         if site.pv is not None:
             closed = 2.0 if site.element in ("H", "He") else 8.0
             try:

@@ -41,17 +41,33 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
+#: the side folder's own record: which dataset folder it was kept from (restored only there)
+SOURCE = ".source"
+
+
 def keep(dataset_dir: str | os.PathLike[str], store: str | os.PathLike[str]) -> int:
-    """Link every file of a complete dataset (one with dataset.json) into ``store`` (replacing what
-    was kept before); returns the number of files kept (0: no complete dataset, ``store`` as it was)."""
+    """Link every file of a complete dataset (one with dataset.json) into ``store``, replacing what
+    was kept before, dataset.json and the record of its folder last (a copy cut short is never
+    taken for a whole one); returns the number of files kept (0: no complete dataset — then a side
+    folder kept from another folder is dropped, one from this folder stays)."""
     root, side = Path(dataset_dir), Path(store)
     if not (root / MARKER).is_file():
+        if _source(side) != str(root.resolve()):
+            discard(side)
         return 0
     discard(side)
-    files = _files(root)
+    files = [f for f in _files(root) if f != Path(MARKER)] + [Path(MARKER)]
     for relative in files:
         _link_or_copy(root / relative, side / relative)
+    (side / SOURCE).write_text(str(root.resolve()))
     return len(files)
+
+
+def _source(store: Path) -> str | None:
+    try:
+        return (store / SOURCE).read_text()
+    except OSError:
+        return None
 
 
 def restore(dataset_dir: str | os.PathLike[str], store: str | os.PathLike[str]) -> int:
@@ -60,7 +76,7 @@ def restore(dataset_dir: str | os.PathLike[str], store: str | os.PathLike[str]) 
     does not have are removed, and dataset.json is marked out of date (mtime = epoch) so the next
     run tries the rebuild again. Returns the number of files restored (0: nothing to do)."""
     root, side = Path(dataset_dir), Path(store)
-    if (root / MARKER).is_file() or not (side / MARKER).is_file():
+    if (root / MARKER).is_file() or not (side / MARKER).is_file() or _source(side) != str(root.resolve()):
         return 0
     kept = _files(side)
     if root.is_dir():

@@ -90,6 +90,13 @@ class ProjectionInfo:
 # ----- lattice geometry ---------------------------------------------------------------------------
 
 
+#: terms exp(2πi h·x) summed at once (memory ≈ 16 B each) and in all (time: ≈ 50 M terms/s)
+PHASE_BLOCK = 2**22
+MAX_TERMS = 5e9
+#: candidate (h, k, l) of the zero-order Laue zone enumerated at once (16 B each, several arrays)
+MAX_CANDIDATES = 5e7
+
+
 def _integer_vector(vec: object, name: str) -> np.ndarray:
     try:
         arr = np.asarray(vec)
@@ -140,6 +147,10 @@ def zolz_indices(crystal: Crystal, uvw: np.ndarray, g_max: float) -> np.ndarray:
     free = [i for i in range(3) if i != solve]
     r0 = np.arange(-bounds[free[0]], bounds[free[0]] + 1)
     r1 = np.arange(-bounds[free[1]], bounds[free[1]] + 1)
+    if len(r0) * len(r1) > MAX_CANDIDATES:
+        raise InputError(f"the zero-order Laue zone of this {lengths.max():.4g} Å cell up to |g| = {g_max:.3g} 1/Å has "
+                         f"{len(r0) * len(r1):.3g} candidate reflections, past the limit of {MAX_CANDIDATES:.0e}: lower "
+                         "edd.s_max (or raise edd.tolerance), or use a smaller cell", field="edd.s_max")
     a0, a1 = np.meshgrid(r0, r1, indexing="ij")
     a0, a1 = a0.ravel(), a1.ravel()
     num = -(uvw[free[0]] * a0 + uvw[free[1]] * a1)
@@ -168,12 +179,22 @@ def structure_factors(crystal: Crystal, hkl: np.ndarray) -> np.ndarray:
     by_site: dict[int, list[np.ndarray]] = {}
     for index, pos in atoms:
         by_site.setdefault(index, []).append(pos)
+    terms = len(hkl) * len(atoms)
+    if terms > MAX_TERMS:
+        raise InputError(f"the projected density of this crystal sums {len(hkl)} reflections × {len(atoms)} atoms = {terms:.3g} "
+                         f"terms, past the limit of {MAX_TERMS:.0e} (about a minute): lower edd.s_max, raise edd.tolerance, or "
+                         "use a smaller cell", field="edd.s_max")
     total = np.zeros(len(hkl), dtype=np.complex128)
     for index, positions in by_site.items():
         site = crystal.sites[index]
         f = xray_form_factor(site.element, s, pv=site.pv, kappa=site.kappa)
         f = site.occupancy * f * np.exp(-site.b_iso * s * s)
-        phase = np.exp(2j * np.pi * (hkl @ np.array(positions).T)).sum(axis=1)
+        xyz = np.array(positions)
+        # Σ_atoms exp(+2πi h·x) in blocks of reflections: at most PHASE_BLOCK terms in memory at once
+        rows = max(1, PHASE_BLOCK // len(xyz))
+        phase = np.empty(len(hkl), dtype=np.complex128)
+        for start in range(0, len(hkl), rows):
+            phase[start : start + rows] = np.exp(2j * np.pi * (hkl[start : start + rows] @ xyz.T)).sum(axis=1)
         total += f * phase
     return total
 
@@ -266,9 +287,14 @@ def projection_info_and_image(
     edge_amp = float(np.abs(f[edge]).max() / abs(f000)) if edge.any() and f000 else 0.0
 
     coords = (np.arange(side) + 0.5 - side / 2.0) * delta
-    ex = np.exp(-2j * np.pi * np.multiply.outer(coords, gx))  # (side, M): columns
-    ey = np.exp(-2j * np.pi * np.multiply.outer(coords, gy))  # (side, M): rows
-    image = ((ey * (f / area)) @ ex.T).real
+    # ρ(x, y) = Σ_g F_g/A exp(−2πi(g_x x + g_y y)), in blocks of reflections (at most PHASE_BLOCK
+    # terms of each (side, block) factor in memory: a 312 Å cell has millions of reflections)
+    image = np.zeros((side, side))
+    step = max(1, PHASE_BLOCK // side)
+    for start in range(0, len(gx), step):
+        ex = np.exp(-2j * np.pi * np.multiply.outer(coords, gx[start : start + step]))  # (side, block): columns
+        ey = np.exp(-2j * np.pi * np.multiply.outer(coords, gy[start : start + step]))  # (side, block): rows
+        image += ((ey * (f[start : start + step] / area)) @ ex.T).real
     info = ProjectionInfo(
         field_of_view=fov,
         pixel_size=delta,

@@ -157,12 +157,22 @@ def fit_disc(
                                   + ", ".join(f"{n} {v:.6g}" for n, v in zip(names, q.tolist(), strict=True)))
         return (scale * disc + background - obs) / sigma, jac
 
+    own = getattr(model, "bounds", {})  # bounds that move with the start (the optics')
+
+    def bounds_of(name: str) -> tuple[float, float]:
+        return own.get(name) or BOUNDS[name.partition(":")[0]]
+
     def in_bounds(q: torch.Tensor) -> bool:
         for name, value in zip(model.free, q[:n_model].tolist(), strict=True):
-            lo, hi = BOUNDS[name.partition(":")[0]]
+            lo, hi = bounds_of(name)
             if not lo <= value <= hi:
                 return False
         return True
+
+    for name, value in zip(model.free, model.start.tolist(), strict=True):
+        lo, hi = bounds_of(name)
+        if not lo <= value <= hi:  # a fit that starts outside its bounds would refuse every step
+            raise InputError(f"{name} starts at {value:g}, outside its bounds [{lo:g}, {hi:g}]", field="--free")
 
     n_pixels = int(use.sum())
     r, jac = exact(p, approximate=True)  # forward differences to start: cheap, refined by the steps

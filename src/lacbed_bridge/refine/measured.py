@@ -10,7 +10,7 @@ Preparation (:func:`prepare_disc`): the disc's centre and radius are found in th
 (:func:`find_disc`: the largest bright region after a light smoothing, its centroid and the radius of
 a circle of its area; a disc that fills the frame is the frame), unless given. The config's
 ``outer_convergence_angle`` is the disc's radius, N = ``pixel_count`` model pixels, so the frame is
-binned by the largest whole factor f ≤ radius/N (the mean of f × f blocks: a detector of larger
+binned by the whole factor f nearest radius/N (the mean of f × f blocks: a detector of larger
 pixels), cut to the model's 2N × 2N window around the centre, and what binning by whole pixels
 cannot do goes into the fit's optics as starting values: the sub-pixel remainder of the centre
 (``centre_x``, ``centre_y``) and the ratio of the binned radius to N (``k_scale``). Pixels of the
@@ -34,9 +34,12 @@ from .optics import OpticsGeometry
 RSCIIO_READERS = {".dm3": "digitalmicrograph", ".dm4": "digitalmicrograph", ".emd": "emd", ".mrc": "mrc",
                   ".tif": "tiff", ".tiff": "tiff"}
 FORMATS = (*RSCIIO_READERS, ".img")
-#: pixels of a disc found inside a frame farther from its centre than this fraction of its radius
-#: are left out of the fit (the aperture's edge is blurred; beyond it the model does not apply)
-APERTURE_FRACTION = 0.95
+#: pixels of a disc found inside a frame within this many (binned) pixels of its edge (at most a
+#: tenth of its radius) or beyond are left out of the fit: the aperture's edge is blurred, beyond it the model does not apply, and the
+#: fitted blur must not reach the dark outside (3σ of a 1 px PSF)
+APERTURE_MARGIN = 3.0
+#: the frame's edge counts as dark background below this fraction of the bright pixels' brightness
+FILLS_FRAME_RATIO = 0.25
 
 
 @dataclass(frozen=True)
@@ -116,40 +119,53 @@ def _read_tifffile(p: Path) -> MeasuredImage:
     return MeasuredImage(data=np.asarray(data, dtype=float), path=str(p), reader="tifffile")
 
 
+def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold (Otsu 1979, IEEE Trans. SMC 9, 62): the level that best separates two
+    classes of values, maximising the between-class variance of the histogram."""
+    counts, edges = np.histogram(values[np.isfinite(values)], bins=bins)
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    weight = np.cumsum(counts)
+    total = weight[-1]
+    mean = np.cumsum(counts * centres)
+    w0, w1 = weight[:-1], total - weight[:-1]
+    valid = (w0 > 0) & (w1 > 0)
+    between = np.zeros_like(w0, dtype=float)
+    m0 = mean[:-1][valid] / w0[valid]
+    m1 = (mean[-1] - mean[:-1][valid]) / w1[valid]
+    between[valid] = w0[valid] * w1[valid] * (m0 - m1) ** 2
+    return float(edges[1:][int(np.argmax(between))])
+
+
 def find_disc(image: np.ndarray) -> tuple[float, float, float, bool]:
     """(centre x, centre y, radius) [px; x = column, y = row, pixel centres at integers] of the
     bright disc in a frame, and whether it fills the frame.
 
-    The frame's edge (a 2 px ring) is the background when most of it lies below the midpoint of the
-    5th and 95th percentiles of the image smoothed by a 1 px Gaussian; otherwise the disc fills
-    the frame (a file cut to the disc's square, as Felix's experimental images are): centre = frame
-    centre, radius = half the shorter side. Else the disc is the largest connected region above
-    the midpoint between the background (the ring's median) and the region's own median, holes
-    (dark fringes) filled: centre = its centroid, radius = √(area/π)."""
+    The image, smoothed by a 1 px Gaussian, is split at Otsu's threshold into bright and dark
+    (:func:`otsu_threshold`: no assumption on how much of the frame the disc covers). When the
+    frame's edge (a 2 px ring) is not dark — its median above the image's minimum by more than a
+    quarter of the bright pixels' — the disc fills the frame (a file cut to the disc's square, as Felix's
+    experimental images are): centre = frame centre, radius = half the shorter side. Else the disc is the largest bright region, closed over 2 px and its holes (dark fringes,
+    HOLZ lines) filled: centre = its centroid, radius = √(area/π)."""
     from scipy import ndimage
 
     data = np.nan_to_num(np.asarray(image, dtype=float), nan=float(np.nanmin(image)))
     h, w = data.shape
     smooth = ndimage.gaussian_filter(data, 1.0)
-    lo, hi = np.percentile(smooth, [5, 95])
-    if not hi > lo:
+    if not smooth.max() > smooth.min():
         raise InputError("the image is flat: no disc to find")
     ring = np.ones_like(data, dtype=bool)
     ring[2:-2, 2:-2] = False
-    if np.mean(smooth[ring] < 0.5 * (lo + hi)) < 0.5:
+    bright = smooth > otsu_threshold(smooth)
+    lowest = float(smooth.min())
+    if np.median(smooth[ring]) - lowest > FILLS_FRAME_RATIO * (np.median(smooth[bright]) - lowest):
+        # no dark surround: the edge of the frame is not much darker than the bright part
         return (w - 1) / 2.0, (h - 1) / 2.0, min(h, w) / 2.0, True
-    background = float(np.median(smooth[ring]))
-
-    def largest(threshold: float, values: np.ndarray) -> np.ndarray:
-        labels, count = ndimage.label(values > threshold)
-        if count == 0:
-            raise InputError("no bright region found in the image")
-        sizes = ndimage.sum(np.ones_like(data), labels, index=np.arange(1, count + 1))
-        return ndimage.binary_fill_holes(labels == int(np.argmax(sizes)) + 1)
-
-    region = largest(0.5 * (lo + hi), smooth)
-    # the edge at half height between background and disc, on the image itself (no smoothing bias)
-    region = largest(0.5 * (background + float(np.median(smooth[region]))), data)
+    bright = ndimage.binary_closing(bright, iterations=2)
+    labels, count = ndimage.label(bright)
+    if count == 0:
+        raise InputError("no bright region found in the image")
+    sizes = ndimage.sum(np.ones_like(data), labels, index=np.arange(1, count + 1))
+    region = ndimage.binary_fill_holes(labels == int(np.argmax(sizes)) + 1)
     rows, cols = np.nonzero(region)
     return float(cols.mean()), float(rows.mean()), math.sqrt(float(region.sum()) / math.pi), False
 
@@ -184,7 +200,7 @@ def prepare_disc(measured: MeasuredImage, side: int, *, centre: tuple[float, flo
     if not radius > 0:
         raise InputError(f"disc radius {radius} px must be positive", path=measured.path, field="--disc-radius")
     n = side // 2
-    factor = max(1, int(math.floor(radius / n + 1e-9)))
+    factor = max(1, int(round(radius / n)))  # the whole factor that brings the binned radius nearest N
     h, w = data.shape
     hb, wb = h // factor, w // factor
     binned = data[: hb * factor, : wb * factor].reshape(hb, factor, wb, factor).mean(axis=(1, 3))
@@ -200,7 +216,7 @@ def prepare_disc(measured: MeasuredImage, side: int, *, centre: tuple[float, flo
     rb = radius / factor
     if not fills:  # outside the condenser aperture (and on its blurred edge) the model does not apply
         v, u = np.meshgrid(np.arange(side) + row0, np.arange(side) + col0, indexing="ij")
-        window[np.hypot(u - cxb, v - cyb) > APERTURE_FRACTION * rb] = np.nan
+        window[np.hypot(u - cxb, v - cyb) > rb - min(APERTURE_MARGIN, 0.1 * rb)] = np.nan
     geometry = OpticsGeometry(centre_x=cxb - (col0 + n - 0.5), centre_y=cyb - (row0 + n - 0.5), k_scale=rb / n)
     info = {"file": measured.path, "reader": measured.reader, "frame": [h, w], "pixel_size": measured.pixel_size,
             "units": measured.units, "disc_centre_px": [float(centre[0]), float(centre[1])], "disc_radius_px": float(radius),

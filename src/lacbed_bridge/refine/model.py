@@ -51,7 +51,7 @@ from ..simulate.settings import FelixSettings
 from ..simulate.symmetry import disc_symmetry, pixel_orbits
 from . import ROLE_NAMES
 from .optics import (BLUR_START, GEOMETRY_PARAMETERS, OPTICS_PARAMETERS, OPTICS_UNITS, OpticsGeometry, blur_image, blur_margin,
-                     pixel_offsets, seen_wavevectors)
+                     optics_bounds, pixel_offsets, seen_wavevectors)
 
 #: Parameter kinds and their units (reports).
 UNITS = {"delta": "e per formula unit", "kappa": "", "u_iso": "Å²", "thickness": "Å", "scale": "", "background": "",
@@ -288,6 +288,10 @@ class DiscModel:
                 raise InputError(f"{name} sets no site: every site of role {label!r} has its own {kind} parameter "
                                  "(free either the role or its sites)", field="--free")
         self.start = torch.tensor([self._start_value(name) for name in self.free], dtype=f64)
+        #: the optics' bounds around their starting values (a measured frame may start k_scale at
+        #: 1.3: the same relative freedom as a simulated one)
+        self.bounds = {name: optics_bounds(name, float(self.start[i])) for i, name in enumerate(self.free)
+                       if name in OPTICS_PARAMETERS}
 
     def _start_value(self, name: str) -> float:
         """The CIF's value; for a role parameter the multiplicity-weighted mean over the role's

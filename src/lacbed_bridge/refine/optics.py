@@ -42,9 +42,21 @@ OPTICS_UNITS = {"centre_x": "px", "centre_y": "px", "rotation": "degrees", "k_sc
 BLUR_START = 0.5
 #: the largest blur a fit may reach [px] (sets the enlarged grid: 3 w_max pixels on every side)
 MAX_BLUR = 2.0
-#: physical bounds of the optics parameters in a fit (k_scale: a calibration off by 20 % at most)
+#: bounds of the optics parameters in a fit around a centred, unrotated start (k_scale: a calibration
+#: off by 20 % at most); :func:`optics_bounds` moves them with the start
 OPTICS_BOUNDS = {"centre_x": (-8.0, 8.0), "centre_y": (-8.0, 8.0), "rotation": (-45.0, 45.0), "k_scale": (0.8, 1.25),
                  "blur": (0.0, MAX_BLUR)}
+
+
+def optics_bounds(name: str, start: float) -> tuple[float, float]:
+    """The fit's bounds of an optics parameter around its starting value: ±8 px of centre, ±45° of
+    rotation, a k-scale between 0.8 and 1.25 times the start, a blur in [0, MAX_BLUR]."""
+    lo, hi = OPTICS_BOUNDS[name]
+    if name == "k_scale":
+        return lo * start, hi * start
+    if name == "blur":
+        return lo, hi
+    return start + lo, start + hi
 
 
 @dataclass(frozen=True)

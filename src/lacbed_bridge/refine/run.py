@@ -131,7 +131,10 @@ def fit_beams(crystal: Any, settings: Any, sim: Any, disc_meta: dict[str, Any], 
 
     pool, strong = disc_meta.get("info_min_reflection_pool_used"), disc_meta.get("info_min_strong_beams_used")
     if pool is not None and strong is not None:
-        used = replace(settings, min_reflection_pool=int(pool), min_strong_beams=int(strong))
+        try:  # the disc's own numbers, held to the same limits as a config's
+            used = replace(settings, min_reflection_pool=int(pool), min_strong_beams=int(strong)).validate()
+        except InputError as exc:
+            raise InputError(f"the disc's metadata ask for beams past the limits: {exc.message}", field="info_min_reflection_pool_used") from None
         return used, {"source": "the disc's metadata", "min_reflection_pool": int(pool), "min_strong_beams": int(strong),
                       "simulation_rms_error": disc_meta.get("info_convergence_rms")}
     convergence = sim.builtin.convergence

@@ -92,7 +92,10 @@ def excitation_errors(k: torch.Tensor, g: torch.Tensor, g_mag: torch.Tensor, wav
     k0z = torch.sqrt(wavenumber**2 - k0x**2)
     kpz = torch.sqrt(torch.clamp(wavenumber**2 - k_par**2, min=0.0))
     dot = k0x * k_par + k0z * kpz
-    s = -torch.sign(2.0 * kg + safe**2) * safe / wavenumber * torch.sqrt(torch.clamp(2.0 * (wavenumber**2 - dot), min=0.0))
+    # the floor (not 0) keeps derivatives finite where rounding puts a beam exactly at the Bragg
+    # condition: autograd's d√u = du/(2√u) is 0/0 = NaN at u = 0 (refine/optics.py differentiates s
+    # with respect to the beam tilt); √1e-300 = 1e-150 Å⁻¹ changes no excitation error that matters
+    s = -torch.sign(2.0 * kg + safe**2) * safe / wavenumber * torch.sqrt(torch.clamp(2.0 * (wavenumber**2 - dot), min=1e-300))
     return torch.where(g_mag > 0, s, torch.zeros_like(s))
 
 

@@ -32,7 +32,7 @@ from .device import default_complex_dtype, resolve_device
 from .electron import wavenumber_from_voltage
 from .geometry import microscope_frame, pixel_wavevectors
 from .result import LacbedResult
-from .settings import FelixSettings
+from .settings import MAX_REFLECTION_POOL, FelixSettings
 from .symmetry import disc_symmetry, pixel_orbits
 
 
@@ -146,7 +146,7 @@ def simulate_converged(
                            mean_absorption=mean_absorption, dtype=dtype, solver=solver)
         steps.append({"pool": current.min_reflection_pool, "strong": current.min_strong_beams, "rms_change": error})
         converged = error <= convergence.target_rms
-        if converged or bigger.min_strong_beams > convergence.max_strong_beams:
+        if converged or bigger.min_strong_beams > convergence.max_strong_beams or bigger.min_reflection_pool > MAX_REFLECTION_POOL:
             break
         current = bigger
     result.info.update(
