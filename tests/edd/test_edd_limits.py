@@ -34,3 +34,15 @@ def test_a_312_angstrom_cell_with_a_192_fold_site_projects_in_bounded_memory() -
                                             x_direction=[1, 0, 0])
     assert np.isfinite(image).all() and image.shape == (32, 32)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 3_000_000  # kB: under 3 GB grown
+
+
+def test_the_simulators_structure_factors_refuse_a_sum_past_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same guard on the simulator's side: reflections × atoms counted before any sum (the
+    limit lowered here so that a small crystal reaches it)."""
+    from lacbed_bridge.simulate import potential
+    from lacbed_bridge.simulate.settings import PotentialSettings
+
+    monkeypatch.setattr(potential, "MAX_PHASE_TERMS", 1000)
+    hkl = np.array([[h, k, 0] for h in range(-10, 11) for k in range(-10, 11)])
+    with pytest.raises(InputError, match="past the limit"):
+        potential.structure_factors(_cubic(5.6, (0.0, 0.0, 0.0)), PotentialSettings(200.0, 1, 5.0, 0.5), hkl, np.linalg.norm(hkl, axis=1) / 5.6)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..crystal.model import Crystal, Site, effective_b_iso
+from ..errors import InputError
 from .absorption import bird_king_form_factor
 from .electron import lorentz_factor
 from .kirkland import kirkland_form_factor
@@ -90,6 +91,10 @@ class StructureFactors:
 PHASE_BLOCK = 1 << 22
 
 
+#: the most terms exp(−2πi h·r) the structure factors of one crystal may sum (≈ 50 M terms/s)
+MAX_PHASE_TERMS = 1e10
+
+
 def phase_sum(hkl: np.ndarray, positions: np.ndarray, block: int = PHASE_BLOCK) -> np.ndarray:
     """Σ_atoms exp(−2πi h·r) for each row h of ``hkl`` (n, 3) over fractional ``positions`` (m, 3).
 
@@ -120,10 +125,16 @@ def structure_factors(
     q = g_mag / (2.0 * math.pi)
     q_unique, q_index = np.unique(np.round(q, 12), return_inverse=True)
     hkl_f = np.asarray(hkl, dtype=float)
+    sites = list(site_terms(crystal, settings.debye_waller_constant))
+    n_terms = len(hkl) * sum(len(t.positions) for t in sites)
+    if n_terms > MAX_PHASE_TERMS:  # time, up front: ≈ 50 M terms per second
+        raise InputError(f"the structure factors of this crystal sum {len(hkl)} reflection differences × "
+                         f"{sum(len(t.positions) for t in sites)} atoms = {n_terms:.3g} terms, past the limit of "
+                         f"{MAX_PHASE_TERMS:.0e} (a few minutes): a smaller cell or min_reflection_pool", field="IMinReflectionPool")
     u = np.zeros(len(hkl), dtype=complex)
     u_abs = np.zeros(len(hkl), dtype=complex)
     bk_cache: dict[tuple[str, float], np.ndarray] = {}
-    for terms in site_terms(crystal, settings.debye_waller_constant):
+    for terms in sites:
         el = terms.site.element
         dw = np.exp(-terms.b_iso * q_unique**2 / 4.0)
         f = kirkland_form_factor(el, q_unique) + _charge_correction(terms.site, q_unique / 2.0)
