@@ -7,7 +7,7 @@ rule benchmark_surrogate:
     log:
         f"{L}/benchmark_surrogate.log",
     params:
-        quick="--quick" if WF.benchmark_quick else "",
+        quick=["--quick"] if WF.benchmark_quick else [],  # a list: :q quotes each word, an empty one writes nothing
         device="cuda" if GPU_TRAIN else "cpu",
         side=2 * config["simulation"]["pixel_count"],
         ngf=TRAIN.ngf,
@@ -17,5 +17,5 @@ rule benchmark_surrogate:
     conda:
         "../../envs/ml.yaml"
     shell:
-        "{PY} {BENCHMARKS:q}/surrogate.py {params.quick} --device {params.device:q} "
-        "--side {params.side} --ngf {params.ngf} --dataset \"$(dirname {input.info:q})\" --json-out {output:q} > {log:q} 2>&1"
+        "{PY} {BENCHMARKS:q}/surrogate.py {params.quick:q} --device {params.device:q} "
+        "--side {params.side:q} --ngf {params.ngf:q} --dataset \"$(dirname {input.info:q})\" --json-out {output:q} > {log:q} 2>&1"

@@ -13,7 +13,7 @@ rule refine_test:
         f"{L}/refine_test.log",
     params:
         counts=REFINE.counts,
-        n=f"--n {REFINE.n}" if REFINE.n else "",
+        n=["--n", REFINE.n] if REFINE.n else [],  # a list: :q quotes each word, an empty one writes nothing
         free=REFINE.free,
     threads: threads_of("refine_test")
     resources:
@@ -22,4 +22,4 @@ rule refine_test:
         "../../envs/ml.yaml"
     shell:
         "{LB} refine-test --results {R:q} --config {EFFECTIVE:q} --out \"$(dirname {output.summary:q})\" "
-        "--counts {params.counts:q} {params.n} --free {params.free:q} > {log:q} 2>&1"
+        "--counts {params.counts:q} {params.n:q} --free {params.free:q} > {log:q} 2>&1"
