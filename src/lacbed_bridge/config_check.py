@@ -62,25 +62,28 @@ def check_image_side(config: dict[str, Any], *, path: str | os.PathLike[str] | N
                           f"{exc.message} (pixel_count 16, 32, 64, 128)", path=path, field="simulation.pixel_count") from None
 
 
-def family_groups(config: dict[str, Any]) -> list[str]:
-    """The space groups of the families' crystals, without white space (``F-43m``), sorted; each
-    family checked as the variants rule would (:func:`lacbed_bridge.crystal.variants.check_family`)."""
+def family_groups(config: dict[str, Any], prototypes: list[list[Any]] | None = None) -> list[str]:
+    """The space groups of the families' crystals, without white space (``F-43m``), sorted: from
+    each family's ``prototypes`` when given (what :func:`lacbed_bridge.simulate.run.check_config`
+    returns), else each family checked as the variants rule would
+    (:func:`lacbed_bridge.crystal.variants.check_family`)."""
     from .crystal.variants import check_family
     from .dataset.splits import canonical_group
 
-    return sorted({canonical_group(p.spacegroup) for i, family in enumerate(config["families"])
-                   for p in check_family(family, f"families[{i}]")})
+    if prototypes is None:
+        prototypes = [check_family(family, f"families[{i}]") for i, family in enumerate(config["families"])]
+    return sorted({canonical_group(p.spacegroup) for family in prototypes for p in family})
 
 
-def available_splits(config: dict[str, Any]) -> list[str]:
+def available_splits(config: dict[str, Any], groups: list[str] | None = None) -> list[str]:
     """The split names the dataset stage will write for this config: ``random_<i>`` for
     ``dataset.random_splits`` and ``loso_<group>`` for the held-out space groups (``"all"``: every
-    group of the families, when there are at least two)."""
+    group of the families, when there are at least two; ``groups``: :func:`family_groups`)."""
     from .dataset.cli import DatasetSettings
     from .dataset.splits import canonical_group, loso_split_name, random_split_name
 
     settings = DatasetSettings.from_config(config)
-    groups = family_groups(config)
+    groups = family_groups(config) if groups is None else groups
     if settings.loso_groups == "all":
         held_out = groups if len(groups) >= 2 else []
     else:
@@ -88,10 +91,11 @@ def available_splits(config: dict[str, Any]) -> list[str]:
     return [random_split_name(i) for i in range(settings.random_splits)] + [loso_split_name(g) for g in held_out]
 
 
-def check_dataset_and_training(config: dict[str, Any], *, path: str | os.PathLike[str] | None = None) -> None:
+def check_dataset_and_training(config: dict[str, Any], *, path: str | os.PathLike[str] | None = None,
+                               groups: list[str] | None = None) -> None:
     """What the dataset job and the training jobs would find out late: split fractions that are not
     three non-negative numbers summing to 1, a held-out space group no family has (or the only one),
-    and a training split the dataset will not have."""
+    and a training split the dataset will not have (``groups``: :func:`family_groups`)."""
     from .dataset.cli import DatasetSettings
     from .dataset.splits import _check_fractions, canonical_group
     from .errors import InputError
@@ -101,17 +105,17 @@ def check_dataset_and_training(config: dict[str, Any], *, path: str | os.PathLik
         _check_fractions(settings.split_fractions)
     except InputError as exc:
         raise ConfigError(exc.message, path=path, field="dataset.split_fractions") from None
-    groups = set(family_groups(config))
+    groups = family_groups(config) if groups is None else groups
     if settings.loso_groups != "all":
         for j, group in enumerate(settings.loso_groups):
             if canonical_group(group) not in groups:
-                raise ConfigError(f"space group {group!r} is not among the families' ({', '.join(sorted(groups))})",
+                raise ConfigError(f"space group {group!r} is not among the families' ({', '.join(groups)})",
                                   path=path, field=f"dataset.loso_groups[{j}]")
             if len(groups) == 1:
                 raise ConfigError(f"space group {group!r} is the only one of the families: nothing would be left to train on",
                                   path=path, field=f"dataset.loso_groups[{j}]")
     split = str((config.get("train") or {}).get("split", "random_0"))
-    names = available_splits(config)
+    names = available_splits(config, groups)
     if split not in names:
         raise ConfigError(f"split {split!r} will not be in the dataset; it will have {', '.join(names) or 'no split'} "
                           "(dataset.random_splits, dataset.loso_groups)", path=path, field="train.split")
@@ -124,6 +128,6 @@ def check_workflow_config(config: dict[str, Any], *, path: str | os.PathLike[str
 
     check_names(config, path=path)
     check_output_folders(config, path=path)
-    check_config(config, path=path)
+    prototypes = check_config(config, path=path)  # each family checked once
     check_image_side(config, path=path)
-    check_dataset_and_training(config, path=path)
+    check_dataset_and_training(config, path=path, groups=family_groups(config, prototypes))

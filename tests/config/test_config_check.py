@@ -13,23 +13,24 @@ import yaml
 
 from lacbed_bridge.config import validate_config
 from lacbed_bridge.errors import ConfigError
-from lacbed_bridge.simulate.run import check_config
+from lacbed_bridge.config_check import check_workflow_config
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = yaml.safe_load((REPO / "config.yaml").read_text())
 
 
 def _check(simulation: dict | None = None, families: list | None = None) -> None:
+    """The whole-config check the workflow and check-config run (family names included)."""
     config = copy.deepcopy(DEMO)
     config["simulation"].update(simulation or {})
     if families is not None:
         config["families"] = families
-    check_config(validate_config(config))
+    check_workflow_config(validate_config(config))
 
 
 def test_the_shipped_configs_pass() -> None:
-    check_config(validate_config(DEMO))
-    check_config(validate_config(yaml.safe_load((REPO / "configs" / "paper.yaml").read_text())))
+    check_workflow_config(validate_config(DEMO))
+    check_workflow_config(validate_config(yaml.safe_load((REPO / "configs" / "paper.yaml").read_text())))
 
 
 @pytest.mark.parametrize(("change", "key"), [

@@ -144,22 +144,26 @@ def _redo_damaged_batches():
     locks = os.path.join(".snakemake", "locks")
     locked = os.path.isdir(locks) and any(name.endswith(".lock") for name in os.listdir(locks))
     read_only = _read_only_invocation() or locked
+
+    def redo(output, label, problems, later, now):
+        """Say what is damaged (three problems at most); in a run that may write, remove ``output``
+        so that its job runs again. True when removed."""
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        if read_only:
+            why = "another Snakemake holds the lock" if locked else later
+            print(f"lacbed-bridge: {label} ({shown}); {why}", file=sys.stderr)
+            return False
+        os.remove(output)
+        print(f"lacbed-bridge: {label} ({shown}); {now}", file=sys.stderr)
+        return True
+
     damaged = False
     for stage in STAGES:
         for manifest in batch_manifests(stage):
-            if not os.path.isfile(manifest):
-                continue
-            problems = manifest_problems(manifest)
-            if not problems:
-                continue
-            shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
-            if read_only:
-                why = "another Snakemake holds the lock" if locked else "a run will redo this batch"
-                print(f"lacbed-bridge: {manifest}: damaged images ({shown}); {why}", file=sys.stderr)
-            else:
-                os.remove(manifest)
+            problems = manifest_problems(manifest) if os.path.isfile(manifest) else []
+            if problems and redo(manifest, f"{manifest}: damaged images", problems, "a run will redo this batch",
+                                 "redoing this batch"):
                 damaged = True
-                print(f"lacbed-bridge: {manifest}: damaged images ({shown}); redoing this batch", file=sys.stderr)
     dataset_json = f"{R}/dataset/dataset.json"
     if damaged and os.path.isfile(dataset_json):
         os.remove(dataset_json)
@@ -172,12 +176,7 @@ def _redo_damaged_batches():
         except InputError as exc:  # dataset.json itself unreadable
             problems = [str(exc)]
         if problems:
-            shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
-            if read_only:
-                print(f"lacbed-bridge: {R}/dataset: damaged ({shown}); a run will rebuild it", file=sys.stderr)
-            else:
-                os.remove(dataset_json)
-                print(f"lacbed-bridge: {R}/dataset: damaged ({shown}); rebuilding the dataset", file=sys.stderr)
+            redo(dataset_json, f"{R}/dataset: damaged", problems, "a run will rebuild it", "rebuilding the dataset")
 
 
 _redo_damaged_batches()

@@ -123,17 +123,18 @@ def manifest_problems(manifest: str | os.PathLike[str]) -> list[str]:
     return problems
 
 
-def _is_current(path: Path, settings_hash: str, cif_sha256: str) -> bool:
-    """An image can be reused when it was made from the same CIF bytes with the same settings."""
+def _current_metadata(path: Path, settings_hash: str, cif_sha256: str) -> dict[str, Any] | None:
+    """The metadata of an image that can be reused (made from the same CIF bytes with the same
+    settings, pixels intact); None when it must be computed."""
     from ..io import read_tiff
 
     if not path.is_file():
-        return False
+        return None
     try:
         _, meta = read_tiff(path)
     except Exception:  # noqa: BLE001 - an unreadable file is simply recomputed
-        return False
-    return meta.get("settings_hash") == settings_hash and meta.get("cif_sha256") == cif_sha256
+        return None
+    return meta if meta.get("settings_hash") == settings_hash and meta.get("cif_sha256") == cif_sha256 else None
 
 
 def _sha256(path: Path) -> str:
@@ -174,12 +175,15 @@ def run_batch(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
+    made: dict[str, dict[str, Any]] = {}  # the metadata of every image made or reused
     for sid in batch_sample_ids(config, family, batch):
         cif = Path(cif_dir) / f"{sid}.cif"
         out = out_dir / f"{sid}.tif"
         marker = out_dir / f"{sid}.failed"
         cif_sha256 = _sha256(cif)
-        if _is_current(out, settings_hash, cif_sha256):
+        cached = _current_metadata(out, settings_hash, cif_sha256)
+        if cached is not None:
+            made[sid] = cached
             rows.append({"sample_id": sid, "status": "cached", "path": str(out), "seconds": 0.0, "error": "",
                          "bytes": out.stat().st_size})
             continue
@@ -189,6 +193,7 @@ def run_batch(
             meta["settings_hash"] = settings_hash
             meta["cif_sha256"] = cif_sha256
             write_tiff(out, image, meta)
+            made[sid] = meta
             if marker.exists():
                 marker.unlink()
             rows.append({"sample_id": sid, "status": "ok", "path": str(out), "seconds": float(meta.get("seconds", 0.0)), "error": "",
@@ -206,41 +211,23 @@ def run_batch(
     n_failed = int((frame["status"] == "failed").sum())
     LOG.info("%s batch %d of %s: %d samples, %d failed", stage, batch, family, len(frame), n_failed)
     if stage == "lacbed":
-        unconverged = unconverged_discs([Path(p) for p in frame.loc[frame["status"] != "failed", "path"]])
+        unconverged = [sid for sid, meta in made.items() if meta.get("info_converged") is False]
         if unconverged:
-            line = convergence_line(unconverged, len(frame) - n_failed)
+            worst = max(float(made[sid].get("info_convergence_rms", float("nan"))) for sid in unconverged)
+            line = convergence_line(len(unconverged), len(made), worst, made[unconverged[0]].get("info_convergence_target"))
             LOG.warning("%s batch %d of %s: %s", stage, batch, family, line)
             from ..settings import WorkflowSettings
 
             if WorkflowSettings.from_config(config).require_converged:
                 raise SimulationError(f"{family} batch {batch}: {line}; workflow.require_converged is true "
-                                      f"({', '.join(sid for sid, _, _ in unconverged[:5])}"
-                                      f"{' …' if len(unconverged) > 5 else ''})")
+                                      f"({', '.join(unconverged[:5])}{' …' if len(unconverged) > 5 else ''})")
     return frame
 
 
-def unconverged_discs(paths: list[Path]) -> list[tuple[str, float, float]]:
-    """(sample id, measured RMS change ε, target) of the discs among ``paths`` whose metadata say
-    the convergence control did not reach its target (``info_converged`` false)."""
-    from ..io import read_tiff
-
-    out = []
-    for path in paths:
-        try:
-            _, meta = read_tiff(path)
-        except Exception:  # noqa: BLE001 - an unreadable image is the dataset stage's to report
-            continue
-        if meta.get("info_converged") is False:
-            out.append((str(meta.get("sample_id", path.stem)), float(meta.get("info_convergence_rms", float("nan"))),
-                        float(meta.get("info_convergence_target", float("nan")))))
-    return out
-
-
-def convergence_line(unconverged: list[tuple[str, float, float]], total: int) -> str:
-    """One line for discs that did not converge: how many, the worst error, the target, what to raise."""
-    worst = max(rms for _, rms, _ in unconverged)
-    target = unconverged[0][2]
-    return (f"{len(unconverged)} of {total} discs did not converge (worst RMS change {worst:.3g}, target {target:g}): "
+def convergence_line(count: int, total: int, worst: float, target: Any, where: str = "") -> str:
+    """One line for discs that did not converge (a batch's log, the end of a run): how many, the
+    worst measured RMS change, the target, and what to raise."""
+    return (f"{count} of {total} discs{where} did not converge (worst RMS change {worst:.3g}, target {target}): "
             "raise simulation.convergence.max_strong_beams (or the target), or set workflow.require_converged: true "
             "to stop on them")
 

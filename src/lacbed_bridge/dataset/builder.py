@@ -387,13 +387,13 @@ def convergence_summary(items: Sequence[_Checked]) -> dict[str, Any]:
 def convergence_warning(info: Mapping[str, Any]) -> str | None:
     """One line for the end of a run when some of a dataset's discs did not converge (None: all did,
     or the dataset does not say)."""
+    from .batch import convergence_line
+
     summary = info.get("convergence") or {}
     if not summary.get("unconverged"):
         return None
-    return (f"{summary['unconverged']} of {info['counts']['included']} discs in the dataset did not converge (worst RMS "
-            f"change {summary['worst_rms']:.3g}, target {summary['target_rms']}): raise "
-            "simulation.convergence.max_strong_beams (or the target), or set workflow.require_converged: true to stop on them "
-            "(dataset.json: convergence.unconverged_samples)")
+    return (convergence_line(summary["unconverged"], info["counts"]["included"], summary["worst_rms"], summary["target_rms"],
+                             " in the dataset") + " (dataset.json: convergence.unconverged_samples)")
 
 
 def build_dataset(

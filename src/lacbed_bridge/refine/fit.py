@@ -94,6 +94,14 @@ def check_disc(observed: np.ndarray, side: int, mask: np.ndarray | None, path: s
     return use
 
 
+def poisson_sigma(observed: Any, counts: float) -> Any:
+    """σ per pixel of a disc of Poisson counts, N = ``counts`` per unit intensity:
+    σ² = max(D, 1/N)/N (the observed counts' variance, floored at one count); numpy or torch."""
+    if isinstance(observed, torch.Tensor):
+        return torch.sqrt(torch.clamp(observed, min=1.0 / counts) / counts)
+    return np.sqrt(np.clip(observed, 1.0 / counts, None) / counts)
+
+
 def fit_disc(
     model: DiscModel,
     observed: np.ndarray,
@@ -114,7 +122,7 @@ def fit_disc(
     if counts is not None:
         if not counts > 0:
             raise InputError(f"counts must be > 0, got {counts}", field="--counts")
-        sigma = torch.sqrt(torch.clamp(obs, min=1.0 / counts) / counts)
+        sigma = poisson_sigma(obs, counts)
         noise = f"Poisson, {counts:g} counts per unit intensity (σ² = max(D, 1/N)/N)"
     else:
         sigma = torch.ones_like(obs)

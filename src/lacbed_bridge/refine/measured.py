@@ -173,11 +173,12 @@ def find_disc(image: np.ndarray) -> tuple[float, float, float, bool]:
 @dataclass(frozen=True)
 class PreparedDisc:
     """A measured disc on the model grid: ``disc`` (side × side, NaN outside the frame), the optics'
-    starting values, and what was done (for the report)."""
+    starting values, what was done (for the report), and the frame as read."""
 
     disc: np.ndarray
     geometry: OpticsGeometry
     info: dict[str, Any]
+    measured: MeasuredImage
 
 
 def prepare_disc(measured: MeasuredImage, side: int, *, centre: tuple[float, float] | None = None,
@@ -223,4 +224,4 @@ def prepare_disc(measured: MeasuredImage, side: int, *, centre: tuple[float, flo
             "disc_fills_frame": bool(fills), "bin_factor": factor, "window_origin_binned_px": [row0, col0],
             "pixels_outside_frame": int(np.isnan(window).sum()),
             "start": {"centre_x": geometry.centre_x, "centre_y": geometry.centre_y, "k_scale": geometry.k_scale}}
-    return PreparedDisc(disc=window, geometry=geometry, info=info)
+    return PreparedDisc(disc=window, geometry=geometry, info=info, measured=measured)

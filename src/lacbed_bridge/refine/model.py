@@ -277,8 +277,9 @@ class DiscModel:
         if torch.isnan(k).any():
             raise InputError("the convergence disc reaches beyond the Ewald sphere (|k⊥| ≥ K)", field="outer_convergence_angle")
         self.g_t = torch.as_tensor(base.g_lab, dtype=f64, device=self.device)
+        self.g_norm = torch.linalg.norm(self.g_t, dim=1)
         self.k = k
-        self.excitation = excitation_errors(k, self.g_t, torch.linalg.norm(self.g_t, dim=1), self.wavenumber)
+        self.excitation = excitation_errors(k, self.g_t, self.g_norm, self.wavenumber)
         self.strong = strong_beam_mask(self.excitation, base.u0_abs, settings.min_strong_beams)
         self.n_beams = int(self.strong.sum(dim=1).max())
         self.pixels_solved = len(reps)
@@ -368,7 +369,7 @@ class DiscModel:
         if not self.geometric:
             return self.k, self.excitation
         k = seen_wavevectors(self.u, self.v, self.optics(theta)[:4], self.dk, self.wavenumber)
-        return k, excitation_errors(k, self.g_t, torch.linalg.norm(self.g_t, dim=1), self.wavenumber)
+        return k, excitation_errors(k, self.g_t, self.g_norm, self.wavenumber)
 
     def _matrices(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per pixel the structure matrix Ã of the strong beams and the M⁻¹ diagonal."""

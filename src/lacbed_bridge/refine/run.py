@@ -158,10 +158,12 @@ def noise_rms(observed: Any, mask: Any, counts: float | None) -> float | None:
     simulation's own error against."""
     import numpy as np
 
+    from .fit import poisson_sigma
+
     if counts is None:
         return None
     use = np.isfinite(observed) if mask is None else (np.asarray(mask, dtype=bool) & np.isfinite(observed))
-    return float(np.sqrt(np.mean(np.clip(observed[use], 1.0 / counts, None) / counts)))
+    return float(np.sqrt(np.mean(poisson_sigma(observed[use], counts) ** 2)))
 
 
 def beams_line(beams: dict[str, Any]) -> str:
@@ -244,7 +246,6 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
     from ..simulate.run import simulation_settings
     from .fit import fit_disc
     from .model import UNITS, DiscModel
-    from .measured import read_measured
     from .optics import OpticsGeometry
 
     crystal = read_cif(cif)
@@ -289,7 +290,7 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
     write_cif(refined, out / "refined.cif")
     meta = {"crystal": crystal.name, "disc": str(disc_path), "version": __version__}
     if prepared is not None:  # the measured frame as read, and the disc the fit saw
-        write_tiff(out / "measured.tif", read_measured(disc_path).data.astype(np.float32), {**meta, "kind": "measured frame as read"})
+        write_tiff(out / "measured.tif", prepared.measured.data.astype(np.float32), {**meta, "kind": "measured frame as read"})
         write_tiff(out / "prepared.tif", observed.astype(np.float32), {**meta, "kind": "measured disc on the model grid",
                                                                        **{f"prepare_{k}": v for k, v in prepared.info.items()}})
     write_tiff(out / "fitted.tif", result.fitted.astype(np.float32), {**meta, "kind": "fitted disc s·I + b"})

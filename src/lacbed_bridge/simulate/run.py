@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # torch and the solver are imported where a simulation runs: 
     # config check (check_config, run by every snakemake call) must not pay for them
     import torch
 
+    from ..crystal.prototypes import Prototype
     from .bloch import Solver
     from .convergence import Convergence
     from .result import LacbedResult
@@ -122,22 +123,19 @@ def simulation_settings(config: dict[str, Any], *, path: str | os.PathLike[str] 
                               runner=section_settings(config, "simulation.felix"))
 
 
-def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None = None) -> None:
-    """Check a validated config as a whole, before any job runs: family names are unique, the
-    simulation settings make physical sense (thicknesses, beams, directions not zero), the
-    thickness index lies in the series, and the beam, x direction and surface normal form a usable
-    microscope frame for every family's prototype. Errors name our config key (with Felix's name)."""
+def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None = None) -> list[list[Prototype]]:
+    """Check a validated config's simulation and families, before any job runs: the simulation
+    settings make physical sense (thicknesses, beams, directions not zero), the thickness index lies
+    in the series, every family passes :func:`~lacbed_bridge.crystal.variants.check_family`, and the
+    beam, x direction and surface normal form a usable microscope frame for every family's
+    prototype. Errors name our config key (with Felix's name). Returns each family's prototypes.
+    (Family names: :func:`lacbed_bridge.config_check.check_names`, which the whole-config check runs.)"""
     from ..crystal.lattice import lattice_system
     from ..crystal.variants import check_family
     from ..family_geometry import family_config, is_four_index
     from .geometry import microscope_frame
     from .settings import CONFIG_KEYS
 
-    names = [f["name"] for f in config["families"]]
-    for i, name in enumerate(names):
-        if names.index(name) != i:
-            raise ConfigError(f"family name {name!r} is used twice (sample ids must be unique)", path=path,
-                              field=f"families[{i}].name")
     felix_to_config = {felix: key for key, felix in CONFIG_KEYS.items()}
 
     def named(exc: InputError) -> ConfigError:
@@ -152,9 +150,11 @@ def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None 
         settings = simulation_settings(config, path=path).felix
     except InputError as exc:
         raise named(exc) from None
+    every: list[list[Prototype]] = []
     for i, family in enumerate(config["families"]):
         try:
             prototypes = check_family(family, f"families[{i}]")
+            every.append(prototypes)
             own = family_config(config, family)
         except InputError as exc:  # the config's key (an unknown element symbol is an InputError)
             raise ConfigError(exc.message, path=path, field=exc.field) from None
@@ -181,6 +181,7 @@ def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None 
             raise ConfigError(f"{str(exc).split(': ', 1)[-1]} (family {family['name']!r})", path=path,
                               field=f"families[{i}].geometry.{key}" if key in (family.get("geometry") or {})
                               else f"simulation.{key}") from None
+    return every
 
 
 def settings_from_config(config: dict[str, Any]) -> FelixSettings:
