@@ -100,7 +100,7 @@ def test_eigen_jacobian_equals_autograd_pixel_by_pixel(settings_kw: dict) -> Non
     """The fit's structural columns (one eigendecomposition per pixel, Daleckii–Krein) equal forward-mode
     autograd through the matrix exponential at every pixel, away from the start too."""
     model = DiscModel(_gaas(), _settings(**settings_kw), ["delta", "kappa:A", "u_iso:B", "thickness"], roles=Roles(GAAS, 4),
-                      mean_absorption=settings_kw.get("absorb_flag") != 2)
+                      mean_absorption=settings_kw.get("absorb_flag") != 2, solver="eigen")
     theta = model.start + torch.tensor([0.3, -0.05, 0.002, 20.0], dtype=torch.float64)
     disc, jac = model.jacobian(theta)
     reference = forward_jacobian(model.disc, theta)
@@ -252,7 +252,7 @@ def test_jacobian_falls_back_to_autograd_when_the_eigenvectors_fail(monkeypatch:
     columns then come from autograd through the matrix exponential, with the same values."""
     import lacbed_bridge.refine.model as model_module
 
-    model = DiscModel(_gaas(), _settings(), ["delta", "kappa:A", "thickness"], roles=Roles(GAAS, 4))
+    model = DiscModel(_gaas(), _settings(), ["delta", "kappa:A", "thickness"], roles=Roles(GAAS, 4), solver="eigen")
     theta = model.start + torch.tensor([0.2, 0.03, -10.0], dtype=torch.float64)
     _, eigen = model.jacobian(theta)
 

@@ -42,7 +42,8 @@ import torch
 from ..crystal.charge import MOTT_BETHE_CONSTANT, neutral_valence, valence_shell
 from ..crystal.model import Crystal, effective_b_iso
 from ..errors import InputError
-from ..simulate.bloch import BlochStructure, bloch_structure, excitation_errors, strong_beam_mask, structure_matrix
+from ..simulate.bloch import BlochStructure, bloch_structure, excitation_errors, normal_correction, strong_beam_mask, structure_matrix
+from ..simulate.chebyshev import SeriesDivergence
 from ..simulate.electron import lorentz_factor, wavenumber_from_voltage
 from ..simulate.geometry import microscope_frame
 from ..simulate.kirkland import kirkland_form_factor
@@ -50,8 +51,16 @@ from ..simulate.potential import phase_sum, structure_factors
 from ..simulate.settings import FelixSettings
 from ..simulate.symmetry import disc_symmetry, pixel_orbits
 from . import ROLE_NAMES
+from .propagator import entry_and_tangents
 from .optics import (BLUR_START, GEOMETRY_PARAMETERS, OPTICS_PARAMETERS, OPTICS_UNITS, OpticsGeometry, blur_image, blur_margin,
                      optics_bounds, pixel_offsets, seen_wavevectors)
+
+#: how the fit evaluates discs and Jacobians: ``chebyshev`` (refine/propagator.py: the series and its
+#: forward tangents, matrix–matrix products over blocks of pixels) or ``eigen`` (the matrix
+#: exponential for discs, one eigendecomposition per pixel for the Jacobian)
+SOLVERS = ("chebyshev", "eigen")
+#: pixels per side of a block that shares one union of strong beams (simulate/chebyshev.py)
+BLOCK_TILE = 4
 
 #: Parameter kinds and their units (reports).
 UNITS = {"delta": "e per formula unit", "kappa": "", "u_iso": "Å²", "thickness": "Å", "scale": "", "background": "",
@@ -176,7 +185,11 @@ class DiscModel:
         use_symmetry: bool = True,
         mean_absorption: bool = False,
         geometry: OpticsGeometry = OpticsGeometry(),
+        solver: str = "chebyshev",
     ) -> None:
+        if solver not in SOLVERS:
+            raise InputError(f"expected one of {list(SOLVERS)}, got {solver!r}", field="solver")
+        self.solver = solver
         if settings.blur_radius > 1e-9:
             raise InputError("refinement models the detector blur itself (refine --blur W, --free blur): set "
                              "simulation.blur_radius to 0", field="simulation.blur_radius")
@@ -283,6 +296,10 @@ class DiscModel:
         self.strong = strong_beam_mask(self.excitation, base.u0_abs, settings.min_strong_beams)
         self.n_beams = int(self.strong.sum(dim=1).max())
         self.pixels_solved = len(reps)
+        # blocks of neighbouring computed pixels (one union of strong beams each, the Chebyshev route)
+        rows, cols = reps // extended, reps % extended
+        keys = (rows // BLOCK_TILE) * extended + cols // BLOCK_TILE
+        self.blocks = [torch.as_tensor(np.flatnonzero(keys == key), device=self.device) for key in np.unique(keys)]
         for name in self.free:
             kind, _, label = name.partition(":")
             if kind in ("kappa", "u_iso") and not any(self._parameter_of(kind, c.label) == name for c in crystal.sites):
@@ -399,24 +416,143 @@ class DiscModel:
         amp = psi0[:, 0] / norm[:, 0]
         return self._detector(self._expand(amp.real**2 + amp.imag**2), theta)
 
+    def evaluate(self, theta: torch.Tensor) -> torch.Tensor:
+        """The disc at ``theta`` without derivatives, by the model's solver (the fit's evaluations;
+        :meth:`disc` is the differentiable matrix-exponential route)."""
+        with torch.no_grad():
+            if self.solver == "chebyshev":
+                try:
+                    intensity, _, _ = self._series(theta.detach(), with_tangents=False)
+                    return self._detector(self._expand(intensity), theta.detach())
+                except SeriesDivergence:
+                    pass
+            return self.disc(theta.detach())
+
+    def _coupling(self, theta: torch.Tensor) -> torch.Tensor:
+        """(4π²/2K)·Ũ(g − h) for every pair of pool beams [1/Å] at ``theta``."""
+        factor = 2.0 * math.pi**2 / self.wavenumber
+        return factor * self.potential(theta)[self.inverse].reshape(self.n_pool, self.n_pool)
+
+    def _beam_geometry(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Excitation errors s_g (P, n_pool) [1/Å] and the normal correction (1 + g·n̂/k_n)^½ (P, n_pool)."""
+        k, excitation = self._excited(theta)
+        every = torch.arange(self.n_pool, device=self.device)
+        return excitation, normal_correction(self.base, k, every)
+
+    def _series(self, theta: torch.Tensor, *, with_tangents: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        """|ψ₀₀₀|² of the computed pixels and, with ``with_tangents``, its derivatives by every free
+        parameter that enters the structure matrix and by the thickness (refine/propagator.py).
+
+        Returns (intensity (P,), {name: ∂I/∂θ (P,)}, ∂I/∂t (P,))."""
+        t = float(self._thickness(theta))
+        names = [n for n in self.free if n not in ("thickness", "blur")] if with_tangents else []
+        coupling_names = [n for n in names if n not in GEOMETRY_PARAMETERS]
+        geometric = [n for n in names if n in GEOMETRY_PARAMETERS]
+        coupling = self._coupling(theta)
+        excitation, normal = self._beam_geometry(theta)
+        d_coupling: dict[str, torch.Tensor] = {}
+        if coupling_names:
+            index = [self.free.index(n) for n in coupling_names]
+
+            def of_structure(values: torch.Tensor) -> torch.Tensor:
+                full = theta.clone()
+                full[index] = values
+                return torch.view_as_real(self._coupling(full))
+
+            d_c = torch.view_as_complex(forward_jacobian(of_structure, theta[index]).movedim(-1, 0).contiguous())
+            d_coupling = {n: d_c[i] for i, n in enumerate(coupling_names)}
+        d_beam = None
+        if geometric:
+            index = [self.free.index(n) for n in geometric]
+
+            def of_geometry(values: torch.Tensor) -> torch.Tensor:
+                full = theta.clone()
+                full[index] = values
+                return torch.stack(self._beam_geometry(full), dim=-1)
+
+            d_beam = forward_jacobian(of_geometry, theta[index])  # (P, n_pool, 2, K)
+        absorption = self.base.mean_absorption
+        n_pix = len(self.u)
+        intensity = torch.zeros(n_pix, dtype=torch.float64, device=self.device)
+        d_intensity = {n: torch.zeros(n_pix, dtype=torch.float64, device=self.device) for n in names}
+        d_thickness = torch.zeros(n_pix, dtype=torch.float64, device=self.device)
+        for block in self.blocks:
+            strong = self.strong[block]
+            union = torch.nonzero(strong.any(dim=0)).flatten()  # sorted: 000 first
+            member = strong[:, union]
+            norm = normal[block][:, union]
+            s_g = excitation[block][:, union]
+            weight = torch.where(member, 1.0 / norm, torch.zeros_like(norm))
+            diagonal = (s_g + 1j * absorption) / norm**2
+            tangents_c: list[torch.Tensor | None] = []
+            d_diag, d_weight = [], []
+            for n in names:
+                if n in d_coupling:
+                    tangents_c.append(d_coupling[n][union][:, union])
+                    d_diag.append(torch.zeros_like(diagonal))
+                    d_weight.append(torch.zeros_like(weight))
+                else:
+                    j = geometric.index(n)
+                    ds = d_beam[block][:, union, 0, j]
+                    dn = d_beam[block][:, union, 1, j]
+                    tangents_c.append(None)
+                    d_diag.append(ds / norm**2 - 2.0 * (s_g + 1j * absorption) * dn / norm**3)
+                    d_weight.append(torch.where(member, -dn / norm**2, torch.zeros_like(norm)))
+            psi0, d_psi0, d_t = entry_and_tangents(
+                coupling[union][:, union], diagonal, weight, t,
+                d_coupling=tangents_c if names else None,
+                d_diagonal=torch.stack(d_diag) if names else None,
+                d_weight=torch.stack(d_weight) if geometric else None)
+            intensity[block] = psi0.real**2 + psi0.imag**2
+            for j, n in enumerate(names):
+                d_intensity[n][block] = 2.0 * (psi0.conj() * d_psi0[:, j]).real
+            d_thickness[block] = 2.0 * (psi0.conj() * d_t).real
+        return intensity, d_intensity, d_thickness
+
     def jacobian(self, theta: torch.Tensor, *, exact: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """The disc and ∂disc/∂θ (side × side × n) at ``theta``.
 
         The thickness column is analytic, ∂ψ/∂t = iÃψ (Ã commutes with exp(iÃt)). The others
-        (δ, κ, U_iso): ∂Ã/∂θ from forward-mode autograd through the structure factors and Ã, and
-        the derivative of the exponential from one eigendecomposition per pixel
-        (:func:`exp_entry_derivative`, about three discs' cost for any number of parameters;
-        autograd through the matrix exponential costs about ten per parameter). With
+        (δ, κ, U_iso and the geometry): ∂Ã/∂θ from forward-mode autograd through the structure
+        factors and the excitation errors, and the derivative of the propagator by the model's
+        solver: ``chebyshev``, the forward tangents of the Chebyshev series (refine/propagator.py,
+        one more product per parameter and term, as matrix–matrix products over blocks of pixels);
+        ``eigen``, the derivative of the exponential from one eigendecomposition per pixel
+        (:func:`exp_entry_derivative`, about three discs' cost for any number of parameters). With
         ``exact=False`` forward differences instead (one disc per parameter, step 1e-4 of the
         value or 1e-4 absolute; a first guess for the fit).
         """
         theta = theta.detach()
-        t = self._thickness(theta).detach()
         # everything that enters the structure matrices: δ, κ, U_iso, and the geometry through k
         structural = [i for i, name in enumerate(self.free) if name not in ("thickness", "blur")]
+        columns: dict[int, torch.Tensor] | None = None
+        if self.solver == "chebyshev":
+            try:
+                intensity, d_intensity, d_thickness = self._series(theta, with_tangents=exact)
+                image = self._expand(intensity)
+                columns = {self.free.index(n): self._expand(v) for n, v in d_intensity.items()}
+                if "thickness" in self.free:
+                    columns[self.free.index("thickness")] = self._expand(d_thickness)
+            except SeriesDivergence:
+                columns = None
+        if columns is None:
+            image, columns = self._eigen_columns(theta, structural if exact else [])
+        disc, columns = self._through_detector(theta, image, columns)
+        if structural and not exact:
+            for i in structural:
+                h = 1e-4 * max(1.0, abs(float(theta[i])))
+                shifted = theta.clone()
+                shifted[i] += h
+                columns[i] = (self.evaluate(shifted) - disc) / h
+        return disc, torch.stack([columns[i] for i in range(len(self.free))], dim=-1)
+
+    def _eigen_columns(self, theta: torch.Tensor, structural: list[int]) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """The enlarged image and its columns by the parameters ``structural`` (and the thickness)
+        from the matrix exponential and one eigendecomposition per pixel (Daleckii–Krein)."""
+        t = self._thickness(theta).detach()
         a, norm = self._matrices(theta)
         columns: dict[int, torch.Tensor] = {}
-        if structural and exact:
+        if structural:
             def of_structure(values: torch.Tensor) -> torch.Tensor:
                 full = theta.clone()
                 full[structural] = values
@@ -438,11 +574,15 @@ class DiscModel:
         else:
             psi = torch.linalg.matrix_exp((1j * t) * a)[:, :, 0]
             amp = psi[:, 0] / norm[:, 0]
-        image = self._expand(amp.real**2 + amp.imag**2)  # the enlarged detector, before the PSF
         if "thickness" in self.free:
             dpsi = 1j * torch.einsum("pj,pj->p", a[:, 0, :], psi) / norm[:, 0]
             columns[self.free.index("thickness")] = self._expand(2.0 * (amp.conj() * dpsi).real)
-        # the PSF is linear in the image: the columns go through it like the disc
+        return self._expand(amp.real**2 + amp.imag**2), columns
+
+    def _through_detector(self, theta: torch.Tensor, image: torch.Tensor, columns: dict[int, torch.Tensor]
+                          ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """The detector's disc from the enlarged ``image``, and the columns through the same PSF
+        (it is linear in the image), with the blur's own column."""
         width = self.optics(theta)[4]
         if columns:
             order = sorted(columns)
@@ -452,14 +592,7 @@ class DiscModel:
         if "blur" in self.free:
             columns[self.free.index("blur")] = torch.autograd.functional.jacobian(
                 lambda w: blur_image(image, w, self.blur_margin), width.detach(), vectorize=True).detach()
-        if structural and not exact:
-            with torch.no_grad():
-                for i in structural:
-                    h = 1e-4 * max(1.0, abs(float(theta[i])))
-                    shifted = theta.clone()
-                    shifted[i] += h
-                    columns[i] = (self.disc(shifted) - disc) / h
-        return disc, torch.stack([columns[i] for i in range(len(self.free))], dim=-1)
+        return disc, columns
 
     def reselect_beams(self, theta: torch.Tensor) -> bool:
         """Choose each pixel's strong beams again from |Ũ_g| at ``theta`` (the simulator's rule,

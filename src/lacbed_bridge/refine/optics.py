@@ -40,8 +40,9 @@ GEOMETRY_PARAMETERS = OPTICS_PARAMETERS[:4]
 OPTICS_UNITS = {"centre_x": "px", "centre_y": "px", "rotation": "degrees", "k_scale": "", "blur": "px (Gaussian σ)"}
 #: a free blur starts here at least (at w = 0 its derivative vanishes: G_w is even in w)
 BLUR_START = 0.5
-#: the largest blur a fit may reach [px] (sets the enlarged grid: 3 w_max pixels on every side)
-MAX_BLUR = 2.0
+#: the largest blur any fit may reach [px]; one fit reaches :func:`blur_ceiling` of its start, which
+#: sets the enlarged grid (3 w_max pixels on every side: every one costs a ring of solved pixels)
+MAX_BLUR = 4.0
 #: bounds of the optics parameters in a fit around a centred, unrotated start (k_scale: a calibration
 #: off by 20 % at most); :func:`optics_bounds` moves them with the start
 OPTICS_BOUNDS = {"centre_x": (-8.0, 8.0), "centre_y": (-8.0, 8.0), "rotation": (-45.0, 45.0), "k_scale": (0.8, 1.25),
@@ -50,13 +51,20 @@ OPTICS_BOUNDS = {"centre_x": (-8.0, 8.0), "centre_y": (-8.0, 8.0), "rotation": (
 
 def optics_bounds(name: str, start: float) -> tuple[float, float]:
     """The fit's bounds of an optics parameter around its starting value: ±8 px of centre, ±45° of
-    rotation, a k-scale between 0.8 and 1.25 times the start, a blur in [0, MAX_BLUR]."""
+    rotation, a k-scale between 0.8 and 1.25 times the start, a blur in [0, blur_ceiling(start)]."""
     lo, hi = OPTICS_BOUNDS[name]
     if name == "k_scale":
         return lo * start, hi * start
     if name == "blur":
-        return lo, hi
+        return lo, blur_ceiling(start)
     return start + lo, start + hi
+
+
+def blur_ceiling(start: float) -> float:
+    """The largest blur [px] a fit that starts at ``start`` may reach: twice the start, at least
+    1 px, at most MAX_BLUR. The enlarged grid grows with it (a 32² disc: 38² pixels solved for a
+    ceiling of 1 px, 44² for 2 px), so a fit starts its blur near the expected value (refine --blur)."""
+    return min(MAX_BLUR, max(1.0, 2.0 * start))
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,7 @@ class OpticsGeometry:
 
 def blur_margin(blur: float, free: bool) -> int:
     """Pixels added on every side of the detector so the blur kernel sees real neighbours."""
-    widest = MAX_BLUR if free else blur
+    widest = blur_ceiling(max(blur, BLUR_START)) if free else blur
     return int(math.ceil(3.0 * widest)) if widest > 0 else 0
 
 

@@ -201,6 +201,22 @@ def identifiability_warnings(names: list[str], values: list[float], sigma: list[
     return lines
 
 
+#: χ²/dof above this with Poisson weights: the model did not reach the data
+POOR_FIT = 3.0
+
+
+def fit_warnings(result: Any, weighted: bool) -> list[str]:
+    """What the report must say next to the numbers: parameters correlated or undetermined
+    (:func:`identifiability_warnings`), parameters that ended on a bound, and with Poisson weights
+    a χ²/dof far above 1 — a false minimum (LACBED fits are not convex: a thickness 20 Å off at
+    900 Å can end in one) or a model that lacks something; its σ then mean little."""
+    lines = identifiability_warnings(result.names, result.values, result.sigma, result.correlation) + list(result.at_bounds)
+    if weighted and result.reduced_chi2 > POOR_FIT:
+        lines.append(f"χ²/dof = {result.reduced_chi2:.3g} with Poisson weights: the fit did not reach the data (a false "
+                     "minimum, or something the model lacks); start nearer (thickness, optics) and check the residual")
+    return lines
+
+
 def report_markdown(report: dict[str, Any]) -> str:
     from .fit import significant
 
@@ -302,7 +318,7 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
     fixed_optics = {name: geometry.value(name) for name in OPTICS_PARAMETERS if name not in free}
     held = HELD_FIXED + ["detector optics " + ", ".join(f"{name} {value:g}" for name, value in fixed_optics.items())
                          + " (free them with --free centre,rotation,k_scale,blur)"] if fixed_optics else HELD_FIXED
-    warnings = identifiability_warnings(result.names, result.values, result.sigma, result.correlation)
+    warnings = fit_warnings(result, counts is not None)
     for line in warnings:
         print(f"lacbed-bridge refine: warning: {line}", file=sys.stderr)
     report = {
@@ -322,26 +338,205 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
     return report
 
 
+#: keys of one entry of a joint fit's disc settings file (refine --disc-settings)
+DISC_SETTING_KEYS = ("disc", "simulation", "optics", "counts", "mask")
+
+
+def read_disc_settings(path: str | os.PathLike[str], discs: list[str]) -> list[dict[str, Any]]:
+    """The per-disc settings of a joint fit, one dict per disc in the order of ``discs``.
+
+    The file (YAML) is a list of entries ``{disc: NAME, simulation: {...}, optics: {...}, counts: N,
+    mask: M.tif}``: ``disc`` names one of the discs (its path as given or its file name);
+    ``simulation`` overrides keys of the config's simulation section for that disc (its zone axis,
+    thickness, voltage); ``optics`` starts or fixes its detector optics (``centre: [x, y]``,
+    ``rotation``, ``k_scale``, ``blur``); ``counts`` and ``mask`` as the options of one disc. A disc
+    without an entry uses the config and the options."""
+    from ..io import read_yaml
+
+    entries = read_yaml(path)
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise InputError("expected a list of entries {disc: NAME, simulation: {...}, optics: {...}, counts: N, mask: M}",
+                         path=path)
+    out: list[dict[str, Any]] = [{} for _ in discs]
+    for n, entry in enumerate(entries):
+        unknown = sorted(set(entry) - set(DISC_SETTING_KEYS))
+        if unknown:
+            raise InputError(f"unknown key(s) {unknown}; expected any of {list(DISC_SETTING_KEYS)}", path=path, field=f"[{n}]")
+        name = str(entry.get("disc", ""))
+        matches = [i for i, d in enumerate(discs) if name in (d, Path(d).name)]
+        if len(matches) != 1:
+            raise InputError(f"disc {name!r} is {'not one of' if not matches else 'ambiguous among'} the discs given "
+                             f"({', '.join(Path(d).name for d in discs)})", path=path, field=f"[{n}].disc")
+        if out[matches[0]]:
+            raise InputError(f"disc {name!r} has two entries", path=path, field=f"[{n}].disc")
+        for key, kind in (("simulation", dict), ("optics", dict)):
+            if key in entry and not isinstance(entry[key], kind):
+                raise InputError(f"expected a mapping, got {entry[key]!r}", path=path, field=f"[{n}].{key}")
+        out[matches[0]] = dict(entry)
+    return out
+
+
+def _optics_of(entry: dict[str, Any], path: Any, n: int) -> dict[str, float]:
+    """The detector optics an entry of the disc settings gives (refine/optics.py names)."""
+    import math
+
+    given: dict[str, float] = {}
+    optics = entry.get("optics") or {}
+    unknown = sorted(set(optics) - {"centre", "rotation", "k_scale", "blur"})
+    if unknown:
+        raise InputError(f"unknown optics key(s) {unknown}; expected centre, rotation, k_scale, blur", path=path,
+                         field=f"[{n}].optics")
+    if "centre" in optics:
+        centre = optics["centre"]
+        if not (isinstance(centre, list) and len(centre) == 2):
+            raise InputError(f"expected [x, y] in px, got {centre!r}", path=path, field=f"[{n}].optics.centre")
+        given["centre_x"], given["centre_y"] = (float(v) for v in centre)
+    for key in ("rotation", "k_scale", "blur"):
+        if key in optics:
+            given[key] = float(optics[key])
+    if not all(math.isfinite(v) for v in given.values()):
+        raise InputError("optics values must be finite numbers", path=path, field=f"[{n}].optics")
+    return given
+
+
+def refine_joint(cif: str | os.PathLike[str], disc_paths: list[str], config: dict[str, Any], free_text: str, *,
+                 disc_settings: str | os.PathLike[str] | None = None, out_dir: str | os.PathLike[str] | None = None,
+                 family: str | None = None, roles_text: str | None = None, counts: float | None = None,
+                 mask_path: str | os.PathLike[str] | None = None, device: str | None = None, max_iter: int = 60,
+                 quiet: bool = False) -> dict[str, Any]:
+    """Fit several discs of one crystal at once (refine/joint.py): the structure shared, each disc
+    its own thickness, optics, scale and background; per-disc settings from ``disc_settings``
+    (:func:`read_disc_settings`). Writes refined.cif, fitted_<i>.tif, residual_<i>.tif and the
+    report (parameters of disc i named ``thickness@i`` …); returns the report."""
+    import copy
+
+    import numpy as np
+    import torch
+
+    from ..config import validate_config
+    from ..crystal.cif import read_cif, write_cif
+    from ..device import resolve_device
+    from ..family_geometry import family_config
+    from ..io import read_tiff, write_text_atomic, write_tiff
+    from ..simulate.run import simulation_settings
+    from .fit import fit_disc
+    from .joint import JointModel
+    from .model import UNITS, DiscModel
+    from .optics import OpticsGeometry
+
+    crystal = read_cif(cif)
+    if family:
+        config = family_config(config, family)
+    entries = read_disc_settings(disc_settings, disc_paths) if disc_settings else [{} for _ in disc_paths]
+    free = parse_free(free_text, [s.label for s in crystal.sites])
+    roles = roles_for(crystal, config, roles_text, family) if needs_roles(free) else None
+    models, observed, masks, counts_px, beams_all = [], [], [], [], []
+    for n, (path, entry) in enumerate(zip(disc_paths, entries, strict=True)):
+        disc_config = copy.deepcopy(config)
+        disc_config["simulation"] = {**disc_config.get("simulation", {}), **(entry.get("simulation") or {})}
+        try:
+            disc_config = validate_config(disc_config, path=disc_settings)
+        except InputError as exc:
+            raise InputError(f"disc {Path(path).name}: {exc.message}", path=disc_settings, field=exc.field) from None
+        sim = simulation_settings(disc_config, path=disc_settings)
+        disc, disc_meta, prepared = _observed(path, sim.felix.side)
+        mask = np.ones(disc.shape, dtype=bool)
+        mask_file = entry.get("mask", mask_path)
+        if mask_file is not None:
+            mask &= read_tiff(mask_file)[0] != 0
+        mask &= np.isfinite(disc)
+        settings, beams = fit_beams(crystal, sim.felix, sim, disc_meta, device=device)
+        start = prepared.geometry if prepared is not None else OpticsGeometry()
+        from dataclasses import replace
+
+        geometry = replace(start, **_optics_of(entry, disc_settings, n))
+        models.append(DiscModel(crystal, settings, free, roles=roles, thickness_index=sim.thickness_index,
+                                device=resolve_device(device or "cpu"), mean_absorption=sim.builtin.mean_absorption,
+                                geometry=geometry))
+        disc_counts = entry.get("counts", counts)
+        if (disc_counts is None) != (counts is None and all(e.get("counts") is None for e in entries)):
+            raise InputError("give counts for every disc or for none (--counts or each entry's counts)", path=disc_settings)
+        observed.append(np.where(mask, disc, 0.0).reshape(-1))
+        masks.append(mask.reshape(-1))
+        counts_px.append(np.full(mask.size, float(disc_counts) if disc_counts is not None else 1.0))
+        beams.update(pool_size=models[-1].n_pool, strong_beams_max=models[-1].n_beams)
+        beams_all.append(beams)
+    joint = JointModel(models)
+    has_counts = counts is not None or any(e.get("counts") is not None for e in entries)
+
+    def show(iteration: int, chi2: float, values: dict[str, float]) -> None:
+        if not quiet:
+            print(f"  iteration {iteration:3d}  χ² {chi2:12.2f}", file=sys.stderr, flush=True)
+
+    result = fit_disc(joint, np.concatenate(observed)[None], mask=np.concatenate(masks)[None],
+                      counts=np.concatenate(counts_px)[None] if has_counts else None, fit_scale=False,
+                      fit_background=False, max_iter=max_iter, progress=show)
+    out = Path(out_dir) if out_dir is not None else Path(disc_paths[0]).with_name(Path(disc_paths[0]).stem + "_joint_refine")
+    out.mkdir(parents=True, exist_ok=True)
+    theta = torch.tensor(result.values, dtype=torch.float64)
+    write_cif(joint.crystal_at(theta), out / "refined.cif")
+    meta = {"crystal": crystal.name, "version": __version__}
+    for i, (fitted, residual) in enumerate(zip(joint.split(result.fitted), joint.split(result.residual), strict=True), start=1):
+        write_tiff(out / f"fitted_{i}.tif", fitted.astype(np.float32), {**meta, "disc": disc_paths[i - 1], "kind": "fitted disc s·I + b"})
+        write_tiff(out / f"residual_{i}.tif", residual.astype(np.float32),
+                   {**meta, "disc": disc_paths[i - 1], "kind": "residual D − fit (NaN: masked)"})
+    warnings = fit_warnings(result, has_counts)
+    for line in warnings:
+        print(f"lacbed-bridge refine: warning: {line}", file=sys.stderr)
+    report = {
+        "crystal": crystal.name, "cif": str(cif), "discs": [str(d) for d in disc_paths], "free": result.names,
+        "warnings": warnings,
+        "parameters": {name: {"start": s0, "value": v, "sigma": sg,
+                              "unit": UNITS.get(name.partition("@")[0].partition(":")[0], "")}
+                       for name, s0, v, sg in zip(result.names, result.start, result.values, result.sigma, strict=True)},
+        "correlation": np.round(result.correlation, 6).tolist(),
+        "chi2": result.chi2, "dof": result.dof, "reduced_chi2": result.reduced_chi2, "noise_model": result.noise_model,
+        "iterations": result.iterations, "beam_refreshes": result.beam_refreshes, "seconds": result.seconds,
+        "converged": result.converged, "held_fixed": HELD_FIXED, "beams": beams_all[0], "beams_per_disc": beams_all,
+        "disc_settings": entries, "version": __version__,
+    }
+    write_text_atomic(out / "report.json", json.dumps(report, indent=2, default=str) + "\n")
+    write_text_atomic(out / "report.md", report_markdown({**report, "disc": ", ".join(Path(d).name for d in disc_paths)}))
+    return report
+
+
 def _run(args: Any) -> int:
     from ..config import load_config
-    from .fit import significant
 
     config = load_config(args.config)
+    if len(args.disc) > 1 or args.disc_settings:
+        for option in ("centre", "rotation", "k_scale", "blur", "disc_centre", "disc_radius"):
+            if getattr(args, option) is not None:
+                raise InputError("a joint fit takes each disc's optics from --disc-settings (optics: {...})",
+                                 field="--" + option.replace("_", "-"))
+        if args.no_scale or args.no_background:
+            raise InputError("a joint fit always fits each disc's scale and background", field="--no-scale")
+        report = refine_joint(args.cif, args.disc, config, args.free, disc_settings=args.disc_settings, out_dir=args.out,
+                              family=args.family, roles_text=args.roles, counts=args.counts, mask_path=args.mask,
+                              device=args.device, max_iter=args.max_iter)
+        _print_parameters(report)
+        return 0
     given: dict[str, float] = {}
     if args.centre:
         given["centre_x"], given["centre_y"] = _numbers(args.centre, 2, "--centre")
     for name in ("rotation", "k_scale", "blur"):
         if getattr(args, name) is not None:
             given[name] = getattr(args, name)
-    report = refine(args.cif, args.disc, config, args.free, out_dir=args.out, family=args.family, roles_text=args.roles,
+    report = refine(args.cif, args.disc[0], config, args.free, out_dir=args.out, family=args.family, roles_text=args.roles,
                     counts=args.counts, mask_path=args.mask, fit_scale=not args.no_scale,
                     fit_background=not args.no_background, device=args.device, max_iter=args.max_iter, geometry=given,
                     disc_centre=_numbers(args.disc_centre, 2, "--disc-centre") if args.disc_centre else None,
                     disc_radius=args.disc_radius)
+    _print_parameters(report)
+    return 0
+
+
+def _print_parameters(report: dict[str, Any]) -> None:
+    from .fit import significant
+
     for name, p in report["parameters"].items():
         print(f"{name:16s} {significant(p['value'], p['sigma']):>16s} {p['unit']}")
     print(f"reduced χ² {report['reduced_chi2']:.3f}, {report['iterations']} iterations, {report['seconds']:.1f} s")
-    return 0
 
 
 def _numbers(text: str, count: int, option: str) -> tuple[float, ...]:
@@ -365,8 +560,12 @@ def register(subparsers: Any) -> None:
         "autograd Jacobians; writes the refined CIF, the fitted disc, the residual and a report with uncertainties.",
     )
     p.add_argument("cif", help="starting crystal (CIF; its P_v and κ are the start)")
-    p.add_argument("disc", help="the disc: a TIFF side × side of the config's simulation, or a measured frame "
-                   "(.dm3, .dm4, .emd, .mrc, .tif, Felix .img) whose disc is found, binned and cut to the model grid")
+    p.add_argument("disc", nargs="+", help="the disc: a TIFF side × side of the config's simulation, or a measured frame "
+                   "(.dm3, .dm4, .emd, .mrc, .tif, Felix .img) whose disc is found, binned and cut to the model grid; "
+                   "several discs of the crystal: a joint fit (shared structure; each disc its own thickness, optics, "
+                   "scale and background)")
+    p.add_argument("--disc-settings", help="joint fit: YAML list of {disc: NAME, simulation: {...}, optics: {...}, "
+                   "counts: N, mask: M.tif}, each disc's own settings over the config's (docs/refine.md)")
     p.add_argument("--config", required=True, help="config YAML (simulation settings: geometry, beams, thickness)")
     p.add_argument("--free", required=True, help="parameters: delta, kappa, u_iso, thickness; kappa/u_iso per site as kappa:<label> or per role as kappa:cation, kappa:anion; the detector optics centre (= centre_x, centre_y), rotation, k_scale, blur")
     p.add_argument("--family", help="use this config family's geometry and roles")

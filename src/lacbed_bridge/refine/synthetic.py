@@ -28,6 +28,6 @@ def simulate_observation(crystal: Crystal, settings: FelixSettings, geometry: Op
     model = DiscModel(crystal, enlarged, [], thickness_index=thickness_index, mean_absorption=mean_absorption,
                       geometry=replace(geometry, blur=0.0), device=torch.device(device))
     with torch.no_grad():
-        disc = model.disc(model.start).cpu().numpy()
+        disc = model.evaluate(model.start).cpu().numpy()
     blurred = gaussian_blur(disc, geometry.blur)
     return blurred[pad : pad + settings.side, pad : pad + settings.side]

@@ -1,0 +1,133 @@
+"""Several discs of one crystal fitted at once: shared structure, each disc its own experiment.
+
+One (000) disc at one thickness barely separates the charge transfer δ from the valence expansion
+κ (docs/refine.md, correlation −0.99 on a spinel). Discs taken at other thicknesses, along other
+zone axes or at other voltages see the same structure factors through different dynamical
+mixing, so fitted together they separate what one cannot — as Felix fits every disc of its
+``felix.hkl`` against the experiment at once. The joint model for discs D_i:
+
+    D_i ≈ s_i · I_i(θ_shared, θ_i) + b_i
+
+with θ_shared the structure (δ, κ, U_iso: one value for all discs) and θ_i each disc's own
+thickness and detector optics (centre, rotation, k-scale, blur; named ``thickness@i``,
+``centre_x@i`` … with i from 1 in the order given), its own intensity scale s_i and background
+b_i (``scale@i``, ``background@i``). χ² is the sum over the discs' pixels, each weighted by its
+own noise; the Jacobian's columns are each disc's exact columns (:meth:`.model.DiscModel.jacobian`)
+placed where its parameters sit. The model presents the interface :func:`.fit.fit_disc` fits:
+the discs' used pixels side by side as one row.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from .model import DiscModel
+
+#: parameters a disc has of its own in a joint fit (the rest, the structure, is shared)
+PER_DISC = ("thickness", "centre_x", "centre_y", "rotation", "k_scale", "blur")
+
+
+def own_name(name: str, disc: int) -> str:
+    """``thickness`` of disc ``disc`` (0-based) → ``thickness@1`` (the reports count from 1)."""
+    return f"{name}@{disc + 1}"
+
+
+class JointModel:
+    """The discs of :class:`DiscModel` ``models`` (one per disc, the same crystal and free
+    parameters) as one model of shape (1, Σ side_i²) (module docstring)."""
+
+    def __init__(self, models: list[DiscModel]) -> None:
+        if len(models) < 2:
+            raise InputError("a joint fit needs at least two discs", field="disc")
+        free = models[0].free
+        for i, m in enumerate(models[1:], start=2):
+            if m.free != free:
+                raise InputError(f"disc {i} has other free parameters ({m.free}) than disc 1 ({free})", field="--free")
+        self.models = models
+        self.shared = [n for n in free if n not in PER_DISC]
+        self.free: list[str] = list(self.shared)
+        for i, m in enumerate(models):
+            self.free += [own_name(n, i) for n in m.free if n in PER_DISC] + [own_name("scale", i), own_name("background", i)]
+        self.index = [[self.free.index(n if n not in PER_DISC else own_name(n, i)) for n in m.free] for i, m in enumerate(models)]
+        self.scale_index = [self.free.index(own_name("scale", i)) for i in range(len(models))]
+        self.background_index = [self.free.index(own_name("background", i)) for i in range(len(models))]
+        self.sizes = [m.side * m.side for m in models]
+        self.shape = (1, sum(self.sizes))
+        self.solver = models[0].solver
+        self.geometric = [n for m in models for n in m.geometric]
+        start = torch.zeros(len(self.free), dtype=torch.float64)
+        self.bounds: dict[str, tuple[float, float]] = {}
+        for i, m in enumerate(models):
+            for j, name in enumerate(m.free):
+                start[self.index[i][j]] = m.start[j]
+                if name in m.bounds:
+                    self.bounds[self.free[self.index[i][j]]] = m.bounds[name]
+            start[self.scale_index[i]] = 1.0
+            self.bounds[own_name("scale", i)] = (-math.inf, math.inf)
+            self.bounds[own_name("background", i)] = (-math.inf, math.inf)
+        from .fit import BOUNDS
+
+        for name in self.free:
+            if name not in self.bounds:
+                self.bounds[name] = BOUNDS[name.partition("@")[0].partition(":")[0]]
+        self.start = start
+
+    def local(self, theta: torch.Tensor, i: int) -> torch.Tensor:
+        """Disc ``i``'s own parameter vector (its model's ``free`` order)."""
+        return theta[self.index[i]]
+
+    def set_linear_start(self, observed: np.ndarray, use: np.ndarray, sigma: np.ndarray) -> None:
+        """Each disc's scale and background by weighted linear least squares at the start."""
+        for i, (lo, hi) in enumerate(self._spans()):
+            disc = self.models[i].evaluate(self.local(self.start, i)).reshape(-1).numpy()
+            keep = use[lo:hi]
+            w = 1.0 / sigma[lo:hi][keep]
+            design = np.stack([disc[keep] * w, w], axis=1)
+            solution = np.linalg.lstsq(design, observed[lo:hi][keep] * w, rcond=None)[0]
+            self.start[self.scale_index[i]], self.start[self.background_index[i]] = float(solution[0]), float(solution[1])
+
+    def _spans(self) -> list[tuple[int, int]]:
+        ends = np.cumsum([0] + self.sizes)
+        return [(int(ends[i]), int(ends[i + 1])) for i in range(len(self.models))]
+
+    def evaluate(self, theta: torch.Tensor) -> torch.Tensor:
+        """s_i · I_i + b_i of every disc, flattened side by side, shape (1, Σ side_i²)."""
+        parts = [theta[self.scale_index[i]] * m.evaluate(self.local(theta, i)).reshape(-1) + theta[self.background_index[i]]
+                 for i, m in enumerate(self.models)]
+        return torch.cat(parts)[None]
+
+    def jacobian(self, theta: torch.Tensor, *, exact: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """The joint disc and its Jacobian (1, Σ side_i², n): each disc's columns by its own
+        parameters (times its scale), its scale's column I_i and its background's 1."""
+        theta = theta.detach()
+        values, columns = [], []
+        for i, m in enumerate(self.models):
+            disc, jac = m.jacobian(self.local(theta, i), exact=exact)
+            scale = theta[self.scale_index[i]]
+            block = torch.zeros((self.sizes[i], len(self.free)), dtype=torch.float64)
+            block[:, self.index[i]] = scale * jac.reshape(self.sizes[i], -1)
+            block[:, self.scale_index[i]] = disc.reshape(-1)
+            block[:, self.background_index[i]] = 1.0
+            values.append(scale * disc.reshape(-1) + theta[self.background_index[i]])
+            columns.append(block)
+        return torch.cat(values)[None], torch.cat(columns)[None]
+
+    def reselect_beams(self, theta: torch.Tensor) -> bool:
+        changed = [m.reselect_beams(self.local(theta, i)) for i, m in enumerate(self.models)]
+        return any(changed)
+
+    def split(self, flat: np.ndarray) -> list[np.ndarray]:
+        """A (1, Σ side_i²) array back into the discs' side × side images."""
+        flat = np.asarray(flat).reshape(-1)
+        return [flat[lo:hi].reshape(m.side, m.side) for (lo, hi), m in zip(self._spans(), self.models, strict=True)]
+
+    def crystal_at(self, theta: torch.Tensor):
+        return self.models[0].crystal_at(self.local(theta, 0))
+
+    @property
+    def n_pool(self) -> list[int]:
+        return [m.n_pool for m in self.models]

@@ -1,0 +1,184 @@
+"""Several discs of one crystal fitted at once (issue #24 item 3): shared structure, each disc its
+own thickness, optics, scale and background (refine/joint.py, `refine CIF D1 D2 --disc-settings`)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from test_optics import ALONG_110
+from test_refine import GAAS, REPO, _gaas, _settings
+
+from lacbed_bridge.cli import main
+from lacbed_bridge.config import validate_config
+from lacbed_bridge.crystal.cif import write_cif
+from lacbed_bridge.errors import InputError
+from lacbed_bridge.io import write_tiff
+from lacbed_bridge.refine.fit import fit_disc, poisson_disc
+from lacbed_bridge.refine.joint import JointModel
+from lacbed_bridge.refine.model import DiscModel, Roles
+from lacbed_bridge.refine.optics import OpticsGeometry
+from lacbed_bridge.refine.synthetic import simulate_observation
+
+#: the two experiments: [001] at 500 Å and [110] at 900 Å
+CASES = [{"initial_thickness": 500.0, "final_thickness": 500.0},
+         {"initial_thickness": 900.0, "final_thickness": 900.0, **ALONG_110}]
+
+
+def _truth():
+    """GaAs with δ = 0.4 and κ(Ga) = 1.03."""
+    crystal = _gaas(delta=0.4, kappa=(1.0, 1.0))
+    return crystal.with_sites(tuple(replace(s, kappa=1.03 if s.element == "Ga" else 1.0) for s in crystal.sites))
+
+
+def _start(truth):
+    """δ 0.2 e and κ 0.03 off (P_v of Ga 2.8: δ = 0.2; κ = 1)."""
+    return truth.with_sites(tuple(replace(s, pv=2.8 if s.element == "Ga" else 5.2, kappa=1.0) for s in truth.sites))
+
+
+def _started(case: dict, factor: float = 0.98):
+    return _settings(**{**case, "initial_thickness": case["initial_thickness"] * factor,
+                        "final_thickness": case["initial_thickness"] * factor})
+
+
+def test_joint_columns_are_each_discs_own() -> None:
+    """The joint disc and Jacobian are the discs' own, scaled, side by side, with the structure's
+    columns shared and each disc's thickness, optics, scale and background its own."""
+    crystal = _truth()
+    free = ["delta", "kappa:cation", "thickness", "centre_x"]
+    models = [DiscModel(crystal, _settings(**case), free, roles=Roles(GAAS, 4), geometry=OpticsGeometry(centre_x=0.2))
+              for case in CASES]
+    joint = JointModel(models)
+    assert joint.free == ["delta", "kappa:cation", "thickness@1", "centre_x@1", "scale@1", "background@1",
+                          "thickness@2", "centre_x@2", "scale@2", "background@2"]
+    theta = joint.start.clone()
+    theta[joint.free.index("scale@2")] = 1.3
+    theta[joint.free.index("background@1")] = 0.01
+    theta[joint.free.index("thickness@2")] = 880.0
+    disc, jac = joint.jacobian(theta)
+    assert torch.allclose(joint.evaluate(theta), disc, rtol=0, atol=1e-11)
+    first, second = joint.split(disc.numpy())
+    for i, (model, part, scale, background) in enumerate(zip(models, (first, second), (1.0, 1.3), (0.01, 0.0), strict=True)):
+        own = joint.local(theta, i)
+        single, single_jac = model.jacobian(own)
+        np.testing.assert_allclose(part, scale * single.numpy() + background, atol=1e-11)
+        columns = joint.split(jac[0, :, joint.free.index(f"thickness@{i + 1}")].numpy())
+        np.testing.assert_allclose(columns[i], scale * single_jac[..., 2].numpy(), atol=1e-11)
+        assert not columns[1 - i].any()  # a disc's thickness moves only that disc
+        shared = joint.split(jac[0, :, 0].numpy())[i]  # δ moves both
+        np.testing.assert_allclose(shared, scale * single_jac[..., 0].numpy(), atol=1e-11)
+        assert np.abs(shared).max() > 1e-3
+
+
+@pytest.mark.slow
+def test_two_zone_axes_determine_what_one_disc_cannot() -> None:
+    """δ and κ(cation) free, 10⁴ counts, started 0.2 e and 0.03 off. The [001] disc alone
+    leaves them correlated and δ uncertain; fitted with a [110] disc at another thickness, δ comes
+    back to ≤ 0.03 e and κ to ≤ 0.01 (the issue's goal), each within 3σ, χ²/dof ≈ 1, and the joint σ
+    is smaller than either disc's alone."""
+    truth = _truth()
+    free = ["delta", "kappa:cation", "thickness"]
+    discs = [poisson_disc(simulate_observation(truth, _settings(**case)), 1e4, seed=i) for i, case in enumerate(CASES)]
+    start = _start(truth)
+    singles = [fit_disc(DiscModel(start, _started(case), free, roles=Roles(GAAS, 4)), disc, counts=1e4)
+               for case, disc in zip(CASES, discs, strict=True)]
+    joint = JointModel([DiscModel(start, _started(case), free, roles=Roles(GAAS, 4)) for case in CASES])
+    result = fit_disc(joint, np.concatenate([d.reshape(-1) for d in discs])[None], counts=1e4, fit_scale=False,
+                      fit_background=False)
+    assert result.converged and 0.7 < result.reduced_chi2 < 1.3
+    for name, true, goal in (("delta", 0.4, 0.03), ("kappa:cation", 1.03, 0.01)):
+        error = abs(result.value(name) - true)
+        assert error < goal and error < 3 * result.uncertainty(name), (name, result.value(name), result.uncertainty(name))
+        assert result.uncertainty(name) < min(s.uncertainty(name) for s in singles), name
+    for name, true in (("thickness@1", 500.0), ("thickness@2", 900.0)):
+        assert abs(result.value(name) - true) < 3 * result.uncertainty(name), name
+    assert abs(singles[0].correlation[0, 1]) > abs(result.correlation[0, 1])
+
+
+def _config(tmp_path: Path) -> Path:
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["simulation"].update(pixel_count=8, min_reflection_pool=60, min_strong_beams=20, initial_thickness=500.0,
+                                final_thickness=500.0, thickness_index=0, device="cpu")
+    config["simulation"]["convergence"] = None
+    config["families"] = [{"name": "F-43m_zincblende", "prototype": "zincblende", "n_variants": 2}]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(validate_config(config)))
+    return path
+
+
+def test_refine_command_fits_several_discs(tmp_path: Path) -> None:
+    """`refine START.cif D1.tif D2.tif --disc-settings S.yaml`: each disc its zone axis, thickness and
+    optics from the settings file; the report names each disc's parameters; at 10⁴ counts the truth
+    comes back within 3σ (measured: δ 0.361 ± 0.020, κ 1.0294 ± 0.0018)."""
+    config = _config(tmp_path)
+    truth = _truth()
+    write_cif(_start(truth), tmp_path / "start.cif")
+    optics = [OpticsGeometry(), OpticsGeometry(centre_x=0.5)]
+    for i, (case, geometry) in enumerate(zip(CASES, optics, strict=True), start=1):
+        disc = poisson_disc(simulate_observation(truth, _settings(**case), geometry), 1e4, seed=i)
+        write_tiff(tmp_path / f"d{i}.tif", disc, {"kind": "test"})
+    settings = [{"disc": "d1.tif"},
+                {"disc": "d2.tif", "simulation": {"incident_beam_direction": [1, 1, 0], "x_direction": [1, -1, 0],
+                                                  "normal_direction": [1, 1, 0], "initial_thickness": 890.0,
+                                                  "final_thickness": 890.0},
+                 "optics": {"centre": [0.4, 0.0]}}]
+    (tmp_path / "discs.yaml").write_text(yaml.safe_dump(settings))
+    out = tmp_path / "out"
+    assert main(["refine", str(tmp_path / "start.cif"), str(tmp_path / "d1.tif"), str(tmp_path / "d2.tif"), "--config", str(config),
+                 "--family", "F-43m_zincblende", "--free", "delta,kappa:cation,thickness,centre_x", "--disc-settings",
+                 str(tmp_path / "discs.yaml"), "--counts", "1e4", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    for name, true in (("delta", 0.4), ("kappa:cation", 1.03), ("thickness@1", 500.0), ("thickness@2", 900.0),
+                       ("centre_x@1", 0.0), ("centre_x@2", 0.5)):
+        p = report["parameters"][name]
+        assert abs(p["value"] - true) < 3 * p["sigma"], (name, p)
+    assert report["parameters"]["thickness@1"]["unit"] == "Å"
+    assert 0.7 < report["reduced_chi2"] < 1.3
+    assert (out / "fitted_2.tif").is_file() and (out / "residual_1.tif").is_file() and (out / "refined.cif").is_file()
+
+
+@pytest.mark.parametrize(("entries", "message"), [
+    ([{"disc": "d3.tif"}], "not one of the discs"),
+    ([{"disc": "d1.tif"}, {"disc": "d1.tif"}], "two entries"),
+    ([{"disc": "d1.tif", "thickness": 3}], "unknown key"),
+    ([{"disc": "d1.tif", "optics": {"centre": [1]}}], "expected \\[x, y\\]"),
+    ([{"disc": "d1.tif", "simulation": {"initial_thickness": "thick"}}], "d1.tif"),
+    ({"disc": "d1.tif"}, "expected a list"),
+])
+def test_bad_disc_settings_get_one_line(tmp_path: Path, entries, message: str) -> None:
+    from lacbed_bridge.refine.run import refine_joint
+
+    config = yaml.safe_load(_config(tmp_path).read_text())
+    truth = _truth()
+    write_cif(truth, tmp_path / "start.cif")
+    for i in (1, 2):
+        write_tiff(tmp_path / f"d{i}.tif", simulate_observation(truth, _settings()).astype(np.float64), {"kind": "test"})
+    (tmp_path / "discs.yaml").write_text(yaml.safe_dump(entries))
+    with pytest.raises(InputError, match=message):
+        refine_joint(tmp_path / "start.cif", [str(tmp_path / "d1.tif"), str(tmp_path / "d2.tif")], config, "thickness",
+                     disc_settings=tmp_path / "discs.yaml", out_dir=tmp_path / "out", quiet=True)
+
+
+def test_a_false_minimum_is_said() -> None:
+    """From 880 Å and a centre 0.2 px off, the joint fit of the two discs at 10⁵ counts ends in a
+    false minimum (δ ≈ 0.24, χ²/dof ≈ 44; measured): the report says so instead of offering its σ."""
+    from lacbed_bridge.refine.run import fit_warnings
+
+    truth = _truth()
+    optics = [OpticsGeometry(), OpticsGeometry(centre_x=0.5)]
+    discs = [poisson_disc(simulate_observation(truth, _settings(**c), g), 1e5, seed=i)
+             for i, (c, g) in enumerate(zip(CASES, optics, strict=True), start=1)]
+    free = ["delta", "kappa:cation", "thickness", "centre_x"]
+    models = [DiscModel(_start(truth), _settings(**CASES[0]), free, roles=Roles(GAAS, 4)),
+              DiscModel(_start(truth), _started(CASES[1], 880.0 / 900.0), free, roles=Roles(GAAS, 4),
+                        geometry=OpticsGeometry(centre_x=0.3))]
+    result = fit_disc(JointModel(models), np.concatenate([d.reshape(-1) for d in discs])[None], counts=1e5,
+                      fit_scale=False, fit_background=False)
+    assert result.reduced_chi2 > 10
+    assert any("did not reach the data" in line for line in fit_warnings(result, True))
+    assert not any("did not reach" in line for line in fit_warnings(result, False))
