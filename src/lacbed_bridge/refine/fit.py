@@ -146,6 +146,9 @@ def fit_disc(
     else:
         sigma = torch.ones_like(obs)
         noise = "unweighted least squares (σ = 1; uncertainties scaled by the reduced χ²)"
+    if hasattr(model, "register"):  # a free disc centre: start where the starting disc lies best
+        model.register(np.asarray(observed, dtype=float).reshape(-1) if hasattr(model, "shape") else np.asarray(observed, dtype=float),
+                       use.reshape(-1) if hasattr(model, "shape") else use)
     n_model = len(model.free)
     names = list(model.free) + (["scale"] if fit_scale else []) + (["background"] if fit_background else [])
     p = torch.cat([model.start, torch.tensor([1.0] * fit_scale + [0.0] * fit_background, dtype=torch.float64)])

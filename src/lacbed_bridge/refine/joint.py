@@ -90,6 +90,13 @@ class JointModel:
             solution = np.linalg.lstsq(design, observed[lo:hi][keep] * w, rcond=None)[0]
             self.start[self.scale_index[i]], self.start[self.background_index[i]] = float(solution[0]), float(solution[1])
 
+    def register(self, observed: np.ndarray, use: np.ndarray) -> None:
+        """Each disc's free centre started where its starting disc lies best (DiscModel.register)."""
+        for i, ((lo, hi), m) in enumerate(zip(self._spans(), self.models, strict=True)):
+            if m.register(observed[lo:hi].reshape(m.side, m.side), use[lo:hi].reshape(m.side, m.side)) is not None:
+                for j, name in enumerate(m.free):
+                    self.start[self.index[i][j]] = m.start[j]
+
     def _spans(self) -> list[tuple[int, int]]:
         ends = np.cumsum([0] + self.sizes)
         return [(int(ends[i]), int(ends[i + 1])) for i in range(len(self.models))]

@@ -53,7 +53,7 @@ from ..simulate.symmetry import disc_symmetry, pixel_orbits
 from . import ROLE_NAMES
 from .propagator import entry_and_tangents
 from .optics import (BLUR_START, GEOMETRY_PARAMETERS, OPTICS_PARAMETERS, OPTICS_UNITS, OpticsGeometry, blur_image, blur_margin,
-                     optics_bounds, pixel_offsets, seen_wavevectors)
+                     optics_bounds, pixel_offsets, register_shift, seen_wavevectors)
 
 #: how the fit evaluates discs and Jacobians: ``chebyshev`` (refine/propagator.py: the series and its
 #: forward tangents, matrix–matrix products over blocks of pixels) or ``eigen`` (the matrix
@@ -593,6 +593,23 @@ class DiscModel:
             columns[self.free.index("blur")] = torch.autograd.functional.jacobian(
                 lambda w: blur_image(image, w, self.blur_margin), width.detach(), vectorize=True).detach()
         return disc, columns
+
+    def register(self, observed: np.ndarray, use: np.ndarray) -> tuple[float, float] | None:
+        """Start a free centre where the starting disc lies best on ``observed`` (optics.register_shift);
+        the shift found, or None when the centre is not free. The strong beams follow."""
+        names = [n for n in ("centre_x", "centre_y") if n in self.free]
+        if not names:
+            return None
+        with torch.no_grad():
+            disc = self.evaluate(self.start).cpu().numpy()
+        x, y, _ = register_shift(np.nan_to_num(np.asarray(observed, dtype=float)), disc, np.asarray(use, dtype=bool))
+        for name, shift in (("centre_x", x), ("centre_y", y)):
+            if name in self.free:
+                i = self.free.index(name)
+                lo, hi = self.bounds[name]
+                self.start[i] = min(max(float(self.start[i]) + shift, lo), hi)
+        self.reselect_beams(self.start)
+        return x, y
 
     def reselect_beams(self, theta: torch.Tensor) -> bool:
         """Choose each pixel's strong beams again from |Ũ_g| at ``theta`` (the simulator's rule,
