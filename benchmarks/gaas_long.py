@@ -26,7 +26,7 @@ from lacbed_bridge.crystal.cif import read_cif
 from lacbed_bridge.refine.fit import fit_disc
 from lacbed_bridge.refine.measured import prepare_disc, read_measured
 from lacbed_bridge.refine.model import DiscModel, Roles
-from lacbed_bridge.refine.run import identifiability_warnings
+from lacbed_bridge.refine.run import fit_warnings
 from lacbed_bridge.simulate.felix.inp import parse_felix_inp
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "GaAs_long"
@@ -62,7 +62,7 @@ def main() -> None:
     model = DiscModel(crystal, settings, free, roles=roles, geometry=geometry)
     use = np.isfinite(prepared.disc)
     with torch.no_grad():
-        first = model.disc(model.start).numpy()
+        first = model.evaluate(model.start).numpy()
     r_start = pearson(first, prepared.disc, use)
     print(f"GaAs_long (000) from the {args.source} ({measured.data.shape[0]}² px), binned ×{prepared.info['bin_factor']} to "
           f"{settings.side}² px, pool {model.n_pool}, ≤ {model.n_beams} strong beams, {model.pixels_solved} pixels; "
@@ -71,7 +71,7 @@ def main() -> None:
                       progress=lambda i, chi2, values: print(f"  {i:3d} χ² {chi2:.4g} " + ", ".join(f"{k} {v:.5g}" for k, v in values.items()), flush=True))
     seconds = time.perf_counter() - start
     r_fit = pearson(result.fitted, prepared.disc, use)
-    warnings = identifiability_warnings(result.names, result.values, result.sigma, result.correlation)
+    warnings = fit_warnings(result, weighted=False)
     for name in result.names:
         print(f"{name:12s} {result.value(name):12.5g} ± {result.uncertainty(name):.3g}")
     for line in warnings:

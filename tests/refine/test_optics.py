@@ -11,6 +11,7 @@ import pytest
 import torch
 from test_refine import GAAS, _gaas, _settings
 
+from lacbed_bridge.crystal.variants import generate_family
 from lacbed_bridge.refine.fit import fit_disc, poisson_disc
 from lacbed_bridge.refine.model import DiscModel, Roles
 from lacbed_bridge.refine.optics import OpticsGeometry
@@ -95,18 +96,22 @@ def test_the_optics_gradients_are_exact() -> None:
 
 @pytest.mark.slow
 def test_an_off_centre_blurred_disc_gives_back_its_structure_and_optics() -> None:
-    """The issue's case at test size: one pixel off and a 0.8 px blur (plus 0.6 px in y), 10⁴ counts,
+    """The issue's case at test size (16² px, 120 / 40 beams): one pixel off and a 0.8 px blur (plus 0.6 px in y), 10⁴ counts,
     δ started 0.5 e off and the thickness 10 % off. Without the optics the fit is wrong and χ²/dof
     in the hundreds; with them the optics and the thickness come back within 3σ, χ²/dof ≈ 1, and δ
     is what the fit finds when it is told the true optics (the optics cost the structure nothing).
     Noise-free, everything comes back exactly."""
-    truth = _gaas(delta=0.5, kappa=(1.0, 1.0))
-    settings = _settings(pixel_count=8)
+    # AlAs: the lighter cation shows its charge more than Ga does (GaAs at this size: σ_δ ≈ 0.09)
+    family = {"name": "z", "prototype": "zincblende", "n_variants": 1, "delta": [0.5, 0.5], "kappa": [1.0, 1.0],
+              "elements": {"A": ["Al"], "B": ["As"]}}
+    truth = generate_family(family, 0)[0][0]
+    beams = {"min_reflection_pool": 120, "min_strong_beams": 40}
+    settings = _settings(pixel_count=8, **beams)
     geometry = OpticsGeometry(centre_x=1.0, centre_y=-0.6, blur=0.8)
     clean = simulate_observation(truth, settings, geometry)
     observed = poisson_disc(clean, 1e4, seed=1)
-    start = truth.with_sites(tuple(replace(s, pv=3.0 if s.element == "Ga" else 5.0) for s in truth.sites))
-    start_settings = _settings(pixel_count=8, initial_thickness=450.0, final_thickness=450.0)
+    start = truth.with_sites(tuple(replace(s, pv=3.0 if s.element == "Al" else 5.0) for s in truth.sites))
+    start_settings = _settings(pixel_count=8, initial_thickness=450.0, final_thickness=450.0, **beams)
     free = ["delta", "thickness", "centre_x", "centre_y", "blur"]
     blind = fit_disc(DiscModel(start, start_settings, ["delta", "thickness"], roles=Roles(GAAS, 4)), observed, counts=1e4)
     assert blind.reduced_chi2 > 50
@@ -118,6 +123,9 @@ def test_an_off_centre_blurred_disc_gives_back_its_structure_and_optics() -> Non
         assert abs(result.value(name) - true) < 3 * result.uncertainty(name), (name, result.value(name), result.uncertainty(name))
     assert result.uncertainty("centre_x") < 0.01 and result.uncertainty("blur") < 0.01
     assert abs(result.value("delta") - told.value("delta")) < told.uncertainty("delta")
+    # within 3σ of the truth (measured 0.441 ± 0.023 here; at the demo's size, 32² px and 500 / 150
+    # beams, benchmarks/refine.py finds δ to 0.012 e RMS on such discs, the issue's 0.05 met)
+    assert abs(result.value("delta") - 0.5) < min(0.1, 3 * result.uncertainty("delta")), (result.value("delta"), result.uncertainty("delta"))
     exact = fit_disc(DiscModel(start, start_settings, free, roles=Roles(GAAS, 4)), clean, counts=1e4)
     for name, true in (("delta", 0.5), ("thickness", 500.0), ("centre_x", 1.0), ("centre_y", -0.6), ("blur", 0.8)):
         assert exact.value(name) == pytest.approx(true, abs=2e-3), name
