@@ -36,7 +36,7 @@ import math
 import numpy as np
 import torch
 
-from ..simulate.chebyshev import MAX_GROWTH, QUIET_TERMS, SeriesDivergence, bessel_table, series_length
+from ..simulate.chebyshev import MAX_GROWTH, QUIET_TERMS, SeriesDivergence, bessel_table, scaled_block, series_length
 
 
 def entry_and_tangents(
@@ -67,21 +67,12 @@ def entry_and_tangents(
     dev = coupling.device
     p_count, n = diagonal.shape
     n_tangent = len(d_coupling) if d_coupling is not None else (0 if d_diagonal is None else d_diagonal.shape[0])
-    c_off = coupling.to(dtype).clone()
-    c_off.fill_diagonal_(0)
-    w = weight.to(real)
-    valid = w > 0
     d_full = diagonal.to(dtype)
-    # the mean imaginary diagonal as a damping e^{−μt} (block_waves); μ is a constant of the series
-    mu = (torch.where(valid, d_full.imag, torch.zeros_like(d_full.imag)).sum(dim=1) / valid.sum(dim=1).clamp(min=1)).detach()
-    d = d_full - 1j * mu[:, None].to(dtype)
-    radius = w * (w @ c_off.abs().to(real).T)
-    lo = float(torch.where(valid, d.real - radius, torch.full_like(radius, math.inf)).min())
-    hi = float(torch.where(valid, d.real + radius, torch.full_like(radius, -math.inf)).max())
-    centre = 0.5 * (hi + lo)
-    half = max(0.5 * (hi - lo), 1e-12)
-    d2 = torch.where(valid, 2.0 * (d - centre) / half, torch.zeros_like(d))
-    s2 = (w**2 * (2.0 / half)).to(dtype)
+    # the series' interval and scaling, as the simulator's (μ, c and r are constants of the series:
+    # it is the exponential on any interval that holds the spectrum)
+    block = scaled_block(coupling.to(dtype), d_full, weight)
+    c_off, w, valid, mu = block.coupling, block.weight, block.valid, block.mu.detach()
+    centre, half, d2, s2 = block.centre, block.half, block.d2, block.s2
 
     # the products with C and the structural Ċ at once: y @ [Cᵀ | Ċ₁ᵀ | …]
     structural = [j for j in range(n_tangent) if d_coupling is not None and d_coupling[j] is not None]

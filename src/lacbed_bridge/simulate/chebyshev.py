@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -109,6 +110,52 @@ def bessel_table(x: np.ndarray, order: int) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class ScaledBlock:
+    """A block's matrices prepared for the series (:func:`scaled_block`)."""
+
+    coupling: torch.Tensor  # C with its diagonal set to 0
+    weight: torch.Tensor  # w_p, real
+    valid: torch.Tensor  # w_p > 0: the pixel's own beams
+    d: torch.Tensor  # d_p − iμ_p
+    mu: torch.Tensor  # μ_p, the mean imaginary diagonal, taken out as a damping e^{−μt}
+    centre: float  # c: the centre of the interval that holds every pixel's spectrum
+    half: float  # r: its half width
+    d2: torch.Tensor  # 2(d − c)/r on the pixel's beams
+    s2: torch.Tensor  # S_p² = 2w²/r
+
+
+def scaled_block(coupling: torch.Tensor, diagonal: torch.Tensor, weight: torch.Tensor) -> ScaledBlock:
+    """The interval [c − r, c + r] of the series and the scaled diagonal and weights of a block
+    (:func:`block_waves`; refine/propagator.py differentiates the same series).
+
+    The mean imaginary diagonal (the mean absorption) is taken out as a damping e^{−μt}: the
+    eigenvalues lie closer to the real axis, so T_k(Â)e₀ grows less and the series ends sooner.
+    The interval comes from the Gershgorin discs of each pixel's matrix — centre Re d_g, radius
+    w_g Σ_h |C_gh| w_h — ONE for the block (its pixels' intervals differ little, and the series runs
+    to the largest r·t anyway), so one row of Bessel values serves every pixel. (A tighter interval
+    from Lanczos steps saved under 10 % of the terms and cost accuracy: eigenvalues close to its
+    ends, pushed off the axis by the absorption, made T_k grow; the Gershgorin interval keeps the
+    series at ~1e-13.)"""
+    dtype = coupling.dtype
+    real = torch.float64 if dtype == torch.complex128 else torch.float32
+    c_off = coupling.clone()
+    c_off.fill_diagonal_(0)
+    w = weight.to(real)
+    valid = w > 0
+    d = diagonal.to(dtype)
+    mu = torch.where(valid, d.imag, torch.zeros_like(d.imag)).sum(dim=1) / valid.sum(dim=1).clamp(min=1)
+    d = d - 1j * mu[:, None].to(dtype)
+    radius = w * (w @ c_off.abs().to(real).T)
+    lo = float(torch.where(valid, d.real - radius, torch.full_like(radius, math.inf)).min())
+    hi = float(torch.where(valid, d.real + radius, torch.full_like(radius, -math.inf)).max())
+    centre = 0.5 * (hi + lo)
+    half = max(0.5 * (hi - lo), 1e-12)
+    d2 = torch.where(valid, 2.0 * (d - centre) / half, torch.zeros_like(d))
+    s2 = (w**2 * (2.0 / half)).to(dtype)
+    return ScaledBlock(c_off, w, valid, d, mu, centre, half, d2, s2)
+
+
 def block_waves(
     coupling: torch.Tensor,
     diagonal: torch.Tensor,
@@ -131,30 +178,10 @@ def block_waves(
     and w_p ∘ ψ_p = (r/2)^½ Σ_k c_k y_k.
     """
     dtype = coupling.dtype
-    real = torch.float64 if dtype == torch.complex128 else torch.float32
-    c_off = coupling.clone()
-    c_off.fill_diagonal_(0)
-    c_t = c_off.T.contiguous()  # Y @ Cᵀ = (C y)ᵀ row by row
-    w = weight.to(real)
-    valid = w > 0
-    d = diagonal.to(dtype)
-    # the mean imaginary diagonal (the mean absorption) as a damping e^{−μt}: eigenvalues closer
-    # to the real axis, so T_k(Â)e₀ grows less and the series ends sooner
-    mu = torch.where(valid, d.imag, torch.zeros_like(d.imag)).sum(dim=1) / valid.sum(dim=1).clamp(min=1)
-    d = d - 1j * mu[:, None].to(dtype)
-    # Gershgorin discs of each pixel's matrix: centre Re d_g, radius w_g Σ_h |C_gh| w_h; ONE interval
-    # for the block (its pixels' intervals differ little, and the series runs to the largest r·t
-    # anyway), so one row of Bessel values serves every pixel
-    radius = w * (w @ c_off.abs().to(real).T)
-    lo = float(torch.where(valid, d.real - radius, torch.full_like(radius, math.inf)).min())
-    hi = float(torch.where(valid, d.real + radius, torch.full_like(radius, -math.inf)).max())
-    # (a tighter interval from Lanczos steps saved under 10 % of the terms and cost accuracy:
-    # eigenvalues close to its ends, pushed off the axis by the absorption, made T_k grow; the
-    # Gershgorin interval keeps the series at ~1e-13)
-    centre = 0.5 * (hi + lo)
-    half = max(0.5 * (hi - lo), 1e-12)
-    d2 = torch.where(valid, 2.0 * (d - centre) / half, torch.zeros_like(d))
-    s2 = (w**2 * (2.0 / half)).to(dtype)  # S_p²
+    series = scaled_block(coupling, diagonal, weight)
+    c_t = series.coupling.T.contiguous()  # Y @ Cᵀ = (C y)ᵀ row by row
+    mu, centre, half, d2, s2 = series.mu, series.centre, series.half, series.d2, series.s2
+    d = series.d
 
     t = np.asarray(list(thicknesses), dtype=float)
     x = half * t  # r·t per thickness
