@@ -149,6 +149,8 @@ def test_refine_command_fits_several_discs(tmp_path: Path) -> None:
     ([{"disc": "d1.tif", "optics": {"centre": [1]}}], "expected \\[x, y\\]"),
     ([{"disc": "d1.tif", "simulation": {"initial_thickness": "thick"}}], "d1.tif"),
     ({"disc": "d1.tif"}, "expected a list"),
+    ([{"disc": "d1.tif", "hkl": [1, 0]}], "three integers"),
+    ([{"disc": "d1.tif", "hkl": [40, 0, 0]}], "d1.tif: the reflection \\(40, 0, 0\\) is not in the beam pool"),
 ])
 def test_bad_disc_settings_get_one_line(tmp_path: Path, entries, message: str) -> None:
     from lacbed_bridge.refine.run import refine_joint
@@ -182,3 +184,23 @@ def test_a_false_minimum_is_said() -> None:
     assert result.reduced_chi2 > 10
     assert any("did not reach the data" in line for line in fit_warnings(result, True))
     assert not any("did not reach" in line for line in fit_warnings(result, False))
+
+
+def test_a_g_disc_of_the_pattern_joins_the_fit(tmp_path: Path) -> None:
+    """`hkl: [2, 2, 0]` in the disc settings: that disc is fitted as the 220 disc of the pattern (the
+    simulator's 220 disc), with the 000 disc; noise-free, each thickness comes back."""
+    from lacbed_bridge.refine.run import refine_joint
+
+    config = yaml.safe_load(_config(tmp_path).read_text())
+    truth = _truth()
+    write_cif(truth, tmp_path / "start.cif")
+    for name, hkl in (("d000.tif", (0, 0, 0)), ("d220.tif", (2, 2, 0))):
+        model = DiscModel(truth, _settings(), [], hkl=hkl)
+        write_tiff(tmp_path / name, model.evaluate(model.start).numpy(), {"kind": "test"})
+    (tmp_path / "discs.yaml").write_text(yaml.safe_dump([{"disc": "d220.tif", "hkl": [2, 2, 0],
+                                                           "simulation": {"initial_thickness": 490.0, "final_thickness": 490.0}}]))
+    report = refine_joint(tmp_path / "start.cif", [str(tmp_path / "d000.tif"), str(tmp_path / "d220.tif")], config,
+                          "thickness", disc_settings=tmp_path / "discs.yaml", out_dir=tmp_path / "out", quiet=True)
+    assert report["parameters"]["thickness@2"]["value"] == pytest.approx(500.0, abs=1e-3)
+    assert report["parameters"]["thickness@1"]["value"] == pytest.approx(500.0, abs=1e-3)
+    assert report["disc_settings"][1]["hkl"] == [2, 2, 0]

@@ -41,7 +41,7 @@ import torch
 
 from ..crystal.charge import MOTT_BETHE_CONSTANT, neutral_valence, valence_shell
 from ..crystal.model import Crystal, effective_b_iso
-from ..errors import InputError
+from ..errors import InputError, SimulationError
 from ..simulate.bloch import BlochStructure, bloch_structure, excitation_errors, normal_correction, strong_beam_mask, structure_matrix
 from ..simulate.chebyshev import SeriesDivergence
 from ..simulate.electron import lorentz_factor, wavenumber_from_voltage
@@ -186,6 +186,7 @@ class DiscModel:
         mean_absorption: bool = False,
         geometry: OpticsGeometry = OpticsGeometry(),
         solver: str = "chebyshev",
+        hkl: tuple[int, int, int] = (0, 0, 0),
     ) -> None:
         if solver not in SOLVERS:
             raise InputError(f"expected one of {list(SOLVERS)}, got {solver!r}", field="solver")
@@ -231,6 +232,15 @@ class DiscModel:
                                                device=self.device, mean_absorption=mean_absorption)
         self.base = base
         pool = base.pool
+        # the disc fitted: 000 or another reflection's (a ±g disc of the pattern; Felix's felix.hkl)
+        self.hkl = tuple(int(h) for h in hkl)
+        where = np.flatnonzero((pool == np.asarray(self.hkl)).all(axis=1))
+        if not len(where):
+            raise InputError(f"the reflection {self.hkl} is not in the beam pool of {len(pool)} reflections (raise "
+                             "simulation.min_reflection_pool)", field="hkl")
+        self.beam = int(where[0])
+        if self.beam and solver != "chebyshev":
+            raise InputError("a disc other than 000 needs the chebyshev solver", field="solver")
         diff = pool[:, None, :] - pool[None, :, :]
         unique, inverse = np.unique(diff.reshape(-1, 3), axis=0, return_inverse=True)
         self.inverse = torch.as_tensor(inverse.reshape(-1), device=self.device)
@@ -270,7 +280,7 @@ class DiscModel:
         self.blur_margin = blur_margin(geometry.blur, "blur" in self.free)
         self.side = settings.side
         extended = self.side + 2 * self.blur_margin
-        if self.geometric or not geometry.centred:
+        if self.geometric or not geometry.centred or self.beam:
             use_symmetry = False  # an off-centre, rotated or rescaled grid breaks the disc's symmetry
         self.dk = 2.0 * math.pi * settings.outer_convergence_angle / settings.pixel_count
         symmetry = disc_symmetry(crystal, frame)
@@ -409,11 +419,15 @@ class DiscModel:
         return blur_image(image, self.optics(theta)[4], self.blur_margin)
 
     def disc(self, theta: torch.Tensor) -> torch.Tensor:
-        """The (000) disc (side × side, float64) at parameters ``theta`` (differentiable)."""
+        """The disc (side × side, float64) at parameters ``theta`` (differentiable)."""
         a, norm = self._matrices(theta)
-        psi0 = torch.linalg.matrix_exp((1j * self._thickness(theta)) * a)[:, :, 0]
-        # 000 is pool index 0, always strong, so it is the first beam of every pixel
-        amp = psi0[:, 0] / norm[:, 0]
+        psi = torch.linalg.matrix_exp((1j * self._thickness(theta)) * a)[:, :, 0]
+        if self.beam == 0:  # 000 is pool index 0, always strong, so it is the first beam of every pixel
+            amp = psi[:, 0] / norm[:, 0]
+        else:  # M ψ at the beam's place among each pixel's strong beams (0 where it is not strong)
+            arange = torch.arange(self.n_pool, device=self.device)[None, :]
+            order = torch.sort(torch.where(self.strong, arange, self.n_pool + arange), dim=1).values[:, : self.n_beams]
+            amp = torch.where(order == self.beam, psi / norm, torch.zeros_like(psi)).sum(dim=1)
         return self._detector(self._expand(amp.real**2 + amp.imag**2), theta)
 
     def evaluate(self, theta: torch.Tensor) -> torch.Tensor:
@@ -498,8 +512,10 @@ class DiscModel:
                     tangents_c.append(None)
                     d_diag.append(ds / norm**2 - 2.0 * (s_g + 1j * absorption) * dn / norm**3)
                     d_weight.append(torch.where(member, -dn / norm**2, torch.zeros_like(norm)))
+            if self.beam and not bool((union == self.beam).any()):
+                continue  # the beam is strong in none of these pixels: their g disc is dark
             psi0, d_psi0, d_t = entry_and_tangents(
-                coupling[union][:, union], diagonal, weight, t,
+                coupling[union][:, union], diagonal, weight, t, entry=int(torch.nonzero(union == self.beam)[0, 0]),
                 d_coupling=tangents_c if names else None,
                 d_diagonal=torch.stack(d_diag) if names else None,
                 d_weight=torch.stack(d_weight) if geometric else None)
@@ -548,7 +564,10 @@ class DiscModel:
 
     def _eigen_columns(self, theta: torch.Tensor, structural: list[int]) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
         """The enlarged image and its columns by the parameters ``structural`` (and the thickness)
-        from the matrix exponential and one eigendecomposition per pixel (Daleckii–Krein)."""
+        from the matrix exponential and one eigendecomposition per pixel (Daleckii–Krein); (000) discs."""
+        if self.beam:
+            raise SimulationError(f"the Chebyshev series of the {self.hkl} disc did not converge, and the eigen route "
+                                  "fits (000) discs only")
         t = self._thickness(theta).detach()
         a, norm = self._matrices(theta)
         columns: dict[int, torch.Tensor] = {}
@@ -595,14 +614,19 @@ class DiscModel:
         return disc, columns
 
     def register(self, observed: np.ndarray, use: np.ndarray) -> tuple[float, float] | None:
-        """Start a free centre where the starting disc lies best on ``observed`` (optics.register_shift);
-        the shift found, or None when the centre is not free. The strong beams follow."""
+        """Start a free centre where the starting disc lies best on ``observed`` (optics.register_shift)
+        when that is a whole pixel or more away; the shift applied, or None when the centre is not
+        free. The strong beams follow."""
         names = [n for n in ("centre_x", "centre_y") if n in self.free]
         if not names:
             return None
         with torch.no_grad():
             disc = self.evaluate(self.start).cpu().numpy()
         x, y, _ = register_shift(np.nan_to_num(np.asarray(observed, dtype=float)), disc, np.asarray(use, dtype=bool))
+        if round(x) == 0 and round(y) == 0:
+            # within half a pixel already: the fit takes it from here (the parabola's fraction is a
+            # guess on a broad peak: 0.03 px the wrong way once sent a joint fit into a false minimum)
+            return 0.0, 0.0
         for name, shift in (("centre_x", x), ("centre_y", y)):
             if name in self.free:
                 i = self.free.index(name)

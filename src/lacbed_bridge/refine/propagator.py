@@ -49,8 +49,11 @@ def entry_and_tangents(
     d_diagonal: torch.Tensor | None = None,
     d_weight: torch.Tensor | None = None,
     tol: float = 1e-13,
+    entry: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """ψ₀ = [exp(iÃ_p t)e₀]₀ of every pixel p of a block, its tangents along K directions, and ∂ψ₀/∂t.
+    """ψ₀ = [exp(iÃ_p t)e₀]₀ of every pixel p of a block, its tangents along K directions, and ∂ψ₀/∂t;
+    with ``entry`` = e another beam's amplitude instead, w_e·[exp(iÃ_p t)e₀]_e (Felix's M ψ: the
+    g disc's amplitude; 0 where the beam is not among the pixel's strong beams).
 
     coupling: C (n, n) complex128 [1/Å], the block's beams (diagonal ignored); diagonal: d_p (P, n)
     complex [1/Å], the diagonal of each Ã_p (excitation error and mean absorption over the normal
@@ -58,7 +61,8 @@ def entry_and_tangents(
     000 (beam 0); thickness t [Å]. Tangent j: d_coupling[j] = ∂C/∂θ_j (n, n) or None (no change),
     d_diagonal[j] = ∂d_p/∂θ_j (K, P, n), d_weight[j] = ∂w_p/∂θ_j (K, P, n) (None: zero).
 
-    Returns ψ₀ (P,), ∂ψ₀/∂θ (P, K) and ∂ψ₀/∂t (P,), complex128. The series is summed until the
+    Returns ψ₀ (P,), ∂ψ₀/∂θ (P, K) and ∂ψ₀/∂t (P,), complex128 (of the ``entry``: a_e = w_e ψ_e,
+    ȧ_e = (S Ṫ)_e + ρ_e a_e, ∂a_e/∂t = i(d_e a_e + w_e²(C a)_e)). The series is summed until the
     terms of ψ and of every tangent stay below ``tol`` relative to their size (module docstring);
     :class:`SeriesDivergence` if it does not converge.
     """
@@ -136,7 +140,7 @@ def entry_and_tangents(
     y = 0.5 * y
     u = 0.5 * u if u is not None else None
     amplitude = coeff[0] * y_prev + coeff[1] * y  # the whole vector (for ∂ψ/∂t)
-    tangent = (coeff[1] * u[:, :, 0]) if u is not None else None  # only the 000 entry is needed
+    tangent = (coeff[1] * u[:, :, entry]) if u is not None else None  # only the wanted entry is needed
     limit = MAX_GROWTH * n_max
     quiet, k = 0, 1
     size = 1.0
@@ -155,7 +159,7 @@ def entry_and_tangents(
         if u is not None:
             u_next = u_next - u_prev
             u_prev, u = u, u_next
-            tangent = tangent + coeff[k] * u[:, :, 0]
+            tangent = tangent + coeff[k] * u[:, :, entry]
         if k > x and k % 2 == 0:
             size = max(1.0, float((amplitude * shift[:, None]).abs().max()))
             largest = bound[k] * float(torch.linalg.vector_norm(y, dim=1).max()) / size
@@ -164,8 +168,13 @@ def entry_and_tangents(
                 largest = max(largest, float((bound[k] * torch.linalg.vector_norm(u, dim=2).max(dim=1).values / sizes).max()))
             quiet = quiet + 2 if largest < tol else 0
     amplitude = amplitude * shift[:, None]  # w∘ψ on the block's beams (w = 1 on 000)
-    psi0 = amplitude[:, 0]
-    d_psi0 = (tangent * shift[None, :]).T if tangent is not None else torch.zeros((p_count, 0), dtype=dtype, device=dev)
-    # ∂ψ₀/∂t = i(Ãψ)₀ = i(d₀ψ₀ + Σ_h C_0h w_h ψ_h), w₀ = 1
-    d_t = 1j * (d_full[:, 0] * psi0 + amplitude @ c_off[0])
-    return psi0, d_psi0, d_t
+    psi = amplitude[:, entry]
+    if tangent is not None:
+        d_psi = (tangent * shift[None, :]).T
+        if n_tangent and has_rho:  # the weight of the entry moves too: ȧ_e gains ρ_e a_e
+            d_psi = d_psi + (rho[:, :, entry] * psi[None, :]).T
+    else:
+        d_psi = torch.zeros((p_count, 0), dtype=dtype, device=dev)
+    # ∂a_e/∂t = w_e·i(Ãψ)_e = i(d_e a_e + w_e² Σ_h C_eh a_h)  (w₀ = 1)
+    d_t = 1j * (d_full[:, entry] * psi + (w[:, entry] ** 2).to(dtype) * (amplitude @ c_off[entry]))
+    return psi, d_psi, d_t

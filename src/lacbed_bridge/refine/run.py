@@ -339,14 +339,15 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
 
 
 #: keys of one entry of a joint fit's disc settings file (refine --disc-settings)
-DISC_SETTING_KEYS = ("disc", "simulation", "optics", "counts", "mask")
+DISC_SETTING_KEYS = ("disc", "hkl", "simulation", "optics", "counts", "mask")
 
 
 def read_disc_settings(path: str | os.PathLike[str], discs: list[str]) -> list[dict[str, Any]]:
     """The per-disc settings of a joint fit, one dict per disc in the order of ``discs``.
 
-    The file (YAML) is a list of entries ``{disc: NAME, simulation: {...}, optics: {...}, counts: N,
-    mask: M.tif}``: ``disc`` names one of the discs (its path as given or its file name);
+    The file (YAML) is a list of entries ``{disc: NAME, hkl: [h, k, l], simulation: {...}, optics: {...},
+    counts: N, mask: M.tif}``: ``disc`` names one of the discs (its path as given or its file name);
+    ``hkl`` the reflection whose disc it is (default 000: a ±g disc of the pattern, as Felix's felix.hkl);
     ``simulation`` overrides keys of the config's simulation section for that disc (its zone axis,
     thickness, voltage); ``optics`` starts or fixes its detector optics (``centre: [x, y]``,
     ``rotation``, ``k_scale``, ``blur``); ``counts`` and ``mask`` as the options of one disc. A disc
@@ -372,6 +373,9 @@ def read_disc_settings(path: str | os.PathLike[str], discs: list[str]) -> list[d
         for key, kind in (("simulation", dict), ("optics", dict)):
             if key in entry and not isinstance(entry[key], kind):
                 raise InputError(f"expected a mapping, got {entry[key]!r}", path=path, field=f"[{n}].{key}")
+        hkl = entry.get("hkl", [0, 0, 0])
+        if not (isinstance(hkl, list) and len(hkl) == 3 and all(isinstance(v, int) and not isinstance(v, bool) for v in hkl)):
+            raise InputError(f"expected three integers [h, k, l], got {hkl!r}", path=path, field=f"[{n}].hkl")
         out[matches[0]] = dict(entry)
     return out
 
@@ -450,9 +454,12 @@ def refine_joint(cif: str | os.PathLike[str], disc_paths: list[str], config: dic
         from dataclasses import replace
 
         geometry = replace(start, **_optics_of(entry, disc_settings, n))
-        models.append(DiscModel(crystal, settings, free, roles=roles, thickness_index=sim.thickness_index,
-                                device=resolve_device(device or "cpu"), mean_absorption=sim.builtin.mean_absorption,
-                                geometry=geometry))
+        try:
+            models.append(DiscModel(crystal, settings, free, roles=roles, thickness_index=sim.thickness_index,
+                                    device=resolve_device(device or "cpu"), mean_absorption=sim.builtin.mean_absorption,
+                                    geometry=geometry, hkl=tuple(entry.get("hkl", (0, 0, 0)))))
+        except InputError as exc:
+            raise InputError(f"disc {Path(path).name}: {exc.message}", path=disc_settings, field=exc.field) from None
         disc_counts = entry.get("counts", counts)
         if (disc_counts is None) != (counts is None and all(e.get("counts") is None for e in entries)):
             raise InputError("give counts for every disc or for none (--counts or each entry's counts)", path=disc_settings)
