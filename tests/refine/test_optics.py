@@ -15,12 +15,12 @@ from lacbed_bridge.crystal.variants import generate_family
 from lacbed_bridge.refine.fit import fit_disc, poisson_disc
 from lacbed_bridge.refine.model import DiscModel, Roles
 from lacbed_bridge.refine.optics import OpticsGeometry
+# GaAs along [110] (the scenarios' second zone axis): a 2mm disc, so a quarter turn is not a symmetry of it
+from lacbed_bridge.refine.scenarios import ALONG_110
 from lacbed_bridge.refine.synthetic import simulate_observation
 from lacbed_bridge.simulate.bloch import simulate_builtin
 
 OPTICS = ["centre_x", "centre_y", "rotation", "k_scale", "blur"]
-#: GaAs along [110]: a 2mm disc, so a quarter turn is not a symmetry of it
-ALONG_110 = {"incident_beam_direction": (1, 1, 0), "x_direction": (1, -1, 0), "normal_direction": (1, 1, 0)}
 
 
 def _disc(crystal, settings, free=(), **kw) -> np.ndarray:

@@ -100,12 +100,6 @@ def check_disc(observed: np.ndarray, shape: tuple[int, int], mask: np.ndarray | 
     return use
 
 
-def _sigma_everywhere(observed: np.ndarray, counts: Any) -> np.ndarray:
-    """The Poisson σ of every pixel, flattened (NaN pixels: 1; they are masked)."""
-    d = np.nan_to_num(np.asarray(observed, dtype=float), nan=1.0).reshape(-1)
-    return poisson_sigma(d, np.asarray(counts, dtype=float).reshape(-1) if isinstance(counts, np.ndarray) else counts)
-
-
 def poisson_sigma(observed: Any, counts: Any) -> Any:
     """σ per pixel of a disc of Poisson counts, N = ``counts`` per unit intensity:
     σ² = max(D, 1/N)/N (the observed counts' variance, floored at one count); numpy or torch."""
@@ -147,8 +141,7 @@ def fit_disc(
         sigma = torch.ones_like(obs)
         noise = "unweighted least squares (σ = 1; uncertainties scaled by the reduced χ²)"
     if hasattr(model, "register"):  # a free disc centre: start where the starting disc lies best
-        model.register(np.asarray(observed, dtype=float).reshape(-1) if hasattr(model, "shape") else np.asarray(observed, dtype=float),
-                       use.reshape(-1) if hasattr(model, "shape") else use)
+        model.register(np.asarray(observed, dtype=float), use)
     n_model = len(model.free)
     names = list(model.free) + (["scale"] if fit_scale else []) + (["background"] if fit_background else [])
     p = torch.cat([model.start, torch.tensor([1.0] * fit_scale + [0.0] * fit_background, dtype=torch.float64)])
@@ -159,8 +152,9 @@ def fit_disc(
         target = (obs - (0.0 if fit_scale else disc0)) / sigma
         p[n_model:] = torch.linalg.lstsq(design, target[:, None]).solution[:, 0]
     if hasattr(model, "set_linear_start"):  # a joint model: each disc's scale and background, linear
-        model.set_linear_start(np.asarray(observed, dtype=float).reshape(-1), use.reshape(-1),
-                               np.ones(use.size) if counts is None else _sigma_everywhere(observed, counts))
+        sigma_all = np.ones(use.shape)
+        sigma_all[use] = sigma.numpy()
+        model.set_linear_start(np.asarray(observed, dtype=float), use, sigma_all)
         p = model.start.clone()
     start = p.clone()
 

@@ -58,7 +58,6 @@ class JointModel:
         self.sizes = [m.side * m.side for m in models]
         self.shape = (1, sum(self.sizes))
         self.solver = models[0].solver
-        self.geometric = [n for m in models for n in m.geometric]
         start = torch.zeros(len(self.free), dtype=torch.float64)
         self.bounds: dict[str, tuple[float, float]] = {}
         for i, m in enumerate(models):
@@ -81,7 +80,9 @@ class JointModel:
         return theta[self.index[i]]
 
     def set_linear_start(self, observed: np.ndarray, use: np.ndarray, sigma: np.ndarray) -> None:
-        """Each disc's scale and background by weighted linear least squares at the start."""
+        """Each disc's scale and background by weighted linear least squares at the start
+        (``observed``, ``use``, ``sigma`` shaped like the model, (1, Σ side_i²))."""
+        observed, use, sigma = observed.reshape(-1), use.reshape(-1), sigma.reshape(-1)
         for i, (lo, hi) in enumerate(self._spans()):
             disc = self.models[i].evaluate(self.local(self.start, i)).reshape(-1).numpy()
             keep = use[lo:hi]
@@ -91,7 +92,9 @@ class JointModel:
             self.start[self.scale_index[i]], self.start[self.background_index[i]] = float(solution[0]), float(solution[1])
 
     def register(self, observed: np.ndarray, use: np.ndarray) -> None:
-        """Each disc's free centre started where its starting disc lies best (DiscModel.register)."""
+        """Each disc's free centre started where its starting disc lies best (DiscModel.register);
+        ``observed`` and ``use`` shaped like the model, (1, Σ side_i²)."""
+        observed, use = observed.reshape(-1), use.reshape(-1)
         for i, ((lo, hi), m) in enumerate(zip(self._spans(), self.models, strict=True)):
             if m.register(observed[lo:hi].reshape(m.side, m.side), use[lo:hi].reshape(m.side, m.side)) is not None:
                 for j, name in enumerate(m.free):
@@ -134,7 +137,3 @@ class JointModel:
 
     def crystal_at(self, theta: torch.Tensor):
         return self.models[0].crystal_at(self.local(theta, 0))
-
-    @property
-    def n_pool(self) -> list[int]:
-        return [m.n_pool for m in self.models]

@@ -400,9 +400,7 @@ class DiscModel:
 
     def _matrices(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per pixel the structure matrix Ã of the strong beams and the M⁻¹ diagonal."""
-        coupling_factor = 2.0 * math.pi**2 / self.wavenumber
-        coupling = coupling_factor * self.potential(theta)[self.inverse].reshape(self.n_pool, self.n_pool)
-        structure = replace(self.base, coupling=coupling)
+        structure = replace(self.base, coupling=self._coupling(theta))
         k, excitation = self._excited(theta)
         a, _, _, norm = structure_matrix(structure, k, excitation, self.strong, self.n_beams)
         return a, norm
@@ -493,6 +491,8 @@ class DiscModel:
         for block in self.blocks:
             strong = self.strong[block]
             union = torch.nonzero(strong.any(dim=0)).flatten()  # sorted: 000 first
+            if self.beam and not bool((union == self.beam).any()):
+                continue  # the beam is strong in none of these pixels: their g disc is dark
             member = strong[:, union]
             norm = normal[block][:, union]
             s_g = excitation[block][:, union]
@@ -512,8 +512,6 @@ class DiscModel:
                     tangents_c.append(None)
                     d_diag.append(ds / norm**2 - 2.0 * (s_g + 1j * absorption) * dn / norm**3)
                     d_weight.append(torch.where(member, -dn / norm**2, torch.zeros_like(norm)))
-            if self.beam and not bool((union == self.beam).any()):
-                continue  # the beam is strong in none of these pixels: their g disc is dark
             psi0, d_psi0, d_t = entry_and_tangents(
                 coupling[union][:, union], diagonal, weight, t, entry=int(torch.nonzero(union == self.beam)[0, 0]),
                 d_coupling=tangents_c if names else None,

@@ -108,18 +108,17 @@ def entry_and_tangents(
 
     coeff, bound = coefficients(n_max)
 
-    def products(y: torch.Tensor, u: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor]]:
-        """C y, the tangents' C(u + ρ∘y) + Ċ y (K, P, n), and Ċ y per structural tangent."""
+    def products(y: torch.Tensor, u: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """C y, and the tangents' C(u + ρ∘y) + Ċ y (K, P, n)."""
         wide = y @ c_wide
         cy = wide[:, :n]
         if not n_tangent:
-            return cy, None, []
-        dcy = [wide[:, n * (i + 1): n * (i + 2)] for i in range(len(structural))]
+            return cy, None
         v = u + rho * y[None] if has_rho else u
         cu = (v.reshape(-1, n) @ c_t).reshape(n_tangent, p_count, n)
         for i, j in enumerate(structural):
-            cu[j] += dcy[i]
-        return cy, cu, dcy
+            cu[j] += wide[:, n * (i + 1): n * (i + 2)]
+        return cy, cu
 
     def step(y: torch.Tensor, u: torch.Tensor | None, cy: torch.Tensor, cu: torch.Tensor | None
              ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -135,7 +134,7 @@ def entry_and_tangents(
     y_prev = torch.zeros((p_count, n), dtype=dtype, device=dev)
     y_prev[:, 0] = torch.sqrt(s2[:, 0])  # S e₀
     u_prev = torch.zeros((n_tangent, p_count, n), dtype=dtype, device=dev) if n_tangent else None
-    cy, cu, _ = products(y_prev, u_prev)
+    cy, cu = products(y_prev, u_prev)
     y, u = step(y_prev, u_prev, cy, cu)
     y = 0.5 * y
     u = 0.5 * u if u is not None else None
@@ -151,7 +150,7 @@ def entry_and_tangents(
                 raise SeriesDivergence(f"the Chebyshev series did not reach {tol:g} in {n_max} terms")
             n_max *= 2
             coeff, bound = coefficients(n_max)
-        cy, cu, _ = products(y, u)
+        cy, cu = products(y, u)
         y_next, u_next = step(y, u, cy, cu)
         y_next = y_next - y_prev
         y_prev, y = y, y_next

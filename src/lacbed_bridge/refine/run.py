@@ -217,6 +217,31 @@ def fit_warnings(result: Any, weighted: bool) -> list[str]:
     return lines
 
 
+def fit_report(result: Any) -> dict[str, Any]:
+    """The fit's part of a report (one disc or several): every parameter's start, value, σ and unit
+    (``thickness@2`` has the thickness's), the correlations, χ² and how the fit went."""
+    import numpy as np
+
+    from .model import UNITS
+
+    return {
+        "parameters": {name: {"start": s0, "value": v, "sigma": sg, "unit": UNITS.get(name.partition("@")[0].partition(":")[0], "")}
+                       for name, s0, v, sg in zip(result.names, result.start, result.values, result.sigma, strict=True)},
+        "correlation": np.round(result.correlation, 6).tolist(),
+        "chi2": result.chi2, "dof": result.dof, "reduced_chi2": result.reduced_chi2, "noise_model": result.noise_model,
+        "iterations": result.iterations, "beam_refreshes": result.beam_refreshes, "seconds": result.seconds,
+        "converged": result.converged,
+    }
+
+
+def say_warnings(result: Any, weighted: bool) -> list[str]:
+    """:func:`fit_warnings`, each also one line on stderr."""
+    lines = fit_warnings(result, weighted)
+    for line in lines:
+        print(f"lacbed-bridge refine: warning: {line}", file=sys.stderr)
+    return lines
+
+
 def report_markdown(report: dict[str, Any]) -> str:
     from .fit import significant
 
@@ -261,7 +286,7 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
     from ..io import read_tiff, write_text_atomic, write_tiff
     from ..simulate.run import simulation_settings
     from .fit import fit_disc
-    from .model import UNITS, DiscModel
+    from .model import DiscModel
     from .optics import OpticsGeometry
 
     crystal = read_cif(cif)
@@ -318,17 +343,10 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
     fixed_optics = {name: geometry.value(name) for name in OPTICS_PARAMETERS if name not in free}
     held = HELD_FIXED + ["detector optics " + ", ".join(f"{name} {value:g}" for name, value in fixed_optics.items())
                          + " (free them with --free centre,rotation,k_scale,blur)"] if fixed_optics else HELD_FIXED
-    warnings = fit_warnings(result, counts is not None)
-    for line in warnings:
-        print(f"lacbed-bridge refine: warning: {line}", file=sys.stderr)
+    warnings = say_warnings(result, counts is not None)
     report = {
         "crystal": crystal.name, "cif": str(cif), "disc": str(disc_path), "free": free, "warnings": warnings,
-        "parameters": {name: {"start": s0, "value": v, "sigma": sg, "unit": UNITS.get(name.partition(":")[0], "")}
-                       for name, s0, v, sg in zip(result.names, result.start, result.values, result.sigma, strict=True)},
-        "correlation": np.round(result.correlation, 6).tolist(),
-        "chi2": result.chi2, "dof": result.dof, "reduced_chi2": result.reduced_chi2, "noise_model": result.noise_model,
-        "iterations": result.iterations, "beam_refreshes": result.beam_refreshes, "seconds": result.seconds,
-        "converged": result.converged, "held_fixed": held, "pool_size": model.n_pool,
+        **fit_report(result), "held_fixed": held, "pool_size": model.n_pool,
         "pixels_solved": model.pixels_solved, "disc_symmetry": model.symmetry, "beams": beams,
         "measured": prepared.info if prepared is not None else None,
         "thickness_index": index, "version": __version__,
@@ -413,6 +431,7 @@ def refine_joint(cif: str | os.PathLike[str], disc_paths: list[str], config: dic
     (:func:`read_disc_settings`). Writes refined.cif, fitted_<i>.tif, residual_<i>.tif and the
     report (parameters of disc i named ``thickness@i`` …); returns the report."""
     import copy
+    from dataclasses import replace
 
     import numpy as np
     import torch
@@ -425,7 +444,7 @@ def refine_joint(cif: str | os.PathLike[str], disc_paths: list[str], config: dic
     from ..simulate.run import simulation_settings
     from .fit import fit_disc
     from .joint import JointModel
-    from .model import UNITS, DiscModel
+    from .model import DiscModel
     from .optics import OpticsGeometry
 
     crystal = read_cif(cif)
@@ -451,8 +470,6 @@ def refine_joint(cif: str | os.PathLike[str], disc_paths: list[str], config: dic
         mask &= np.isfinite(disc)
         settings, beams = fit_beams(crystal, sim.felix, sim, disc_meta, device=device)
         start = prepared.geometry if prepared is not None else OpticsGeometry()
-        from dataclasses import replace
-
         geometry = replace(start, **_optics_of(entry, disc_settings, n))
         try:
             models.append(DiscModel(crystal, settings, free, roles=roles, thickness_index=sim.thickness_index,
@@ -487,19 +504,10 @@ def refine_joint(cif: str | os.PathLike[str], disc_paths: list[str], config: dic
         write_tiff(out / f"fitted_{i}.tif", fitted.astype(np.float32), {**meta, "disc": disc_paths[i - 1], "kind": "fitted disc s·I + b"})
         write_tiff(out / f"residual_{i}.tif", residual.astype(np.float32),
                    {**meta, "disc": disc_paths[i - 1], "kind": "residual D − fit (NaN: masked)"})
-    warnings = fit_warnings(result, has_counts)
-    for line in warnings:
-        print(f"lacbed-bridge refine: warning: {line}", file=sys.stderr)
+    warnings = say_warnings(result, has_counts)
     report = {
         "crystal": crystal.name, "cif": str(cif), "discs": [str(d) for d in disc_paths], "free": result.names,
-        "warnings": warnings,
-        "parameters": {name: {"start": s0, "value": v, "sigma": sg,
-                              "unit": UNITS.get(name.partition("@")[0].partition(":")[0], "")}
-                       for name, s0, v, sg in zip(result.names, result.start, result.values, result.sigma, strict=True)},
-        "correlation": np.round(result.correlation, 6).tolist(),
-        "chi2": result.chi2, "dof": result.dof, "reduced_chi2": result.reduced_chi2, "noise_model": result.noise_model,
-        "iterations": result.iterations, "beam_refreshes": result.beam_refreshes, "seconds": result.seconds,
-        "converged": result.converged, "held_fixed": HELD_FIXED, "beams": beams_all[0], "beams_per_disc": beams_all,
+        "warnings": warnings, **fit_report(result), "held_fixed": HELD_FIXED, "beams": beams_all[0], "beams_per_disc": beams_all,
         "disc_settings": entries, "version": __version__,
     }
     write_text_atomic(out / "report.json", json.dumps(report, indent=2, default=str) + "\n")
