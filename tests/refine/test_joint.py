@@ -204,3 +204,61 @@ def test_a_g_disc_of_the_pattern_joins_the_fit(tmp_path: Path) -> None:
     assert report["parameters"]["thickness@2"]["value"] == pytest.approx(500.0, abs=1e-3)
     assert report["parameters"]["thickness@1"]["value"] == pytest.approx(500.0, abs=1e-3)
     assert report["disc_settings"][1]["hkl"] == [2, 2, 0]
+
+
+def test_discs_of_one_pattern_share_thickness_and_detector() -> None:
+    """`pattern: P`: the (000) and 220 discs of one exposure have one thickness, rotation, k-scale
+    and blur (``thickness@P`` …), whose Jacobian column moves both discs; each keeps its own centre,
+    scale and background. Discs of one pattern that start at different thicknesses, and a pattern
+    named only by digits (the discs' numbers), are refused."""
+    truth = _truth()
+    free = ["thickness", "centre_x", "blur"]
+    models = [DiscModel(truth, _settings(), free, hkl=hkl, geometry=OpticsGeometry(blur=0.5)) for hkl in ((0, 0, 0), (2, 2, 0))]
+    joint = JointModel(models, patterns=["A", "A"])
+    assert joint.free == ["thickness@A", "centre_x@1", "blur@A", "scale@1", "background@1", "centre_x@2", "scale@2",
+                          "background@2"]
+    theta = joint.start.clone()
+    theta[joint.free.index("scale@2")] = 0.7
+    _, jac = joint.jacobian(theta)
+    for column, j in (("thickness@A", 0), ("blur@A", 2)):
+        parts = joint.split(jac[0, :, joint.free.index(column)].numpy())
+        for i, (model, scale) in enumerate(zip(models, (1.0, 0.7), strict=True)):
+            own = model.jacobian(joint.local(theta, i))[1][..., j].numpy()
+            assert np.abs(own).max() > 1e-4
+            np.testing.assert_allclose(parts[i], scale * own, atol=1e-11)
+    centre = joint.split(jac[0, :, joint.free.index("centre_x@2")].numpy())
+    assert not centre[0].any() and np.abs(centre[1]).max() > 1e-4
+    # without a pattern each disc has its own (the default)
+    assert "thickness@2" in JointModel(models).free
+    other = DiscModel(truth, _settings(initial_thickness=490.0, final_thickness=490.0), free, hkl=(2, 2, 0),
+                      geometry=OpticsGeometry(blur=0.5))
+    with pytest.raises(InputError, match="pattern 'A' share thickness"):
+        JointModel([models[0], other], patterns=["A", "A"])
+    assert "thickness@B" in JointModel([models[0], other], patterns=["A", "B"]).free
+    with pytest.raises(InputError, match="not only digits"):
+        JointModel(models, patterns=["2", "2"])
+
+
+def test_a_pattern_fit_from_the_command_line(tmp_path: Path) -> None:
+    """The 000 and 220 discs of one noise-free pattern at 500 Å, `pattern: p1` in the disc settings,
+    started at 490 Å: one thickness, 500 Å, reported as thickness@p1; a bad pattern name is one line."""
+    from lacbed_bridge.refine.run import refine_joint
+
+    config = yaml.safe_load(_config(tmp_path).read_text())
+    config["simulation"].update(initial_thickness=490.0, final_thickness=490.0)
+    truth = _truth()
+    write_cif(truth, tmp_path / "start.cif")
+    for name, hkl in (("d000.tif", (0, 0, 0)), ("d220.tif", (2, 2, 0))):
+        model = DiscModel(truth, _settings(), [], hkl=hkl)
+        write_tiff(tmp_path / name, model.evaluate(model.start).numpy(), {"kind": "test"})
+    discs = [str(tmp_path / "d000.tif"), str(tmp_path / "d220.tif")]
+    (tmp_path / "discs.yaml").write_text(yaml.safe_dump([{"disc": "d000.tif", "pattern": "p1"},
+                                                         {"disc": "d220.tif", "hkl": [2, 2, 0], "pattern": "p1"}]))
+    report = refine_joint(tmp_path / "start.cif", discs, config, "thickness", disc_settings=tmp_path / "discs.yaml",
+                          out_dir=tmp_path / "out", quiet=True)
+    assert report["parameters"]["thickness@p1"]["value"] == pytest.approx(500.0, abs=1e-3)
+    assert not any(name.startswith("thickness@") and name != "thickness@p1" for name in report["parameters"])
+    (tmp_path / "discs.yaml").write_text(yaml.safe_dump([{"disc": "d000.tif", "pattern": "a b"}]))
+    with pytest.raises(InputError, match=r"discs.yaml.*\[0\]\.pattern|pattern name"):
+        refine_joint(tmp_path / "start.cif", discs, config, "thickness", disc_settings=tmp_path / "discs.yaml",
+                     out_dir=tmp_path / "out", quiet=True)

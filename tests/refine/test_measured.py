@@ -67,6 +67,41 @@ def test_the_real_gaas_long_files() -> None:
     np.testing.assert_array_equal(same.disc, img.data)
 
 
+@pytest.mark.parametrize("name", ["+2+2+0", "+0+0+2", "+1+1+1"])
+def test_the_measured_g_discs_are_the_models_g_discs(name: str) -> None:
+    """Felix's GaAs_long ±g discs (file +h+k+l) are our hkl discs in our frame: the model's disc of
+    that reflection at felix.inp's settings (830 Å, 16² px, 200 / 40 beams) correlates with the
+    measured one (r > 0.85); the opposite reflection's disc, the transposed image and one of the two
+    mirror images do not."""
+    from dataclasses import replace
+
+    from lacbed_bridge.crystal.cif import read_cif
+    from lacbed_bridge.simulate.felix.inp import parse_felix_inp
+
+    settings = replace(parse_felix_inp(GAAS_LONG / "felix.inp"), pixel_count=8, initial_thickness=830.0, final_thickness=830.0,
+                       blur_radius=0.0, min_reflection_pool=200, min_strong_beams=40)
+    crystal = read_cif(GAAS_LONG / "felix.cif")
+    prepared = prepare_disc(read_measured(GAAS_LONG / f"GaAs_{name}.img"), settings.side)
+    hkl = tuple(int(name[i:i + 2]) for i in (0, 2, 4))
+
+    def disc(reflection) -> np.ndarray:
+        model = DiscModel(crystal, settings, [], geometry=replace(prepared.geometry, blur=0.5), hkl=reflection)
+        return model.evaluate(model.start).numpy()
+
+    def r(simulated: np.ndarray, image: np.ndarray) -> float:
+        use = np.isfinite(image)
+        return float(np.corrcoef(simulated[use], image[use])[0, 1])
+
+    own = disc(hkl)
+    r_own = r(own, prepared.disc)
+    others = {"-hkl": r(disc(tuple(-h for h in hkl)), prepared.disc), "left-right": r(own, prepared.disc[:, ::-1]),
+              "up-down": r(own, prepared.disc[::-1]), "transposed": r(own, prepared.disc.T)}
+    assert r_own > 0.85, r_own
+    assert others["-hkl"] < r_own - 0.3 and others["transposed"] < r_own - 0.3, others
+    # the zone's mirror maps a g disc of the pattern onto itself along g or across it, not both
+    assert min(others["left-right"], others["up-down"]) < r_own - 0.3, others
+
+
 @pytest.mark.parametrize(("name", "content", "message"), [
     ("broken.dm3", b"not a dm3 file at all" * 10, "not a readable .dm3 file"),
     ("short.img", b"\x00" * 100, "8·side²"),

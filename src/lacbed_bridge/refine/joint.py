@@ -11,7 +11,12 @@ mixing, so fitted together they separate what one cannot — as Felix fits every
 with θ_shared the structure (δ, κ, U_iso: one value for all discs) and θ_i each disc's own
 thickness and detector optics (centre, rotation, k-scale, blur; named ``thickness@i``,
 ``centre_x@i`` … with i from 1 in the order given), its own intensity scale s_i and background
-b_i (``scale@i``, ``background@i``). χ² is the sum over the discs' pixels, each weighted by its
+b_i (``scale@i``, ``background@i``).
+
+Discs of one pattern — the (000) and ±g discs of one LACBED exposure, as Felix's ``felix.hkl``
+lists them — come from one specimen region under one detector: they share the thickness,
+rotation, k-scale and blur (named ``thickness@P`` … for the pattern P), while each keeps its own
+centre (each disc is cut from the frame on its own), scale and background. χ² is the sum over the discs' pixels, each weighted by its
 own noise; the Jacobian's columns are each disc's exact columns (:meth:`.model.DiscModel.jacobian`)
 placed where its parameters sit. The model presents the interface :func:`.fit.fit_disc` fits:
 the discs' used pixels side by side as one row.
@@ -20,6 +25,7 @@ the discs' used pixels side by side as one row.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import torch
@@ -29,6 +35,8 @@ from .model import DiscModel
 
 #: parameters a disc has of its own in a joint fit (the rest, the structure, is shared)
 PER_DISC = ("thickness", "centre_x", "centre_y", "rotation", "k_scale", "blur")
+#: of those, the ones the discs of one pattern share (one exposure: one thickness, one detector)
+PER_PATTERN = ("thickness", "rotation", "k_scale", "blur")
 
 
 def own_name(name: str, disc: int) -> str:
@@ -36,11 +44,22 @@ def own_name(name: str, disc: int) -> str:
     return f"{name}@{disc + 1}"
 
 
+def check_pattern_name(name: str) -> str:
+    """A pattern's name as it appears in parameter names (``thickness@NAME``): letters, digits,
+    ``-``, ``_`` or ``.``, not only digits (those are the discs' numbers)."""
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name) or name.isdigit():
+        raise InputError(f"expected a pattern name of letters, digits, '-', '_' or '.' (not only digits), got {name!r}",
+                         field="pattern")
+    return name
+
+
 class JointModel:
     """The discs of :class:`DiscModel` ``models`` (one per disc, the same crystal and free
-    parameters) as one model of shape (1, Σ side_i²) (module docstring)."""
+    parameters) as one model of shape (1, Σ side_i²) (module docstring). ``patterns``: for each
+    disc the name of the pattern it belongs to, or None (a pattern of its own); the discs of one
+    pattern share its :data:`PER_PATTERN` parameters."""
 
-    def __init__(self, models: list[DiscModel]) -> None:
+    def __init__(self, models: list[DiscModel], patterns: list[str | None] | None = None) -> None:
         if len(models) < 2:
             raise InputError("a joint fit needs at least two discs", field="disc")
         free = models[0].free
@@ -48,24 +67,32 @@ class JointModel:
             if m.free != free:
                 raise InputError(f"disc {i} has other free parameters ({m.free}) than disc 1 ({free})", field="--free")
         self.models = models
+        self.patterns = [None if p is None else check_pattern_name(p) for p in (patterns or [None] * len(models))]
+        if len(self.patterns) != len(models):
+            raise InputError(f"{len(self.patterns)} pattern names for {len(models)} discs", field="pattern")
         self.shared = [n for n in free if n not in PER_DISC]
         self.free: list[str] = list(self.shared)
         for i, m in enumerate(models):
-            self.free += [own_name(n, i) for n in m.free if n in PER_DISC] + [own_name("scale", i), own_name("background", i)]
-        self.index = [[self.free.index(n if n not in PER_DISC else own_name(n, i)) for n in m.free] for i, m in enumerate(models)]
+            own = [self.name_of(n, i) for n in m.free if n in PER_DISC]
+            self.free += [n for n in own if n not in self.free] + [own_name("scale", i), own_name("background", i)]
+        self.index = [[self.free.index(self.name_of(n, i)) for n in m.free] for i, m in enumerate(models)]
         self.scale_index = [self.free.index(own_name("scale", i)) for i in range(len(models))]
         self.background_index = [self.free.index(own_name("background", i)) for i in range(len(models))]
         self.sizes = [m.side * m.side for m in models]
         self.shape = (1, sum(self.sizes))
         self.solver = models[0].solver
-        start = torch.zeros(len(self.free), dtype=torch.float64)
+        start = torch.full((len(self.free),), math.nan, dtype=torch.float64)
         self.bounds: dict[str, tuple[float, float]] = {}
         for i, m in enumerate(models):
             for j, name in enumerate(m.free):
-                start[self.index[i][j]] = m.start[j]
+                k = self.index[i][j]
+                if not math.isnan(start[k]) and abs(float(start[k]) - float(m.start[j])) > 1e-9 * max(1.0, abs(float(start[k]))):
+                    raise InputError(f"the discs of pattern {self.patterns[i]!r} share {name}, but disc {i + 1} starts it at "
+                                     f"{float(m.start[j]):.6g} and an earlier disc at {float(start[k]):.6g}", field=self.free[k])
+                start[k] = m.start[j]
                 if name in m.bounds:
                     self.bounds[self.free[self.index[i][j]]] = m.bounds[name]
-            start[self.scale_index[i]] = 1.0
+            start[self.scale_index[i]], start[self.background_index[i]] = 1.0, 0.0
             self.bounds[own_name("scale", i)] = (-math.inf, math.inf)
             self.bounds[own_name("background", i)] = (-math.inf, math.inf)
         from .fit import BOUNDS
@@ -74,6 +101,15 @@ class JointModel:
             if name not in self.bounds:
                 self.bounds[name] = BOUNDS[name.partition("@")[0].partition(":")[0]]
         self.start = start
+
+    def name_of(self, name: str, i: int) -> str:
+        """The joint parameter that sets disc ``i``'s ``name``: the shared structure's own name,
+        the pattern's (``thickness@P``) or the disc's (``centre_x@3``)."""
+        if name not in PER_DISC:
+            return name
+        if name in PER_PATTERN and self.patterns[i] is not None:
+            return f"{name}@{self.patterns[i]}"
+        return own_name(name, i)
 
     def local(self, theta: torch.Tensor, i: int) -> torch.Tensor:
         """Disc ``i``'s own parameter vector (its model's ``free`` order)."""

@@ -357,20 +357,23 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
 
 
 #: keys of one entry of a joint fit's disc settings file (refine --disc-settings)
-DISC_SETTING_KEYS = ("disc", "hkl", "simulation", "optics", "counts", "mask")
+DISC_SETTING_KEYS = ("disc", "hkl", "pattern", "simulation", "optics", "counts", "mask")
 
 
 def read_disc_settings(path: str | os.PathLike[str], discs: list[str]) -> list[dict[str, Any]]:
     """The per-disc settings of a joint fit, one dict per disc in the order of ``discs``.
 
-    The file (YAML) is a list of entries ``{disc: NAME, hkl: [h, k, l], simulation: {...}, optics: {...},
-    counts: N, mask: M.tif}``: ``disc`` names one of the discs (its path as given or its file name);
-    ``hkl`` the reflection whose disc it is (default 000: a ±g disc of the pattern, as Felix's felix.hkl);
+    The file (YAML) is a list of entries ``{disc: NAME, hkl: [h, k, l], pattern: P, simulation: {...},
+    optics: {...}, counts: N, mask: M.tif}``: ``disc`` names one of the discs (its path as given or its
+    file name); ``hkl`` the reflection whose disc it is (default 000: a ±g disc of the pattern, as
+    Felix's felix.hkl); ``pattern`` names the exposure it was cut from — the discs of one pattern share
+    the thickness, rotation, k-scale and blur (refine/joint.py; parameters ``thickness@P`` …);
     ``simulation`` overrides keys of the config's simulation section for that disc (its zone axis,
     thickness, voltage); ``optics`` starts or fixes its detector optics (``centre: [x, y]``,
     ``rotation``, ``k_scale``, ``blur``); ``counts`` and ``mask`` as the options of one disc. A disc
     without an entry uses the config and the options."""
     from ..io import read_yaml
+    from .joint import check_pattern_name
 
     entries = read_yaml(path)
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
@@ -394,6 +397,11 @@ def read_disc_settings(path: str | os.PathLike[str], discs: list[str]) -> list[d
         hkl = entry.get("hkl", [0, 0, 0])
         if not (isinstance(hkl, list) and len(hkl) == 3 and all(isinstance(v, int) and not isinstance(v, bool) for v in hkl)):
             raise InputError(f"expected three integers [h, k, l], got {hkl!r}", path=path, field=f"[{n}].hkl")
+        if "pattern" in entry:
+            try:
+                check_pattern_name(str(entry["pattern"]))
+            except InputError as exc:
+                raise InputError(exc.message, path=path, field=f"[{n}].pattern") from None
         out[matches[0]] = dict(entry)
     return out
 
@@ -485,7 +493,10 @@ def refine_joint(cif: str | os.PathLike[str], disc_paths: list[str], config: dic
         counts_px.append(np.full(mask.size, float(disc_counts) if disc_counts is not None else 1.0))
         beams.update(pool_size=models[-1].n_pool, strong_beams_max=models[-1].n_beams)
         beams_all.append(beams)
-    joint = JointModel(models)
+    try:
+        joint = JointModel(models, patterns=[None if e.get("pattern") is None else str(e["pattern"]) for e in entries])
+    except InputError as exc:
+        raise InputError(exc.message, path=disc_settings, field=exc.field) from None
     has_counts = counts is not None or any(e.get("counts") is not None for e in entries)
 
     def show(iteration: int, chi2: float, values: dict[str, float]) -> None:
@@ -579,8 +590,9 @@ def register(subparsers: Any) -> None:
                    "(.dm3, .dm4, .emd, .mrc, .tif, Felix .img) whose disc is found, binned and cut to the model grid; "
                    "several discs of the crystal: a joint fit (shared structure; each disc its own thickness, optics, "
                    "scale and background)")
-    p.add_argument("--disc-settings", help="joint fit: YAML list of {disc: NAME, simulation: {...}, optics: {...}, "
-                   "counts: N, mask: M.tif}, each disc's own settings over the config's (docs/refine.md)")
+    p.add_argument("--disc-settings", help="joint fit: YAML list of {disc: NAME, hkl: [h, k, l], pattern: P, "
+                   "simulation: {...}, optics: {...}, counts: N, mask: M.tif}, each disc's own settings over the config's; "
+                   "the discs of one pattern share thickness, rotation, k_scale and blur (docs/refine.md)")
     p.add_argument("--config", required=True, help="config YAML (simulation settings: geometry, beams, thickness)")
     p.add_argument("--free", required=True, help="parameters: delta, kappa, u_iso, thickness; kappa/u_iso per site as kappa:<label> or per role as kappa:cation, kappa:anion; the detector optics centre (= centre_x, centre_y), rotation, k_scale, blur")
     p.add_argument("--family", help="use this config family's geometry and roles")
