@@ -72,6 +72,8 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
     #: one line per parameter that ended at a bound of its range (its σ then means little)
     at_bounds: list[str] = field(default_factory=list)
+    #: the thickness scan before the fit (refine/scan.py): per thickness parameter [(t [Å], χ²)]
+    thickness_scan: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
     @property
     def reduced_chi2(self) -> float:
@@ -118,8 +120,11 @@ def fit_disc(
     fit_background: bool = True,
     max_iter: int = 60,
     progress: Callable[[int, float, dict[str, float]], None] | None = None,
+    thickness_scan: Any = None,
 ) -> FitResult:
-    """Fit ``model`` to the ``observed`` disc (module docstring); returns the :class:`FitResult`."""
+    """Fit ``model`` to the ``observed`` disc (module docstring); returns the :class:`FitResult`.
+    ``thickness_scan``: thicknesses [Å] (a joint model: per thickness parameter); a free thickness
+    starts at the one of least χ² among them (refine/scan.py)."""
     start_time = time.perf_counter()
     shape = model.shape if hasattr(model, "shape") else (model.side, model.side)  # a joint model: its discs side by side
     use = check_disc(np.asarray(observed, dtype=float), shape, mask)
@@ -142,6 +147,16 @@ def fit_disc(
         noise = "unweighted least squares (σ = 1; uncertainties scaled by the reduced χ²)"
     if hasattr(model, "register"):  # a free disc centre: start where the starting disc lies best
         model.register(np.asarray(observed, dtype=float), use)
+    scans: dict[str, list[tuple[float, float]]] = {}
+    if thickness_scan is not None and len(thickness_scan) > 0:  # the thickness: start in the right fringe
+        from .scan import scan_thickness
+
+        sigma_all = np.ones(use.shape)
+        sigma_all[use] = sigma.numpy()
+        scans = scan_thickness(model, np.where(use, np.asarray(observed, dtype=float), 0.0), use, sigma_all, thickness_scan,
+                               fit_scale=fit_scale, fit_background=fit_background)
+        if scans and hasattr(model, "reselect_beams"):
+            model.reselect_beams(model.start)
     n_model = len(model.free)
     names = list(model.free) + (["scale"] if fit_scale else []) + (["background"] if fit_background else [])
     p = torch.cat([model.start, torch.tensor([1.0] * fit_scale + [0.0] * fit_background, dtype=torch.float64)])
@@ -304,7 +319,7 @@ def fit_disc(
     return FitResult(names=names, start=start.tolist(), values=p.tolist(), sigma=sig.tolist(), correlation=corr,
                      chi2=chi2, dof=dof, iterations=iteration, seconds=time.perf_counter() - start_time,
                      converged=converged, beam_refreshes=refreshes, noise_model=noise, fitted=fitted, residual=residual,
-                     history=history, at_bounds=at_bounds)
+                     history=history, at_bounds=at_bounds, thickness_scan=scans)
 
 
 def poisson_disc(disc: np.ndarray, counts: float, seed: int) -> np.ndarray:

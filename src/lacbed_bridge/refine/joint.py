@@ -119,7 +119,7 @@ class JointModel:
         """Each disc's scale and background by weighted linear least squares at the start
         (``observed``, ``use``, ``sigma`` shaped like the model, (1, Σ side_i²))."""
         observed, use, sigma = observed.reshape(-1), use.reshape(-1), sigma.reshape(-1)
-        for i, (lo, hi) in enumerate(self._spans()):
+        for i, (lo, hi) in enumerate(self.spans()):
             disc = self.models[i].evaluate(self.local(self.start, i)).reshape(-1).numpy()
             keep = use[lo:hi]
             w = 1.0 / sigma[lo:hi][keep]
@@ -131,12 +131,13 @@ class JointModel:
         """Each disc's free centre started where its starting disc lies best (DiscModel.register);
         ``observed`` and ``use`` shaped like the model, (1, Σ side_i²)."""
         observed, use = observed.reshape(-1), use.reshape(-1)
-        for i, ((lo, hi), m) in enumerate(zip(self._spans(), self.models, strict=True)):
+        for i, ((lo, hi), m) in enumerate(zip(self.spans(), self.models, strict=True)):
             if m.register(observed[lo:hi].reshape(m.side, m.side), use[lo:hi].reshape(m.side, m.side)) is not None:
                 for j, name in enumerate(m.free):
                     self.start[self.index[i][j]] = m.start[j]
 
-    def _spans(self) -> list[tuple[int, int]]:
+    def spans(self) -> list[tuple[int, int]]:
+        """Where each disc's pixels lie in the joint row: [(start, end)] per disc."""
         ends = np.cumsum([0] + self.sizes)
         return [(int(ends[i]), int(ends[i + 1])) for i in range(len(self.models))]
 
@@ -169,7 +170,7 @@ class JointModel:
     def split(self, flat: np.ndarray) -> list[np.ndarray]:
         """A (1, Σ side_i²) array back into the discs' side × side images."""
         flat = np.asarray(flat).reshape(-1)
-        return [flat[lo:hi].reshape(m.side, m.side) for (lo, hi), m in zip(self._spans(), self.models, strict=True)]
+        return [flat[lo:hi].reshape(m.side, m.side) for (lo, hi), m in zip(self.spans(), self.models, strict=True)]
 
     def crystal_at(self, theta: torch.Tensor):
         return self.models[0].crystal_at(self.local(theta, 0))

@@ -416,17 +416,41 @@ class DiscModel:
         """The detector's image of the (enlarged) disc: the Gaussian PSF, cropped to side × side."""
         return blur_image(image, self.optics(theta)[4], self.blur_margin)
 
+    def _amplitude(self, psi: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
+        """The fitted beam's amplitude (M ψ)_g per pixel from the strong beams' ψ (P, n, …)."""
+        if self.beam == 0:  # 000 is pool index 0, always strong, so it is the first beam of every pixel
+            return psi[:, 0] / norm[:, 0, None] if psi.dim() == 3 else psi[:, 0] / norm[:, 0]
+        # M ψ at the beam's place among each pixel's strong beams (0 where it is not strong)
+        arange = torch.arange(self.n_pool, device=self.device)[None, :]
+        order = torch.sort(torch.where(self.strong, arange, self.n_pool + arange), dim=1).values[:, : self.n_beams]
+        if psi.dim() == 3:
+            order, norm = order[..., None], norm[..., None]
+        return torch.where(order == self.beam, psi / norm, torch.zeros_like(psi)).sum(dim=1)
+
     def disc(self, theta: torch.Tensor) -> torch.Tensor:
         """The disc (side × side, float64) at parameters ``theta`` (differentiable)."""
         a, norm = self._matrices(theta)
         psi = torch.linalg.matrix_exp((1j * self._thickness(theta)) * a)[:, :, 0]
-        if self.beam == 0:  # 000 is pool index 0, always strong, so it is the first beam of every pixel
-            amp = psi[:, 0] / norm[:, 0]
-        else:  # M ψ at the beam's place among each pixel's strong beams (0 where it is not strong)
-            arange = torch.arange(self.n_pool, device=self.device)[None, :]
-            order = torch.sort(torch.where(self.strong, arange, self.n_pool + arange), dim=1).values[:, : self.n_beams]
-            amp = torch.where(order == self.beam, psi / norm, torch.zeros_like(psi)).sum(dim=1)
+        amp = self._amplitude(psi, norm)
         return self._detector(self._expand(amp.real**2 + amp.imag**2), theta)
+
+    def thickness_series(self, theta: torch.Tensor, thicknesses: list[float] | np.ndarray) -> torch.Tensor:
+        """The disc at every thickness of ``thicknesses`` [Å] (the rest of ``theta`` as given), shape
+        (n_t, side, side): one eigendecomposition of each pixel's absorbing structure matrix
+        Ã = V Λ V⁻¹ serves every thickness, ψ(t) = V exp(iΛt) V⁻¹ e₀ (the Bloch-wave solution,
+        Spence & Zuo 1992, Electron Microdiffraction, §2; Ã is not Hermitian with absorption, so the
+        general eigendecomposition). For a thickness scan before the fit (Felix's habit)."""
+        with torch.no_grad():
+            theta = theta.detach()
+            a, norm = self._matrices(theta)
+            lam, vectors = torch.linalg.eig(a)
+            c = torch.linalg.solve(vectors, torch.zeros_like(a[:, :, 0]).index_fill_(1, torch.tensor([0]), 1.0))
+            t = torch.as_tensor(np.asarray(thicknesses, dtype=float), dtype=torch.float64, device=self.device)
+            phases = torch.exp(1j * lam[:, :, None] * t[None, None, :])  # (P, n, n_t)
+            psi = torch.einsum("pij,pjt->pit", vectors, c[:, :, None] * phases)
+            amp = self._amplitude(psi, norm)  # (P, n_t)
+            images = self._expand(amp.real**2 + amp.imag**2)  # (side', side', n_t)
+            return torch.stack([self._detector(images[..., i], theta) for i in range(len(t))])
 
     def evaluate(self, theta: torch.Tensor) -> torch.Tensor:
         """The disc at ``theta`` without derivatives, by the model's solver (the fit's evaluations;

@@ -230,7 +230,7 @@ def fit_report(result: Any) -> dict[str, Any]:
         "correlation": np.round(result.correlation, 6).tolist(),
         "chi2": result.chi2, "dof": result.dof, "reduced_chi2": result.reduced_chi2, "noise_model": result.noise_model,
         "iterations": result.iterations, "beam_refreshes": result.beam_refreshes, "seconds": result.seconds,
-        "converged": result.converged,
+        "converged": result.converged, "thickness_scan": result.thickness_scan,
     }
 
 
@@ -250,8 +250,12 @@ def report_markdown(report: dict[str, Any]) -> str:
              f"{report['iterations']} iterations, {report['beam_refreshes']} beam refreshes, {report['seconds']:.1f} s "
              f"({'converged' if report['converged'] else 'NOT converged'}); χ² = {report['chi2']:.1f} for "
              f"{report['dof']} degrees of freedom (reduced {report['reduced_chi2']:.3f}).", "",
-             f"Noise model: {report['noise_model']}.", "",
-             "| parameter | start | refined | unit |", "|---|---|---|---|"]
+             f"Noise model: {report['noise_model']}.", ""]
+    for name, scan in (report.get("thickness_scan") or {}).items():
+        best = min(scan, key=lambda pair: pair[1])
+        lines += [f"Thickness scan before the fit ({name}): {len(scan)} thicknesses {scan[0][0]:g}–{scan[-1][0]:g} Å, "
+                  f"least χ² {best[1]:.4g} at {best[0]:g} Å, where the fit started.", ""]
+    lines += ["| parameter | start | refined | unit |", "|---|---|---|---|"]
     for name, p in report["parameters"].items():
         lines.append(f"| {name} | {p['start']:.6g} | {significant(p['value'], p['sigma'])} | {p['unit']} |")
     lines += ["", "Correlations:", "", "| | " + " | ".join(report["parameters"]) + " |",
@@ -269,14 +273,16 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
            counts: float | None = None, mask_path: str | os.PathLike[str] | None = None, fit_scale: bool = True,
            fit_background: bool = True, device: str | None = None, max_iter: int = 60, quiet: bool = False,
            geometry: Any = None, disc_centre: tuple[float, float] | None = None,
-           disc_radius: float | None = None) -> dict[str, Any]:
+           disc_radius: float | None = None, thickness_scan: bool = True) -> dict[str, Any]:
     """Run one refinement and write its files (module docstring); returns the report.
 
     ``geometry``: the detector optics (:class:`.optics.OpticsGeometry`: centre offset, rotation,
     k-scale, blur) — starting values of the free ones, fixed values of the others; a dict gives only
     some of them, over those a measured disc's preparation found. ``disc_path`` is a side × side TIFF
     on the model grid, or a measured file (refine/measured.py: .dm3, .dm4, .emd, .mrc, .tif, Felix
-    .img), whose disc is found (or at ``disc_centre``, ``disc_radius`` [frame px]), binned and cut."""
+    .img), whose disc is found (or at ``disc_centre``, ``disc_radius`` [frame px]), binned and cut.
+    ``thickness_scan``: a free thickness starts at the config's thickness of least χ² (its series
+    initial … final in steps of delta, when it has more than one; refine/scan.py)."""
     from dataclasses import replace
 
     import numpy as np
@@ -319,7 +325,8 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
 
     try:
         result = fit_disc(model, np.asarray(observed, dtype=float), mask=mask, counts=counts, fit_scale=fit_scale,
-                          fit_background=fit_background, max_iter=max_iter, progress=show)
+                          fit_background=fit_background, max_iter=max_iter, progress=show,
+                          thickness_scan=settings.thicknesses if thickness_scan else None)
     except InputError as exc:
         raise InputError(exc.message, path=disc_path, field=exc.field) from None
     out = Path(out_dir) if out_dir is not None else Path(disc_path).with_name(Path(disc_path).stem + "_refine")
@@ -433,11 +440,12 @@ def refine_joint(cif: str | os.PathLike[str], disc_paths: list[str], config: dic
                  disc_settings: str | os.PathLike[str] | None = None, out_dir: str | os.PathLike[str] | None = None,
                  family: str | None = None, roles_text: str | None = None, counts: float | None = None,
                  mask_path: str | os.PathLike[str] | None = None, device: str | None = None, max_iter: int = 60,
-                 quiet: bool = False) -> dict[str, Any]:
+                 quiet: bool = False, thickness_scan: bool = True) -> dict[str, Any]:
     """Fit several discs of one crystal at once (refine/joint.py): the structure shared, each disc
     its own thickness, optics, scale and background; per-disc settings from ``disc_settings``
     (:func:`read_disc_settings`). Writes refined.cif, fitted_<i>.tif, residual_<i>.tif and the
-    report (parameters of disc i named ``thickness@i`` …); returns the report."""
+    report (parameters of disc i named ``thickness@i`` …); returns the report. ``thickness_scan``: each
+    free thickness starts at the least χ² of its disc's thickness series (as :func:`refine`)."""
     import copy
     from dataclasses import replace
 
@@ -461,7 +469,7 @@ def refine_joint(cif: str | os.PathLike[str], disc_paths: list[str], config: dic
     entries = read_disc_settings(disc_settings, disc_paths) if disc_settings else [{} for _ in disc_paths]
     free = parse_free(free_text, [s.label for s in crystal.sites])
     roles = roles_for(crystal, config, roles_text, family) if needs_roles(free) else None
-    models, observed, masks, counts_px, beams_all = [], [], [], [], []
+    models, observed, masks, counts_px, beams_all, series = [], [], [], [], [], []
     for n, (path, entry) in enumerate(zip(disc_paths, entries, strict=True)):
         disc_config = copy.deepcopy(config)
         disc_config["simulation"] = {**disc_config.get("simulation", {}), **(entry.get("simulation") or {})}
@@ -477,6 +485,7 @@ def refine_joint(cif: str | os.PathLike[str], disc_paths: list[str], config: dic
             mask &= read_tiff(mask_file)[0] != 0
         mask &= np.isfinite(disc)
         settings, beams = fit_beams(crystal, sim.felix, sim, disc_meta, device=device)
+        series.append(settings.thicknesses)
         start = prepared.geometry if prepared is not None else OpticsGeometry()
         geometry = replace(start, **_optics_of(entry, disc_settings, n))
         try:
@@ -503,9 +512,12 @@ def refine_joint(cif: str | os.PathLike[str], disc_paths: list[str], config: dic
         if not quiet:
             print(f"  iteration {iteration:3d}  χ² {chi2:12.2f}", file=sys.stderr, flush=True)
 
+    grids: dict[str, list[float]] = {}
+    for i, thicknesses in enumerate(series):  # a pattern's thickness: its first disc's series
+        grids.setdefault(joint.name_of("thickness", i), thicknesses)
     result = fit_disc(joint, np.concatenate(observed)[None], mask=np.concatenate(masks)[None],
                       counts=np.concatenate(counts_px)[None] if has_counts else None, fit_scale=False,
-                      fit_background=False, max_iter=max_iter, progress=show)
+                      fit_background=False, max_iter=max_iter, progress=show, thickness_scan=grids if thickness_scan else None)
     out = Path(out_dir) if out_dir is not None else Path(disc_paths[0]).with_name(Path(disc_paths[0]).stem + "_joint_refine")
     out.mkdir(parents=True, exist_ok=True)
     theta = torch.tensor(result.values, dtype=torch.float64)
@@ -539,7 +551,7 @@ def _run(args: Any) -> int:
             raise InputError("a joint fit always fits each disc's scale and background", field="--no-scale")
         report = refine_joint(args.cif, args.disc, config, args.free, disc_settings=args.disc_settings, out_dir=args.out,
                               family=args.family, roles_text=args.roles, counts=args.counts, mask_path=args.mask,
-                              device=args.device, max_iter=args.max_iter)
+                              device=args.device, max_iter=args.max_iter, thickness_scan=not args.no_thickness_scan)
         _print_parameters(report)
         return 0
     given: dict[str, float] = {}
@@ -552,7 +564,7 @@ def _run(args: Any) -> int:
                     counts=args.counts, mask_path=args.mask, fit_scale=not args.no_scale,
                     fit_background=not args.no_background, device=args.device, max_iter=args.max_iter, geometry=given,
                     disc_centre=_numbers(args.disc_centre, 2, "--disc-centre") if args.disc_centre else None,
-                    disc_radius=args.disc_radius)
+                    disc_radius=args.disc_radius, thickness_scan=not args.no_thickness_scan)
     _print_parameters(report)
     return 0
 
@@ -610,6 +622,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--mask", help="TIFF of the disc's shape, nonzero = pixel used (disc edge, beam stop)")
     p.add_argument("--no-scale", action="store_true", help="do not fit an intensity scale")
     p.add_argument("--no-background", action="store_true", help="do not fit a constant background")
+    p.add_argument("--no-thickness-scan", action="store_true",
+                   help="start a free thickness at the config's thickness_index instead of the least χ² of its thickness "
+                   "series (initial_thickness … final_thickness in steps of delta_thickness; scanned when it has more than one)")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
     p.add_argument("--max-iter", type=int, default=60)
     p.add_argument("--out", help="output folder (default <disc>_refine/)")
