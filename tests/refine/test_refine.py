@@ -148,6 +148,36 @@ def test_mask_and_unweighted_fit_of_u_iso() -> None:
     assert "unweighted" in result.noise_model
 
 
+def test_the_covariance_does_not_depend_on_the_parameters_units() -> None:
+    """C = (JᵀJ)⁻¹ for a Jacobian whose columns differ by 10¹⁰ (a measured file's scale of 6·10⁴
+    beside a centre in px) equals the exact inverse; the plain pseudo-inverse cut the small
+    curvatures off (σ 10⁶ times too small, correlations +1.000 that were −0.98)."""
+    from lacbed_bridge.refine.fit import curvature_covariance
+
+    rng = np.random.default_rng(0)
+    base = np.stack([0.5 + 0.5 * rng.random(3000), np.ones(3000), rng.standard_normal(3000)], axis=1)
+    units = np.array([1e7, 1.0, 1e-3])
+    exact = np.linalg.inv(base.T @ base) / np.outer(units, units)
+    np.testing.assert_allclose(curvature_covariance(torch.tensor(base * units)), exact, rtol=1e-8)
+
+
+def test_an_unweighted_fit_gives_the_same_sigma_in_any_intensity_units() -> None:
+    """The same noisy disc fitted as it is and multiplied by 6·10⁴ (Felix's .img files are rescaled
+    to 0–65535): the same δ and thickness (within a tenth of σ: the fit stops within about a tenth of
+    σ of the minimum) and the same σ; the scale's σ scales with it."""
+    truth = _gaas(delta=0.3)
+    clean = simulate_builtin(truth, _settings(), device="cpu", pool_mode="shells").disc()
+    observed = clean + np.random.default_rng(1).normal(0.0, 0.01, clean.shape)
+    start = truth.with_sites(tuple(replace(s, pv=None) for s in truth.sites))
+    results = [fit_disc(DiscModel(start, _settings(initial_thickness=495.0, final_thickness=495.0), ["delta", "thickness"],
+                                  roles=Roles(GAAS, 4)), observed * units) for units in (1.0, 6e4)]
+    for name in ("delta", "thickness"):
+        assert abs(results[1].value(name) - results[0].value(name)) < 0.1 * results[0].uncertainty(name)
+        assert results[1].uncertainty(name) == pytest.approx(results[0].uncertainty(name), rel=0.02)
+    assert results[1].uncertainty("scale") == pytest.approx(6e4 * results[0].uncertainty("scale"), rel=0.02)
+    np.testing.assert_allclose(results[1].correlation, results[0].correlation, atol=0.02)
+
+
 def test_bad_input_gets_one_clear_line() -> None:
     crystal = _gaas()
     model = DiscModel(crystal, _settings(), ["thickness"])

@@ -27,3 +27,16 @@ def test_the_table_has_every_scenario_with_its_coverage() -> None:
     assert "kappa_rmse" not in summary[0]
     text = format_summary(summary)
     assert "kappa, joint" in text and "centred" in text
+
+
+def test_the_calibration_counts_z_scores_over_noise_draws() -> None:
+    """Six Poisson draws of one crystal's centred disc, each fitted: the z-scores' RMS and coverage,
+    over all fits and the unflagged ones."""
+    from lacbed_bridge.refine.scenarios import calibration, format_calibration
+
+    settings = _settings(pixel_count=4, min_reflection_pool=60, min_strong_beams=20)
+    result = calibration(SCENARIOS[0], settings, fits=6)
+    assert result["fits"] == 6 and result["all"]["n"] == 6 and result["unflagged"]["n"] <= 6
+    c = result["all"]
+    assert 0.0 < c["z_std"] < 5.0 and 0.0 <= c["within_1sigma"] <= c["within_2sigma"] <= 1.0 and c["sigma_mean"] > 0
+    assert "RMS z" in format_calibration(result)

@@ -102,6 +102,18 @@ def check_disc(observed: np.ndarray, shape: tuple[int, int], mask: np.ndarray | 
     return use
 
 
+def curvature_covariance(jac: torch.Tensor) -> np.ndarray:
+    """C = (JᵀJ)⁻¹ of the weighted residuals' Jacobian J (pixels × parameters), computed on the
+    columns scaled to unit norm, C = D (D JᵀJ D)⁺ D with D = diag(1/‖J_j‖): the parameters' units
+    differ by orders of magnitude (a scale of 10⁵ beside a centre in px), and the pseudo-inverse of
+    the unscaled matrix cuts the small curvatures off as rounding (correlations of ±1.000 that
+    are not in the data)."""
+    norms = torch.linalg.norm(jac, dim=0)
+    norms = torch.where(norms > 0, norms, torch.ones_like(norms))
+    scaled = jac / norms
+    return (torch.linalg.pinv(scaled.T @ scaled) / torch.outer(norms, norms)).numpy()
+
+
 def poisson_sigma(observed: Any, counts: Any) -> Any:
     """σ per pixel of a disc of Poisson counts, N = ``counts`` per unit intensity:
     σ² = max(D, 1/N)/N (the observed counts' variance, floored at one count); numpy or torch."""
@@ -243,8 +255,11 @@ def fit_disc(
         # the Gauss–Newton model's largest possible decrease, gᵀ(JᵀJ)⁻¹g: below the tolerance no
         # trial step can gain anything worth a disc
         # (as ‖JΔ‖² with the least-squares Δ, robust to an ill-conditioned JᵀJ; no information → try steps)
-        gauss_newton = torch.linalg.lstsq(jac, -r[:, None]).solution[:, 0]
-        predicted = float((jac @ gauss_newton).square().sum())
+        # (on unit-norm columns: the parameters' units differ by orders of magnitude, curvature_covariance)
+        norms = torch.linalg.norm(jac, dim=0)
+        scaled = jac / torch.where(norms > 0, norms, torch.ones_like(norms))
+        gauss_newton = torch.linalg.lstsq(scaled, -r[:, None]).solution[:, 0]
+        predicted = float((scaled @ gauss_newton).square().sum())
         if not math.isfinite(predicted) or predicted <= 0.0:
             predicted = math.inf
         improved, drop = False, 0.0
@@ -299,7 +314,7 @@ def fit_disc(
     if not jac_exact:
         r, jac = exact(p)
     dof = int(use.sum()) - len(p)
-    cov = torch.linalg.pinv(jac.T @ jac).numpy()
+    cov = curvature_covariance(jac)
     if counts is None:
         cov = cov * chi2 / max(dof, 1)
     sig = np.sqrt(np.clip(np.diag(cov), 0.0, None))
