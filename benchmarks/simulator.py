@@ -4,7 +4,7 @@
    machine vs the Felix wall time recorded in each case README (same case, same machine class:
    2-vCPU, one MPI rank). Ratio = builtin / Felix (target ≤ 1 on CPU).
 2. 128² GaAs [-110] with ≥ 50 and ≥ 150 strong beams (pools of 200 and 600): time per pattern.
-   Felix reference per pixel from DESIGN §8 (200/50: 4.6 ms/px measured; for 600/150 the
+   Felix reference per pixel from docs/performance.md, anchors (200/50: 4.6 ms/px measured; for 600/150 the
    geometric mean of the measured 600/100 (42 ms/px) and 600/200 (145 ms/px) is used, labelled
    as an estimate). On CUDA the targets are ≤ 50 ms (50 beams) and ≤ 0.5 s (150 beams).
 
@@ -47,7 +47,7 @@ from lacbed_bridge.simulate.felix.inp import parse_felix_inp
 
 REFERENCE = Path(__file__).resolve().parents[1] / "tests" / "data" / "felix_reference"
 CASES = ["GaAs_m110_930A_64px_noabs", "GaAs_m110_930A_64px_propabs", "GaAs_m110_930A_64px", "GaAs_m110_3t_128px"]
-FELIX_MS_PER_PIXEL = {50: 4.6, 150: math.sqrt(42.0 * 145.0)}  # DESIGN §8 (150: estimate)
+FELIX_MS_PER_PIXEL = {50: 4.6, 150: math.sqrt(42.0 * 145.0)}  # docs/performance.md, anchors (150: estimate)
 
 
 def felix_wall_time(case: Path) -> float:

@@ -1,6 +1,6 @@
 """Inference speed of the pix2pix U-Net generator, next to the simulator's time per pattern.
 
-Measures (DESIGN §8), each the median of synchronised runs after warm-up:
+Measures (docs/architecture.md §8), each the median of synchronised runs after warm-up:
 
 * latency at batch 1 [ms]: eager fp32, eager bf16 (autocast), torch.compile fp32 (skipped with a
   reason if it fails, e.g. no C++ compiler on CPU, or with --quick on CPU), CUDA graph fp32

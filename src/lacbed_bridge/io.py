@@ -1,4 +1,4 @@
-"""File helpers: atomic writes and float32 TIFF images with JSON metadata (DESIGN §6).
+"""File helpers: atomic writes and float32 TIFF images with JSON metadata (docs/architecture.md §6).
 
 Every file the package writes goes through :func:`atomic_write` (temporary file in the target
 folder, then ``os.replace``), so an interrupted run never leaves a half-written file that Snakemake

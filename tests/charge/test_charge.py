@@ -134,7 +134,7 @@ def test_charge_transfer_in_gaas_changes_200_in_the_expected_direction() -> None
     """F(200) = 4(f_Ga − f_As). X-ray: As (more electrons) gains and Ga loses valence density,
     so |f_Ga − f_As| grows. Electron (Mott–Bethe, f_e ∝ Z − f_x): Ga's screening drops (f_e up),
     As's rises (f_e down); neutral f_e(As) > f_e(Ga), so the difference and |F200| shrink.
-    DESIGN §3 quotes −9.2 % (IT92 ions); the single-zeta valence shell gives a larger drop."""
+    docs/architecture.md §3 quotes −9.2 % (IT92 ions); the single-zeta valence shell gives a larger drop."""
     x0, x1 = (_gaas_factor((2, 0, 0), charge.xray_form_factor, d) for d in (0.0, 0.5))
     e0, e1 = (_gaas_factor((2, 0, 0), charge.electron_form_factor, d) for d in (0.0, 0.5))
     assert x1 / x0 - 1 > 0.05

@@ -61,7 +61,7 @@ def test_cell_stays_neutral(prototype: str) -> None:
 
 
 def test_gaas_rule() -> None:
-    """DESIGN §3: P_v(Ga) = 3 − δ and P_v(As) = 5 + δ."""
+    """docs/architecture.md §3: P_v(Ga) = 3 − δ and P_v(As) = 5 + δ."""
     family = {"name": "gaas", "prototype": "zincblende", "n_variants": 10, "elements": {"A": ["Ga"], "B": ["As"]}}
     deltas = []
     for crystal, row in generate_family(family, MASTER):

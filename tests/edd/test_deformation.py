@@ -56,7 +56,7 @@ def test_deformation_is_the_change_of_the_total_density_and_linear_in_delta(sett
     full, _ = settings.deformation(_gaas(1.0))
     np.testing.assert_allclose(half, total5 - total0, atol=1e-12)  # κ = 1: ρ_IAM is the δ = 0 crystal
     np.testing.assert_allclose(full, 2.0 * half, atol=1e-9)  # P_v enters the form factor linearly
-    # the same signal is a tiny part of the total image (DESIGN §5: ≈ 6e-4 of full scale)
+    # the same signal is a tiny part of the total image (docs/architecture.md §5: ≈ 6e-4 of full scale)
     assert np.abs(half).max() / (total0.max() - total0.min()) < 2e-3
 
 

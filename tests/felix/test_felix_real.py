@@ -58,6 +58,6 @@ def test_real_felix_agrees_with_the_builtin_backend(tmp_path: Path) -> None:
     a, b = felix.disc(), builtin.disc()
     assert a.shape == b.shape == (32, 32)
     # measured on the 64 px case: max |ΔI| 0.03, r = 0.999994 (a rebuilt beam pool may differ
-    # from Felix's by a shell-boundary reflection, PHYSICS.md §5)
+    # from Felix's by a shell-boundary reflection, docs/felix_physics.md §5)
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.9999
     assert np.abs(a - b).max() < 0.05

@@ -2,7 +2,7 @@
 
 Acceptance (issue #3): Pearson r ≥ 0.99 and mean squared difference ≤ 1e-4 on the raw intensities,
 same side and orientation, for every reference case and thickness. We check far tighter bounds
-too: with CODATA constants the only differences from Felix are its c typo (PHYSICS.md §9.4); with
+too: with CODATA constants the only differences from Felix are its c typo (docs/felix_physics.md §9.4); with
 Felix's constants the result must agree to ~1e-6 (the fact sheet's independent re-implementation
 reached 1.6e-6).
 """
@@ -73,7 +73,7 @@ def test_220_disc_and_its_exact_zeros() -> None:
 
 
 def test_values_above_one_are_kept() -> None:
-    """Felix's absorption quirk (PHYSICS.md §9.2): ~6 % of Bird–King pixels exceed 1; never clip."""
+    """Felix's absorption quirk (docs/felix_physics.md §9.2): ~6 % of Bird–King pixels exceed 1; never clip."""
     result = run(CASES_64[2], "codata")
     img = result.disc()
     frac = float((img > 1).mean())

@@ -23,7 +23,7 @@ from lacbed_bridge.simulate.potential import pool_matrix
 
 
 def test_electron_kinematics_at_200kv() -> None:
-    # PHYSICS.md §1 (Felix constants): λ = 0.0250789 Å, γ = 1.3914686, K = 250.5364 1/Å
+    # docs/felix_physics.md §1 (Felix constants): λ = 0.0250789 Å, γ = 1.3914686, K = 250.5364 1/Å
     assert wavelength_from_voltage(200, "felix") == pytest.approx(0.0250789, abs=5e-8)
     assert lorentz_factor(200, "felix") == pytest.approx(1.3914686, abs=1e-7)
     assert wavenumber_from_voltage(200, "felix") == pytest.approx(250.5364, abs=1e-4)

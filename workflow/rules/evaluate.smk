@@ -1,4 +1,4 @@
-# Score each model on its split's test subset; then one summary table (DESIGN §7).
+# Score each model on its split's test subset; then one summary table (docs/architecture.md §7).
 rule evaluate:
     input:
         model=f"{R}/models/{{direction}}/{{model}}/seed{{seed}}/model.pt",

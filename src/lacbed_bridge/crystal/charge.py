@@ -1,6 +1,6 @@
 """Hansen–Coppens kappa charge model: X-ray and electron form factors of partly charged atoms.
 
-DESIGN §3. Each site carries a valence population P_v [e] and an expansion κ of its valence shell
+docs/architecture.md §3. Each site carries a valence population P_v [e] and an expansion κ of its valence shell
 (Hansen & Coppens 1978, Acta Cryst. A34, 909). The X-ray form factor is
 
     f_x(s) = f_core(s) + P_v · f_val(s/κ),          s = sinθ/λ [1/Å]

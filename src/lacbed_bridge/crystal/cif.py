@@ -1,9 +1,9 @@
-"""Reading and writing crystals as CIF through gemmi (DESIGN §3).
+"""Reading and writing crystals as CIF through gemmi (docs/architecture.md §3).
 
 Reading (:func:`read_cif`) takes the items we need from one data block of a small-molecule CIF:
 
 - cell ``_cell_length_a/b/c`` [Å], ``_cell_angle_alpha/beta/gamma`` [deg] (all six required),
-  ``_cell_volume`` [Å³] (optional, kept: Felix uses it in U_g = γF_g/(πV), PHYSICS.md);
+  ``_cell_volume`` [Å³] (optional, kept: Felix uses it in U_g = γF_g/(πV), docs/felix_physics.md §1);
 - space group: ``_space_group_name_H-M_alt`` or ``_symmetry_space_group_name_H-M``;
 - symmetry operations: ``_space_group_symop_operation_xyz`` or ``_symmetry_equiv_pos_as_xyz``
   (when absent, the H-M name must be one gemmi knows);

@@ -1,4 +1,4 @@
-"""The crystal data model shared by every stage (DESIGN §3).
+"""The crystal data model shared by every stage (docs/architecture.md §3).
 
 A :class:`Crystal` is what a CIF holds for our purposes: the cell, the space group (by name and,
 where the CIF lists them, its symmetry operations), and the asymmetric-unit sites with the

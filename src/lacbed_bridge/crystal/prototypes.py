@@ -1,4 +1,4 @@
-"""Prototype crystal structures per space group (``felix_inputs/prototypes.yaml``, DESIGN §3).
+"""Prototype crystal structures per space group (``felix_inputs/prototypes.yaml``, docs/architecture.md §3).
 
 A prototype is a structure type in one space group (any crystal system): the reference cell
 parameters the lattice leaves free (a; c for tetragonal and hexagonal cells, ...;

@@ -1,4 +1,4 @@
-"""Variant families: crystals sampled from a prototype with a seed (DESIGN §1, §3).
+"""Variant families: crystals sampled from a prototype with a seed (docs/architecture.md §1, §3).
 
 A family (one item of ``families`` in config.yaml, keys in src/lacbed_bridge/schemas/config.schema.yaml)
 names a prototype of ``felix_inputs/prototypes.yaml`` (or a folder of the user's CIFs, ``cif_dir``:
@@ -22,7 +22,7 @@ Draws 6 and 7 exist only where the family asks for them, so a cubic family's str
 Values are rounded to 6 decimals (cell lengths [Å], angles [deg], coordinates, U_iso [Å²], δ [e],
 κ) so the CIF and the table agree.
 
-**Charge model** (Hansen–Coppens, DESIGN §3): P_v = P_v,0 − q, where P_v,0 is the neutral
+**Charge model** (Hansen–Coppens, docs/architecture.md §3): P_v = P_v,0 − q, where P_v,0 is the neutral
 atom's valence count (:func:`~lacbed_bridge.crystal.charge.neutral_valence`) and q the atom's
 charge [e]. A transfer δ per formula unit moves T = δ · Z_f electrons per conventional cell
 (Z_f = formula units per cell = gcd of the site multiplicities) from the cation atoms to the
@@ -79,7 +79,7 @@ def family_seed(family_cfg: dict[str, Any], master_seed: int) -> int:
 
 
 def sample_id(family_name: str, index: int) -> str:
-    """``<family name>_<6-digit index>`` (DESIGN §1)."""
+    """``<family name>_<6-digit index>`` (docs/architecture.md §1)."""
     return f"{family_name}_{index:06d}"
 
 

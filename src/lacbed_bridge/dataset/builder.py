@@ -1,4 +1,4 @@
-"""Build the training dataset from per-sample EDD and LACBED images (DESIGN §5–§6).
+"""Build the training dataset from per-sample EDD and LACBED images (docs/architecture.md §5–§6).
 
 Input (written by the earlier stages): per sample ``<edd_root>/<family>/<sample_id>.tif`` and
 ``<lacbed_root>/<family>/<sample_id>.tif`` (float32 side × side, JSON metadata, see
@@ -17,7 +17,7 @@ Output folder::
     excluded.csv          the samples left out and why (also logged as warnings)
     splits/<name>.csv     random_<i> and loso_<group> (see :mod:`.splits`)
 
-Normalisation (DESIGN §5): ``x_norm = (x − offset) / scale`` with, per image kind, ``offset =
+Normalisation (docs/architecture.md §5): ``x_norm = (x − offset) / scale`` with, per image kind, ``offset =
 min(0, global minimum)`` and ``scale = global maximum − offset`` over all included samples. For
 non-negative data (the usual case) this is division by the dataset-wide maximum, so relative
 differences between samples — the charge-transfer signal, |F200| changes of a few per cent — are

@@ -1,4 +1,4 @@
-"""``lacbed-bridge dataset``: build the dataset stacks, manifest and splits (DESIGN §6)."""
+"""``lacbed-bridge dataset``: build the dataset stacks, manifest and splits (docs/architecture.md §6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Train/validation/test splits of a dataset (DESIGN §6).
+"""Train/validation/test splits of a dataset (docs/architecture.md §6).
 
 Two kinds of split, each written as ``splits/<name>.csv`` with columns ``index, sample_id, subset``
 (``subset`` ∈ {train, val, test}; ``index`` is the row of the sample in the dataset stacks):

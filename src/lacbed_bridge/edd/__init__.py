@@ -1,4 +1,4 @@
-"""EDD stage: electron density projected along the beam, as images on the LACBED grid (DESIGN §5)."""
+"""EDD stage: electron density projected along the beam, as images on the LACBED grid (docs/architecture.md §5)."""
 
 __all__ = ["project_density", "write_edd"]
 

@@ -1,4 +1,4 @@
-"""EDD image files: one CIF + the config -> one float32 TIFF of projected density [e/Å²] (DESIGN §5, §6)."""
+"""EDD image files: one CIF + the config -> one float32 TIFF of projected density [e/Å²] (docs/architecture.md §5, §6)."""
 
 from __future__ import annotations
 

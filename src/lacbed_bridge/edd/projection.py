@@ -1,4 +1,4 @@
-"""Projected electron density (EDD) images from zero-order-Laue-zone structure factors (DESIGN §5).
+"""Projected electron density (EDD) images from zero-order-Laue-zone structure factors (docs/architecture.md §5).
 
 The electron density of the crystal, ρ(r) = (1/V) Σ_g F(g) exp(−2πi g·r), projected along the
 beam over one lattice repeat t (the shortest lattice translation along [uvw], centring included),
@@ -12,7 +12,7 @@ with the X-ray structure factor of the Hansen–Coppens model (``crystal.charge`
 
 The sum is evaluated directly at the pixel centres, separably in x and y (two matrix products),
 so any field of view works and no FFT periodicity is imposed. Conventions (same as the LACBED
-image, DESIGN §4): column c ↔ X along x̂ ∥ h·a* + k·b* + l·c* (``x_direction``), row r ↔ Y along
+image, docs/architecture.md §4): column c ↔ X along x̂ ∥ h·a* + k·b* + l·c* (``x_direction``), row r ↔ Y along
 ŷ = ẑ × x̂, ẑ ∥ u·a + v·b + w·c (``beam_direction``); pixel centres at X_c = (c + ½ − side/2)·Δ,
 Y_r = (r + ½ − side/2)·Δ, Δ = field_of_view/side. **Origin:** the crystal's origin (0, 0, 0)
 projects onto the image centre (the corner shared by the four central pixels).

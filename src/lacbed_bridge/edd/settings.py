@@ -1,5 +1,5 @@
 """The settings of the EDD stage: one frozen object, built once from the config, for the image and
-for the workflow's reuse hash (DESIGN §5). Light to import: the projection loads where an image is made."""
+for the workflow's reuse hash (docs/architecture.md §5). Light to import: the projection loads where an image is made."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Shared pieces of the paper figures: display transforms, loaders of ``results/``, saving.
 
-Display conventions (DESIGN §5), applied with the dataset-wide normalisation constants of
+Display conventions (docs/architecture.md §5), applied with the dataset-wide normalisation constants of
 ``dataset/dataset.json`` (``x_norm = (x − offset) / scale``, one pair per image kind), never with a
 per-image scaling, so that the few-per-cent charge signal stays visible:
 

@@ -1,6 +1,6 @@
 """Figure (e): test metrics per seed and per space group, both directions, pix2pix next to the U-Net.
 
-Rows: MSE and SSIM on the [0, 1] scale (DESIGN §7); columns: directions. On the x axis "all" is
+Rows: MSE and SSIM on the [0, 1] scale (docs/architecture.md §7); columns: directions. On the x axis "all" is
 the whole test subset (``results/metrics/summary.csv``, rows of the training split
 ``train.split``) followed by one group per space group (``per_group.csv`` of each
 ``results/metrics/<direction>/<model>/seed<s>/``). Bars: mean over seeds, error bars: standard

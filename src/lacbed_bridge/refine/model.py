@@ -7,7 +7,7 @@ charge parameters through the structure factors and on the thickness through the
     Δf_e(s) = −0.023934 [P_v f_val(s/κ) − P_v,0 f_val(s)] / s²          (Mott–Bethe, s = q/2 > 0)
     ψ(t) = exp(i Ã(Ũ) t) e₀₀₀,  I = |M₀₀ ψ₀₀₀|²
 
-(potential.py, charge.py, bloch.py; PHYSICS.md §2-6), written here with torch operations so that
+(potential.py, charge.py, bloch.py; docs/felix_physics.md §2-6), written here with torch operations so that
 autograd (reverse and forward mode) differentiates I with respect to
 
 * ``delta``: the charge transfer δ [e per formula unit] from the cation to the anion atoms,

@@ -1,4 +1,4 @@
-"""LACBED simulation: one contract (DESIGN §4), two backends — ``builtin`` (bloch.py, PyTorch)
+"""LACBED simulation: one contract (docs/architecture.md §4), two backends — ``builtin`` (bloch.py, PyTorch)
 and ``felix`` (felix/backend.py, the external Felix program)."""
 
 __all__ = ["FelixSettings", "LacbedResult"]

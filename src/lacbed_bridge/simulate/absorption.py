@@ -1,6 +1,6 @@
 """Bird & King (1990) absorptive form factors, as Felix computes them (IAbsorbFLAG = 2).
 
-Bird & King, Acta Cryst. A46 (1990) 202; Felix ug_matrix_mod.f90:700-726, 857-925 (PHYSICS.md §3):
+Bird & King, Acta Cryst. A46 (1990) 202; Felix ug_matrix_mod.f90:700-726, 857-925 (docs/felix_physics.md §3):
 
     f'(g) = (2h/(m₀v)) · ∫∫_{ℝ²} f(q₁) f(q₂) [1 − exp(−2B(s'² − q_g²/16))] d²s'          [Å]
 

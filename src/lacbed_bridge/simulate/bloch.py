@@ -1,8 +1,8 @@
-"""The builtin Bloch-wave simulator of LACBED discs (PyTorch), Felix's physics (DESIGN §4).
+"""The builtin Bloch-wave simulator of LACBED discs (PyTorch), Felix's physics (docs/architecture.md §4).
 
-Per pixel (incident wave vector k, PHYSICS.md §4), following Felix master 9034b2a:
+Per pixel (incident wave vector k, docs/felix_physics.md §4), following Felix master 9034b2a:
 
-1. excitation errors, exact-geometry form (bloch_mod.f90:119-131; PHYSICS.md §6):
+1. excitation errors, exact-geometry form (bloch_mod.f90:119-131; docs/felix_physics.md §6):
    k₀ = (−|g|/2, 0, √(K² − |g|²/4)), k' = (k·ĝ, 0, √(K² − (k·ĝ)²)),
    s_g = −sgn(2k·g + |g|²)·(|g|/K)·√(2(K² − k₀·k')),  s₀₀₀ = 0           [1/Å, 2π convention]
 2. strong beams (bloch_mod.f90:405-465): S = {|s_g| < R} ∪ {|Ũ_g|/|s_g| ≥ 0.5}, with
@@ -11,7 +11,7 @@ Per pixel (incident wave vector k, PHYSICS.md §4), following Felix master 9034b
    A_gh = (4π²/2K)·Ũ(g − h), then Ã_gh = A_gh/√((1 + g·n̂/k_n)(1 + h·n̂/k_n));
 4. propagation (bloch_mod.f90:325-393): ψ(t) = M exp(iÃt) M⁻¹ e₀₀₀ with
    M = diag((1 + g·n̂/k_n)^{−½}). Felix diagonalises Ã (ZGEEV) and forms C e^{iγt} C⁻¹; the matrix
-   exponential of the same matrix is identical and batches well (DESIGN §4), so we use
+   exponential of the same matrix is identical and batches well (docs/architecture.md §4), so we use
    ``torch.linalg.matrix_exp`` on all pixels of a chunk at once; a thickness series reuses
    exp(iÃΔt) by repeated products. A multiple of the identity is taken out of Ã first (a global
    phase, no effect on intensities) to keep the norm, hence the scaling-and-squaring cost, small.
@@ -71,7 +71,8 @@ def check_supported(settings: FelixSettings, *, path: str | None = None) -> None
     unsupported = {
         "scatter_factor_method_flag": (0, "only 0 (Kirkland) is implemented"),
         "holz_flag": (0, "only 0 (the ZOLZ matrix branch) is implemented"),
-        "min_weak_beams": (0, "the weak-beam perturbation is not implemented (it is dimensionally inconsistent in Felix, PHYSICS.md §6)"),
+        "min_weak_beams": (0, "the weak-beam perturbation is not implemented (it is dimensionally inconsistent in Felix, "
+                              "docs/felix_physics.md §6)"),
         "acceptance_angle": (0.0, "only 0 (no acceptance cut) is implemented"),
         "refine_mode_flag": ("S", "only simulation mode S is implemented"),
     }
@@ -265,7 +266,7 @@ def structure_matrix(
     a = structure.coupling[idx[:, :, None], idx[:, None, :]]  # (P, m, m)
     diag_s = torch.gather(s, 1, idx)
     eye = torch.eye(n_beams, dtype=torch.bool, device=dev)
-    # Felix puts s_g alone on the diagonal: the mean absorption U'(0) is left out (PHYSICS.md §6),
+    # Felix puts s_g alone on the diagonal: the mean absorption U'(0) is left out (docs/felix_physics.md §6),
     # so the absorptive matrix has zero trace and some pixels gain intensity (I > 1). With
     # mean_absorption it is kept: the absorptive potential V(r) ≥ 0 then gives a positive
     # semi-definite V(g − h) (Bochner), the wave's norm can only fall and I ≤ 1.

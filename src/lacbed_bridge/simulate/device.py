@@ -11,5 +11,5 @@ __all__ = ["default_complex_dtype", "resolve_device"]
 
 
 def default_complex_dtype(device: torch.device) -> torch.dtype:
-    """complex128 on CPU (matches Felix's double precision), complex64 on GPU (DESIGN §4)."""
+    """complex128 on CPU (matches Felix's double precision), complex64 on GPU (docs/architecture.md §4)."""
     return torch.complex128 if device.type == "cpu" else torch.complex64

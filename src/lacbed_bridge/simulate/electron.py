@@ -3,7 +3,7 @@
 Two sets of constants (``constants=``):
 
 - ``"codata"`` (default): CODATA 2018 values;
-- ``"felix"``: the values hard-coded in Felix (smodules.f90:136-143; PHYSICS.md §1, §9 item 4),
+- ``"felix"``: the values hard-coded in Felix (smodules.f90:136-143; docs/felix_physics.md §1, §9.4),
   including its typo c = 2.99762458e8 m/s. They change λ by 1.6e-5 and γ by 6e-5 (relative) —
   physically negligible, but needed to reproduce Felix's output to ~1e-6 (the Felix drop-in mode
   uses them).

@@ -1,6 +1,6 @@
 """Crystal → microscope-frame geometry and the pixel → incident-wave-vector map.
 
-Conventions (Felix, PHYSICS.md §4; crystallography_mod.f90:134-223, bloch_mod.f90:105-112):
+Conventions (Felix, docs/felix_physics.md §4; crystallography_mod.f90:134-223, bloch_mod.f90:105-112):
 - orthogonal crystal frame: a ∥ x, b in the x–y plane;
 - reciprocal vectors **include 2π** (a* = 2π b×c / V), so |g| = 2π/d [1/Å];
 - microscope frame: X̂ ∥ IXDirection read as reciprocal-lattice (hkl) components, Ẑ ∥
@@ -113,7 +113,7 @@ def pixel_wavevectors(pixel_count: int, disc_radius: float, wavenumber: float) -
     """Incident wave vectors of all pixels, shape (2N, 2N, 3) [1/Å, with 2π], index [row, col],
     for N = ``pixel_count`` (IPixelCount) and the disc radius [1/Å, no 2π] (ROuterConvergenceAngle).
 
-    Δk = 2π·ROuterConvergenceAngle/N; k_x = (c − N + ½)Δk, k_y = (r − N + ½)Δk (PHYSICS.md §4).
+    Δk = 2π·ROuterConvergenceAngle/N; k_x = (c − N + ½)Δk, k_y = (r − N + ½)Δk (docs/felix_physics.md §4).
     """
     n = pixel_count
     dk = 2.0 * math.pi * disc_radius / n

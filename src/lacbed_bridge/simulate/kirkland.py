@@ -3,7 +3,7 @@ Microscopy*, 2nd ed., Appendix C, eq. C.15) — the table Felix uses for IScatte
 
     f_e(q) = Σ_{i=1..3} a_i / (q² + b_i) + Σ_{i=1..3} c_i exp(−d_i q²)     [Å]
 
-with q = 1/d = |g|/2π [1/Å] (PHYSICS.md §2). These are neutral-atom, non-relativistic amplitudes;
+with q = 1/d = |g|/2π [1/Å] (docs/felix_physics.md §2). These are neutral-atom, non-relativistic amplitudes;
 the Lorentz factor γ enters in U_g = γF_g/(πV).
 """
 

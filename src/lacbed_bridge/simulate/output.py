@@ -1,4 +1,4 @@
-"""Writing simulation results: the common TIFF (DESIGN §4, §6) and Felix's own output layout."""
+"""Writing simulation results: the common TIFF (docs/architecture.md §4, §6) and Felix's own output layout."""
 
 from __future__ import annotations
 

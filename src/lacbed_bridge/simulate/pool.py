@@ -1,4 +1,4 @@
-"""The reflection pool: Felix's HKLMake rule (setup_reflections_mod.f90:180-310; PHYSICS.md §5),
+"""The reflection pool: Felix's HKLMake rule (setup_reflections_mod.f90:180-310; docs/felix_physics.md §5),
 and the symmetric pool of complete shells.
 
 Two modes (:data:`POOL_MODES`):

@@ -1,10 +1,10 @@
-"""Structure factors U_g of the crystal potential, with absorption (PHYSICS.md §2-3).
+"""Structure factors U_g of the crystal potential, with absorption (docs/felix_physics.md §2-3).
 
     U_g = (γ/(πV)) Σ_j o_j f_j(q) exp(−B_j q²/4) exp(−2πi (h x_j + k y_j + l z_j))     [Å⁻²]
 
 (Felix ug_matrix_mod.f90:71-107), q = 1/d [1/Å], f_j the Kirkland electron form factor [Å] plus
 the charge model's Mott–Bethe correction for sites with a valence population P_v or κ ≠ 1
-(DESIGN §3; lacbed_bridge.crystal.charge), o_j the occupancy, B_j the Debye–Waller factor [Å²].
+(docs/architecture.md §3; lacbed_bridge.crystal.charge), o_j the occupancy, B_j the Debye–Waller factor [Å²].
 U is in the "1/λ" convention (U = 2mγeV_g/h²); the 4π²/(2K) that brings it to Felix's 2π
 convention is applied in the structure matrix.
 

@@ -1,4 +1,4 @@
-"""The common result of both simulation backends (DESIGN §4)."""
+"""The common result of both simulation backends (docs/architecture.md §4)."""
 
 from __future__ import annotations
 

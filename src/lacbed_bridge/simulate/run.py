@@ -1,4 +1,4 @@
-"""One interface to both backends: crystal + settings → LacbedResult → TIFF (DESIGN §4)."""
+"""One interface to both backends: crystal + settings → LacbedResult → TIFF (docs/architecture.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Simulation settings with Felix's own names and meanings (DESIGN §4), and the felix.inp format.
+"""Simulation settings with Felix's own names and meanings (docs/architecture.md §4), and the felix.inp format.
 
 :class:`FelixSettings` holds every key of Felix's ``felix.inp`` (layout of Felix master 9034b2a).
 ``config.yaml`` uses the same names in snake_case without the type prefix (``IPixelCount`` →
@@ -6,7 +6,7 @@
 ``felix.inp``, which :mod:`.felix.inp` writes and reads.
 
 Units: voltage [kV]; thicknesses [Å]; ``outer_convergence_angle`` is, despite its Felix name, the
-disc radius in k-space [1/Å, no 2π] (PHYSICS.md §4); ``g_limit`` [1/Å, no 2π]; Debye–Waller
+disc radius in k-space [1/Å, no 2π] (docs/felix_physics.md §4); ``g_limit`` [1/Å, no 2π]; Debye–Waller
 constant B [Å²]; ``absorption_per`` [%].
 """
 
@@ -130,7 +130,7 @@ class FelixSettings:
     @property
     def thicknesses(self) -> list[float]:
         """The thickness series [Å]: n = NINT((final − initial)/delta) + 1, both ends included
-        (Felix felixrefine.f90:400; PHYSICS.md §7)."""
+        (Felix felixrefine.f90:400; docs/felix_physics.md §7)."""
         if self.delta_thickness <= 0 or self.final_thickness <= self.initial_thickness:
             return [float(self.initial_thickness)]
         n = int(nint((self.final_thickness - self.initial_thickness) / self.delta_thickness)) + 1

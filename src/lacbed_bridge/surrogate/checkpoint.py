@@ -1,4 +1,4 @@
-"""Self-describing, resumable checkpoints of the surrogate (DESIGN §7).
+"""Self-describing, resumable checkpoints of the surrogate (docs/architecture.md §7).
 
 One ``torch.save`` file holding only tensors, numbers and strings, so it loads with
 ``torch.load(..., weights_only=True)`` (no pickled code). Everything that is not a tensor is

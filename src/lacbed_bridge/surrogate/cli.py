@@ -1,4 +1,4 @@
-"""``lacbed-bridge train | evaluate | predict``: the surrogate's sub-commands (DESIGN §7)."""
+"""``lacbed-bridge train | evaluate | predict``: the surrogate's sub-commands (docs/architecture.md §7)."""
 
 from __future__ import annotations
 

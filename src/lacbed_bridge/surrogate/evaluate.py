@@ -1,4 +1,4 @@
-"""Scoring a trained surrogate on a named split (DESIGN §7).
+"""Scoring a trained surrogate on a named split (docs/architecture.md §7).
 
 :func:`evaluate_model` runs the generator (``eval()``: no dropout, running batch-norm statistics)
 on one subset of one split and returns per-sample metrics on the [0, 1] scale (MSE, SSIM with a
@@ -250,7 +250,7 @@ def summary_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def write_summary(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Write ``summary.csv`` (DESIGN §7 columns ``direction, model, seed, split, n, mse, ssim, psnr``)."""
+    """Write ``summary.csv`` (docs/architecture.md §7 columns ``direction, model, seed, split, n, mse, ssim, psnr``)."""
     frame = summary_frame(rows)
     write_text_atomic(path, _csv_text(frame))
     return frame

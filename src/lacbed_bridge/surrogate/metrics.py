@@ -1,4 +1,4 @@
-"""Image metrics on the dataset's [0, 1] scale (DESIGN §7).
+"""Image metrics on the dataset's [0, 1] scale (docs/architecture.md §7).
 
 * MSE: mean over pixels of (prediction − target)² (the original's headline figure, < 0.02);
 * SSIM: Wang et al. 2004, Gaussian window 11 px, σ = 1.5 px, data range 1 (torchmetrics);
@@ -12,7 +12,7 @@ import math
 import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-#: SSIM settings (DESIGN §7).
+#: SSIM settings (docs/architecture.md §7).
 SSIM_KERNEL, SSIM_SIGMA, DATA_RANGE = 11, 1.5, 1.0
 
 

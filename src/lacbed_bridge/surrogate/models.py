@@ -1,4 +1,4 @@
-"""pix2pix networks for float images, one channel per image kind (DESIGN §7).
+"""pix2pix networks for float images, one channel per image kind (docs/architecture.md §7).
 
 * :class:`UNetGenerator` — the U-Net of Isola et al. 2017 ("Image-to-Image Translation with
   Conditional Adversarial Networks", arXiv 1611.07004, §3.2.1 and appendix 6.1.1): depth =

@@ -1,6 +1,6 @@
 """``lacbed-bridge metrics-summary``: collect per-model metrics.json files into summary.csv.
 
-The workflow's table of record (DESIGN §7): one row per (direction, model, seed, split) with the
+The workflow's table of record (docs/architecture.md §7): one row per (direction, model, seed, split) with the
 columns ``direction, model, seed, split, n, mse, ssim, psnr``, plus ``summary_seeds.csv`` beside
 it with mean ± std over seeds.
 """

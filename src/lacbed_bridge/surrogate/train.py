@@ -1,4 +1,4 @@
-"""Training of the pix2pix surrogate and the regression U-Net baseline (DESIGN §7).
+"""Training of the pix2pix surrogate and the regression U-Net baseline (docs/architecture.md §7).
 
 pix2pix (Isola et al. 2017, eq. 4): G* = arg min_G max_D L_cGAN(G, D) + λ·L_L1(G), alternating one
 discriminator step (real pair → 1, fake pair → 0, loss halved) and one generator step (fake pair

@@ -1,4 +1,4 @@
-"""The Felix backend (DESIGN §4): write a run folder, run the real Felix program, read its discs.
+"""The Felix backend (docs/architecture.md §4): write a run folder, run the real Felix program, read its discs.
 
 Public functions:
 
@@ -16,7 +16,7 @@ the output names and raw format are :mod:`.felix_files`. Every failure is a
 output folder behind (so nothing half-done is taken as a result), only the inputs and the log.
 
 Felix's values are intensities per unit incident beam; with absorption about 6 % of (000) pixels
-exceed 1 (max ≈ 1.2, PHYSICS.md §9.2). They are returned as they are, never clipped.
+exceed 1 (max ≈ 1.2, docs/felix_physics.md §9.2). They are returned as they are, never clipped.
 """
 
 from __future__ import annotations

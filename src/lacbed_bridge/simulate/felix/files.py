@@ -1,6 +1,6 @@
 """Felix's output file layout (names and the raw .bin format), shared by both backends.
 
-Facts (Felix master 9034b2a, write_output_mod.f90:323-386; PHYSICS.md §8):
+Facts (Felix master 9034b2a, write_output_mod.f90:323-386; docs/felix_physics.md §8):
 - folder ``<formula>_Sim_<tttt>A_<2N>x<2N>``: tttt = NINT(thickness in Å) zero-padded to 4
   digits, 2N zero-padded to 3 digits (``GaAs_Sim_0930A_064x064``);
 - file ``<formula>_<±h><±k><±l>.bin`` with explicit signs (``GaAs_+0+0+0.bin``);

@@ -20,7 +20,7 @@ Felix (WarwickMicroscopy/Felix, Fortran + MPI) reads ``felix.inp``, ``felix.cif`
   by message_mod.f90 PrintEndTime) are parsed from its output.
 
 Unpatched Felix gives wrong pixels with more than one MPI rank (ug_matrix_mod.f90 broadcasts the
-complex Ug matrix as MPI_DOUBLE_PRECISION, i.e. half of it; DESIGN §4, PHYSICS.md §9.1): such a
+complex Ug matrix as MPI_DOUBLE_PRECISION, i.e. half of it; docs/architecture.md §4, docs/felix_physics.md §9.1): such a
 command warns unless ``patched_mpi: true``.
 """
 
@@ -336,7 +336,7 @@ def run_felix(run_dir: str | os.PathLike[str], felix_cfg: dict[str, Any] | None,
     if ranks > 1 and not cfg["patched_mpi"]:
         message = (
             f"{name}: Felix runs with {ranks} MPI ranks; unpatched Felix broadcasts the complex Ug matrix as "
-            "real numbers and gives wrong pixels with more than one rank (DESIGN §4). Use one rank, or set "
+            "real numbers and gives wrong pixels with more than one rank (docs/felix_physics.md §9.1). Use one rank, or set "
             "simulation.felix.patched_mpi: true for a build that broadcasts MPI_DOUBLE_COMPLEX."
         )
         warnings.warn(message, FelixMPIWarning, stacklevel=2)
