@@ -16,9 +16,11 @@ b_i (``scale@i``, ``background@i``).
 Discs of one pattern — the (000) and ±g discs of one LACBED exposure, as Felix's ``felix.hkl``
 lists them — come from one specimen region under one detector: they share the thickness,
 rotation, k-scale and blur (named ``thickness@P`` … for the pattern P), while each keeps its own
-centre (each disc is cut from the frame on its own), scale and background. χ² is the sum over the discs' pixels, each weighted by its
-own noise; the Jacobian's columns are each disc's exact columns (:meth:`.model.DiscModel.jacobian`)
-placed where its parameters sit. The model presents the interface :func:`.fit.fit_disc` fits:
+centre (each disc is cut from the frame on its own), scale and background.
+
+χ² is the sum over the discs' pixels, each weighted by its own noise; the Jacobian's columns
+are each disc's exact columns (:meth:`.model.DiscModel.jacobian`) placed where its parameters
+sit. The model presents the interface :func:`.fit.fit_disc` fits:
 the discs' used pixels side by side as one row.
 """
 
