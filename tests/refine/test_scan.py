@@ -75,6 +75,16 @@ def test_a_scan_starts_the_fit_in_the_right_fringe() -> None:
         assert abs(result.value(name) - true) < 3 * result.uncertainty(name), name
 
 
+def test_a_fit_stopped_before_it_converged_says_so() -> None:
+    """Three iterations from 860 Å: not converged, and the warnings say that its σ do not hold."""
+    from lacbed_bridge.refine.run import fit_warnings
+
+    disc, model = _false_minimum_case()
+    result = fit_disc(model, disc, counts=1e5, max_iter=3)
+    assert not result.converged
+    assert any("without converging" in line for line in fit_warnings(result, True))
+
+
 @pytest.mark.slow
 def test_without_the_scan_the_same_fit_ends_in_a_false_minimum() -> None:
     """The contrast (measured): from 860 Å without the scan the fit ends at χ²/dof ≈ 250 with δ ≈ 0.27."""

@@ -207,10 +207,14 @@ POOR_FIT = 3.0
 
 def fit_warnings(result: Any, weighted: bool) -> list[str]:
     """What the report must say next to the numbers: parameters correlated or undetermined
-    (:func:`identifiability_warnings`), parameters that ended on a bound, and with Poisson weights
+    (:func:`identifiability_warnings`), parameters that ended on a bound, a fit that stopped before
+    converging, and with Poisson weights
     a χ²/dof far above 1 — a false minimum (LACBED fits are not convex: a thickness 20 Å off at
     900 Å can end in one) or a model that lacks something; its σ then mean little."""
     lines = identifiability_warnings(result.names, result.values, result.sigma, result.correlation) + list(result.at_bounds)
+    if not result.converged:  # measured: such fits carry the errors beyond their σ (docs/refine.md, σ calibration)
+        lines.append(f"the fit stopped after {result.iterations} iterations without converging: its values are not a "
+                     "minimum's and its σ do not cover their errors (raise --max-iter or start nearer)")
     if weighted and result.reduced_chi2 > POOR_FIT:
         lines.append(f"χ²/dof = {result.reduced_chi2:.3g} with Poisson weights: the fit did not reach the data (a false "
                      "minimum, or something the model lacks); start nearer (thickness, optics) and check the residual")
