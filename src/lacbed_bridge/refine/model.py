@@ -42,7 +42,8 @@ import torch
 from ..crystal.charge import MOTT_BETHE_CONSTANT, neutral_valence, valence_shell
 from ..crystal.model import Crystal, effective_b_iso
 from ..errors import InputError, SimulationError
-from ..simulate.bloch import BlochStructure, bloch_structure, excitation_errors, normal_correction, strong_beam_mask, structure_matrix
+from ..simulate.bloch import (BlochStructure, bloch_structure, eigen_waves, excitation_errors, normal_correction, strong_beam_mask,
+                              structure_matrix)
 from ..simulate.chebyshev import SeriesDivergence
 from ..simulate.electron import lorentz_factor, wavenumber_from_voltage
 from ..simulate.geometry import microscope_frame
@@ -439,18 +440,15 @@ class DiscModel:
         (n_t, side, side): one eigendecomposition of each pixel's absorbing structure matrix
         Ã = V Λ V⁻¹ serves every thickness, ψ(t) = V exp(iΛt) V⁻¹ e₀ (the Bloch-wave solution,
         Spence & Zuo 1992, Electron Microdiffraction, §2; Ã is not Hermitian with absorption, so the
-        general eigendecomposition). For a thickness scan before the fit (Felix's habit)."""
+        general eigendecomposition; simulate/bloch.py: eigen_waves). For a thickness scan before the
+        fit (Felix's habit)."""
         with torch.no_grad():
             theta = theta.detach()
             a, norm = self._matrices(theta)
-            lam, vectors = torch.linalg.eig(a)
-            c = torch.linalg.solve(vectors, torch.zeros_like(a[:, :, 0]).index_fill_(1, torch.tensor([0]), 1.0))
-            t = torch.as_tensor(np.asarray(thicknesses, dtype=float), dtype=torch.float64, device=self.device)
-            phases = torch.exp(1j * lam[:, :, None] * t[None, None, :])  # (P, n, n_t)
-            psi = torch.einsum("pij,pjt->pit", vectors, c[:, :, None] * phases)
+            psi = eigen_waves(a, list(thicknesses)).permute(1, 2, 0)  # (P, n, n_t)
             amp = self._amplitude(psi, norm)  # (P, n_t)
             images = self._expand(amp.real**2 + amp.imag**2)  # (side', side', n_t)
-            return torch.stack([self._detector(images[..., i], theta) for i in range(len(t))])
+            return torch.stack([self._detector(images[..., i], theta) for i in range(images.shape[-1])])
 
     def evaluate(self, theta: torch.Tensor) -> torch.Tensor:
         """The disc at ``theta`` without derivatives, by the model's solver (the fit's evaluations;

@@ -13,7 +13,8 @@ Per pixel (incident wave vector k, docs/felix_physics.md §4), following Felix m
    M = diag((1 + g·n̂/k_n)^{−½}). Felix diagonalises Ã (ZGEEV) and forms C e^{iγt} C⁻¹; the matrix
    exponential of the same matrix is identical and batches well (docs/architecture.md §4), so we use
    ``torch.linalg.matrix_exp`` on all pixels of a chunk at once; a thickness series reuses
-   exp(iÃΔt) by repeated products. A multiple of the identity is taken out of Ã first (a global
+   exp(iÃΔt) by repeated products (``solver: eigen`` diagonalises as Felix does, one
+   decomposition for the whole series; ``chebyshev``, :mod:`.chebyshev`). A multiple of the identity is taken out of Ã first (a global
    phase, no effect on intensities) to keep the norm, hence the scaling-and-squaring cost, small.
 5. I_g = |ψ_g|²; a reflection that is not strong at a pixel is 0 there (as in Felix).
 
@@ -45,20 +46,29 @@ from .symmetry import disc_symmetry, pixel_orbits
 from .settings import FELIX_NAMES, BeamGeometry, BeamSelection, FelixSettings, PotentialSettings
 
 Hkl = tuple[int, int, int]
-Solver = Literal["auto", "expm", "chebyshev"]
-#: how exp(iÃt)e₀ is computed: batched matrix exponentials, or a Chebyshev series on pixel blocks
-#: (``auto``: Chebyshev on a CPU, where it is several times faster, the exponential on a GPU)
-SOLVERS: tuple[str, ...] = ("auto", "expm", "chebyshev")
+Solver = Literal["auto", "expm", "chebyshev", "eigen"]
+#: how exp(iÃt)e₀ is computed: batched matrix exponentials, a Chebyshev series on pixel blocks, or
+#: one eigendecomposition per pixel for the whole thickness series (``auto``: docs/performance.md)
+SOLVERS: tuple[str, ...] = ("auto", "expm", "chebyshev", "eigen")
+#: on a CPU ``auto`` takes the eigendecomposition from this many thicknesses on: measured against
+#: the Chebyshev series (GaAs [001], ≤ 103 strong beams, 12² px, series from 100 Å in 10 Å, one
+#: thread; docs/performance.md): eigen/Chebyshev time 12.5 at 1 thickness, 3.1 at 48, 1.24 at 96,
+#: 0.88 at 128, 0.39 at 191 (the general eigendecomposition costs about 20 ms per pixel here; the
+#: series grows with the largest thickness and the number of thicknesses)
+EIGEN_FROM_THICKNESSES = 112
 
 
-def resolve_solver(solver: str, device: torch.device) -> str:
-    """``expm`` or ``chebyshev`` for ``solver`` on ``device`` (``auto``: Chebyshev on a CPU — 5.2×
-    faster than the exponential on the demo's disc, docs/performance.md — the batched
-    exponential on a GPU, where it was measured)."""
+def resolve_solver(solver: str, device: torch.device, n_thicknesses: int = 1) -> str:
+    """``expm``, ``chebyshev`` or ``eigen`` for ``solver`` on ``device`` (``auto``: on a CPU the
+    Chebyshev series for a few thicknesses — 5.2× faster than the exponential on the demo's disc —
+    and one eigendecomposition per pixel for a series of :data:`EIGEN_FROM_THICKNESSES` or more;
+    the batched exponential on a GPU, where it was measured; docs/performance.md)."""
     if solver not in SOLVERS:
         raise InputError(f"expected one of {list(SOLVERS)}, got {solver!r}", field="simulation.solver")
     if solver == "auto":
-        return "chebyshev" if device.type == "cpu" else "expm"
+        if device.type != "cpu":
+            return "expm"
+        return "eigen" if n_thicknesses >= EIGEN_FROM_THICKNESSES else "chebyshev"
     return solver
 
 STRONG_SG_STEP = 0.005  # [1/Å] RMaxSg start and increment (bloch_mod.f90:440-449)
@@ -299,6 +309,22 @@ def _exact_waves(a: torch.Tensor, thicknesses: Sequence[float]) -> Iterator[torc
         yield psi
 
 
+def eigen_waves(a: torch.Tensor, thicknesses: Sequence[float]) -> torch.Tensor:
+    """ψ(t) = exp(iÃt) e₀₀₀ for every pixel and thickness from one eigendecomposition per pixel,
+    Ã = V Λ V⁻¹, ψ(t) = V (e^{iΛt} ∘ V⁻¹e₀) — Felix's own route (ZGEEV, bloch_mod.f90:325-393;
+    Spence & Zuo 1992, Electron Microdiffraction, §2). Ã is not Hermitian with absorption, so the
+    general decomposition. ``a``: (P, n, n) complex; returns (T, P, n). A series of T thicknesses
+    costs one O(n³) decomposition and T products O(n²) per pixel (the Chebyshev series grows with
+    the largest thickness, the exponential with each)."""
+    lam, vectors = torch.linalg.eig(a)
+    e0 = torch.zeros(a.shape[:2], dtype=vectors.dtype, device=a.device)
+    e0[:, 0] = 1.0
+    c = torch.linalg.solve(vectors, e0)  # V⁻¹ e₀
+    t = torch.as_tensor(np.asarray(list(thicknesses), dtype=float), device=a.device).to(lam.dtype)
+    phases = torch.exp(1j * t[:, None, None] * lam[None])  # (T, P, n)
+    return torch.einsum("pij,tpj->tpi", vectors, phases * c[None])
+
+
 def propagate(
     structure: BlochStructure,
     k_all: np.ndarray,
@@ -315,9 +341,11 @@ def propagate(
     """Intensities of the pool beams ``out_idx`` for incident wave vectors ``k_all`` (P, 3)
     [1/Å, with 2π] over a thickness series [Å] (steps 1-5 above), in batches of directions.
 
-    ``solver``: ``expm`` (batched matrix exponentials, step 4) or ``chebyshev`` (the same
-    exp(iÃt)e₀ by a Chebyshev series on blocks of neighbouring pixels, :mod:`.chebyshev`)."""
-    if resolve_solver(solver, structure.device) == "chebyshev":
+    ``solver``: ``expm`` (batched matrix exponentials, step 4), ``eigen`` (one eigendecomposition
+    per pixel for the whole series, :func:`eigen_waves`) or ``chebyshev`` (the same exp(iÃt)e₀ by a
+    Chebyshev series on blocks of neighbouring pixels, :mod:`.chebyshev`)."""
+    solver = resolve_solver(solver, structure.device, len(thicknesses))  # type: ignore[assignment]
+    if solver == "chebyshev":
         from .chebyshev import propagate_blocks
 
         return propagate_blocks(structure, k_all, thicknesses, min_strong, out_idx, cdtype=cdtype, progress=progress)
@@ -333,8 +361,9 @@ def propagate(
         s, strong = pixel_beams(structure, k, min_strong)
         counts = strong.sum(dim=1)
         n_beams = int(counts.max())
-        # memory bound: ~10 matrices of n_beams² per pixel live inside matrix_exp
-        per_pixel = 10 * n_beams * n_beams * bytes_per_element
+        # memory bound: ~10 matrices of n_beams² per pixel live inside matrix_exp (eigen: and three
+        # (thicknesses × n_beams) arrays of phases and waves)
+        per_pixel = (10 * n_beams * n_beams + (3 * len(thicknesses) * n_beams if solver == "eigen" else 0)) * bytes_per_element
         limit = max(1, int(max_memory_gb * 2**30 // per_pixel))
         if chunk > limit:
             chunk = limit
@@ -342,7 +371,8 @@ def propagate(
             n_beams = int(counts.max())
         a, idx, valid, norm = structure_matrix(structure, k, s, strong, n_beams)
         m_diag = (1.0 / norm).to(cdtype)  # M = diag((1 + g·n̂/k_n)^(-1/2))
-        for it, psi in enumerate(_exact_waves(a.to(cdtype), thicknesses)):
+        waves = eigen_waves(a.to(cdtype), thicknesses) if solver == "eigen" else _exact_waves(a.to(cdtype), thicknesses)
+        for it, psi in enumerate(waves):
             amp = m_diag * psi
             intensity = (amp.real**2 + amp.imag**2).to(torch.float64)
             for j, gi in enumerate(out_idx):
@@ -426,13 +456,14 @@ def simulate_builtin(
         reproduces Felix to ~1e-6, see electron.py).
     solver: ``expm`` (batched matrix exponentials), ``chebyshev`` (Chebyshev series on blocks of
         neighbouring pixels, matrix–matrix products; equal to expm to ~1e-12 in complex128,
-        :mod:`.chebyshev`) or ``auto`` (Chebyshev on a CPU, expm on a GPU).
+        :mod:`.chebyshev`), ``eigen`` (one eigendecomposition per pixel for the whole thickness
+        series, :func:`eigen_waves`) or ``auto`` (:func:`resolve_solver`).
     """
     start = time.perf_counter()
     check_supported(settings)
     dev = resolve_device(device)
     cdtype = dtype or default_complex_dtype(dev)
-    solver = resolve_solver(solver, dev)  # type: ignore[assignment]
+    solver = resolve_solver(solver, dev, len(settings.thicknesses))  # type: ignore[assignment]
     wavenumber = wavenumber_from_voltage(settings.accelerating_voltage, constants)
     frame = microscope_frame(crystal, settings.geometry)
     structure = bloch_structure(crystal, frame, wavenumber, potential=settings.potential, beams=settings.beam_selection,
