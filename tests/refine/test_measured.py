@@ -202,3 +202,36 @@ def test_a_small_disc_in_a_large_frame_is_found() -> None:
     frame += np.random.default_rng(1).normal(0.0, 0.005, frame.shape)
     cx, cy, radius, fills = find_disc(frame)
     assert not fills and abs(cx - 131.3) < 0.3 and abs(cy - 250.8) < 0.3 and abs(radius - 22.0) < 0.5
+
+
+@pytest.mark.slow
+def test_a_pattern_of_real_discs_from_the_command_line(tmp_path: Path) -> None:
+    """The GaAs_long (000) and 220 discs (Felix's .img files) as one pattern through `refine`: the
+    config carries felix.inp's geometry, Bird–King absorption and thickness series (800–900 Å), so
+    the pattern's thickness is scanned over the series first (eleven thicknesses, both discs
+    summed) and fitted with the pattern's blur; each disc its centre. Tiny beams (100 / 30, 8² px)
+    and three iterations: the path, not the physics, is under test here (benchmarks/gaas_long.py
+    measures the physics)."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["simulation"].update(
+        incident_beam_direction=[-1, 1, 0], x_direction=[-1, -1, 0], normal_direction=[-1, 1, 0], accelerating_voltage=200.0,
+        outer_convergence_angle=0.7586, pixel_count=4, initial_thickness=800.0, final_thickness=900.0, delta_thickness=10.0,
+        thickness_index=0, absorb_flag=2, absorption_per=7.8, debye_waller_constant=0.0, min_reflection_pool=100,
+        min_strong_beams=30, use_symmetry=False, device="cpu")
+    config["simulation"]["convergence"] = None
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(validate_config(config)))
+    (tmp_path / "discs.yaml").write_text(yaml.safe_dump([
+        {"disc": "GaAs_+0+0+0.img", "pattern": "GaAs_long", "optics": {"blur": 0.4}},
+        {"disc": "GaAs_+2+2+0.img", "hkl": [2, 2, 0], "pattern": "GaAs_long", "optics": {"blur": 0.4}}]))
+    out = tmp_path / "out"
+    assert main(["refine", str(GAAS_LONG / "felix.cif"), str(GAAS_LONG / "GaAs_+0+0+0.img"), str(GAAS_LONG / "GaAs_+2+2+0.img"),
+                 "--config", str(tmp_path / "config.yaml"), "--disc-settings", str(tmp_path / "discs.yaml"),
+                 "--free", "thickness,centre,blur", "--max-iter", "3", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert {"thickness@GaAs_long", "blur@GaAs_long", "centre_x@1", "centre_y@2", "scale@2"} <= set(report["parameters"])
+    assert not any(name in report["parameters"] for name in ("thickness@1", "thickness@2", "blur@1"))
+    scan = report["thickness_scan"]["thickness@GaAs_long"]
+    assert [t for t, _ in scan] == [800.0 + 10.0 * i for i in range(11)]
+    assert report["parameters"]["thickness@GaAs_long"]["start"] == min(scan, key=lambda pair: pair[1])[0]
+    assert 780.0 < report["parameters"]["thickness@GaAs_long"]["value"] < 920.0
+    assert (out / "fitted_2.tif").is_file() and (out / "residual_1.tif").is_file()
