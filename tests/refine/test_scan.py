@@ -121,19 +121,11 @@ def test_a_joint_fit_scans_each_thickness_over_its_own_discs() -> None:
     """The joint fit that ends in a false minimum from 880 Å (test_joint: χ²/dof ≈ 44) starts its
     [110] disc's thickness at the best of 850–950 Å (the [001] disc's thickness@1 has no series and
     stays) and ends at the truth, χ²/dof ≈ 1 (measured: 0.96, δ 0.391, κ 1.0304, 899.95 Å)."""
-    from lacbed_bridge.refine.joint import JointModel
-    from test_joint import _started
+    from test_joint import false_minimum_joint
 
-    truth = _truth()
-    optics = [OpticsGeometry(), OpticsGeometry(centre_x=0.5)]
-    discs = [poisson_disc(simulate_observation(truth, _settings(**c), g), 1e5, seed=i)
-             for i, (c, g) in enumerate(zip(CASES, optics, strict=True), start=1)]
-    free = ["delta", "kappa:cation", "thickness", "centre_x"]
-    models = [DiscModel(_start(truth), _settings(**CASES[0]), free, roles=Roles(GAAS, 4)),
-              DiscModel(_start(truth), _started(CASES[1], 880.0 / 900.0), free, roles=Roles(GAAS, 4),
-                        geometry=OpticsGeometry(centre_x=0.3))]
-    result = fit_disc(JointModel(models), np.concatenate([d.reshape(-1) for d in discs])[None], counts=1e5,
-                      fit_scale=False, fit_background=False, thickness_scan={"thickness@2": np.arange(850.0, 951.0, 10.0)})
+    joint, observed = false_minimum_joint()
+    result = fit_disc(joint, observed, counts=1e5, fit_scale=False, fit_background=False,
+                      thickness_scan={"thickness@2": np.arange(850.0, 951.0, 10.0)})
     assert set(result.thickness_scan) == {"thickness@2"}
     scan = result.thickness_scan["thickness@2"]
     # the structure is still off at the scan (δ 0.2, κ 1, centre 0.2 px off): its least χ² lies at
