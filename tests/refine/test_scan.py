@@ -31,11 +31,13 @@ from lacbed_bridge.refine.synthetic import simulate_observation
 def test_the_series_is_the_disc_at_every_thickness(hkl, geometry, absorb: int) -> None:
     """One eigendecomposition per pixel gives the disc at every thickness: equal to the model's own
     disc (Chebyshev series) at each, for the 000 and a g disc, off-centre, rotated, rescaled and
-    blurred, with proportional and Bird–King absorption."""
+    blurred, with proportional and Bird–King absorption; `auto` (three thicknesses: the Chebyshev
+    disc at each) gives the same."""
     model = DiscModel(_truth(), _settings(absorb_flag=absorb), ["thickness"], hkl=hkl, geometry=geometry)
     thicknesses = [250.0, 500.0, 912.5]
-    series = model.thickness_series(model.start, thicknesses)
+    series = model.thickness_series(model.start, thicknesses, method="eigen")
     assert series.shape == (3, model.side, model.side)
+    np.testing.assert_allclose(model.thickness_series(model.start, thicknesses).numpy(), series.numpy(), rtol=0, atol=1e-10)
     for i, t in enumerate(thicknesses):
         theta = model.start.clone()
         theta[0] = t

@@ -42,8 +42,8 @@ import torch
 from ..crystal.charge import MOTT_BETHE_CONSTANT, neutral_valence, valence_shell
 from ..crystal.model import Crystal, effective_b_iso
 from ..errors import InputError, SimulationError
-from ..simulate.bloch import (BlochStructure, bloch_structure, eigen_waves, excitation_errors, normal_correction, strong_beam_mask,
-                              structure_matrix)
+from ..simulate.bloch import (EIGEN_FROM_THICKNESSES, BlochStructure, bloch_structure, eigen_waves, excitation_errors,
+                              normal_correction, strong_beam_mask, structure_matrix)
 from ..simulate.chebyshev import SeriesDivergence
 from ..simulate.electron import lorentz_factor, wavenumber_from_voltage
 from ..simulate.geometry import microscope_frame
@@ -435,13 +435,27 @@ class DiscModel:
         amp = self._amplitude(psi, norm)
         return self._detector(self._expand(amp.real**2 + amp.imag**2), theta)
 
-    def thickness_series(self, theta: torch.Tensor, thicknesses: list[float] | np.ndarray) -> torch.Tensor:
+    def thickness_series(self, theta: torch.Tensor, thicknesses: list[float] | np.ndarray, *,
+                         method: str = "auto") -> torch.Tensor:
         """The disc at every thickness of ``thicknesses`` [Å] (the rest of ``theta`` as given), shape
-        (n_t, side, side): one eigendecomposition of each pixel's absorbing structure matrix
-        Ã = V Λ V⁻¹ serves every thickness, ψ(t) = V exp(iΛt) V⁻¹ e₀ (the Bloch-wave solution,
-        Spence & Zuo 1992, Electron Microdiffraction, §2; Ã is not Hermitian with absorption, so the
-        general eigendecomposition; simulate/bloch.py: eigen_waves). For a thickness scan before the
-        fit (Felix's habit)."""
+        (n_t, side, side), for a thickness scan before the fit (Felix's habit). ``method``
+        ``eigen``: one eigendecomposition of each pixel's absorbing structure matrix Ã = V Λ V⁻¹
+        serves every thickness, ψ(t) = V exp(iΛt) V⁻¹ e₀ (the Bloch-wave solution, Spence & Zuo
+        1992, Electron Microdiffraction, §2; Ã is not Hermitian with absorption, so the general
+        eigendecomposition; simulate/bloch.py: eigen_waves); ``evaluate``: :meth:`evaluate` at each
+        thickness (the thickness must be free); ``auto``: the faster, as the simulator's solver
+        (the eigendecomposition from EIGEN_FROM_THICKNESSES thicknesses on)."""
+        if method == "auto":
+            many = len(thicknesses) >= EIGEN_FROM_THICKNESSES or "thickness" not in self.free or self.solver != "chebyshev"
+            method = "eigen" if many else "evaluate"
+        if method == "evaluate":
+            index = self.free.index("thickness")
+            discs = []
+            for t in thicknesses:
+                at = theta.detach().clone()
+                at[index] = float(t)
+                discs.append(self.evaluate(at))
+            return torch.stack(discs)
         with torch.no_grad():
             theta = theta.detach()
             a, norm = self._matrices(theta)

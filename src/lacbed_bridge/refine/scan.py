@@ -5,7 +5,8 @@ the true thickness can settle in the neighbouring fringe's minimum (docs/refine.
 minimum at ≈ 2 % off, 900 Å). Felix therefore compares every thickness of its series
 (``RInitialThickness`` … ``RFinalThickness`` in steps of ``RDeltaThickness``) with the
 experiment before it refines anything, and so does this scan: the disc at every thickness of
-the series from one eigendecomposition per pixel (:meth:`.model.DiscModel.thickness_series`), the
+the series (:meth:`.model.DiscModel.thickness_series`: the model's own disc at each of a few
+thicknesses, one eigendecomposition per pixel for a long series), the
 disc's intensity scale and background solved linearly at each (weighted least squares, as the
 fit), and the fit started at the thickness of least χ². In a joint fit each thickness parameter
 (``thickness@i`` of a disc, ``thickness@P`` of a pattern) is scanned over the discs it sets, the
