@@ -102,15 +102,20 @@ def check_disc(observed: np.ndarray, shape: tuple[int, int], mask: np.ndarray | 
     return use
 
 
-def curvature_covariance(jac: torch.Tensor) -> np.ndarray:
-    """C = (JᵀJ)⁻¹ of the weighted residuals' Jacobian J (pixels × parameters), computed on the
-    columns scaled to unit norm, C = D (D JᵀJ D)⁺ D with D = diag(1/‖J_j‖): the parameters' units
-    differ by orders of magnitude (a scale of 10⁵ beside a centre in px), and the pseudo-inverse of
-    the unscaled matrix cuts the small curvatures off as rounding (correlations of ±1.000 that
-    are not in the data)."""
+def unit_columns(jac: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """J D and the column norms 1/D, D = diag(1/‖J_j‖) (a zero column kept as it is): the
+    parameters' units differ by orders of magnitude (a scale of 10⁵ beside a centre in px), and a
+    least-squares solve or pseudo-inverse of the unscaled J cuts the small curvatures off as rounding."""
     norms = torch.linalg.norm(jac, dim=0)
     norms = torch.where(norms > 0, norms, torch.ones_like(norms))
-    scaled = jac / norms
+    return jac / norms, norms
+
+
+def curvature_covariance(jac: torch.Tensor) -> np.ndarray:
+    """C = (JᵀJ)⁻¹ of the weighted residuals' Jacobian J (pixels × parameters), computed on the
+    columns scaled to unit norm, C = D (D JᵀJ D)⁺ D (:func:`unit_columns`; unscaled, correlations
+    of ±1.000 that are not in the data)."""
+    scaled, norms = unit_columns(jac)
     return (torch.linalg.pinv(scaled.T @ scaled) / torch.outer(norms, norms)).numpy()
 
 
@@ -255,9 +260,8 @@ def fit_disc(
         # the Gauss–Newton model's largest possible decrease, gᵀ(JᵀJ)⁻¹g: below the tolerance no
         # trial step can gain anything worth a disc
         # (as ‖JΔ‖² with the least-squares Δ, robust to an ill-conditioned JᵀJ; no information → try steps)
-        # (on unit-norm columns: the parameters' units differ by orders of magnitude, curvature_covariance)
-        norms = torch.linalg.norm(jac, dim=0)
-        scaled = jac / torch.where(norms > 0, norms, torch.ones_like(norms))
+        # (on unit-norm columns: the parameters' units differ by orders of magnitude)
+        scaled, _ = unit_columns(jac)
         gauss_newton = torch.linalg.lstsq(scaled, -r[:, None]).solution[:, 0]
         predicted = float((scaled @ gauss_newton).square().sum())
         if not math.isfinite(predicted) or predicted <= 0.0:

@@ -61,7 +61,7 @@ def scan_thickness(model: DiscModel | JointModel, observed: np.ndarray, use: np.
     per scanned parameter, the (thickness, χ²) pairs."""
     scans: dict[str, list[tuple[float, float]]] = {}
     if isinstance(model, JointModel):
-        spans = model.spans()
+        parts = [model.split(a) for a in (observed, use, sigma)]  # each disc's own images
         for k, name in enumerate(model.free):
             grids = thicknesses if isinstance(thicknesses, Mapping) else {name: thicknesses}
             if name.partition("@")[0] != "thickness" or len(grids.get(name, ())) < 2:
@@ -69,12 +69,9 @@ def scan_thickness(model: DiscModel | JointModel, observed: np.ndarray, use: np.
             grid = np.asarray(grids[name], dtype=float)
             total = np.zeros(len(grid))
             for i, m in enumerate(model.models):
-                if model.name_of("thickness", i) != name:
-                    continue
-                lo, hi = spans[i]
-                part = (lambda a: np.asarray(a).reshape(-1)[lo:hi].reshape(m.side, m.side))  # noqa: E731
-                total += _disc_chi2(m, model.local(model.start, i), grid, part(observed), part(use), part(sigma),
-                                    scale=True, background=True)
+                if model.name_of("thickness", i) == name:
+                    total += _disc_chi2(m, model.local(model.start, i), grid, parts[0][i], parts[1][i], parts[2][i],
+                                        scale=True, background=True)
             best = float(grid[int(np.argmin(total))])
             model.start[k] = best
             for i, m in enumerate(model.models):
