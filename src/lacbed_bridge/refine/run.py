@@ -277,7 +277,7 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
            counts: float | None = None, mask_path: str | os.PathLike[str] | None = None, fit_scale: bool = True,
            fit_background: bool = True, device: str | None = None, max_iter: int = 60, quiet: bool = False,
            geometry: Any = None, disc_centre: tuple[float, float] | None = None,
-           disc_radius: float | None = None, thickness_scan: bool = True) -> dict[str, Any]:
+           disc_radius: float | None = None, thickness_scan: bool = True, start: str | None = None) -> dict[str, Any]:
     """Run one refinement and write its files (module docstring); returns the report.
 
     ``geometry``: the detector optics (:class:`.optics.OpticsGeometry`: centre offset, rotation,
@@ -286,7 +286,9 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
     on the model grid, or a measured file (refine/measured.py: .dm3, .dm4, .emd, .mrc, .tif, Felix
     .img), whose disc is found (or at ``disc_centre``, ``disc_radius`` [frame px]), binned and cut.
     ``thickness_scan``: a free thickness starts at the config's thickness of least χ² (its series
-    initial … final in steps of delta, when it has more than one; refine/scan.py)."""
+    initial … final in steps of delta, when it has more than one; refine/scan.py). ``start``:
+    ``surrogate:MODEL`` starts the free parameters a charge estimator reads (δ, thickness) at its
+    estimate from this disc (:func:`surrogate_start`)."""
     from dataclasses import replace
 
     import numpy as np
@@ -321,6 +323,8 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
     geometry = geometry or start_optics
     model = DiscModel(crystal, settings, free, roles=roles, thickness_index=index, device=resolve_device(device or "cpu"),
                       mean_absorption=sim.builtin.mean_absorption, geometry=geometry)
+
+    estimate = surrogate_start(model, observed, start) if start else None
 
     def show(iteration: int, chi2: float, values: dict[str, float]) -> None:
         if not quiet:
@@ -360,11 +364,36 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
         **fit_report(result), "held_fixed": held, "pool_size": model.n_pool,
         "pixels_solved": model.pixels_solved, "disc_symmetry": model.symmetry, "beams": beams,
         "measured": prepared.info if prepared is not None else None,
-        "thickness_index": index, "version": __version__,
+        "thickness_index": index, "surrogate_start": estimate, "version": __version__,
     }
     write_text_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
     write_text_atomic(out / "report.md", report_markdown(report))
     return report
+
+
+def surrogate_start(model: Any, observed: Any, spec: str) -> dict[str, Any]:
+    """``--start surrogate:MODEL``: read the disc with the charge estimator MODEL
+    (surrogate/estimator.py) and start each free parameter it estimates there (δ [e], thickness [Å]),
+    clipped into the estimator's training range. Returns the estimate (value, σ, whether used) for the
+    report. The disc must be on the model grid (a measured frame is cut to it first)."""
+    import numpy as np
+
+    from ..surrogate.estimator import load_estimator
+
+    kind, _, path = spec.partition(":")
+    if kind != "surrogate" or not path:
+        raise InputError(f"expected surrogate:MODEL (a charge estimator's model.pt or folder), got {spec!r}", field="--start")
+    estimator = load_estimator(path)
+    values = estimator.estimate(np.asarray(observed, dtype=float)[None])
+    out: dict[str, Any] = {"model": str(path)}
+    for name in estimator.targets:
+        value, sigma = float(values[name][0]), float(values[f"{name}_sigma"][0])
+        lo, hi = estimator.info["target_range"][name]
+        used = name in model.free
+        if used:
+            model.start[model.free.index(name)] = min(max(value, lo), hi)
+        out[name] = {"value": value, "sigma": sigma, "used": used}
+    return out
 
 
 #: keys of one entry of a joint fit's disc settings file (refine --disc-settings)
@@ -551,6 +580,8 @@ def _run(args: Any) -> int:
             if getattr(args, option) is not None:
                 raise InputError("a joint fit takes each disc's optics from --disc-settings (optics: {...})",
                                  field="--" + option.replace("_", "-"))
+        if args.start:
+            raise InputError("a surrogate start reads one disc; a joint fit starts from the CIF", field="--start")
         if args.no_scale or args.no_background:
             raise InputError("a joint fit always fits each disc's scale and background", field="--no-scale")
         report = refine_joint(args.cif, args.disc, config, args.free, disc_settings=args.disc_settings, out_dir=args.out,
@@ -568,7 +599,7 @@ def _run(args: Any) -> int:
                     counts=args.counts, mask_path=args.mask, fit_scale=not args.no_scale,
                     fit_background=not args.no_background, device=args.device, max_iter=args.max_iter, geometry=given,
                     disc_centre=_numbers(args.disc_centre, 2, "--disc-centre") if args.disc_centre else None,
-                    disc_radius=args.disc_radius, thickness_scan=not args.no_thickness_scan)
+                    disc_radius=args.disc_radius, thickness_scan=not args.no_thickness_scan, start=args.start)
     _print_parameters(report)
     return 0
 
@@ -629,6 +660,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-thickness-scan", action="store_true",
                    help="start a free thickness at the config's thickness_index instead of the least χ² of its thickness "
                    "series (initial_thickness … final_thickness in steps of delta_thickness; scanned when it has more than one)")
+    p.add_argument("--start", help="surrogate:MODEL: start δ (and a free thickness) at a charge estimator's reading of "
+                   "the disc (lacbed-bridge train-estimator) instead of the CIF's")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
     p.add_argument("--max-iter", type=int, default=60)
     p.add_argument("--out", help="output folder (default <disc>_refine/)")

@@ -1,0 +1,174 @@
+"""The charge estimator: δ with a calibrated σ from one disc; its training, scoring, predict and refine start."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from lacbed_bridge.cli import main
+from lacbed_bridge.dataset.builder import build_dataset, sample_refs_from_variants
+from lacbed_bridge.errors import ConfigError, InputError
+from lacbed_bridge.io import write_tiff
+from lacbed_bridge.surrogate.estimator import EstimatorConfig, load_estimator
+from lacbed_bridge.surrogate.estimator_eval import evaluate_estimator, noisy, summarise
+from lacbed_bridge.surrogate.estimator_train import calibration_factors, load_discs, poisson_noise, train_estimator
+
+from surrogate_helpers import synthetic
+
+REPO = Path(__file__).resolve().parents[2]
+SMALL = {"epochs": 90, "channels": 4, "batch_size": 8}
+
+
+def _series(root: Path, side: int) -> Path:
+    """Synthetic charge series (δ = 0, ½, 1 per base crystal; the disc carries a δ-sized fringe)."""
+    csvs = synthetic.make_results(root, {"F-43m_zincblende": 14 * 3, "Fm-3m_rocksalt": 8 * 3}, side=side, charge_states=3)
+    refs = sample_refs_from_variants(csvs, edd_root=root / "edd", lacbed_root=root / "lacbed")
+    build_dataset(refs, root / "dataset", seed=5, split_fractions=(0.6, 0.2, 0.2))
+    return root / "dataset"
+
+
+@pytest.fixture(scope="module")
+def series(tmp_path_factory) -> Path:
+    return _series(tmp_path_factory.mktemp("est_series"), 32)
+
+
+@pytest.fixture(scope="module")
+def estimator_dir(series, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("estimator")
+    train_estimator(series, out, seed=0, config=EstimatorConfig(**SMALL))
+    return out
+
+
+def test_config_refuses_unknown_keys_and_bad_values() -> None:
+    with pytest.raises(ConfigError, match="estimator"):
+        EstimatorConfig.from_mapping({"epoch": 3})
+    with pytest.raises(ConfigError, match="estimator.targets"):
+        EstimatorConfig.from_mapping({"targets": ["kappa"]})
+    with pytest.raises(ConfigError, match="estimator.noise_counts"):
+        EstimatorConfig.from_mapping({"noise_counts": [100, 10]})
+    assert EstimatorConfig.from_mapping({"noise_counts": [10, 100]}).noise_counts == (10.0, 100.0)
+
+
+def test_it_reads_delta_on_held_out_discs_better_than_the_middle_of_the_range(series, estimator_dir) -> None:
+    table, groups, summary = evaluate_estimator(estimator_dir, series, split="random_0", subset="test")
+    assert summary["targets"] == ["delta"]  # thickness is not in the synthetic manifest: dropped
+    assert summary["n"] == len(table) >= 8
+    assert summary["delta_rmse"] < 0.5 * summary["delta_prior_rmse"]
+    assert {"delta", "delta_pred", "delta_sigma", "delta_z"} <= set(table.columns)
+    assert set(groups["spacegroup"]) == {"F-43m", "Fm-3m"} and groups["n"].sum() == summary["n"]
+
+
+def test_same_seed_same_weights_and_a_scale_or_background_does_not_change_the_estimate(series, estimator_dir, tmp_path) -> None:
+    again = train_estimator(series, tmp_path / "again", seed=0, config=EstimatorConfig(**SMALL))
+    a, b = torch.load(estimator_dir / "model.pt", weights_only=True), torch.load(again, weights_only=True)
+    assert all(torch.equal(a["estimator"][k], b["estimator"][k]) for k in a["estimator"])
+    assert a["data_json"] == b["data_json"]
+    estimator = load_estimator(estimator_dir)
+    discs, _ = load_discs(series, "random_0", "test")
+    plain, shifted = estimator.estimate(discs), estimator.estimate(3.7e4 * discs + 250.0)
+    np.testing.assert_allclose(shifted["delta"], plain["delta"], atol=1e-4)
+    np.testing.assert_allclose(shifted["delta_sigma"], plain["delta_sigma"], rtol=1e-3)
+    with pytest.raises(InputError, match="does not match"):
+        estimator.estimate(discs[:, :16, :16])
+
+
+def test_calibration_makes_rms_z_one_on_the_validation_discs(series, estimator_dir) -> None:
+    estimator = load_estimator(estimator_dir)
+    discs, rows = load_discs(series, "random_0", "val")
+    y = ((rows[["delta"]].to_numpy() - estimator.mean) / estimator.scale)
+    c = calibration_factors(estimator.net, discs, y)
+    np.testing.assert_allclose(c, estimator.calibration, rtol=1e-5)
+    values = estimator.estimate(discs)
+    z = (values["delta"] - rows["delta"].to_numpy()) / values["delta_sigma"]
+    assert np.sqrt(np.mean(z**2)) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_coverage_counts_the_intervals_that_hold_the_truth() -> None:
+    est = type("E", (), {"targets": ["delta"], "mean": np.array([0.5])})()
+    table = pd.DataFrame({"delta": [0.0, 0.0, 0.0, 0.0], "delta_pred": [0.05, 0.15, 0.3, 0.5], "delta_sigma": [0.1] * 4})
+    table["delta_z"] = (table["delta_pred"] - table["delta"]) / table["delta_sigma"]
+    s = summarise(table, est)
+    assert s["delta_coverage68"] == 0.25 and s["delta_coverage95"] == 0.5
+    assert s["delta_rmse"] == pytest.approx(np.sqrt(np.mean(np.square([0.05, 0.15, 0.3, 0.5]))))
+    assert s["delta_prior_rmse"] == pytest.approx(0.5)
+
+
+def test_poisson_noise_keeps_the_mean_and_its_variance_falls_with_the_counts() -> None:
+    disc = np.full((1, 32, 32), 2.0)
+    for counts in (10.0, 1000.0):
+        draws = noisy(np.repeat(disc, 50, axis=0), counts, seed=1)
+        assert draws.mean() == pytest.approx(2.0, rel=0.01)
+        assert draws.var() == pytest.approx(4.0 / counts, rel=0.1)  # Var(k·m/N) = m²/N
+    gen = torch.Generator().manual_seed(0)
+    x = torch.full((64, 1, 8, 8), 5.0)
+    out = poisson_noise(x, (100.0, 100.0), gen)
+    assert float(out.mean()) == pytest.approx(5.0, rel=0.02) and float(out.var()) == pytest.approx(0.25, rel=0.15)
+
+
+def test_cli_train_evaluate_and_predict(series, tmp_path, capsys) -> None:
+    config = tmp_path / "c.yaml"
+    full = yaml.safe_load((REPO / "config.yaml").read_text())
+    config.write_text(yaml.safe_dump({**full, "estimator": {"epochs": 5, "channels": 4}}))
+    assert main(["train-estimator", "--dataset", str(series), "--seed", "1", "--out", str(tmp_path / "m"), "--config", str(config)]) == 0
+    assert main(["evaluate", "--model", str(tmp_path / "m"), "--dataset", str(series), "--split", "random_0",
+                 "--out", str(tmp_path / "ev"), "--counts", "300"]) == 0
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["counts"] == 300 and 0 <= metrics["delta_coverage68"] <= metrics["delta_coverage95"] <= 1
+    disc = next((series.parent / "lacbed").rglob("*.tif"))
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "m"), str(disc), "--out", str(tmp_path / "e.json")]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith(disc.name) and "delta" in line and "±" in line and line.rstrip().endswith("e")
+    written = json.loads((tmp_path / "e.json").read_text())
+    assert written["discs"][0]["delta_sigma"] > 0 and written["units"] == {"delta": "e"}
+
+
+def test_refine_starts_at_the_estimate_and_finds_the_same_answer(tmp_path) -> None:
+    from lacbed_bridge.config import validate_config
+    from lacbed_bridge.crystal.cif import read_cif, write_cif
+    from lacbed_bridge.crystal.variants import write_family
+    from lacbed_bridge.simulate.bloch import simulate_builtin
+    from lacbed_bridge.simulate.settings import FelixSettings
+
+    dataset = _series(tmp_path / "s16", 16)  # the refine model's grid: pixel_count 8 → 16 px
+    train_estimator(dataset, tmp_path / "m", seed=0, config=EstimatorConfig(**SMALL))
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["simulation"].update(pixel_count=8, min_reflection_pool=60, min_strong_beams=20, thickness_index=0, device="cpu")
+    config["simulation"]["convergence"] = None
+    config["families"] = [{"name": "F-43m_zincblende", "prototype": "zincblende", "n_variants": 1, "delta": [0.3, 0.3],
+                           "elements": {"A": ["Ga"], "B": ["As"]}, "kappa": [1.0, 1.0]}]
+    config = validate_config(config)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    write_family(config, "F-43m_zincblende", tmp_path / "cif")
+    crystal = read_cif(tmp_path / "cif" / "F-43m_zincblende_000000.cif")
+    settings = replace(FelixSettings(), incident_beam_direction=(0, 0, 1), x_direction=(1, 0, 0), normal_direction=(0, 0, 1),
+                       pixel_count=8, outer_convergence_angle=1.0, initial_thickness=500.0, final_thickness=500.0,
+                       min_reflection_pool=60, min_strong_beams=20, absorb_flag=1, absorption_per=7.8, debye_waller_constant=0.5)
+    disc = simulate_builtin(crystal, settings, device="cpu", pool_mode="shells").disc()
+    write_tiff(tmp_path / "disc.tif", disc.astype(np.float32), {"kind": "test"})
+    write_cif(crystal.with_sites(tuple(replace(s, pv=None) for s in crystal.sites)), tmp_path / "start.cif")
+    estimate = load_estimator(tmp_path / "m").estimate(disc)
+    args = ["refine", str(tmp_path / "start.cif"), str(tmp_path / "disc.tif"), "--config", str(path), "--free", "delta",
+            "--counts", "1e5"]
+    assert main([*args, "--out", str(tmp_path / "plain")]) == 0
+    assert main([*args, "--out", str(tmp_path / "surr"), "--start", f"surrogate:{tmp_path / 'm'}"]) == 0
+    plain = json.loads((tmp_path / "plain" / "report.json").read_text())
+    surr = json.loads((tmp_path / "surr" / "report.json").read_text())
+    assert plain["surrogate_start"] is None and plain["parameters"]["delta"]["start"] == pytest.approx(0.0)
+    assert surr["surrogate_start"]["delta"]["used"]
+    assert surr["surrogate_start"]["delta"]["value"] == pytest.approx(float(estimate["delta"][0]), abs=1e-6)
+    assert surr["parameters"]["delta"]["start"] == pytest.approx(float(np.clip(estimate["delta"][0], 0.0, 1.0)), abs=1e-6)
+    assert surr["parameters"]["delta"]["value"] == pytest.approx(plain["parameters"]["delta"]["value"], abs=2e-3)
+    assert abs(surr["parameters"]["delta"]["value"] - 0.3) < 0.02
+    from lacbed_bridge.refine.run import surrogate_start
+
+    with pytest.raises(InputError, match="surrogate:MODEL"):
+        surrogate_start(None, disc, "cif:x")
