@@ -1,5 +1,5 @@
 # lacbed-bridge workflow: variants -> simulate (builtin | felix) and edd -> dataset -> train
-# (direction x model x seed) -> evaluate -> benchmark -> figures. Each rule calls one package
+# (direction x model x seed; the charge estimator per seed) -> evaluate -> benchmark -> figures. Each rule calls one package
 # command; the logic lives in src/lacbed_bridge. Run with `make run` (config.yaml) or
 # `snakemake --cores N --configfile configs/paper.yaml`.
 import os
@@ -23,6 +23,7 @@ include: "workflow/rules/edd.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/estimator.smk"
 include: "workflow/rules/benchmark.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/refine.smk"

@@ -56,7 +56,9 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=None, help="number of test discs (default: all; --quick: 4)")
     parser.add_argument("--free", default="delta,thickness")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--crystals", type=int, default=None, help="held-back crystals of the scenario table "
+    parser.add_argument("--estimator", help="a charge estimator (lacbed-bridge train-estimator): its δ ± σ on the same "
+                        "noisy discs, and the refinement again from its δ (iterations, time, same answer)")
+    parser.add_argument("--crystals", type=int, default=None, help="held-back crystals of the scenario table (0: skip it) "
                         "(default 3 with --quick, else 5)")
     parser.add_argument("--calibration", type=int, default=0, metavar="FITS",
                         help="only the σ calibration: FITS Poisson draws of one crystal, centred and off-centre blurred")
@@ -72,14 +74,15 @@ def main() -> int:
     if args.calibration:
         print(json.dumps({"benchmark": "refine", "quick": bool(args.quick), "calibration": calibration_part(config, args)}))
         return 0
-    scenarios = scenario_part(config, args)
+    scenarios = scenario_part(config, args) if args.crystals != 0 else {}
     results = Path(args.results)
     if not (results / "dataset" / "dataset.json").is_file():
         print(f"no dataset under {results}: the comparison with the surrogate needs `make run` first")
         print(json.dumps({"benchmark": "refine", "quick": bool(args.quick), "scenarios": scenarios}))
         return 0
     _, summary = charge_recovery(results, config, counts=args.counts, n=args.n or (4 if args.quick else None),
-                                 free=args.free, seed=args.seed, progress=lambda line: print(line, flush=True))
+                                 free=args.free, seed=args.seed, progress=lambda line: print(line, flush=True),
+                                 estimator=args.estimator)
     summary.update({"benchmark": "refine", "quick": bool(args.quick), "scenarios": scenarios,
                     "targets": {"delta_rmse": TARGET_DELTA_RMSE, "seconds_per_fit": TARGET_SECONDS}})
     r, s = summary["refine"], summary["surrogate"]
@@ -92,6 +95,15 @@ def main() -> int:
               f"refinement/surrogate time {r['seconds_per_disc'] / max(s['seconds_per_disc'], 1e-12):.0f}×")
     else:
         print("surrogate: no lacbed2edd model under results/models (run `make run`)")
+    if "estimator" in summary:
+        e = summary["estimator"]
+        print(f"{'estimator':12s} {e['delta_rmse']:11.4f} {1e3 * e['seconds_per_disc']:10.2f} ms  (mean σ_δ "
+              f"{e['delta_sigma_mean']:.3f}, 68 % / 95 % intervals hold {100 * e['coverage68']:.0f} % / "
+              f"{100 * e['coverage95']:.0f} % of the truths)")
+        print(f"refinement from the estimator's δ: {e['refine_iterations_mean']:.1f} iterations, "
+              f"{e['refine_seconds_per_disc']:.2f} s per disc (from the study's start: {r['iterations_mean']:.1f}, "
+              f"{r['seconds_per_disc']:.2f} s; ratio {r['seconds_per_disc'] / max(e['refine_seconds_per_disc'], 1e-12):.2f}×); "
+              f"largest change of the refined δ {e['refine_delta_change_max']:.2g} e")
     print(f"targets: refinement δ RMSE ≤ {TARGET_DELTA_RMSE} e ({r['delta_rmse'] / TARGET_DELTA_RMSE:.2f} of it), "
           f"≤ {TARGET_SECONDS:.0f} s per fit ({r['seconds_per_disc'] / TARGET_SECONDS:.2f} of it)")
     print(json.dumps(summary))

@@ -114,11 +114,12 @@ def check_dataset_and_training(config: dict[str, Any], *, path: str | os.PathLik
             if len(groups) == 1:
                 raise ConfigError(f"space group {group!r} is the only one of the families: nothing would be left to train on",
                                   path=path, field=f"dataset.loso_groups[{j}]")
-    split = str((config.get("train") or {}).get("split", "random_0"))
     names = available_splits(config, groups)
-    if split not in names:
-        raise ConfigError(f"split {split!r} will not be in the dataset; it will have {', '.join(names) or 'no split'} "
-                          "(dataset.random_splits, dataset.loso_groups)", path=path, field="train.split")
+    for block in ("train", "estimator"):  # the image models' split and the charge estimator's
+        split = str((config.get(block) or {}).get("split", "random_0"))
+        if split not in names:
+            raise ConfigError(f"split {split!r} will not be in the dataset; it will have {', '.join(names) or 'no split'} "
+                              "(dataset.random_splits, dataset.loso_groups)", path=path, field=f"{block}.split")
 
 
 def check_workflow_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None = None) -> None:

@@ -27,7 +27,8 @@ class WorkflowSettings:
     batch_size: samples per simulate/edd job; models: trained per direction and seed;
     benchmark_quick: benchmarks with ``--quick``; n_figure_samples: test samples per direction in
     figure (a); directions, seeds: the training runs; split: the dataset split models train on;
-    require_converged: a simulate batch fails when one of its discs did not converge.
+    require_converged: a simulate batch fails when one of its discs did not converge;
+    estimator: train and score the charge estimator per seed.
     """
 
     batch_size: int
@@ -38,6 +39,7 @@ class WorkflowSettings:
     seeds: tuple[int, ...]
     split: str
     require_converged: bool = False
+    estimator: bool = True
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> WorkflowSettings:
@@ -53,6 +55,7 @@ class WorkflowSettings:
             seeds=tuple(int(s) for s in train["seeds"]),
             split=str(train["split"]),
             require_converged=bool(workflow["require_converged"]),
+            estimator=bool(workflow["estimator"]),
         )
 
 

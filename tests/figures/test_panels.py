@@ -246,6 +246,28 @@ def test_metrics_figure_shows_the_charge_metrics_of_summary(results, config):
         assert delta.get_height() == pytest.approx(summary.loc[("lacbed2edd", model), "delta_rmse"]) and delta.get_height() > 0
 
 
+def test_metrics_figure_shows_the_charge_estimator_beside_the_models(results, config, tmp_path):
+    import json
+    import shutil
+
+    from lacbed_bridge.figures.metrics import plot_metrics
+
+    shutil.copytree(results / "metrics", tmp_path / "metrics")
+    for seed, (rmse, c68) in enumerate([(0.2, 0.5), (0.3, 0.75)]):
+        out = tmp_path / "metrics" / "estimator" / f"seed{seed}"
+        out.mkdir(parents=True)
+        (out / "metrics.json").write_text(json.dumps({"delta_rmse": rmse, "delta_prior_rmse": 0.4, "delta_coverage68": c68,
+                                                      "delta_coverage95": 1.0, "n": 12}))
+    fig = plot_metrics(tmp_path, config)
+    bars = {p.get_gid(): p for ax in fig.axes for p in ax.patches if p.get_gid()}
+    assert bars["charge:estimator:delta_rmse"].get_height() == pytest.approx(0.25)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any("62% / 100%" in t for t in texts)
+    lines = {line.get_gid(): line for ax in fig.axes for line in ax.lines if line.get_gid()}
+    assert lines["charge:estimator:prior"].get_ydata()[0] == pytest.approx(0.4)
+    assert "charge:estimator:delta_rmse" not in {p.get_gid() for ax in plot_metrics(results, config).axes for p in ax.patches}
+
+
 def test_seed_statistics_mean_and_sample_std():
     table = pd.DataFrame({"direction": "edd2lacbed", "model": "pix2pix", "seed": [0, 1, 2], "group": ALL,
                           "n": 5, "mse": [0.01, 0.02, 0.04], "ssim": [0.9, 0.8, 0.7]})

@@ -36,7 +36,7 @@ def _set(config: dict, key: str, value: str) -> None:
     node[parts[-1]] = value
 
 
-@pytest.mark.parametrize("key", ["families.0.name", "train.split", "refine.free", "cluster.partition",
+@pytest.mark.parametrize("key", ["families.0.name", "train.split", "estimator.split", "refine.free", "cluster.partition",
                                  "cluster.gpu_partition", "cluster.account"])
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_check_config_refuses_shell_words_in_names(key: str, payload: str, tmp_path: Path,
@@ -124,7 +124,7 @@ def test_every_shell_command_quotes_its_values(tmp_path: Path) -> None:
     assert len(commands) >= 30, text[-3000:]
     rules = set(re.findall(r"^rule (\w+):", text, re.M))
     assert {"variants", "simulate", "edd", "dataset", "train", "evaluate", "metrics_summary", "figures",
-            "benchmark_surrogate", "refine_test"} <= rules
+            "benchmark_surrogate", "refine_test", "train_estimator", "evaluate_estimator"} <= rules
     # the log folders the redirections write into (Snakemake makes them before a job)
     for log in re.findall(r"^    log: (.*)$", text, re.M):
         (work / log).parent.mkdir(parents=True, exist_ok=True)

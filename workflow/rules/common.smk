@@ -17,7 +17,7 @@ from lacbed_bridge.config import config_hash, validate_config
 from lacbed_bridge.config_check import check_workflow_config
 from lacbed_bridge.errors import InputError
 from lacbed_bridge.settings import RefineTestSettings, WorkflowSettings
-from lacbed_bridge.surrogate.config import TrainConfig
+from lacbed_bridge.surrogate.config import EstimatorConfig, TrainConfig
 
 _validated = validate_config(config, path="configuration")
 config.clear()
@@ -31,6 +31,7 @@ R = config["output"]["results"]
 L = config["output"]["logs"]
 WF = WorkflowSettings.from_config(config)
 TRAIN = TrainConfig.from_mapping(config["train"])
+ESTIMATOR = EstimatorConfig.from_mapping(config.get("estimator"))
 REFINE = RefineTestSettings.from_config(config)
 FAMILIES = [f["name"] for f in config["families"]]
 DIRECTIONS = list(WF.directions)
@@ -189,12 +190,18 @@ def model_dirs():
 def final_outputs():
     refine = [f"{R}/refine/summary.json"] if REFINE.in_all else []
     return [
+        *estimator_metrics(),
         f"{R}/dataset/dataset.json",
         f"{R}/metrics/summary.csv",
         f"{R}/benchmarks/surrogate.json",
         *FIGURES,
         *refine,
     ]
+
+
+def estimator_metrics():
+    """The charge estimator's test metrics, one per seed (none when workflow.estimator is off)."""
+    return [f"{R}/metrics/estimator/seed{s}/metrics.json" for s in SEEDS] if WF.estimator else []
 
 
 FIGURE_NAMES = ["a_predictions", "b_charge_panel", "c_training_curves", "d_speed", "e_metrics"]

@@ -9,6 +9,8 @@ rule figures:
         train_logs=[f"{d}/train_log.csv" for d in model_dirs()],
         checkpoints=[f"{d}/model.pt" for d in model_dirs()],
         predictions=[f"{R}/metrics/{d}/{m}/seed{s}/predictions.tif" for d in DIRECTIONS for m in MODELS for s in SEEDS],
+        # figure (e) shows the charge estimator's δ error and interval coverage beside the models'
+        estimator=estimator_metrics(),
     output:
         [report(f, category="Figures") if f.endswith(".png") else f for f in FIGURES],
     log:

@@ -11,10 +11,14 @@ A third row shows the charge metrics of the whole test subset (summary.csv;
 :mod:`lacbed_bridge.surrogate.charge_metrics`): for EDD → LACBED the Pearson r of the predicted
 against the true change between charge states (target ≥ 0.9) with the RMS ratio written on each
 bar, for LACBED → EDD the RMS error of the transfer δ read from the prediction [e] (target ≤ 0.1).
+Beside the latter, the charge estimator (``results/metrics/estimator/seed<s>/metrics.json``,
+docs/surrogate.md §6): its δ RMS error from the disc alone, the RMS of always answering the middle
+of the training range (grey tick) and the fraction of test crystals its ±1σ / ±1.96σ intervals hold.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -118,6 +122,39 @@ def _charge_row(ax: Any, stats: pd.DataFrame, table: pd.DataFrame, direction: st
     ax.grid(True, axis="y", alpha=0.3)
 
 
+ESTIMATOR_COLOUR = "#2ca02c"
+
+
+def estimator_metrics(results: str | os.PathLike[str]) -> pd.DataFrame:
+    """One row per seed of ``results/metrics/estimator/seed<s>/metrics.json`` (empty when none)."""
+    rows = []
+    for path in sorted((Path(results) / "metrics" / "estimator").glob("seed*/metrics.json")):
+        rows.append({**json.loads(path.read_text()), "seed": int(path.parent.name.removeprefix("seed"))})
+    return pd.DataFrame(rows)
+
+
+def _estimator_bar(ax: Any, frame: pd.DataFrame) -> None:
+    """The charge estimator's δ RMS error (mean ± std over seeds, dots per seed) at x = 1 of the
+    LACBED → EDD charge panel, with the middle-of-range RMS and the interval coverage."""
+    if frame.empty or "delta_rmse" not in frame:
+        return
+    ax.set_axis_on()
+    values = frame["delta_rmse"].to_numpy(dtype=float)
+    mean = float(np.mean(values))
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    ax.bar(1.0, mean, 0.35, yerr=std, capsize=3, color=ESTIMATOR_COLOUR, alpha=0.8, gid="charge:estimator:delta_rmse")
+    ax.plot(np.full(len(values), 1.0), values, "o", color="k", markersize=3, alpha=0.7)
+    prior = float(frame["delta_prior_rmse"].mean())
+    ax.plot([0.8, 1.2], [prior, prior], color="0.4", linewidth=2, gid="charge:estimator:prior")
+    ax.text(1.2, prior, " middle of range", fontsize=6, va="center", color="0.4")
+    ax.text(1.0, mean, f"{mean:.2f}\n±1σ / ±2σ hold\n{frame['delta_coverage68'].mean():.0%} / "
+            f"{frame['delta_coverage95'].mean():.0%}", ha="center", va="bottom", fontsize=7)
+    ticks = [t for t in ax.get_xticks() if abs(t) < 0.5]
+    labels = [label.get_text() for label, t in zip(ax.get_xticklabels(), ax.get_xticks(), strict=True) if abs(t) < 0.5]
+    ax.set_xticks([*ticks, 1.0], [*labels, "charge estimator\n(δ ± σ from the disc)"], fontsize=8)
+    ax.set_xlim(-0.6, 1.7)
+
+
 def plot_metrics(results: str | os.PathLike[str], config: Mapping[str, Any] | None = None) -> Figure:
     """Figure (e) as a matplotlib Figure."""
     table = metrics_table(results, config)
@@ -168,6 +205,8 @@ def plot_metrics(results: str | os.PathLike[str], config: Mapping[str, Any] | No
             if r == len(METRICS) - 1:
                 ax.set_xlabel("test samples: all, then per space group")
         _charge_row(axes[len(METRICS), c], stats, table, direction, models, width)
+        if direction == "lacbed2edd":
+            _estimator_bar(axes[len(METRICS), c], estimator_metrics(results))
     n_seeds = int(table["seed"].nunique())
     handles = [Patch(color=MODEL_COLOURS.get(m, "0.5"), label=MODEL_LABELS.get(m, m)) for m in models]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False, fontsize=9)

@@ -10,7 +10,10 @@ Poisson(N·I)/N with N counts per unit intensity (seeded per disc). On the same 
    and ``sim_strong_beams_used``);
 2. **surrogate**: the trained lacbed2edd model predicts the deformation density (else its first
    target kind) and δ is read by least squares against the true series of the same base crystal
-   (:func:`~lacbed_bridge.surrogate.charge_metrics.read_delta`, as the charge metrics do).
+   (:func:`~lacbed_bridge.surrogate.charge_metrics.read_delta`, as the charge metrics do);
+3. with a charge estimator (``estimator``, surrogate/estimator.py): its δ ± σ read from the noisy
+   disc alone, and the refinement again from that δ (the same start otherwise), with the
+   iterations and the time of both fits.
 
 :func:`charge_recovery` returns one row per disc and a summary; :func:`write_study` writes
 ``per_sample.csv``, ``summary.json`` and the figure ``recovered_delta.png``/``.pdf`` (recovered
@@ -55,6 +58,7 @@ def charge_recovery(
     free: str = "delta,thickness",
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    estimator: str | Path | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Both routes on the same noisy discs (module docstring): (per-disc table, summary)."""
     import torch
@@ -77,6 +81,7 @@ def charge_recovery(
         chosen = chosen.iloc[:n]
     noisy = [poisson_disc(np.asarray(dataset.stacks["lacbed"][int(r["index"])], dtype=float), counts, seed + i)
              for i, (_, r) in enumerate(chosen.iterrows())]
+    reader = estimator_route(estimator, noisy) if estimator is not None else None
     table = []
     for observed, (_, row) in zip(noisy, chosen.iterrows(), strict=True):
         truth = read_cif(results / "variants" / row["family"] / f"{row['sample_id']}.cif")
@@ -99,6 +104,7 @@ def charge_recovery(
             start[names.index("delta")] = true_delta + (0.5 if true_delta < 0.5 * (lo + hi) else -0.5)
             model.start = start
             model.reselect_beams(start)
+        start0 = model.start.clone()
         t0 = time.perf_counter()
         fit = fit_disc(model, observed, counts=counts)
         seconds = time.perf_counter() - t0
@@ -109,6 +115,18 @@ def charge_recovery(
             if name in names:
                 entry[f"refine_{name}"] = fit.value(name)
                 entry[f"refine_{name}_sigma"] = fit.uncertainty(name)
+        if reader is not None and "delta" in names:  # the same fit, δ started at the estimator's reading
+            k = len(table)
+            lo_e, hi_e = reader["range"]
+            start = start0.clone()
+            start[names.index("delta")] = min(max(float(reader["delta"][k]), lo_e), hi_e)
+            model.start = start
+            model.reselect_beams(start)
+            t0 = time.perf_counter()
+            again = fit_disc(model, observed, counts=counts)
+            entry.update(estimator_delta=float(reader["delta"][k]), estimator_delta_sigma=float(reader["sigma"][k]),
+                         estimator_refine_delta=again.value("delta"), estimator_refine_iterations=again.iterations,
+                         estimator_refine_seconds=time.perf_counter() - t0)
         table.append(entry)
         if progress is not None:
             progress(f"refine {row['sample_id']}: δ {true_delta:.3f} → {entry.get('refine_delta', math.nan):.3f} ± "
@@ -149,7 +167,34 @@ def charge_recovery(
             "reduced_chi2_mean": float(frame["refine_reduced_chi2"].mean()),
             "seconds_per_disc": float(frame["refine_seconds"].mean()),
         }
+    if reader is not None and "estimator_delta" in frame:
+        z = (frame["estimator_delta"] - frame["delta"]) / frame["estimator_delta_sigma"]
+        summary["estimator"] = {
+            "model": str(estimator), "seconds_per_disc": reader["seconds_per_disc"],
+            "delta_rmse": float(np.sqrt(np.mean((frame["estimator_delta"] - frame["delta"]) ** 2))),
+            "delta_sigma_mean": float(frame["estimator_delta_sigma"].mean()),
+            "coverage68": float(np.mean(np.abs(z) < 1.0)), "coverage95": float(np.mean(np.abs(z) < 1.959964)),
+            "refine_iterations_mean": float(frame["estimator_refine_iterations"].mean()),
+            "refine_seconds_per_disc": float(frame["estimator_refine_seconds"].mean()),
+            "refine_delta_change_max": float(np.max(np.abs(frame["estimator_refine_delta"] - frame["refine_delta"]))),
+        }
+        summary["refine"]["iterations_mean"] = float(frame["refine_iterations"].mean())
     return frame, summary
+
+
+def estimator_route(path: str | Path, discs: list[np.ndarray]) -> dict[str, Any]:
+    """The charge estimator's δ and σ on the noisy discs, its time per disc and its training range of δ."""
+    from ..surrogate.estimator import load_estimator
+
+    reader = load_estimator(path)
+    if "delta" not in reader.targets:
+        raise ValueError(f"{path}: the estimator does not read delta")
+    stack = np.stack(discs)
+    reader.estimate(stack[:1])  # warm-up
+    t0 = time.perf_counter()
+    values = reader.estimate(stack)
+    return {"delta": values["delta"], "sigma": values["delta_sigma"], "range": reader.info["target_range"]["delta"],
+            "seconds_per_disc": (time.perf_counter() - t0) / len(stack)}
 
 
 def write_study(frame: pd.DataFrame, summary: dict[str, Any], out: str | Path) -> list[Path]:

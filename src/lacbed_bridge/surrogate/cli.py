@@ -92,7 +92,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_train_estimator(args: argparse.Namespace) -> int:
     """Entry point of ``lacbed-bridge train-estimator``."""
     from ..config import load_config
-    from .estimator import EstimatorConfig
+    from .config import EstimatorConfig
     from .estimator_train import train_estimator
 
     _logging()

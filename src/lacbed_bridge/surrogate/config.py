@@ -7,6 +7,7 @@ becomes a frozen dataclass with the choices as ``Literal`` types, so no raw dict
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
 from typing import Any, Literal, get_args, get_type_hints
 
 from ..config import schema_defaults
@@ -21,6 +22,9 @@ EddSide = Literal["edd", "deformation", "both"]
 #: the schema's defaults (the one place they are written; the dataclasses below take them)
 _TRAIN = schema_defaults("train")
 _EVALUATE = schema_defaults("evaluate")
+_ESTIMATOR = schema_defaults("estimator")
+#: the parameters a charge estimator may read, with their units
+ESTIMATOR_TARGETS = {"delta": "e", "thickness": "Å"}
 #: Keys of the ``train:`` block that drive the workflow (which runs to make), not one run.
 WORKFLOW_KEYS = ("seeds", "directions")
 
@@ -139,3 +143,48 @@ class EvaluateConfig:
         if unknown:
             raise ConfigError(f"unknown key(s) {unknown}", field="evaluate")
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class EstimatorConfig:
+    """The config's ``estimator:`` block (the schema documents each key)."""
+
+    targets: tuple[str, ...] = tuple(_ESTIMATOR["targets"])
+    epochs: int = _ESTIMATOR["epochs"]
+    batch_size: int = _ESTIMATOR["batch_size"]
+    lr: float = _ESTIMATOR["lr"]
+    weight_decay: float = _ESTIMATOR["weight_decay"]
+    channels: int = _ESTIMATOR["channels"]
+    split: str = _ESTIMATOR["split"]
+    noise_counts: tuple[float, float] | None = _ESTIMATOR["noise_counts"]
+
+    @classmethod
+    def from_mapping(cls, block: Mapping[str, Any] | None, **overrides: Any) -> EstimatorConfig:
+        """From a config ``estimator:`` block; unknown keys and impossible values are errors."""
+        values = dict(block or {})
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown key(s) {unknown}; expected some of {sorted(known)}", field="estimator")
+        targets = tuple(values.get("targets", cls.targets))
+        bad = [t for t in targets if t not in ESTIMATOR_TARGETS]
+        if bad or not targets:
+            raise ConfigError(f"targets {list(targets)}: expected some of {sorted(ESTIMATOR_TARGETS)}", field="estimator.targets")
+        values["targets"] = targets
+        for name in ("epochs", "batch_size", "channels"):
+            if name in values and int(values[name]) < 1:
+                raise ConfigError(f"value {values[name]} must be ≥ 1", field=f"estimator.{name}")
+        counts = values.get("noise_counts")
+        if counts is not None:
+            if len(counts) != 2 or not 0 < float(counts[0]) <= float(counts[1]):
+                raise ConfigError(f"value {counts} must be [low, high] with 0 < low ≤ high", field="estimator.noise_counts")
+            values["noise_counts"] = (float(counts[0]), float(counts[1]))
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict."""
+        out = asdict(self)
+        out["targets"] = list(self.targets)
+        out["noise_counts"] = list(self.noise_counts) if self.noise_counts else None
+        return out

@@ -23,68 +23,24 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..config import schema_defaults
 from ..device import resolve_device
-from ..errors import ConfigError, InputError
+from ..errors import InputError
 from .checkpoint import checkpoint_json, load_checkpoint
+from .config import ESTIMATOR_TARGETS, EstimatorConfig
+
+__all__ = ["ChargeEstimatorNet", "Estimator", "EstimatorConfig", "load_estimator", "standardise_discs"]
 
 #: the ``kind`` a charge-estimator checkpoint records (image models have none)
 KIND = "charge-estimator"
 #: units of the parameters an estimator may read
-UNITS = {"delta": "e", "thickness": "Å"}
-_DEFAULTS = schema_defaults("estimator")
-
-
-@dataclass(frozen=True)
-class EstimatorConfig:
-    """The config's ``estimator:`` block (the schema documents each key)."""
-
-    targets: tuple[str, ...] = tuple(_DEFAULTS["targets"])
-    epochs: int = _DEFAULTS["epochs"]
-    batch_size: int = _DEFAULTS["batch_size"]
-    lr: float = _DEFAULTS["lr"]
-    weight_decay: float = _DEFAULTS["weight_decay"]
-    channels: int = _DEFAULTS["channels"]
-    split: str = _DEFAULTS["split"]
-    noise_counts: tuple[float, float] | None = _DEFAULTS["noise_counts"]
-
-    @classmethod
-    def from_mapping(cls, block: Mapping[str, Any] | None, **overrides: Any) -> EstimatorConfig:
-        """From a config ``estimator:`` block; unknown keys and impossible values are errors."""
-        values = dict(block or {})
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown key(s) {unknown}; expected some of {sorted(known)}", field="estimator")
-        targets = tuple(values.get("targets", cls.targets))
-        bad = [t for t in targets if t not in UNITS]
-        if bad or not targets:
-            raise ConfigError(f"targets {list(targets)}: expected some of {sorted(UNITS)}", field="estimator.targets")
-        values["targets"] = targets
-        for name in ("epochs", "batch_size", "channels"):
-            if name in values and int(values[name]) < 1:
-                raise ConfigError(f"value {values[name]} must be ≥ 1", field=f"estimator.{name}")
-        counts = values.get("noise_counts")
-        if counts is not None:
-            if len(counts) != 2 or not 0 < float(counts[0]) <= float(counts[1]):
-                raise ConfigError(f"value {counts} must be [low, high] with 0 < low ≤ high", field="estimator.noise_counts")
-            values["noise_counts"] = (float(counts[0]), float(counts[1]))
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict."""
-        out = asdict(self)
-        out["targets"] = list(self.targets)
-        out["noise_counts"] = list(self.noise_counts) if self.noise_counts else None
-        return out
+UNITS = ESTIMATOR_TARGETS
 
 
 class ChargeEstimatorNet(nn.Module):

@@ -102,7 +102,8 @@ def train_estimator(dataset_dir: str | os.PathLike[str], out_dir: str | os.PathL
         log.info("estimator: %s absent from the manifest or constant over the training subset, not estimated",
                  ", ".join(dropped))
     if not targets:
-        raise InputError(f"no target {list(config.targets)} varies over the training subset", path=root,
+        raise InputError(f"no target {list(config.targets)} varies over the training subset (nothing to estimate; "
+                         "workflow.estimator: false skips the estimator)", path=root,
                          field="estimator.targets")
     y = y_all[:, [present.index(t) for t in targets]]
     mean, scale = y.mean(axis=0), y.std(axis=0)

@@ -1,0 +1,40 @@
+# The charge estimator (docs/surrogate.md §6): one per training seed, on the split's train subset
+# (σ calibrated on its val subset), then scored on its test subset: δ error and interval coverage.
+rule train_estimator:
+    input:
+        info=f"{R}/dataset/dataset.json",
+    output:
+        model=f"{R}/models/estimator/seed{{seed}}/model.pt",
+        log_csv=f"{R}/models/estimator/seed{{seed}}/train_log.csv",
+    log:
+        f"{L}/train/estimator_seed{{seed}}.log",
+    params:
+        estimator=config_hash(ESTIMATOR.to_dict()),
+    threads: threads_of("train_estimator")
+    resources:
+        **resources_of("train_estimator"),
+    conda:
+        "../../envs/ml.yaml"
+    shell:
+        "{LB} train-estimator --dataset \"$(dirname {input.info:q})\" --seed {wildcards.seed:q} "
+        "--out \"$(dirname {output.model:q})\" --config {EFFECTIVE:q} > {log:q} 2>&1"
+
+
+rule evaluate_estimator:
+    input:
+        model=f"{R}/models/estimator/seed{{seed}}/model.pt",
+        info=f"{R}/dataset/dataset.json",
+    output:
+        metrics=f"{R}/metrics/estimator/seed{{seed}}/metrics.json",
+    log:
+        f"{L}/evaluate/estimator_seed{{seed}}.log",
+    params:
+        split=ESTIMATOR.split,
+    threads: threads_of("evaluate_estimator")
+    resources:
+        **resources_of("evaluate_estimator"),
+    conda:
+        "../../envs/ml.yaml"
+    shell:
+        "{LB} evaluate --model {input.model:q} --dataset \"$(dirname {input.info:q})\" --split {params.split:q} "
+        "--out \"$(dirname {output.metrics:q})\" --config {EFFECTIVE:q} > {log:q} 2>&1"
