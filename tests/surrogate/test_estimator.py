@@ -18,12 +18,12 @@ from lacbed_bridge.errors import ConfigError, InputError
 from lacbed_bridge.io import write_tiff
 from lacbed_bridge.surrogate.estimator import EstimatorConfig, load_estimator
 from lacbed_bridge.surrogate.estimator_eval import evaluate_estimator, noisy, summarise
-from lacbed_bridge.surrogate.estimator_train import calibration_factors, load_discs, poisson_noise, train_estimator
+from lacbed_bridge.surrogate.estimator_train import augment, fold_of, load_discs, train_estimator, train_member, z_scores
 
 from surrogate_helpers import synthetic
 
 REPO = Path(__file__).resolve().parents[2]
-SMALL = {"epochs": 90, "channels": 4, "batch_size": 8}
+SMALL = {"epochs": 60, "channels": 4, "batch_size": 8, "folds": 3}
 
 
 def _series(root: Path, side: int) -> Path:
@@ -68,7 +68,8 @@ def test_it_reads_delta_on_held_out_discs_better_than_the_middle_of_the_range(se
 def test_same_seed_same_weights_and_a_scale_or_background_does_not_change_the_estimate(series, estimator_dir, tmp_path) -> None:
     again = train_estimator(series, tmp_path / "again", seed=0, config=EstimatorConfig(**SMALL))
     a, b = torch.load(estimator_dir / "model.pt", weights_only=True), torch.load(again, weights_only=True)
-    assert all(torch.equal(a["estimator"][k], b["estimator"][k]) for k in a["estimator"])
+    assert len(a["members"]) == len(b["members"]) == SMALL["folds"]
+    assert all(torch.equal(ma[k], mb[k]) for ma, mb in zip(a["members"], b["members"], strict=True) for k in ma)
     assert a["data_json"] == b["data_json"]
     estimator = load_estimator(estimator_dir)
     discs, _ = load_discs(series, "random_0", "test")
@@ -79,15 +80,33 @@ def test_same_seed_same_weights_and_a_scale_or_background_does_not_change_the_es
         estimator.estimate(discs[:, :16, :16])
 
 
-def test_calibration_makes_rms_z_one_on_the_validation_discs(series, estimator_dir) -> None:
+def test_sigma_is_calibrated_on_out_of_fold_crystals(series, estimator_dir) -> None:
+    """Member k is trained without fold k's crystals; c = RMS z of each fold scored by its own member."""
+    config = EstimatorConfig(**SMALL)
     estimator = load_estimator(estimator_dir)
-    discs, rows = load_discs(series, "random_0", "val")
-    y = ((rows[["delta"]].to_numpy() - estimator.mean) / estimator.scale)
-    c = calibration_factors(estimator.net, discs, y)
-    np.testing.assert_allclose(c, estimator.calibration, rtol=1e-5)
-    values = estimator.estimate(discs)
-    z = (values["delta"] - rows["delta"].to_numpy()) / values["delta_sigma"]
-    assert np.sqrt(np.mean(z**2)) == pytest.approx(1.0, rel=1e-4)
+    assert len(estimator.nets) == config.folds == estimator.info["folds"]
+    discs, rows = load_discs(series, "random_0", "train")
+    groups = rows["base_id"].astype(str).to_numpy()
+    fold = fold_of(groups, config.folds, seed=0)
+    for g in np.unique(groups):  # a crystal's charge states stay in one fold
+        assert len(set(fold[groups == g])) == 1
+    assert set(fold) == set(range(config.folds))
+    y = (rows[["delta"]].to_numpy() - estimator.mean) / estimator.scale
+    z = np.zeros_like(y)
+    for k in range(config.folds):
+        member, _ = train_member(discs[fold != k], y[fold != k], config, seed=k)
+        for name, value in member.state_dict().items():
+            assert torch.equal(value, estimator.nets[k].state_dict()[name])
+        z[fold == k] = z_scores(member, augment(discs[fold == k], np.random.default_rng(k + 500), config), y[fold == k])
+    np.testing.assert_allclose(estimator.calibration, np.sqrt(np.mean(z**2, axis=0)), rtol=1e-6)
+    one = estimator.estimate(discs[:3])  # the ensemble: mean of the members' μ, σ² the mean of theirs, times c
+    with torch.no_grad():
+        outs = [net(torch.from_numpy(((discs[:3] - discs[:3].mean(axis=(1, 2), keepdims=True))
+                                      / discs[:3].std(axis=(1, 2), keepdims=True))[:, None]).float()) for net in estimator.nets]
+    mu = np.mean([m[:, 0].double().numpy() for m, _ in outs], axis=0)
+    sigma = np.sqrt(np.mean([np.exp(2 * s[:, 0].double().numpy()) for _, s in outs], axis=0))
+    np.testing.assert_allclose(one["delta"], estimator.mean[0] + estimator.scale[0] * mu, rtol=1e-5)
+    np.testing.assert_allclose(one["delta_sigma"], estimator.scale[0] * estimator.calibration[0] * sigma, rtol=1e-4)
 
 
 def test_coverage_counts_the_intervals_that_hold_the_truth() -> None:
@@ -106,10 +125,26 @@ def test_poisson_noise_keeps_the_mean_and_its_variance_falls_with_the_counts() -
         draws = noisy(np.repeat(disc, 50, axis=0), counts, seed=1)
         assert draws.mean() == pytest.approx(2.0, rel=0.01)
         assert draws.var() == pytest.approx(4.0 / counts, rel=0.1)  # Var(k·m/N) = m²/N
-    gen = torch.Generator().manual_seed(0)
-    x = torch.full((64, 1, 8, 8), 5.0)
-    out = poisson_noise(x, (100.0, 100.0), gen)
-    assert float(out.mean()) == pytest.approx(5.0, rel=0.02) and float(out.var()) == pytest.approx(0.25, rel=0.15)
+    quiet = EstimatorConfig(offset_px=0.0, blur_px=0.0, noise_counts=(100.0, 100.0))
+    out = augment(np.full((64, 8, 8), 5.0), np.random.default_rng(0), quiet)
+    assert out.mean() == pytest.approx(5.0, rel=0.02) and out.var() == pytest.approx(0.25, rel=0.15)
+
+
+def test_augmentation_moves_and_blurs_the_disc_within_its_bounds() -> None:
+    rng = np.random.default_rng(0)
+    spot = np.zeros((1, 33, 33))
+    spot[0, 16, 16] = 1.0
+    none = EstimatorConfig(offset_px=0.0, blur_px=0.0)
+    np.testing.assert_array_equal(augment(spot, rng, none), spot)
+    rows, cols = np.mgrid[0:33, 0:33]
+    offsets = []
+    for _ in range(40):
+        moved = augment(spot, rng, EstimatorConfig(offset_px=1.5, blur_px=1.0))[0]
+        assert moved.sum() == pytest.approx(1.0, abs=1e-9)  # shift and blur keep the intensity
+        offsets.append(np.hypot((moved * rows).sum() - 16, (moved * cols).sum() - 16))
+    assert max(offsets) <= 1.5 + 1e-9 and max(offsets) > 0.5
+    same = [augment(spot, np.random.default_rng(7), EstimatorConfig()) for _ in range(2)]
+    np.testing.assert_array_equal(same[0], same[1])  # seeded
 
 
 def test_cli_train_evaluate_and_predict(series, tmp_path, capsys) -> None:

@@ -156,6 +156,9 @@ class EstimatorConfig:
     weight_decay: float = _ESTIMATOR["weight_decay"]
     channels: int = _ESTIMATOR["channels"]
     split: str = _ESTIMATOR["split"]
+    folds: int = _ESTIMATOR["folds"]
+    offset_px: float = _ESTIMATOR["offset_px"]
+    blur_px: float = _ESTIMATOR["blur_px"]
     noise_counts: tuple[float, float] | None = _ESTIMATOR["noise_counts"]
 
     @classmethod
@@ -172,9 +175,12 @@ class EstimatorConfig:
         if bad or not targets:
             raise ConfigError(f"targets {list(targets)}: expected some of {sorted(ESTIMATOR_TARGETS)}", field="estimator.targets")
         values["targets"] = targets
-        for name in ("epochs", "batch_size", "channels"):
-            if name in values and int(values[name]) < 1:
-                raise ConfigError(f"value {values[name]} must be ≥ 1", field=f"estimator.{name}")
+        for name, least in (("epochs", 1), ("batch_size", 1), ("channels", 1), ("folds", 2)):
+            if name in values and int(values[name]) < least:
+                raise ConfigError(f"value {values[name]} must be ≥ {least}", field=f"estimator.{name}")
+        for name in ("offset_px", "blur_px"):
+            if name in values and not float(values[name]) >= 0:
+                raise ConfigError(f"value {values[name]} must be ≥ 0", field=f"estimator.{name}")
         counts = values.get("noise_counts")
         if counts is not None:
             if len(counts) != 2 or not 0 < float(counts[0]) <= float(counts[1]):

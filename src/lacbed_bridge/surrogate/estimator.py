@@ -7,10 +7,12 @@ dataset by the Gaussian negative log-likelihood (heteroscedastic regression; Nix
 
     L = Σ_j [ (θ_j − μ_j)² / (2σ_j²) + log σ_j ]                                   (per disc)
 
-so σ_j is the network's own estimate of its error on discs like this one. On the validation subset
-each σ_j is then multiplied by one factor c_j = RMS((θ_j − μ_j)/σ_j) (recalibration, as Kuleshov,
-Fenner & Ermon 2018 do by quantiles; one factor for a Gaussian), which the checkpoint stores:
-the reported σ is c_j·σ_j.
+so σ_j is the network's own estimate of its error on discs like this one. The estimator is an
+ensemble of K such networks, cross-fitted over the training crystals (:mod:`.estimator_train`):
+μ_j is the members' mean and σ_j² the mean of their σ_j², multiplied by one factor c_j = RMS of
+the out-of-fold z = (θ_j − μ_j)/σ_j (recalibration, as Kuleshov, Fenner & Ermon 2018 do by
+quantiles; one factor for a Gaussian; cross-fitting as in jackknife+/CV+, Barber et al. 2021,
+Ann. Statist. 49, 486), which the checkpoint stores: the reported σ is c_j·σ_j.
 
 The disc enters standardised on its own, (I − mean)/std over its finite pixels, so the estimate does
 not depend on the intensity units, an overall scale or a constant background of a measured disc
@@ -88,10 +90,11 @@ class Estimator:
 
     ``targets``: parameter names; ``mean``/``scale``: the training subset's target mean and standard
     deviation (μ_physical = mean + scale·μ); ``calibration``: the factors c_j of the σ;
-    ``side``: the disc side [px]; ``info``: the checkpoint's data description.
+    ``side``: the disc side [px]; ``info``: the checkpoint's data description; ``nets``: the
+    cross-fitted members.
     """
 
-    net: ChargeEstimatorNet
+    nets: list[ChargeEstimatorNet]
     targets: list[str]
     mean: np.ndarray
     scale: np.ndarray
@@ -109,9 +112,11 @@ class Estimator:
         if stack.shape[1:] != (self.side, self.side):
             raise InputError(f"disc shape {stack.shape[1:]} does not match the estimator's {self.side} × {self.side}",
                              field="shape")
-        device = next(self.net.parameters()).device
-        mu, log_sigma = self.net(torch.from_numpy(standardise_discs(stack)[:, None]).to(device))
-        mu, sigma = mu.double().cpu().numpy(), np.exp(log_sigma.double().cpu().numpy())
+        device = next(self.nets[0].parameters()).device
+        x = torch.from_numpy(standardise_discs(stack)[:, None]).to(device)
+        outputs = [net(x) for net in self.nets]
+        mu = np.mean([m.double().cpu().numpy() for m, _ in outputs], axis=0)
+        sigma = np.sqrt(np.mean([np.exp(2.0 * s.double().cpu().numpy()) for _, s in outputs], axis=0))
         out: dict[str, np.ndarray] = {}
         for j, name in enumerate(self.targets):
             out[name] = self.mean[j] + self.scale[j] * mu[:, j]
@@ -130,11 +135,14 @@ def estimator_from_checkpoint(ckpt: Mapping[str, Any], device: str = "cpu") -> E
         raise InputError("an image-to-image surrogate, not a charge estimator (train one with lacbed-bridge "
                          "train-estimator)", path=ckpt.get("path"), field="kind")
     desc = checkpoint_json(dict(ckpt), "model_json")
-    net = ChargeEstimatorNet(**desc["kwargs"])
-    net.load_state_dict(ckpt["estimator"])
+    nets = []
+    for state in ckpt["members"]:
+        net = ChargeEstimatorNet(**desc["kwargs"])
+        net.load_state_dict(state)
+        nets.append(net.eval().to(resolve_device(device)))
     info = checkpoint_json(dict(ckpt), "data_json")
     info["checkpoint"] = ckpt.get("path")
-    return Estimator(net=net.eval().to(resolve_device(device)), targets=list(info["targets"]),
+    return Estimator(nets=nets, targets=list(info["targets"]),
                      mean=np.asarray(info["target_mean"], dtype=np.float64),
                      scale=np.asarray(info["target_scale"], dtype=np.float64),
                      calibration=np.asarray(info["calibration"], dtype=np.float64), side=int(info["side"]), info=info)
