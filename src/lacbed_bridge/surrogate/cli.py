@@ -7,8 +7,6 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from ..dataset import DIRECTIONS
 from ..errors import InputError
 
@@ -164,6 +162,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def _predict_estimate(args: argparse.Namespace) -> int:
     """``predict ESTIMATOR DISC.tif``: one line per disc (δ ± σ, ...), and the JSON with --out."""
+    import numpy as np
+
     from ..io import read_tiff, write_text_atomic
     from .estimator import estimate_json, estimate_text, load_estimator
     from .predict import list_inputs

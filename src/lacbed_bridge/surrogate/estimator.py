@@ -48,7 +48,7 @@ UNITS = ESTIMATOR_TARGETS
 class ChargeEstimatorNet(nn.Module):
     """Disc → (μ, log σ) per target, both on the standardised target scale.
 
-    Three stride-2 convolution stages (c, 2c, 4c channels, GELU) take the side × side disc to
+    A convolution (c channels) and three stride-2 stages (c, 2c, 2c channels; GELU) take the side × side disc to
     side/8 squared, an adaptive average pool to 4 × 4, and a two-layer head gives 2·n numbers.
     """
 
