@@ -78,6 +78,8 @@ def test_same_seed_same_weights_and_a_scale_or_background_does_not_change_the_es
     np.testing.assert_allclose(shifted["delta_sigma"], plain["delta_sigma"], rtol=1e-3)
     with pytest.raises(InputError, match="does not match"):
         estimator.estimate(discs[:, :16, :16])
+    empty = estimator.estimate(discs[:0])  # a split whose test subset is empty
+    assert empty["delta"].shape == empty["delta_sigma"].shape == (0,)
 
 
 def test_sigma_is_calibrated_on_out_of_fold_crystals(series, estimator_dir) -> None:

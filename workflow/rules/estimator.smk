@@ -7,7 +7,7 @@ rule train_estimator:
         model=f"{R}/models/estimator/seed{{seed}}/model.pt",
         log_csv=f"{R}/models/estimator/seed{{seed}}/train_log.csv",
     log:
-        f"{L}/train/estimator_seed{{seed}}.log",
+        f"{L}/estimator/train_seed{{seed}}.log",
     params:
         estimator=config_hash(ESTIMATOR.to_dict()),
     threads: threads_of("train_estimator")
@@ -27,7 +27,7 @@ rule evaluate_estimator:
     output:
         metrics=f"{R}/metrics/estimator/seed{{seed}}/metrics.json",
     log:
-        f"{L}/evaluate/estimator_seed{{seed}}.log",
+        f"{L}/estimator/evaluate_seed{{seed}}.log",
     params:
         split=ESTIMATOR.split,
     threads: threads_of("evaluate_estimator")

@@ -75,6 +75,8 @@ def standardise_discs(discs: np.ndarray) -> np.ndarray:
     """(N, side, side) discs → each (I − mean)/std over its finite pixels; NaN (outside a measured
     frame) → 0, the mean. A flat disc (std 0) is an error: it carries no pattern to read."""
     x = np.asarray(discs, dtype=np.float64)
+    if len(x) == 0:  # an empty subset (a split whose test part is empty)
+        return x.astype(np.float32)
     flat = x.reshape(len(x), -1)
     mean = np.nanmean(flat, axis=1)
     std = np.nanstd(flat, axis=1)
@@ -112,6 +114,8 @@ class Estimator:
         if stack.shape[1:] != (self.side, self.side):
             raise InputError(f"disc shape {stack.shape[1:]} does not match the estimator's {self.side} × {self.side}",
                              field="shape")
+        if len(stack) == 0:
+            return {key: np.zeros(0) for name in self.targets for key in (name, f"{name}_sigma")}
         device = next(self.nets[0].parameters()).device
         x = torch.from_numpy(standardise_discs(stack)[:, None]).to(device)
         outputs = [net(x) for net in self.nets]
