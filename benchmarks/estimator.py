@@ -43,6 +43,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from lacbed_bridge.surrogate.estimator import load_estimator
+    from lacbed_bridge.surrogate.estimator_eval import interval_scores
     from lacbed_bridge.surrogate.estimator_train import load_discs
 
     results = Path(args.results)
@@ -59,12 +60,10 @@ def main() -> int:
     clean = None
     for name, images in cases(discs).items():
         values = estimator.estimate(images)
-        err = values["delta"] - truth
-        z = err / values["delta_sigma"]
         clean = values["delta"] if clean is None else clean
-        row = {"delta_rmse": float(np.sqrt(np.mean(err**2))), "sigma_mean": float(values["delta_sigma"].mean()),
-               "coverage68": float(np.mean(np.abs(z) < 1)), "coverage95": float(np.mean(np.abs(z) < 1.959964)),
-               "moved_rms": float(np.sqrt(np.mean((values["delta"] - clean) ** 2)))}
+        scores = interval_scores(values["delta"], values["delta_sigma"], truth)
+        row = {"delta_rmse": scores["rmse"], "sigma_mean": scores["sigma_mean"], "coverage68": scores["coverage68"],
+               "coverage95": scores["coverage95"], "moved_rms": float(np.sqrt(np.mean((values["delta"] - clean) ** 2)))}
         out["cases"][name] = row
         print(f"{name:24s} {row['delta_rmse']:10.3f} {row['sigma_mean']:8.3f} {row['coverage68']:10.0%} "
               f"{row['coverage95']:8.0%} {row['moved_rms']:9.3f}")

@@ -12,7 +12,8 @@ import pytest
 import torch
 import yaml
 from test_optics import ALONG_110
-from test_refine import GAAS, REPO, _gaas, _settings
+from test_refine import GAAS, REPO, _gaas
+from refine_case import small_settings
 
 from lacbed_bridge.cli import main
 from lacbed_bridge.config import validate_config
@@ -42,7 +43,7 @@ def _start(truth):
 
 
 def _started(case: dict, factor: float = 0.98):
-    return _settings(**{**case, "initial_thickness": case["initial_thickness"] * factor,
+    return small_settings(**{**case, "initial_thickness": case["initial_thickness"] * factor,
                         "final_thickness": case["initial_thickness"] * factor})
 
 
@@ -51,7 +52,7 @@ def test_joint_columns_are_each_discs_own() -> None:
     columns shared and each disc's thickness, optics, scale and background its own."""
     crystal = _truth()
     free = ["delta", "kappa:cation", "thickness", "centre_x"]
-    models = [DiscModel(crystal, _settings(**case), free, roles=Roles(GAAS, 4), geometry=OpticsGeometry(centre_x=0.2))
+    models = [DiscModel(crystal, small_settings(**case), free, roles=Roles(GAAS, 4), geometry=OpticsGeometry(centre_x=0.2))
               for case in CASES]
     joint = JointModel(models)
     assert joint.free == ["delta", "kappa:cation", "thickness@1", "centre_x@1", "scale@1", "background@1",
@@ -83,7 +84,7 @@ def test_two_zone_axes_determine_what_one_disc_cannot() -> None:
     is smaller than either disc's alone."""
     truth = _truth()
     free = ["delta", "kappa:cation", "thickness"]
-    discs = [poisson_disc(simulate_observation(truth, _settings(**case)), 1e4, seed=i) for i, case in enumerate(CASES)]
+    discs = [poisson_disc(simulate_observation(truth, small_settings(**case)), 1e4, seed=i) for i, case in enumerate(CASES)]
     start = _start(truth)
     singles = [fit_disc(DiscModel(start, _started(case), free, roles=Roles(GAAS, 4)), disc, counts=1e4)
                for case, disc in zip(CASES, discs, strict=True)]
@@ -120,7 +121,7 @@ def test_refine_command_fits_several_discs(tmp_path: Path) -> None:
     write_cif(_start(truth), tmp_path / "start.cif")
     optics = [OpticsGeometry(), OpticsGeometry(centre_x=0.5)]
     for i, (case, geometry) in enumerate(zip(CASES, optics, strict=True), start=1):
-        disc = poisson_disc(simulate_observation(truth, _settings(**case), geometry), 1e4, seed=i)
+        disc = poisson_disc(simulate_observation(truth, small_settings(**case), geometry), 1e4, seed=i)
         write_tiff(tmp_path / f"d{i}.tif", disc, {"kind": "test"})
     settings = [{"disc": "d1.tif"},
                 {"disc": "d2.tif", "simulation": {"incident_beam_direction": [1, 1, 0], "x_direction": [1, -1, 0],
@@ -159,7 +160,7 @@ def test_bad_disc_settings_get_one_line(tmp_path: Path, entries, message: str) -
     truth = _truth()
     write_cif(truth, tmp_path / "start.cif")
     for i in (1, 2):
-        write_tiff(tmp_path / f"d{i}.tif", simulate_observation(truth, _settings()).astype(np.float64), {"kind": "test"})
+        write_tiff(tmp_path / f"d{i}.tif", simulate_observation(truth, small_settings()).astype(np.float64), {"kind": "test"})
     (tmp_path / "discs.yaml").write_text(yaml.safe_dump(entries))
     with pytest.raises(InputError, match=message):
         refine_joint(tmp_path / "start.cif", [str(tmp_path / "d1.tif"), str(tmp_path / "d2.tif")], config, "thickness",
@@ -171,10 +172,10 @@ def false_minimum_joint() -> tuple[JointModel, np.ndarray]:
     880 Å for the 900 Å disc and its centre 0.2 px off: (model, observed row)."""
     truth = _truth()
     optics = [OpticsGeometry(), OpticsGeometry(centre_x=0.5)]
-    discs = [poisson_disc(simulate_observation(truth, _settings(**c), g), 1e5, seed=i)
+    discs = [poisson_disc(simulate_observation(truth, small_settings(**c), g), 1e5, seed=i)
              for i, (c, g) in enumerate(zip(CASES, optics, strict=True), start=1)]
     free = ["delta", "kappa:cation", "thickness", "centre_x"]
-    models = [DiscModel(_start(truth), _settings(**CASES[0]), free, roles=Roles(GAAS, 4)),
+    models = [DiscModel(_start(truth), small_settings(**CASES[0]), free, roles=Roles(GAAS, 4)),
               DiscModel(_start(truth), _started(CASES[1], 880.0 / 900.0), free, roles=Roles(GAAS, 4),
                         geometry=OpticsGeometry(centre_x=0.3))]
     return JointModel(models), np.concatenate([d.reshape(-1) for d in discs])[None]
@@ -201,7 +202,7 @@ def test_a_g_disc_of_the_pattern_joins_the_fit(tmp_path: Path) -> None:
     truth = _truth()
     write_cif(truth, tmp_path / "start.cif")
     for name, hkl in (("d000.tif", (0, 0, 0)), ("d220.tif", (2, 2, 0))):
-        model = DiscModel(truth, _settings(), [], hkl=hkl)
+        model = DiscModel(truth, small_settings(), [], hkl=hkl)
         write_tiff(tmp_path / name, model.evaluate(model.start).numpy(), {"kind": "test"})
     (tmp_path / "discs.yaml").write_text(yaml.safe_dump([{"disc": "d220.tif", "hkl": [2, 2, 0],
                                                            "simulation": {"initial_thickness": 490.0, "final_thickness": 490.0}}]))
@@ -219,7 +220,7 @@ def test_discs_of_one_pattern_share_thickness_and_detector() -> None:
     named only by digits (the discs' numbers), are refused."""
     truth = _truth()
     free = ["thickness", "centre_x", "blur"]
-    models = [DiscModel(truth, _settings(), free, hkl=hkl, geometry=OpticsGeometry(blur=0.5)) for hkl in ((0, 0, 0), (2, 2, 0))]
+    models = [DiscModel(truth, small_settings(), free, hkl=hkl, geometry=OpticsGeometry(blur=0.5)) for hkl in ((0, 0, 0), (2, 2, 0))]
     joint = JointModel(models, patterns=["A", "A"])
     assert joint.free == ["thickness@A", "centre_x@1", "blur@A", "scale@1", "background@1", "centre_x@2", "scale@2",
                           "background@2"]
@@ -236,7 +237,7 @@ def test_discs_of_one_pattern_share_thickness_and_detector() -> None:
     assert not centre[0].any() and np.abs(centre[1]).max() > 1e-4
     # without a pattern each disc has its own (the default)
     assert "thickness@2" in JointModel(models).free
-    other = DiscModel(truth, _settings(initial_thickness=490.0, final_thickness=490.0), free, hkl=(2, 2, 0),
+    other = DiscModel(truth, small_settings(initial_thickness=490.0, final_thickness=490.0), free, hkl=(2, 2, 0),
                       geometry=OpticsGeometry(blur=0.5))
     with pytest.raises(InputError, match="pattern 'A' share thickness"):
         JointModel([models[0], other], patterns=["A", "A"])
@@ -255,7 +256,7 @@ def test_a_pattern_fit_from_the_command_line(tmp_path: Path) -> None:
     truth = _truth()
     write_cif(truth, tmp_path / "start.cif")
     for name, hkl in (("d000.tif", (0, 0, 0)), ("d220.tif", (2, 2, 0))):
-        model = DiscModel(truth, _settings(), [], hkl=hkl)
+        model = DiscModel(truth, small_settings(), [], hkl=hkl)
         write_tiff(tmp_path / name, model.evaluate(model.start).numpy(), {"kind": "test"})
     discs = [str(tmp_path / "d000.tif"), str(tmp_path / "d220.tif")]
     (tmp_path / "discs.yaml").write_text(yaml.safe_dump([{"disc": "d000.tif", "pattern": "p1"},

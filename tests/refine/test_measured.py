@@ -12,7 +12,8 @@ import pytest
 import tifffile
 import torch
 import yaml
-from test_refine import REPO, _gaas, _settings
+from test_refine import REPO, _gaas
+from refine_case import small_settings
 
 from lacbed_bridge.cli import main
 from lacbed_bridge.config import validate_config
@@ -135,7 +136,7 @@ def _frame(disc: np.ndarray, factor: int, origin: tuple[int, int], shape: tuple[
 
 def test_a_disc_inside_a_frame_is_found_binned_and_cut(tmp_path: Path) -> None:
     crystal = _gaas()
-    model = DiscModel(crystal, _settings(), [])
+    model = DiscModel(crystal, small_settings(), [])
     with torch.no_grad():
         disc = model.disc(model.start).numpy()  # 16 × 16
     frame = _frame(disc, 2, (30, 44), (100, 120))
@@ -155,7 +156,7 @@ def test_refine_straight_from_a_microscope_file(tmp_path: Path) -> None:
     """A frame as an EMD file: the disc is found and prepared, the fit starts from the found optics
     and gives back the thickness; the frame and the prepared disc are written beside the report."""
     truth = _gaas(delta=0.3, kappa=(1.0, 1.0))
-    model = DiscModel(truth, _settings(), [])
+    model = DiscModel(truth, small_settings(), [])
     with torch.no_grad():
         disc = model.disc(model.start).numpy()
     from rsciio.emd import file_writer as write_emd

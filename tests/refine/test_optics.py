@@ -9,7 +9,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from test_refine import GAAS, _gaas, _settings
+from test_refine import GAAS, _gaas
+from refine_case import small_settings
 
 from lacbed_bridge.crystal.variants import generate_family
 from lacbed_bridge.refine.fit import fit_disc, poisson_disc
@@ -31,7 +32,7 @@ def _disc(crystal, settings, free=(), **kw) -> np.ndarray:
 
 def test_the_centred_view_is_the_simulator_with_the_optics_free() -> None:
     crystal = _gaas()
-    settings = _settings(**ALONG_110)
+    settings = small_settings(**ALONG_110)
     expected = simulate_builtin(crystal, settings, device="cpu", pool_mode="shells").disc()
     model = DiscModel(crystal, settings, ["centre_x", "centre_y", "rotation", "k_scale"])
     assert model.pixels_solved == settings.side**2  # the geometry free: no symmetry
@@ -43,7 +44,7 @@ def test_the_centred_view_is_the_simulator_with_the_optics_free() -> None:
 def test_an_integer_offset_is_a_window_of_a_larger_disc(dx: int, dy: int) -> None:
     """centre_x = +1: the pattern sits one pixel to the right (larger column index)."""
     crystal = _gaas()
-    settings = _settings(**ALONG_110)
+    settings = small_settings(**ALONG_110)
     n = settings.pixel_count
     big = simulate_builtin(crystal, replace(settings, pixel_count=n + 2, outer_convergence_angle=settings.outer_convergence_angle * (n + 2) / n),
                            device="cpu", pool_mode="shells").disc()
@@ -55,7 +56,7 @@ def test_a_quarter_turn_and_a_scale() -> None:
     """rotation +90°: the pattern turned counter-clockwise in (x, y) = np.rot90 of the rows-as-y
     image turned the other way; k_scale s: the disc of radius R/s on the same pixels."""
     crystal = _gaas()
-    settings = _settings(**ALONG_110)
+    settings = small_settings(**ALONG_110)
     centred = _disc(crystal, settings)
     turned = _disc(crystal, settings, geometry=OpticsGeometry(rotation=90.0))
     assert not np.allclose(centred, np.rot90(centred), atol=1e-3)  # 2mm: a quarter turn shows
@@ -68,7 +69,7 @@ def test_a_quarter_turn_and_a_scale() -> None:
 
 def test_the_blur_is_scipys_gaussian_filter() -> None:
     crystal = _gaas()
-    settings = _settings()
+    settings = small_settings()
     for width in (0.6, 1.3):
         ours = _disc(crystal, settings, geometry=OpticsGeometry(blur=width))
         independent = simulate_observation(crystal, settings, OpticsGeometry(blur=width))
@@ -78,7 +79,7 @@ def test_the_blur_is_scipys_gaussian_filter() -> None:
 
 def test_the_optics_gradients_are_exact() -> None:
     crystal = _gaas()
-    settings = _settings(pixel_count=4)
+    settings = small_settings(pixel_count=4)
     free = ["delta", "thickness", *OPTICS]
     model = DiscModel(crystal, settings, free, roles=Roles(GAAS, 4), geometry=OpticsGeometry(0.3, -0.2, 3.0, 1.02, 0.7))
     assert model.start[free.index("blur")] == pytest.approx(0.7)
@@ -106,12 +107,12 @@ def test_an_off_centre_blurred_disc_gives_back_its_structure_and_optics() -> Non
               "elements": {"A": ["Al"], "B": ["As"]}}
     truth = generate_family(family, 0)[0][0]
     beams = {"min_reflection_pool": 120, "min_strong_beams": 40}
-    settings = _settings(pixel_count=8, **beams)
+    settings = small_settings(pixel_count=8, **beams)
     geometry = OpticsGeometry(centre_x=1.0, centre_y=-0.6, blur=0.8)
     clean = simulate_observation(truth, settings, geometry)
     observed = poisson_disc(clean, 1e4, seed=1)
     start = truth.with_sites(tuple(replace(s, pv=3.0 if s.element == "Al" else 5.0) for s in truth.sites))
-    start_settings = _settings(pixel_count=8, initial_thickness=450.0, final_thickness=450.0, **beams)
+    start_settings = small_settings(pixel_count=8, initial_thickness=450.0, final_thickness=450.0, **beams)
     free = ["delta", "thickness", "centre_x", "centre_y", "blur"]
     blind = fit_disc(DiscModel(start, start_settings, ["delta", "thickness"], roles=Roles(GAAS, 4)), observed, counts=1e4)
     assert blind.reduced_chi2 > 50
@@ -154,7 +155,7 @@ def test_refine_command_fits_the_optics_with_the_familys_roles(tmp_path) -> None
     path.write_text(yaml.safe_dump(validate_config(config)))
     truth = _gaas(delta=0.3, kappa=(1.0, 1.0))
     truth = truth.with_sites(tuple(replace(s, label=s.element + "1") for s in truth.sites))
-    disc = simulate_observation(truth, _settings(), OpticsGeometry(centre_x=1.0))
+    disc = simulate_observation(truth, small_settings(), OpticsGeometry(centre_x=1.0))
     write_tiff(tmp_path / "disc.tif", disc.astype(np.float32), {"kind": "test"})
     write_cif(truth.with_sites(tuple(replace(s, pv=None) for s in truth.sites)), tmp_path / "start.cif")
     assert main(["refine", str(tmp_path / "start.cif"), str(tmp_path / "disc.tif"), "--config", str(path), "--family",
@@ -227,7 +228,7 @@ def test_registration_starts_the_centre_within_reach() -> None:
     from lacbed_bridge.refine.optics import register_shift
 
     truth = _gaas(delta=0.5, kappa=(1.0, 1.0))
-    settings = _settings(pixel_count=8, min_reflection_pool=120, min_strong_beams=40)
+    settings = small_settings(pixel_count=8, min_reflection_pool=120, min_strong_beams=40)
     centred = simulate_observation(truth, settings)
     use = np.ones(centred.shape, dtype=bool)
     for dx, dy in ((1, 0), (-2, 1), (0, 0)):

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 from test_optics import ALONG_110
-from test_refine import GAAS, _gaas, _settings
+from test_refine import GAAS, _gaas
+from refine_case import small_settings
 
 from lacbed_bridge.refine.model import DiscModel, Roles, forward_jacobian
 from lacbed_bridge.refine.optics import OpticsGeometry
@@ -83,7 +84,7 @@ def test_series_jacobian_equals_the_eigen_jacobian(settings_kw: dict, free: list
     """The fit's default route (Chebyshev tangents) against the eigendecomposition route, pixel by
     pixel, away from the start; its discs against the matrix exponential."""
     crystal = _gaas()
-    settings = _settings(**settings_kw)
+    settings = small_settings(**settings_kw)
     series = DiscModel(crystal, settings, free, roles=Roles(GAAS, 4), geometry=geometry)
     eigen = DiscModel(crystal, settings, free, roles=Roles(GAAS, 4), geometry=geometry, solver="eigen")
     theta = series.start.clone()
@@ -103,7 +104,7 @@ def test_series_jacobian_equals_the_eigen_jacobian(settings_kw: dict, free: list
 def test_a_diverging_series_falls_back_to_the_exponential(monkeypatch: pytest.MonkeyPatch) -> None:
     import lacbed_bridge.refine.model as model_module
 
-    model = DiscModel(_gaas(), _settings(), ["delta", "thickness"], roles=Roles(GAAS, 4))
+    model = DiscModel(_gaas(), small_settings(), ["delta", "thickness"], roles=Roles(GAAS, 4))
     theta = model.start + torch.tensor([0.2, -10.0], dtype=torch.float64)
     disc, jac = model.jacobian(theta)
 
@@ -120,7 +121,7 @@ def test_unknown_solver_is_refused() -> None:
     from lacbed_bridge.errors import InputError
 
     with pytest.raises(InputError, match="solver"):
-        DiscModel(_gaas(), _settings(), ["thickness"], solver="magic")
+        DiscModel(_gaas(), small_settings(), ["thickness"], solver="magic")
 
 
 @pytest.mark.parametrize(("hkl", "settings_kw"), [((2, 2, 0), {}), ((0, 2, 0), {"normal_direction": (0, 1, 4)})])
@@ -131,7 +132,7 @@ def test_a_g_disc_is_the_simulators_and_its_jacobian_exact(hkl, settings_kw: dic
     from lacbed_bridge.simulate.bloch import simulate_builtin
 
     crystal = _gaas()
-    settings = _settings(**settings_kw)
+    settings = small_settings(**settings_kw)
     model = DiscModel(crystal, settings, ["delta", "thickness", "centre_x", "rotation"], roles=Roles(GAAS, 4),
                       geometry=OpticsGeometry(0.2, -0.1, 1.0), hkl=hkl)
     flat = DiscModel(crystal, settings, [], hkl=hkl)
@@ -156,4 +157,4 @@ def test_a_reflection_outside_the_pool_is_refused() -> None:
     from lacbed_bridge.errors import InputError
 
     with pytest.raises(InputError, match="not in the beam pool"):
-        DiscModel(_gaas(), _settings(), ["thickness"], hkl=(40, 0, 0))
+        DiscModel(_gaas(), small_settings(), ["thickness"], hkl=(40, 0, 0))

@@ -9,29 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from lacbed_bridge.cli import main
-from lacbed_bridge.config import validate_config
-from lacbed_bridge.crystal.cif import read_cif, write_cif
-from lacbed_bridge.crystal.variants import generate_family, write_family
+from lacbed_bridge.crystal.cif import read_cif
+from lacbed_bridge.crystal.variants import generate_family
 from lacbed_bridge.errors import InputError
 from lacbed_bridge.io import read_tiff, write_tiff
 from lacbed_bridge.refine.fit import fit_disc, poisson_disc
 from lacbed_bridge.refine.model import DiscModel, Roles, forward_jacobian
 from lacbed_bridge.simulate.bloch import simulate_builtin
-from lacbed_bridge.simulate.settings import FelixSettings
+
+from refine_case import refine_command_case, small_settings
 
 REPO = Path(__file__).resolve().parents[2]
 GAAS = {"A": "cation", "B": "anion"}
-
-
-def _settings(pixel_count: int = 8, **kw) -> FelixSettings:
-    base = dict(incident_beam_direction=(0, 0, 1), x_direction=(1, 0, 0), normal_direction=(0, 0, 1), pixel_count=pixel_count,
-                outer_convergence_angle=1.0, initial_thickness=500.0, final_thickness=500.0, min_reflection_pool=60,
-                min_strong_beams=20, absorb_flag=1, absorption_per=7.8, debye_waller_constant=0.5)
-    base.update(kw)
-    return replace(FelixSettings(), **base)
 
 
 def _gaas(delta: float = 0.4, kappa=(0.97, 1.03)):
@@ -48,7 +39,7 @@ def _gaas(delta: float = 0.4, kappa=(0.97, 1.03)):
 ])
 def test_model_equals_the_simulator_at_the_start(settings_kw: dict, symmetry: bool, mean: bool) -> None:
     crystal = _gaas()
-    settings = _settings(**settings_kw)
+    settings = small_settings(**settings_kw)
     reference = simulate_builtin(crystal, settings, device="cpu", pool_mode="shells", mean_absorption=mean).disc()
     model = DiscModel(crystal, settings, ["delta", "kappa:A", "u_iso:B", "thickness"], roles=Roles(GAAS, 4),
                       use_symmetry=symmetry, mean_absorption=mean)
@@ -70,7 +61,7 @@ def test_model_equals_the_simulator_at_the_start(settings_kw: dict, symmetry: bo
 @pytest.mark.slow
 def test_gradients_match_finite_differences() -> None:
     crystal = _gaas()
-    model = DiscModel(crystal, _settings(), ["delta", "kappa:A", "kappa:B", "u_iso:A", "u_iso:B", "thickness"],
+    model = DiscModel(crystal, small_settings(), ["delta", "kappa:A", "kappa:B", "u_iso:A", "u_iso:B", "thickness"],
                       roles=Roles(GAAS, 4))
     weights = torch.linspace(0.5, 1.5, 16 * 16, dtype=torch.float64).reshape(16, 16)
     theta = model.start.clone().requires_grad_(True)
@@ -99,7 +90,7 @@ def test_gradients_match_finite_differences() -> None:
 def test_eigen_jacobian_equals_autograd_pixel_by_pixel(settings_kw: dict) -> None:
     """The fit's structural columns (one eigendecomposition per pixel, Daleckii–Krein) equal forward-mode
     autograd through the matrix exponential at every pixel, away from the start too."""
-    model = DiscModel(_gaas(), _settings(**settings_kw), ["delta", "kappa:A", "u_iso:B", "thickness"], roles=Roles(GAAS, 4),
+    model = DiscModel(_gaas(), small_settings(**settings_kw), ["delta", "kappa:A", "u_iso:B", "thickness"], roles=Roles(GAAS, 4),
                       mean_absorption=settings_kw.get("absorb_flag") != 2, solver="eigen")
     theta = model.start + torch.tensor([0.3, -0.05, 0.002, 20.0], dtype=torch.float64)
     disc, jac = model.jacobian(theta)
@@ -117,10 +108,10 @@ def test_eigen_jacobian_equals_autograd_pixel_by_pixel(settings_kw: dict) -> Non
 def test_recovers_delta_and_thickness_from_a_noisy_disc_within_its_uncertainty() -> None:
     """Truth δ = 0.5 e, t = 500 Å, Poisson noise at 10⁴ counts; start δ = 0 and t = 450 Å (10 % off)."""
     truth = _gaas(delta=0.5, kappa=(1.0, 1.0))
-    settings = _settings(pixel_count=16)
+    settings = small_settings(pixel_count=16)
     observed = poisson_disc(simulate_builtin(truth, settings, device="cpu", pool_mode="shells").disc(), 1e4, seed=1)
     start = truth.with_sites(tuple(replace(s, pv=3.0 if s.element == "Ga" else 5.0) for s in truth.sites))
-    model = DiscModel(start, _settings(pixel_count=16, initial_thickness=450.0, final_thickness=450.0),
+    model = DiscModel(start, small_settings(pixel_count=16, initial_thickness=450.0, final_thickness=450.0),
                       ["delta", "thickness"], roles=Roles(GAAS, 4))
     assert model.start.tolist() == [pytest.approx(0.0), 450.0]
     result = fit_disc(model, observed, counts=1e4)
@@ -134,7 +125,7 @@ def test_recovers_delta_and_thickness_from_a_noisy_disc_within_its_uncertainty()
 
 def test_mask_and_unweighted_fit_of_u_iso() -> None:
     truth = _gaas()
-    settings = _settings()
+    settings = small_settings()
     clean = simulate_builtin(truth, settings, device="cpu", pool_mode="shells").disc()
     observed = clean + np.random.default_rng(0).normal(0.0, 0.002, clean.shape)
     observed[:3, :] = np.nan  # a beam stop: masked out
@@ -166,10 +157,10 @@ def test_an_unweighted_fit_gives_the_same_sigma_in_any_intensity_units() -> None
     to 0–65535): the same δ and thickness (within a tenth of σ: the fit stops within about a tenth of
     σ of the minimum) and the same σ; the scale's σ scales with it."""
     truth = _gaas(delta=0.3)
-    clean = simulate_builtin(truth, _settings(), device="cpu", pool_mode="shells").disc()
+    clean = simulate_builtin(truth, small_settings(), device="cpu", pool_mode="shells").disc()
     observed = clean + np.random.default_rng(1).normal(0.0, 0.01, clean.shape)
     start = truth.with_sites(tuple(replace(s, pv=None) for s in truth.sites))
-    results = [fit_disc(DiscModel(start, _settings(initial_thickness=495.0, final_thickness=495.0), ["delta", "thickness"],
+    results = [fit_disc(DiscModel(start, small_settings(initial_thickness=495.0, final_thickness=495.0), ["delta", "thickness"],
                                   roles=Roles(GAAS, 4)), observed * units) for units in (1.0, 6e4)]
     for name in ("delta", "thickness"):
         assert abs(results[1].value(name) - results[0].value(name)) < 0.1 * results[0].uncertainty(name)
@@ -180,7 +171,7 @@ def test_an_unweighted_fit_gives_the_same_sigma_in_any_intensity_units() -> None
 
 def test_bad_input_gets_one_clear_line() -> None:
     crystal = _gaas()
-    model = DiscModel(crystal, _settings(), ["thickness"])
+    model = DiscModel(crystal, small_settings(), ["thickness"])
     with pytest.raises(InputError, match="the disc is \\(8, 8\\), the config's simulation gives 16 × 16"):
         fit_disc(model, np.ones((8, 8)))
     nan = np.ones((16, 16))
@@ -188,31 +179,15 @@ def test_bad_input_gets_one_clear_line() -> None:
     with pytest.raises(InputError, match="1 pixel\\(s\\) are NaN"):
         fit_disc(model, nan)
     with pytest.raises(InputError, match="unknown parameter 'kappa:Q'"):
-        DiscModel(crystal, _settings(), ["kappa:Q"])
+        DiscModel(crystal, small_settings(), ["kappa:Q"])
     with pytest.raises(InputError, match="needs the sites' roles"):
-        DiscModel(crystal, _settings(), ["delta"])
+        DiscModel(crystal, small_settings(), ["delta"])
     with pytest.raises(InputError, match="at least one cation and one anion"):
-        DiscModel(crystal, _settings(), ["delta"], roles=Roles({"A": "cation", "B": "neutral"}, 4))
+        DiscModel(crystal, small_settings(), ["delta"], roles=Roles({"A": "cation", "B": "neutral"}, 4))
 
 
 def test_refine_command_writes_the_refined_cif_fit_residual_and_report(tmp_path: Path) -> None:
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config["simulation"].update(pixel_count=8, min_reflection_pool=60, min_strong_beams=20, initial_thickness=500.0,
-                                final_thickness=500.0, thickness_index=0, device="cpu")
-    config["simulation"]["convergence"] = None  # the disc below is made with these beams, no control
-    config["families"] = [{"name": "F-43m_zincblende", "prototype": "zincblende", "n_variants": 2, "delta": [0.3, 0.3],
-                           "elements": {"A": ["Ga"], "B": ["As"]}, "kappa": [1.0, 1.0]}]
-    config = validate_config(config)
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    write_family(config, "F-43m_zincblende", tmp_path / "cif")
-    cif = tmp_path / "cif" / "F-43m_zincblende_000000.cif"
-    crystal = read_cif(cif)
-    disc = simulate_builtin(crystal, _settings(), device="cpu", pool_mode="shells").disc()
-    write_tiff(tmp_path / "disc.tif", disc.astype(np.float32), {"kind": "test"})
-    # start δ at 0 (neutral P_v); roles come from the config family of the CIF's sample id
-    start = crystal.with_sites(tuple(replace(s, pv=None) for s in crystal.sites))
-    write_cif(start, tmp_path / "start.cif")
+    config, path, crystal, disc = refine_command_case(tmp_path)  # start δ at 0, truth 0.3
     assert main(["refine", str(tmp_path / "start.cif"), str(tmp_path / "disc.tif"), "--config", str(path), "--free",
                  "delta,thickness", "--counts", "1e5", "--out", str(tmp_path / "out")]) == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
@@ -242,7 +217,7 @@ def test_a_role_parameter_ties_the_sites_of_that_role() -> None:
               "elements": {"A": ["Sr"], "B": ["Ti"], "O": ["O"]}}
     crystal = generate_family(family, 0)[0][0]
     roles = Roles({"A": "cation", "B": "cation", "O": "anion"}, 1)
-    settings = _settings(min_reflection_pool=40, min_strong_beams=12)
+    settings = small_settings(min_reflection_pool=40, min_strong_beams=12)
     tied = DiscModel(crystal, settings, ["kappa:cation", "u_iso:anion"], roles=roles)
     apart = DiscModel(crystal, settings, ["kappa:A", "kappa:B", "u_iso:O"], roles=roles)
     kappa = {s.label: s.kappa for s in crystal.sites}
@@ -265,7 +240,7 @@ def test_the_fit_runs_unchanged_on_cuda() -> None:
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
     truth = _gaas(delta=0.5, kappa=(1.0, 1.0))
-    settings = _settings(pixel_count=8)
+    settings = small_settings(pixel_count=8)
     observed = poisson_disc(simulate_builtin(truth, settings, device="cpu", pool_mode="shells").disc(), 1e4, seed=2)
     results = {}
     for device in ("cpu", "cuda"):
@@ -282,7 +257,7 @@ def test_jacobian_falls_back_to_autograd_when_the_eigenvectors_fail(monkeypatch:
     columns then come from autograd through the matrix exponential, with the same values."""
     import lacbed_bridge.refine.model as model_module
 
-    model = DiscModel(_gaas(), _settings(), ["delta", "kappa:A", "thickness"], roles=Roles(GAAS, 4), solver="eigen")
+    model = DiscModel(_gaas(), small_settings(), ["delta", "kappa:A", "thickness"], roles=Roles(GAAS, 4), solver="eigen")
     theta = model.start + torch.tensor([0.2, 0.03, -10.0], dtype=torch.float64)
     _, eigen = model.jacobian(theta)
 

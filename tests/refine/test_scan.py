@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import yaml
 from test_joint import CASES, _config, _start, _truth
-from test_refine import GAAS, _settings
+from test_refine import GAAS
+from refine_case import small_settings
 
 from lacbed_bridge.cli import main
 from lacbed_bridge.crystal.cif import write_cif
@@ -33,7 +34,7 @@ def test_the_series_is_the_disc_at_every_thickness(hkl, geometry, absorb: int) -
     disc (Chebyshev series) at each, for the 000 and a g disc, off-centre, rotated, rescaled and
     blurred, with proportional and Bird–King absorption; `auto` (three thicknesses: the Chebyshev
     disc at each) gives the same."""
-    model = DiscModel(_truth(), _settings(absorb_flag=absorb), ["thickness"], hkl=hkl, geometry=geometry)
+    model = DiscModel(_truth(), small_settings(absorb_flag=absorb), ["thickness"], hkl=hkl, geometry=geometry)
     thicknesses = [250.0, 500.0, 912.5]
     series = model.thickness_series(model.start, thicknesses, method="eigen")
     assert series.shape == (3, model.side, model.side)
@@ -58,8 +59,8 @@ def _false_minimum_case():
     """GaAs [110] at 900 Å, δ 0.4, κ(Ga) 1.03, 10⁵ counts; δ, κ(cation) and thickness free, started at
     860 Å (4.4 % off), δ 0.2 and κ 1."""
     truth = _truth()
-    disc = poisson_disc(simulate_observation(truth, _settings(**CASES[1])), 1e5, seed=3)
-    model = DiscModel(_start(truth), _settings(**{**CASES[1], "initial_thickness": 860.0, "final_thickness": 860.0}),
+    disc = poisson_disc(simulate_observation(truth, small_settings(**CASES[1])), 1e5, seed=3)
+    model = DiscModel(_start(truth), small_settings(**{**CASES[1], "initial_thickness": 860.0, "final_thickness": 860.0}),
                       ["delta", "kappa:cation", "thickness"], roles=Roles(GAAS, 4))
     return disc, model
 
@@ -105,7 +106,7 @@ def test_refine_scans_the_configs_thickness_series(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(config))
     truth = _truth()
     write_cif(truth, tmp_path / "start.cif")
-    write_tiff(tmp_path / "disc.tif", simulate_observation(truth, _settings()).astype(np.float64), {"kind": "test"})
+    write_tiff(tmp_path / "disc.tif", simulate_observation(truth, small_settings()).astype(np.float64), {"kind": "test"})
     args = ["refine", str(tmp_path / "start.cif"), str(tmp_path / "disc.tif"), "--config", str(path), "--free", "thickness"]
     assert main(args + ["--out", str(tmp_path / "a")]) == 0
     report = json.loads((tmp_path / "a" / "report.json").read_text())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from test_refine import _settings
+from refine_case import small_settings
 
 from lacbed_bridge.refine.scenarios import SCENARIOS, format_summary, held_back_crystals, scenario_table
 
@@ -18,7 +18,7 @@ def test_held_back_crystals_are_seeded_and_varied() -> None:
 
 
 def test_the_table_has_every_scenario_with_its_coverage() -> None:
-    settings = _settings(pixel_count=4, min_reflection_pool=60, min_strong_beams=20)
+    settings = small_settings(pixel_count=4, min_reflection_pool=60, min_strong_beams=20)
     rows, summary = scenario_table(settings, n_crystals=1, scenarios=(SCENARIOS[0], SCENARIOS[4]))
     assert [r["scenario"] for r in rows] == ["centred", "kappa, joint"]
     assert all(np.isfinite(r["delta"]) and r["delta_sigma"] > 0 for r in rows)
@@ -34,7 +34,7 @@ def test_the_calibration_counts_z_scores_over_noise_draws() -> None:
     over all fits and the unflagged ones."""
     from lacbed_bridge.refine.scenarios import calibration, format_calibration
 
-    settings = _settings(pixel_count=4, min_reflection_pool=60, min_strong_beams=20)
+    settings = small_settings(pixel_count=4, min_reflection_pool=60, min_strong_beams=20)
     result = calibration(SCENARIOS[0], settings, fits=6)
     assert result["fits"] == 6 and result["all"]["n"] == 6 and result["unflagged"]["n"] <= 6
     c = result["all"]

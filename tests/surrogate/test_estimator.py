@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +14,11 @@ import yaml
 from lacbed_bridge.cli import main
 from lacbed_bridge.dataset.builder import build_dataset, sample_refs_from_variants
 from lacbed_bridge.errors import ConfigError, InputError
-from lacbed_bridge.io import write_tiff
 from lacbed_bridge.surrogate.estimator import EstimatorConfig, load_estimator
 from lacbed_bridge.surrogate.estimator_eval import evaluate_estimator, noisy, summarise
 from lacbed_bridge.surrogate.estimator_train import augment, fold_of, load_discs, train_estimator, train_member, z_scores
 
-from surrogate_helpers import synthetic
+from surrogate_helpers import refine_case, synthetic
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = {"epochs": 60, "channels": 4, "batch_size": 8, "folds": 3}
@@ -168,30 +166,9 @@ def test_cli_train_evaluate_and_predict(series, tmp_path, capsys) -> None:
 
 
 def test_refine_starts_at_the_estimate_and_finds_the_same_answer(tmp_path) -> None:
-    from lacbed_bridge.config import validate_config
-    from lacbed_bridge.crystal.cif import read_cif, write_cif
-    from lacbed_bridge.crystal.variants import write_family
-    from lacbed_bridge.simulate.bloch import simulate_builtin
-    from lacbed_bridge.simulate.settings import FelixSettings
-
     dataset = _series(tmp_path / "s16", 16)  # the refine model's grid: pixel_count 8 → 16 px
     train_estimator(dataset, tmp_path / "m", seed=0, config=EstimatorConfig(**SMALL))
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config["simulation"].update(pixel_count=8, min_reflection_pool=60, min_strong_beams=20, thickness_index=0, device="cpu")
-    config["simulation"]["convergence"] = None
-    config["families"] = [{"name": "F-43m_zincblende", "prototype": "zincblende", "n_variants": 1, "delta": [0.3, 0.3],
-                           "elements": {"A": ["Ga"], "B": ["As"]}, "kappa": [1.0, 1.0]}]
-    config = validate_config(config)
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    write_family(config, "F-43m_zincblende", tmp_path / "cif")
-    crystal = read_cif(tmp_path / "cif" / "F-43m_zincblende_000000.cif")
-    settings = replace(FelixSettings(), incident_beam_direction=(0, 0, 1), x_direction=(1, 0, 0), normal_direction=(0, 0, 1),
-                       pixel_count=8, outer_convergence_angle=1.0, initial_thickness=500.0, final_thickness=500.0,
-                       min_reflection_pool=60, min_strong_beams=20, absorb_flag=1, absorption_per=7.8, debye_waller_constant=0.5)
-    disc = simulate_builtin(crystal, settings, device="cpu", pool_mode="shells").disc()
-    write_tiff(tmp_path / "disc.tif", disc.astype(np.float32), {"kind": "test"})
-    write_cif(crystal.with_sites(tuple(replace(s, pv=None) for s in crystal.sites)), tmp_path / "start.cif")
+    _, path, _, disc = refine_case.refine_command_case(tmp_path, n_variants=1)  # truth δ 0.3, start.cif δ 0
     estimate = load_estimator(tmp_path / "m").estimate(disc)
     args = ["refine", str(tmp_path / "start.cif"), str(tmp_path / "disc.tif"), "--config", str(path), "--free", "delta",
             "--counts", "1e5"]

@@ -1,5 +1,6 @@
-# The charge estimator (docs/surrogate.md §6): one per training seed, on the split's train subset
-# (σ calibrated on its val subset), then scored on its test subset: δ error and interval coverage.
+# The charge estimator (docs/surrogate.md §6): one per training seed, cross-fitted on the split's
+# train subset (σ calibrated on out-of-fold crystals), then scored on its test subset: δ error and
+# interval coverage.
 rule train_estimator:
     input:
         info=f"{R}/dataset/dataset.json",

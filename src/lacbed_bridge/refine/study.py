@@ -168,12 +168,13 @@ def charge_recovery(
             "seconds_per_disc": float(frame["refine_seconds"].mean()),
         }
     if reader is not None and "estimator_delta" in frame:
-        z = (frame["estimator_delta"] - frame["delta"]) / frame["estimator_delta_sigma"]
+        from ..surrogate.estimator_eval import interval_scores
+
+        scores = interval_scores(frame["estimator_delta"], frame["estimator_delta_sigma"], frame["delta"])
         summary["estimator"] = {
             "model": str(estimator), "seconds_per_disc": reader["seconds_per_disc"],
-            "delta_rmse": float(np.sqrt(np.mean((frame["estimator_delta"] - frame["delta"]) ** 2))),
-            "delta_sigma_mean": float(frame["estimator_delta_sigma"].mean()),
-            "coverage68": float(np.mean(np.abs(z) < 1.0)), "coverage95": float(np.mean(np.abs(z) < 1.959964)),
+            "delta_rmse": scores["rmse"], "delta_sigma_mean": scores["sigma_mean"],
+            "coverage68": scores["coverage68"], "coverage95": scores["coverage95"],
             "refine_iterations_mean": float(frame["estimator_refine_iterations"].mean()),
             "refine_seconds_per_disc": float(frame["estimator_refine_seconds"].mean()),
             "refine_delta_change_max": float(np.max(np.abs(frame["estimator_refine_delta"] - frame["refine_delta"]))),

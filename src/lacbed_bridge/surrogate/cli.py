@@ -144,8 +144,9 @@ def run_predict(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
     from .estimator import is_estimator
 
-    if is_estimator(load_checkpoint(args.model)):
-        return _predict_estimate(args)
+    ckpt = load_checkpoint(args.model)
+    if is_estimator(ckpt):
+        return _predict_estimate(args, ckpt)
     if args.out is None:
         raise InputError("an image model writes images: give --out", field="--out")
     config = load_config(args.config) if args.config else None
@@ -160,15 +161,16 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict_estimate(args: argparse.Namespace) -> int:
-    """``predict ESTIMATOR DISC.tif``: one line per disc (δ ± σ, ...), and the JSON with --out."""
+def _predict_estimate(args: argparse.Namespace, ckpt: dict) -> int:
+    """``predict ESTIMATOR DISC.tif``: one line per disc (δ ± σ, ...), and the JSON with --out
+    (``ckpt``: the estimator's checkpoint, already loaded)."""
     import numpy as np
 
     from ..io import read_tiff, write_text_atomic
-    from .estimator import estimate_json, estimate_text, load_estimator
+    from .estimator import estimate_json, estimate_text, estimator_from_checkpoint
     from .predict import list_inputs
 
-    estimator = load_estimator(args.model, device=args.device if args.device != "auto" else "cpu")
+    estimator = estimator_from_checkpoint(ckpt, device=args.device if args.device != "auto" else "cpu")
     paths = list_inputs(args.input)
     discs = []
     for path in paths:

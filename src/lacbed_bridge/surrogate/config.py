@@ -6,8 +6,8 @@ becomes a frozen dataclass with the choices as ``Literal`` types, so no raw dict
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, get_args, get_type_hints
 
 from ..config import schema_defaults

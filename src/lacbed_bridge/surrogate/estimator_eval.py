@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..io import write_text_atomic
 from .estimator import Estimator, load_estimator
-from .estimator_train import load_discs, target_matrix
+from .estimator_train import load_discs, poisson_draws, target_matrix
 
 #: manifest columns kept in ``per_sample.csv`` beside the estimates
 ID_COLUMNS = ("sample_id", "family", "spacegroup", "base_id", "charge_state")
@@ -31,9 +31,19 @@ ID_COLUMNS = ("sample_id", "family", "spacegroup", "base_id", "charge_state")
 
 def noisy(discs: np.ndarray, counts: float, seed: int) -> np.ndarray:
     """Poisson draws of the discs at ``counts`` per pixel at each disc's mean intensity (raw units kept)."""
-    rng = np.random.default_rng(seed)
-    mean = discs.reshape(len(discs), -1).mean(axis=1)[:, None, None]
-    return rng.poisson(np.clip(discs, 0.0, None) / mean * counts) * mean / counts
+    return poisson_draws(discs, counts, np.random.default_rng(seed))
+
+
+def interval_scores(estimate: np.ndarray, sigma: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """``rmse`` of the estimates, ``sigma_mean``, the fractions of truths within ±1σ (``coverage68``)
+    and ±1.96σ (``coverage95``), and ``rms_z`` of z = (estimate − truth)/σ; NaN for no discs."""
+    estimate, sigma, truth = (np.asarray(a, dtype=np.float64) for a in (estimate, sigma, truth))
+    if len(estimate) == 0:
+        return dict.fromkeys(("rmse", "sigma_mean", "coverage68", "coverage95", "rms_z"), math.nan)
+    z = (estimate - truth) / sigma
+    return {"rmse": float(np.sqrt(np.mean((estimate - truth) ** 2))), "sigma_mean": float(np.mean(sigma)),
+            "coverage68": float(np.mean(np.abs(z) < 1.0)), "coverage95": float(np.mean(np.abs(z) < 1.959964)),
+            "rms_z": float(np.sqrt(np.mean(z**2)))}
 
 
 def score(estimator: Estimator, discs: np.ndarray, rows: pd.DataFrame, *, path: Path | None = None) -> pd.DataFrame:
@@ -53,17 +63,11 @@ def summarise(table: pd.DataFrame, estimator: Estimator) -> dict[str, Any]:
     """The aggregate of :func:`score`'s table (module docstring)."""
     out: dict[str, Any] = {"n": len(table), "kind": "charge-estimator", "targets": list(estimator.targets)}
     for j, name in enumerate(estimator.targets):
-        err = table[f"{name}_pred"] - table[name]
-        z = table[f"{name}_z"].to_numpy()
-        nan = len(table) == 0
-        out.update({
-            f"{name}_rmse": math.nan if nan else float(np.sqrt(np.mean(err**2))),
-            f"{name}_prior_rmse": math.nan if nan else float(np.sqrt(np.mean((table[name] - estimator.mean[j]) ** 2))),
-            f"{name}_sigma_mean": math.nan if nan else float(table[f"{name}_sigma"].mean()),
-            f"{name}_coverage68": math.nan if nan else float(np.mean(np.abs(z) < 1.0)),
-            f"{name}_coverage95": math.nan if nan else float(np.mean(np.abs(z) < 1.959964)),
-            f"{name}_rms_z": math.nan if nan else float(np.sqrt(np.mean(z**2))),
-        })
+        scores = interval_scores(table[f"{name}_pred"], table[f"{name}_sigma"], table[name])
+        # always answering the training mean: what an estimator that reads nothing scores
+        prior = float(np.sqrt(np.mean((table[name] - estimator.mean[j]) ** 2))) if len(table) else math.nan
+        out.update({f"{name}_{key}": value for key, value in scores.items()})
+        out[f"{name}_prior_rmse"] = prior
     return out
 
 

@@ -96,10 +96,16 @@ def augment(discs: np.ndarray, rng: np.random.Generator, config: EstimatorConfig
     out = x[:, 0].numpy()
     if config.noise_counts is not None:
         low, high = np.log(config.noise_counts[0]), np.log(config.noise_counts[1])
-        counts = np.exp(rng.uniform(low, high, size=n))[:, None, None]
-        mean = out.reshape(n, -1).mean(axis=1)[:, None, None]
-        out = rng.poisson(np.clip(out, 0.0, None) / mean * counts) * mean / counts
+        out = poisson_draws(out, np.exp(rng.uniform(low, high, size=n)), rng)
     return out
+
+
+def poisson_draws(discs: np.ndarray, counts: float | np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Poisson draws of raw discs (N, s, s) at ``counts`` per pixel at each disc's mean intensity (one
+    number, or one per disc), in the discs' own units."""
+    counts = np.broadcast_to(np.asarray(counts, dtype=np.float64), (len(discs),))[:, None, None]
+    mean = discs.reshape(len(discs), -1).mean(axis=1)[:, None, None]
+    return rng.poisson(np.clip(discs, 0.0, None) / mean * counts) * mean / counts
 
 
 def gaussian_nll(y: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
@@ -198,13 +204,13 @@ def train_estimator(dataset_dir: str | os.PathLike[str], out_dir: str | os.PathL
     val_rms_z = None
     if len(val_discs):
         from .estimator import Estimator
+        from .estimator_eval import interval_scores
 
         ensemble = Estimator(nets=members, targets=targets, mean=mean, scale=scale, calibration=calibration,
                              side=int(info["side"]), info={})
         values = ensemble.estimate(augment(val_discs, np.random.default_rng(seed + 1), config))
         truth = target_matrix(val_rows, targets, root / "manifest.csv")
-        val_rms_z = [float(np.sqrt(np.mean(((values[t] - truth[:, j]) / values[t + "_sigma"]) ** 2)))
-                     for j, t in enumerate(targets)]
+        val_rms_z = [interval_scores(values[t], values[t + "_sigma"], truth[:, j])["rms_z"] for j, t in enumerate(targets)]
 
     data_desc = {
         "dataset_dir": str(root), "dataset_hash": info["dataset_hash"], "split": config.split, "side": int(info["side"]),
