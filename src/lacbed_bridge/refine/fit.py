@@ -127,6 +127,268 @@ def poisson_sigma(observed: Any, counts: Any) -> Any:
     return np.sqrt(np.clip(observed, 1.0 / counts, None) / counts)
 
 
+def _noise_model(obs: torch.Tensor, use: np.ndarray, counts: Any) -> tuple[torch.Tensor, str]:
+    """σ of each used pixel (``obs``: the observed intensities there) in the disc's intensity units
+    and the noise model's line for the report: Poisson with ``counts`` N per unit intensity (one
+    number, or an array shaped like the disc: counts per pixel), σ² = max(D, 1/N)/N; without
+    counts σ = 1 (unweighted)."""
+    if counts is None:
+        return torch.ones_like(obs), "unweighted least squares (σ = 1; uncertainties scaled by the reduced χ²)"
+    if isinstance(counts, np.ndarray):  # counts per pixel (a joint fit of discs with their own)
+        if counts.shape != use.shape or not (counts[use] > 0).all():
+            raise InputError("counts per pixel must be > 0 and shaped like the disc", field="counts")
+        sigma = poisson_sigma(obs, torch.as_tensor(counts[use], dtype=torch.float64))
+        return sigma, ("Poisson, " + ", ".join(f"{c:g}" for c in np.unique(counts[use])) + " counts per unit intensity "
+                       "(σ² = max(D, 1/N)/N)")
+    if not counts > 0:
+        raise InputError(f"counts must be > 0, got {counts}", field="--counts")
+    return poisson_sigma(obs, counts), f"Poisson, {counts:g} counts per unit intensity (σ² = max(D, 1/N)/N)"
+
+
+def _sigma_image(use: np.ndarray, sigma: torch.Tensor) -> np.ndarray:
+    """σ on the whole disc (``use``'s shape): the used pixels' σ, 1 on the others."""
+    sigma_all = np.ones(use.shape)
+    sigma_all[use] = sigma.numpy()
+    return sigma_all
+
+
+def _scan_start(model: DiscModel, observed: np.ndarray, use: np.ndarray, sigma: torch.Tensor, thickness_scan: Any, *,
+                fit_scale: bool, fit_background: bool) -> dict[str, list[tuple[float, float]]]:
+    """Start the model's free thickness (each, a joint model's) at the least χ² over ``thickness_scan``
+    [Å] (refine/scan.py: the right Pendellösung fringe), the strong beams chosen again there;
+    returns the scans' (t [Å], χ²) pairs per thickness parameter (none without a scan)."""
+    if thickness_scan is None or len(thickness_scan) == 0:
+        return {}
+    from .scan import scan_thickness
+
+    scans = scan_thickness(model, np.where(use, observed, 0.0), use, _sigma_image(use, sigma), thickness_scan,
+                           fit_scale=fit_scale, fit_background=fit_background)
+    if scans and hasattr(model, "reselect_beams"):
+        model.reselect_beams(model.start)
+    return scans
+
+
+def _start_vector(model: DiscModel, observed: np.ndarray, use: np.ndarray, obs: torch.Tensor, sigma: torch.Tensor, *,
+                  fit_scale: bool, fit_background: bool) -> torch.Tensor:
+    """The fit's starting vector p = (θ_start, [s], [b]): the model's start, the intensity scale s and
+    background b [the disc's intensity units] by weighted linear least squares on the starting disc
+    (a joint model: each disc's own, :meth:`.joint.JointModel.set_linear_start`, and p its start)."""
+    p = torch.cat([model.start, torch.tensor([1.0] * fit_scale + [0.0] * fit_background, dtype=torch.float64)])
+    if fit_scale or fit_background:  # a linear least-squares start for the scale and background
+        disc0 = model.evaluate(model.start).cpu()[torch.as_tensor(use)]
+        columns = ([disc0] if fit_scale else []) + ([torch.ones_like(disc0)] if fit_background else [])
+        design = torch.stack(columns, dim=1) / sigma[:, None]
+        target = (obs - (0.0 if fit_scale else disc0)) / sigma
+        p[len(model.free):] = torch.linalg.lstsq(design, target[:, None]).solution[:, 0]
+    if hasattr(model, "set_linear_start"):  # a joint model: each disc's scale and background, linear
+        model.set_linear_start(observed, use, _sigma_image(use, sigma))
+        p = model.start.clone()
+    return p
+
+
+class _Problem:
+    """The least-squares problem of one fit: the weighted residuals r = (s·I(θ) + b − D)/σ of the
+    used pixels (dimensionless) as a function of q = (θ, [s], [b]) — θ the model's free parameters
+    in their own units, s the intensity scale, b the background in the disc's intensity units — their
+    Jacobian, and the physical bounds a step is projected into (module docstring)."""
+
+    def __init__(self, model: DiscModel, obs: torch.Tensor, sigma: torch.Tensor, use: np.ndarray, names: list[str], *,
+                 fit_scale: bool, fit_background: bool) -> None:
+        self.model, self.obs, self.sigma, self.names = model, obs, sigma, names
+        self.use_t = torch.as_tensor(use)
+        self.n_pixels = int(use.sum())
+        self.n_model = len(model.free)
+        self.fit_scale, self.fit_background = fit_scale, fit_background
+        self.own_bounds = getattr(model, "bounds", {})  # bounds that move with the start (the optics')
+        self.limits = torch.tensor([self.bounds_of(name) for name in model.free], dtype=torch.float64).reshape(-1, 2)
+
+    def split(self, q: torch.Tensor) -> tuple[torch.Tensor, Any, Any]:
+        """(θ, s, b) of ``q``; s = 1 and b = 0 when not fitted."""
+        scale = q[self.n_model] if self.fit_scale else 1.0
+        background = q[self.n_model + int(self.fit_scale)] if self.fit_background else 0.0
+        return q[:self.n_model], scale, background
+
+    def residuals(self, q: torch.Tensor) -> torch.Tensor:
+        """r(q) = (s·I(θ) + b − D)/σ on the used pixels (no derivatives)."""
+        theta, scale, background = self.split(q)
+        with torch.no_grad():
+            return (scale * self.model.evaluate(theta).cpu()[self.use_t] + background - self.obs) / self.sigma
+
+    def exact(self, q: torch.Tensor, approximate: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Residuals and their Jacobian ∂r/∂q (model.jacobian, exact unless ``approximate``: forward
+        differences; the scale's and background's columns I/σ and 1/σ, linear)."""
+        theta, scale, background = self.split(q)
+        disc, d_disc = (v.cpu() for v in self.model.jacobian(theta, exact=not approximate))  # the fit itself runs on the CPU
+        disc, d_disc = disc[self.use_t], d_disc[self.use_t]
+        columns = [scale * d_disc / self.sigma[:, None]]
+        if self.fit_scale:
+            columns.append((disc / self.sigma)[:, None])
+        if self.fit_background:
+            columns.append((1.0 / self.sigma)[:, None])
+        jac = torch.cat(columns, dim=1)
+        bad = [self.names[i] for i in range(jac.shape[1]) if not torch.isfinite(jac[:, i]).all()]
+        if bad or not torch.isfinite(disc).all():
+            raise SimulationError(f"the model gave non-finite values{' in the derivatives by ' + ', '.join(bad) if bad else ''} at "
+                                  + ", ".join(f"{n} {v:.6g}" for n, v in zip(self.names, q.tolist(), strict=True)))
+        return (scale * disc + background - self.obs) / self.sigma, jac
+
+    def bounds_of(self, name: str) -> tuple[float, float]:
+        """A model parameter's physical range, in its units (the model's own, else :data:`BOUNDS`)."""
+        return self.own_bounds.get(name) or BOUNDS[name.partition(":")[0]]
+
+    def project(self, q: torch.Tensor) -> torch.Tensor:
+        """``q`` with the model's parameters clipped into their bounds (a projected step: the
+        others go on moving while one rests on its bound)."""
+        out = q.clone()
+        out[:self.n_model] = torch.minimum(torch.maximum(q[:self.n_model], self.limits[:, 0]), self.limits[:, 1])
+        return out
+
+    def check_start(self) -> None:
+        """InputError when a model parameter starts outside its bounds (the fit would refuse every step)."""
+        for name, value in zip(self.model.free, self.model.start.tolist(), strict=True):
+            lo, hi = self.bounds_of(name)
+            if not lo <= value <= hi:  # a fit that starts outside its bounds would refuse every step
+                raise InputError(f"{name} starts at {value:g}, outside its bounds [{lo:g}, {hi:g}]", field="--free")
+
+
+@dataclass
+class _State:
+    """Where the Levenberg–Marquardt iteration stands: the parameters p, their residuals r, the
+    Jacobian (``jac_exact``: exact, else Broyden-updated or forward differences), χ² = rᵀr, the
+    damping λ, and how often the strong beams were chosen again (at a minimum; on the way)."""
+
+    p: torch.Tensor
+    r: torch.Tensor
+    jac: torch.Tensor
+    jac_exact: bool
+    chi2: float
+    lam: float = 1e-3
+    refreshes: int = 0
+    early: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _tolerance(chi2: float, n_pixels: int, n_parameters: int) -> float:
+    """The convergence test's χ² decrease, 0.01 · χ²/dof: below it the parameters move by far less
+    than their standard uncertainties (Δχ² = 1 is one σ for Poisson weights)."""
+    return 1e-2 * max(chi2 / max(n_pixels - n_parameters, 1), 1e-300)
+
+
+def _predicted_decrease(jac: torch.Tensor, r: torch.Tensor) -> float:
+    """The Gauss–Newton model's largest possible decrease of χ², gᵀ(JᵀJ)⁻¹g, as ‖JΔ‖² with the
+    least-squares Δ on unit-norm columns (robust to an ill-conditioned JᵀJ; the parameters' units
+    differ by orders of magnitude); ∞ when it gives no information (then steps are tried)."""
+    scaled, _ = unit_columns(jac)
+    gauss_newton = torch.linalg.lstsq(scaled, -r[:, None]).solution[:, 0]
+    predicted = float((scaled @ gauss_newton).square().sum())
+    if not math.isfinite(predicted) or predicted <= 0.0:
+        predicted = math.inf
+    return predicted
+
+
+def _try_steps(problem: _Problem, state: _State) -> tuple[torch.Tensor, torch.Tensor, float, torch.Tensor] | None:
+    """Levenberg–Marquardt steps Δ from (JᵀJ + λ diag JᵀJ) Δ = −Jᵀr, projected into the bounds,
+    λ ← 4λ after each that does not lower χ²: (trial p, its residuals, its χ², Δ) of the first that
+    does, or None after 12 refusals (3 with an updated, approximate Jacobian: then the exact one is
+    asked for)."""
+    jac, p = state.jac, state.p
+    jtj = jac.T @ jac
+    grad = jac.T @ state.r
+    eye = torch.eye(len(p), dtype=torch.float64)
+    for _ in range(12 if state.jac_exact else 3):
+        step = torch.linalg.solve(jtj + state.lam * torch.diag(torch.diagonal(jtj)) + 1e-30 * eye, -grad)
+        trial = problem.project(p + step)
+        step = trial - p
+        if bool((step != 0).any()):
+            r_trial = problem.residuals(trial)
+            chi2_trial = float(r_trial @ r_trial)
+            if chi2_trial < state.chi2:
+                return trial, r_trial, chi2_trial, step
+        state.lam *= 4.0
+    return None
+
+
+def _accept(problem: _Problem, state: _State, accepted: tuple[torch.Tensor, torch.Tensor, float, torch.Tensor], iteration: int,
+            progress: Callable[[int, float, dict[str, float]], None] | None) -> float:
+    """Move to an accepted step: Broyden's rank-1 update of the Jacobian (Moré 1978), λ ← λ/3, the
+    history and ``progress`` told; while χ² still falls by more than a tenth the strong beams follow
+    the parameters at once. Returns the χ² decrease of the step."""
+    trial, r_trial, chi2_trial, step = accepted
+    drop = state.chi2 - chi2_trial
+    # Broyden's rank-1 update of the Jacobian (Moré 1978) until an exact one is needed
+    state.jac = state.jac + torch.outer(r_trial - state.r - state.jac @ step, step) / float(step @ step)
+    state.jac_exact = False
+    state.p, state.r, state.chi2 = trial, r_trial, chi2_trial
+    state.lam = max(state.lam / 3.0, 1e-12)
+    state.history.append({"iteration": iteration, "chi2": state.chi2, **dict(zip(problem.names, state.p.tolist(), strict=True))})
+    if progress is not None:
+        progress(iteration, state.chi2, dict(zip(problem.names, state.p.tolist(), strict=True)))
+    # while the fit still moves far (χ² falling by more than a tenth), the strong beams follow
+    # it at once: a fit that goes on with the starting crystal's beams bends the structure to
+    # make up for them (measured: GaAs at 60 / 20 beams ended at χ²/dof 5.5, δ 0.21 for a true
+    # 0.4; with the beams following, at 0.95)
+    if drop > 0.1 * state.chi2 and state.early < MAX_EARLY_REFRESHES and problem.model.reselect_beams(state.p[:problem.n_model]):
+        state.early += 1
+        state.r = problem.residuals(state.p)
+        state.chi2 = float(state.r @ state.r)
+        state.jac_exact = False
+    return drop
+
+
+def _goes_on_from_minimum(problem: _Problem, state: _State, step_exact: bool) -> bool:
+    """At a minimum of the current model: True (go on) when the Jacobian was not exact (it is
+    computed exactly now) or when the strong beams, chosen again for the fitted structure, changed
+    (at most :data:`MAX_BEAM_REFRESHES` times); False when the fit has converged."""
+    if not step_exact:  # a minimum by the updated Jacobian: check it with the exact one
+        state.r, state.jac = problem.exact(state.p)
+        state.jac_exact, state.lam = True, 1e-3
+        return True
+    # the strong beams follow the fitted structure: choose them again, go on if they changed
+    if state.refreshes < MAX_BEAM_REFRESHES and problem.model.reselect_beams(state.p[:problem.n_model]):
+        state.refreshes += 1
+        # a few pixels' beams changed: the last exact Jacobian is a good start for the new model
+        state.r = problem.residuals(state.p)
+        state.jac_exact = False
+        state.chi2 = float(state.r @ state.r)
+        state.lam = 1e-3
+        return True
+    return False
+
+
+def _uncertainties(jac: torch.Tensor, chi2: float, dof: int, weighted: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Standard uncertainties σ (the parameters' units) and correlations from C = (JᵀJ)⁻¹ at the
+    minimum; unweighted (σ = 1 per pixel), C scaled by the reduced χ²."""
+    cov = curvature_covariance(jac)
+    if not weighted:
+        cov = cov * chi2 / max(dof, 1)
+    sig = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    corr = cov / np.outer(np.where(sig > 0, sig, 1.0), np.where(sig > 0, sig, 1.0))
+    return sig, corr
+
+
+def _fitted_disc(problem: _Problem, p: torch.Tensor, observed: np.ndarray, use: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The fitted disc s·I(θ) + b on every pixel and the residual D − fitted (NaN off the mask), in
+    the disc's intensity units."""
+    with torch.no_grad():
+        disc = problem.model.evaluate(p[:problem.n_model]).cpu().numpy()
+    n_model, fit_scale = problem.n_model, problem.fit_scale
+    scale = float(p[n_model]) if fit_scale else 1.0
+    background = float(p[n_model + int(fit_scale)]) if problem.fit_background else 0.0
+    fitted = scale * disc + background
+    return fitted, np.where(use, observed - fitted, np.nan)
+
+
+def _at_bounds(problem: _Problem, p: torch.Tensor) -> list[str]:
+    """One line per model parameter that ended within 0.1 % of its range of a bound."""
+    at_bounds = []
+    for name, value in zip(problem.model.free, p[:problem.n_model].tolist(), strict=True):
+        lo, hi = problem.bounds_of(name)
+        if min(value - lo, hi - value) < 1e-3 * (hi - lo):
+            at_bounds.append(f"{name} = {value:.4g} ended at a bound of its range [{lo:g}, {hi:g}]: the fit could go no "
+                             "further (start it nearer, e.g. refine --blur for the blur)")
+    return at_bounds
+
+
 def fit_disc(
     model: DiscModel,
     observed: np.ndarray,
@@ -144,201 +406,48 @@ def fit_disc(
     starts at the one of least χ² among them (refine/scan.py)."""
     start_time = time.perf_counter()
     shape = model.shape if hasattr(model, "shape") else (model.side, model.side)  # a joint model: its discs side by side
-    use = check_disc(np.asarray(observed, dtype=float), shape, mask)
-    obs = torch.as_tensor(np.asarray(observed, dtype=float)[use], dtype=torch.float64)
-    use_t = torch.as_tensor(use)
-    if counts is not None:
-        if isinstance(counts, np.ndarray):  # counts per pixel (a joint fit of discs with their own)
-            if counts.shape != use.shape or not (counts[use] > 0).all():
-                raise InputError("counts per pixel must be > 0 and shaped like the disc", field="counts")
-            sigma = poisson_sigma(obs, torch.as_tensor(counts[use], dtype=torch.float64))
-            noise = ("Poisson, " + ", ".join(f"{c:g}" for c in np.unique(counts[use])) + " counts per unit intensity "
-                     "(σ² = max(D, 1/N)/N)")
-        else:
-            if not counts > 0:
-                raise InputError(f"counts must be > 0, got {counts}", field="--counts")
-            sigma = poisson_sigma(obs, counts)
-            noise = f"Poisson, {counts:g} counts per unit intensity (σ² = max(D, 1/N)/N)"
-    else:
-        sigma = torch.ones_like(obs)
-        noise = "unweighted least squares (σ = 1; uncertainties scaled by the reduced χ²)"
+    observed = np.asarray(observed, dtype=float)
+    use = check_disc(observed, shape, mask)
+    obs = torch.as_tensor(observed[use], dtype=torch.float64)
+    sigma, noise = _noise_model(obs, use, counts)
     if hasattr(model, "register"):  # a free disc centre: start where the starting disc lies best
-        model.register(np.asarray(observed, dtype=float), use)
-    scans: dict[str, list[tuple[float, float]]] = {}
-    if thickness_scan is not None and len(thickness_scan) > 0:  # the thickness: start in the right fringe
-        from .scan import scan_thickness
-
-        sigma_all = np.ones(use.shape)
-        sigma_all[use] = sigma.numpy()
-        scans = scan_thickness(model, np.where(use, np.asarray(observed, dtype=float), 0.0), use, sigma_all, thickness_scan,
-                               fit_scale=fit_scale, fit_background=fit_background)
-        if scans and hasattr(model, "reselect_beams"):
-            model.reselect_beams(model.start)
-    n_model = len(model.free)
+        model.register(observed, use)
+    scans = _scan_start(model, observed, use, sigma, thickness_scan, fit_scale=fit_scale, fit_background=fit_background)
     names = list(model.free) + (["scale"] if fit_scale else []) + (["background"] if fit_background else [])
-    p = torch.cat([model.start, torch.tensor([1.0] * fit_scale + [0.0] * fit_background, dtype=torch.float64)])
-    if fit_scale or fit_background:  # a linear least-squares start for the scale and background
-        disc0 = model.evaluate(model.start).cpu()[use_t]
-        columns = ([disc0] if fit_scale else []) + ([torch.ones_like(disc0)] if fit_background else [])
-        design = torch.stack(columns, dim=1) / sigma[:, None]
-        target = (obs - (0.0 if fit_scale else disc0)) / sigma
-        p[n_model:] = torch.linalg.lstsq(design, target[:, None]).solution[:, 0]
-    if hasattr(model, "set_linear_start"):  # a joint model: each disc's scale and background, linear
-        sigma_all = np.ones(use.shape)
-        sigma_all[use] = sigma.numpy()
-        model.set_linear_start(np.asarray(observed, dtype=float), use, sigma_all)
-        p = model.start.clone()
+    p = _start_vector(model, observed, use, obs, sigma, fit_scale=fit_scale, fit_background=fit_background)
     start = p.clone()
+    problem = _Problem(model, obs, sigma, use, names, fit_scale=fit_scale, fit_background=fit_background)
+    problem.check_start()
 
-    def split(q: torch.Tensor) -> tuple[torch.Tensor, Any, Any]:
-        scale = q[n_model] if fit_scale else 1.0
-        background = q[n_model + int(fit_scale)] if fit_background else 0.0
-        return q[:n_model], scale, background
-
-    def residuals(q: torch.Tensor) -> torch.Tensor:
-        theta, scale, background = split(q)
-        with torch.no_grad():
-            return (scale * model.evaluate(theta).cpu()[use_t] + background - obs) / sigma
-
-    def exact(q: torch.Tensor, approximate: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """Residuals and their Jacobian (model.jacobian; scale and background are linear)."""
-        theta, scale, background = split(q)
-        disc, d_disc = (v.cpu() for v in model.jacobian(theta, exact=not approximate))  # the fit itself runs on the CPU
-        disc, d_disc = disc[use_t], d_disc[use_t]
-        columns = [scale * d_disc / sigma[:, None]]
-        if fit_scale:
-            columns.append((disc / sigma)[:, None])
-        if fit_background:
-            columns.append((1.0 / sigma)[:, None])
-        jac = torch.cat(columns, dim=1)
-        bad = [names[i] for i in range(jac.shape[1]) if not torch.isfinite(jac[:, i]).all()]
-        if bad or not torch.isfinite(disc).all():
-            raise SimulationError(f"the model gave non-finite values{' in the derivatives by ' + ', '.join(bad) if bad else ''} at "
-                                  + ", ".join(f"{n} {v:.6g}" for n, v in zip(names, q.tolist(), strict=True)))
-        return (scale * disc + background - obs) / sigma, jac
-
-    own = getattr(model, "bounds", {})  # bounds that move with the start (the optics')
-
-    def bounds_of(name: str) -> tuple[float, float]:
-        return own.get(name) or BOUNDS[name.partition(":")[0]]
-
-    limits = torch.tensor([bounds_of(name) for name in model.free], dtype=torch.float64).reshape(-1, 2)
-
-    def project(q: torch.Tensor) -> torch.Tensor:
-        """``q`` with the model's parameters clipped into their bounds (a projected step: the
-        others go on moving while one rests on its bound)."""
-        out = q.clone()
-        out[:n_model] = torch.minimum(torch.maximum(q[:n_model], limits[:, 0]), limits[:, 1])
-        return out
-
-    for name, value in zip(model.free, model.start.tolist(), strict=True):
-        lo, hi = bounds_of(name)
-        if not lo <= value <= hi:  # a fit that starts outside its bounds would refuse every step
-            raise InputError(f"{name} starts at {value:g}, outside its bounds [{lo:g}, {hi:g}]", field="--free")
-
-    n_pixels = int(use.sum())
     # the series' exact Jacobian costs about what forward differences cost (one product per
     # parameter and term, :mod:`.propagator`): start exact; the eigen route's costs more, start by differences
     cheap_exact = getattr(model, "solver", "eigen") == "chebyshev"
-    r, jac = exact(p, approximate=not cheap_exact)
-    jac_exact = cheap_exact
-    chi2 = float(r @ r)
-    lam = 1e-3
-    history = [{"iteration": 0, "chi2": chi2, **dict(zip(names, p.tolist(), strict=True))}]
+    r, jac = problem.exact(p, approximate=not cheap_exact)
+    state = _State(p=p, r=r, jac=jac, jac_exact=cheap_exact, chi2=float(r @ r))
+    state.history.append({"iteration": 0, "chi2": state.chi2, **dict(zip(names, p.tolist(), strict=True))})
     converged = False
     iteration = 0
-    refreshes = 0
-    early = 0
-    eye = torch.eye(len(p), dtype=torch.float64)
     for iteration in range(1, max_iter + 1):
-        # converged when χ² can fall by less than 1e-2 of χ²/dof: the parameters then move by far less
-        # than their standard uncertainties (Δχ² = 1 is one σ for Poisson weights)
-        tolerance = 1e-2 * max(chi2 / max(n_pixels - len(p), 1), 1e-300)
-        jtj = jac.T @ jac
-        grad = jac.T @ r
-        step_exact = jac_exact
-        # the Gauss–Newton model's largest possible decrease, gᵀ(JᵀJ)⁻¹g: below the tolerance no
-        # trial step can gain anything worth a disc
-        # (as ‖JΔ‖² with the least-squares Δ, robust to an ill-conditioned JᵀJ; no information → try steps)
-        # (on unit-norm columns: the parameters' units differ by orders of magnitude)
-        scaled, _ = unit_columns(jac)
-        gauss_newton = torch.linalg.lstsq(scaled, -r[:, None]).solution[:, 0]
-        predicted = float((scaled @ gauss_newton).square().sum())
-        if not math.isfinite(predicted) or predicted <= 0.0:
-            predicted = math.inf
-        improved, drop = False, 0.0
-        if predicted >= tolerance:
-            # with an updated (approximate) Jacobian a few refused steps suffice to ask for the exact one
-            for _ in range(12 if jac_exact else 3):
-                step = torch.linalg.solve(jtj + lam * torch.diag(torch.diagonal(jtj)) + 1e-30 * eye, -grad)
-                trial = project(p + step)
-                step = trial - p
-                if bool((step != 0).any()):
-                    r_trial = residuals(trial)
-                    chi2_trial = float(r_trial @ r_trial)
-                    if chi2_trial < chi2:
-                        improved = True
-                        break
-                lam *= 4.0
-        if improved:
-            drop = chi2 - chi2_trial
-            # Broyden's rank-1 update of the Jacobian (Moré 1978) until an exact one is needed
-            jac = jac + torch.outer(r_trial - r - jac @ step, step) / float(step @ step)
-            jac_exact = False
-            p, r, chi2 = trial, r_trial, chi2_trial
-            lam = max(lam / 3.0, 1e-12)
-            history.append({"iteration": iteration, "chi2": chi2, **dict(zip(names, p.tolist(), strict=True))})
-            if progress is not None:
-                progress(iteration, chi2, dict(zip(names, p.tolist(), strict=True)))
-            # while the fit still moves far (χ² falling by more than a tenth), the strong beams follow
-            # it at once: a fit that goes on with the starting crystal's beams bends the structure to
-            # make up for them (measured: GaAs at 60 / 20 beams ended at χ²/dof 5.5, δ 0.21 for a true
-            # 0.4; with the beams following, at 0.95)
-            if drop > 0.1 * chi2 and early < MAX_EARLY_REFRESHES and model.reselect_beams(p[:n_model]):
-                early += 1
-                r = residuals(p)
-                chi2 = float(r @ r)
-                jac_exact = False
-        if not improved or drop < tolerance:
-            if not step_exact:  # a minimum by the updated Jacobian: check it with the exact one
-                r, jac = exact(p)
-                jac_exact, lam = True, 1e-3
-                continue
-            # the strong beams follow the fitted structure: choose them again, go on if they changed
-            if refreshes < MAX_BEAM_REFRESHES and model.reselect_beams(p[:n_model]):
-                refreshes += 1
-                # a few pixels' beams changed: the last exact Jacobian is a good start for the new model
-                r = residuals(p)
-                jac_exact = False
-                chi2 = float(r @ r)
-                lam = 1e-3
+        # converged when a step made with the exact Jacobian lowers χ² by less than the tolerance,
+        # or the Gauss–Newton model promises less: no trial step can gain anything worth a disc
+        tolerance = _tolerance(state.chi2, problem.n_pixels, len(state.p))
+        step_exact = state.jac_exact
+        accepted = _try_steps(problem, state) if _predicted_decrease(state.jac, state.r) >= tolerance else None
+        drop = _accept(problem, state, accepted, iteration, progress) if accepted is not None else 0.0
+        if accepted is None or drop < tolerance:
+            if _goes_on_from_minimum(problem, state, step_exact):
                 continue
             converged = True
             break
-    if not jac_exact:
-        r, jac = exact(p)
-    dof = int(use.sum()) - len(p)
-    cov = curvature_covariance(jac)
-    if counts is None:
-        cov = cov * chi2 / max(dof, 1)
-    sig = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-    corr = cov / np.outer(np.where(sig > 0, sig, 1.0), np.where(sig > 0, sig, 1.0))
-    with torch.no_grad():
-        disc = model.evaluate(p[:n_model]).cpu().numpy()
-    scale = float(p[n_model]) if fit_scale else 1.0
-    background = float(p[n_model + int(fit_scale)]) if fit_background else 0.0
-    fitted = scale * disc + background
-    residual = np.where(use, np.asarray(observed, dtype=float) - fitted, np.nan)
-    at_bounds = []
-    for name, value in zip(model.free, p[:n_model].tolist(), strict=True):
-        lo, hi = bounds_of(name)
-        if min(value - lo, hi - value) < 1e-3 * (hi - lo):
-            at_bounds.append(f"{name} = {value:.4g} ended at a bound of its range [{lo:g}, {hi:g}]: the fit could go no "
-                             "further (start it nearer, e.g. refine --blur for the blur)")
-    return FitResult(names=names, start=start.tolist(), values=p.tolist(), sigma=sig.tolist(), correlation=corr,
-                     chi2=chi2, dof=dof, iterations=iteration, seconds=time.perf_counter() - start_time,
-                     converged=converged, beam_refreshes=refreshes, noise_model=noise, fitted=fitted, residual=residual,
-                     history=history, at_bounds=at_bounds, thickness_scan=scans)
+    if not state.jac_exact:
+        state.r, state.jac = problem.exact(state.p)
+    dof = problem.n_pixels - len(state.p)
+    sig, corr = _uncertainties(state.jac, state.chi2, dof, weighted=counts is not None)
+    fitted, residual = _fitted_disc(problem, state.p, observed, use)
+    return FitResult(names=names, start=start.tolist(), values=state.p.tolist(), sigma=sig.tolist(), correlation=corr,
+                     chi2=state.chi2, dof=dof, iterations=iteration, seconds=time.perf_counter() - start_time,
+                     converged=converged, beam_refreshes=state.refreshes, noise_model=noise, fitted=fitted, residual=residual,
+                     history=state.history, at_bounds=_at_bounds(problem, state.p), thickness_scan=scans)
 
 
 def poisson_disc(disc: np.ndarray, counts: float, seed: int) -> np.ndarray:
