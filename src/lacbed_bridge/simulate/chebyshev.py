@@ -156,6 +156,79 @@ def scaled_block(coupling: torch.Tensor, diagonal: torch.Tensor, weight: torch.T
     return ScaledBlock(c_off, w, valid, d, mu, centre, half, d2, s2)
 
 
+class _Coefficients:
+    """The series' coefficients i^k (2 − δ_k0) J_k(r t) · (r/2)^½ e^{ict} e^{−μ_p t} for every order k,
+    thickness t [Å] and pixel p of a block (:func:`block_waves`): the Bessel values J_k(r t) up to
+    :attr:`n_max` (doubled when the series needs more orders), the coefficients themselves built
+    :data:`CHUNK_ORDERS` orders at a time (bounds the memory for long thickness series)."""
+
+    def __init__(self, series: ScaledBlock, thicknesses: Sequence[float], dtype: torch.dtype) -> None:
+        t = np.asarray(list(thicknesses), dtype=float)
+        self.x = series.half * t  # r·t per thickness
+        #: the largest r·t: past this order |J_k| falls super-exponentially
+        self.start = float(self.x.max())
+        # (r/2)^½ (amplitude per unit of y), e^{ict} from the centre and e^{−μ_p t} from the mean
+        # absorption, per thickness and pixel, (T, P)
+        shift = math.sqrt(0.5 * series.half) * np.exp(1j * series.centre * t[:, None]
+                                                      - series.mu.to(torch.float64).cpu().numpy()[None, :] * t[:, None])
+        self.shift_size = float(np.abs(shift).max())
+        self.dtype, self.device = dtype, series.d.device
+        self.shift_t = torch.as_tensor(shift, dtype=dtype, device=self.device)
+        self.n_max = series_length(self.start)
+        self.bessel, self.size_bound = self._orders_up_to(self.n_max)
+        self.first, self.chunk = 0, self._chunk(0)
+
+    def _orders_up_to(self, order: int) -> tuple[np.ndarray, np.ndarray]:
+        """2J_k(r t) (J_0 once) for every order and thickness, (K, T), and the largest |coefficient|
+        of each order, which bounds its term (the tail needs relative accuracy: ‖y_k‖ may have grown)."""
+        table = bessel_table(self.x, order)
+        table[1:] *= 2.0
+        return table, np.abs(table).max(axis=1) * self.shift_size
+
+    def _chunk(self, first: int) -> torch.Tensor:
+        """The orders first … first + CHUNK_ORDERS − 1 as (orders, T, P, 1): i^k 2J_k(r t) · shift."""
+        orders = np.arange(first, min(first + CHUNK_ORDERS, self.n_max + 1))
+        values = torch.as_tensor((1j ** (orders % 4))[:, None] * self.bessel[orders], dtype=self.dtype, device=self.device)
+        return (values[:, :, None] * self.shift_t[None])[..., None].contiguous()
+
+    def order(self, k: int, limit: int, tol: float) -> torch.Tensor:
+        """The coefficient of order ``k`` (T, P, 1), asked for in increasing k: past :attr:`n_max` the
+        orders are doubled, up to ``limit`` (then :class:`SeriesDivergence`: the series did not
+        reach ``tol``)."""
+        if k > self.n_max:  # not converged within the first estimate: more orders
+            if 2 * self.n_max > limit:
+                raise SeriesDivergence(f"the Chebyshev series did not reach {tol:g} in {self.n_max} terms")
+            self.n_max *= 2
+            self.bessel, self.size_bound = self._orders_up_to(self.n_max)
+            self.first, self.chunk = k, self._chunk(k)
+        elif k >= self.first + CHUNK_ORDERS:
+            self.first, self.chunk = k, self._chunk(k)
+        return self.chunk[k - self.first]
+
+    def largest_term(self, k: int, y: torch.Tensor, y_prev: torch.Tensor) -> float:
+        """A bound on the size of the terms k and k − 1 over all pixels and thicknesses:
+        max |coefficient| · max_p ‖y‖ of each."""
+        return max(self.size_bound[k] * float(torch.linalg.vector_norm(y, dim=1).max()),
+                   self.size_bound[k - 1] * float(torch.linalg.vector_norm(y_prev, dim=1).max()))
+
+
+def _first_vectors(series: ScaledBlock, c_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """y_0 = S e₀ (w = 1 on 000) and y_1 = Â y_0 = ½(d2 ∘ y_0 + S²(C y_0)), each (P, n)."""
+    p, n = series.d.shape
+    y_prev = torch.zeros((p, n), dtype=c_t.dtype, device=series.d.device)
+    y_prev[:, 0] = torch.sqrt(series.s2[:, 0])  # S e₀ (w = 1 on 000)
+    y = 0.5 * (series.d2 * y_prev + series.s2 * (y_prev @ c_t))
+    return y_prev, y
+
+
+def _next_vectors(y_prev: torch.Tensor, y: torch.Tensor, series: ScaledBlock, c_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The recurrence y_k = d2 ∘ y_{k−1} + S²(C y_{k−1}) − y_{k−2}, computed in place of the oldest
+    vector: returns (y_{k−1}, y_k)."""
+    product = y @ c_t
+    y_prev.neg_().addcmul_(series.d2, y).addcmul_(series.s2, product)
+    return y, y_prev
+
+
 def block_waves(
     coupling: torch.Tensor,
     diagonal: torch.Tensor,
@@ -177,71 +250,26 @@ def block_waves(
     beams), for which 2Â y = d2 ∘ y + S_p²(C y): one GEMM and three element-wise updates per term,
     and w_p ∘ ψ_p = (r/2)^½ Σ_k c_k y_k.
     """
-    dtype = coupling.dtype
     series = scaled_block(coupling, diagonal, weight)
     c_t = series.coupling.T.contiguous()  # Y @ Cᵀ = (C y)ᵀ row by row
-    mu, centre, half, d2, s2 = series.mu, series.centre, series.half, series.d2, series.s2
-    d = series.d
-
-    t = np.asarray(list(thicknesses), dtype=float)
-    x = half * t  # r·t per thickness
-    start = float(x.max())
-    # (r/2)^½ (amplitude per unit of y), e^{ict} from the centre and e^{−μ_p t} from the mean
-    # absorption, per thickness and pixel, (T, P)
-    shift = math.sqrt(0.5 * half) * np.exp(1j * centre * t[:, None] - mu.to(torch.float64).cpu().numpy()[None, :] * t[:, None])
-
-    shift_size = float(np.abs(shift).max())
-    shift_t = torch.as_tensor(shift, dtype=dtype, device=d.device)
-
-    def orders_up_to(order: int) -> tuple[np.ndarray, np.ndarray]:
-        # 2J_k(r t) (J_0 once) for every order and thickness, (K, T), and the largest |coefficient|
-        # of each order, which bounds its term (the tail needs relative accuracy: ‖y_k‖ may have grown)
-        table = bessel_table(x, order)
-        table[1:] *= 2.0
-        return table, np.abs(table).max(axis=1) * shift_size
-
-    n_max = series_length(start)
-    bessel, size_bound = orders_up_to(n_max)
-
-    def coefficients(first: int) -> torch.Tensor:
-        # the orders first … first + CHUNK_ORDERS − 1 as (orders, T, P, 1): i^k 2J_k(r t) · shift
-        orders = np.arange(first, min(first + CHUNK_ORDERS, n_max + 1))
-        values = torch.as_tensor((1j ** (orders % 4))[:, None] * bessel[orders], dtype=dtype, device=d.device)
-        return (values[:, :, None] * shift_t[None])[..., None].contiguous()
-
-    chunk_first, coeff = 0, coefficients(0)
-    p, n = d.shape
-    y_prev = torch.zeros((p, n), dtype=dtype, device=d.device)
-    y_prev[:, 0] = torch.sqrt(s2[:, 0])  # S e₀ (w = 1 on 000)
-    y = 0.5 * (d2 * y_prev + s2 * (y_prev @ c_t))
-    amplitude = coeff[0] * y_prev + coeff[1] * y
-    limit = MAX_GROWTH * n_max
+    coefficients = _Coefficients(series, thicknesses, coupling.dtype)
+    limit = MAX_GROWTH * coefficients.n_max
+    y_prev, y = _first_vectors(series, c_t)
+    amplitude = coefficients.order(0, limit, tol) * y_prev + coefficients.order(1, limit, tol) * y
     quiet = 0
     size: float | None = None  # the amplitude's size, for a relative tolerance where it exceeds 1
     k = 1
     while quiet < QUIET_TERMS:
         k += 1
-        if k > n_max:  # not converged within the first estimate: more orders
-            if 2 * n_max > limit:
-                raise SeriesDivergence(f"the Chebyshev series did not reach {tol:g} in {n_max} terms")
-            n_max *= 2
-            bessel, size_bound = orders_up_to(n_max)
-            chunk_first, coeff = k, coefficients(k)
-        elif k >= chunk_first + CHUNK_ORDERS:
-            chunk_first, coeff = k, coefficients(k)
-        # y_k = d2 ∘ y_{k−1} + S²(C y_{k−1}) − y_{k−2}, in place of the oldest vector
-        product = y @ c_t
-        y_prev.neg_().addcmul_(d2, y).addcmul_(s2, product)
-        y_prev, y = y, y_prev
-        amplitude.addcmul_(coeff[k - chunk_first], y)
-        if k > start and k % 2 == 0:
+        coefficient = coefficients.order(k, limit, tol)
+        y_prev, y = _next_vectors(y_prev, y, series, c_t)
+        amplitude.addcmul_(coefficient, y)
+        if k > coefficients.start and k % 2 == 0:
             # terms k − 1 and k: past k > r·t |J_k| falls super-exponentially while ‖T_k(Â)e₀‖
             # grows at most geometrically, so once QUIET_TERMS terms in a row are below tol the rest are
             if size is None or k % 64 == 0:
                 size = max(1.0, float(amplitude.abs().max()))
-            largest = max(size_bound[k] * float(torch.linalg.vector_norm(y, dim=1).max()),
-                          size_bound[k - 1] * float(torch.linalg.vector_norm(y_prev, dim=1).max()))
-            quiet = quiet + 2 if largest < tol * size else 0
+            quiet = quiet + 2 if coefficients.largest_term(k, y, y_prev) < tol * size else 0
     return amplitude
 
 
