@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import __version__
 from ..crystal.cif import read_cif
+from ..crystal.model import Crystal
 from ..errors import ConfigError
 from ..io import write_tiff
 from .settings import edd_settings
@@ -36,10 +37,24 @@ def write_edd(cif_path: str | os.PathLike[str], config: Mapping[str, Any], out_p
     side, field_of_view [Å], pixel_size [Å], beam/x directions, s_max [1/Å], pixel_value,
     edge_amplitude, f000 [e], seconds, package version. Written atomically. Returns ``out_path``.
     """
+    if kind not in EDD_KINDS:  # the kind and the config before the CIF is read, as ever
+        raise ConfigError(f"expected one of {list(EDD_KINDS)}, got {kind!r}", field="kind")
+    edd_settings(config)
+    image, metadata = edd_image(read_cif(cif_path), config, kind, source=str(cif_path))
+    out = Path(out_path)
+    write_tiff(out, np.asarray(image, dtype=np.float32), metadata)
+    return out
+
+
+def edd_image(crystal: Crystal, config: Mapping[str, Any], kind: str = "edd", *,
+              source: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """The in-memory half of :func:`write_edd` (which the command line and the workflow call, and so
+    does the Python API, ``lacbed_bridge.api.project_edd``): the image [e/Å², float64, side × side]
+    of ``kind`` ("edd" or "deformation") of ``crystal`` with the config's EDD settings, and the
+    metadata :func:`write_edd` writes with it (``source``: what its ``cif`` entry names)."""
     if kind not in EDD_KINDS:
         raise ConfigError(f"expected one of {list(EDD_KINDS)}, got {kind!r}", field="kind")
     settings = edd_settings(config)
-    crystal = read_cif(cif_path)
     start = time.perf_counter()
     image, info = settings.image(crystal) if kind == "edd" else settings.deformation(crystal)
     seconds = time.perf_counter() - start
@@ -47,7 +62,7 @@ def write_edd(cif_path: str | os.PathLike[str], config: Mapping[str, Any], out_p
         log.warning(
             "%s: EDD band limit s_max = %.3g 1/Å cuts terms of %.2g × F(000): expect ringing "
             "(raise edd.s_max or use s_max: auto)",
-            cif_path,
+            source or crystal.name,
             info.s_max,
             info.edge_amplitude,
         )
@@ -59,11 +74,9 @@ def write_edd(cif_path: str | os.PathLike[str], config: Mapping[str, Any], out_p
         "beam_direction": list(settings.beam_direction),
         "x_direction": list(settings.x_direction),
         "origin": "crystal origin at the image centre",
-        "cif": str(cif_path),
+        "cif": source,
         "seconds": seconds,
         "version": __version__,
         **info.as_dict(),
     }
-    out = Path(out_path)
-    write_tiff(out, np.asarray(image, dtype=np.float32), metadata)
-    return out
+    return image, metadata

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -288,35 +289,95 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
     ``thickness_scan``: a free thickness starts at the config's thickness of least χ² (its series
     initial … final in steps of delta, when it has more than one; refine/scan.py). ``start``:
     ``surrogate:MODEL`` starts the free parameters a charge estimator reads (δ, thickness) at its
-    estimate from this disc (:func:`surrogate_start`)."""
+    estimate from this disc (:func:`surrogate_start`). The fit itself is :func:`fit_crystal`."""
+    import numpy as np
+    from ..crystal.cif import read_cif, write_cif
+    from ..family_geometry import family_config
+    from ..io import read_tiff, write_text_atomic, write_tiff
+    from ..simulate.run import simulation_settings
+
+    crystal = read_cif(cif)
+    side = simulation_settings(family_config(config, family) if family else config).felix.side
+    observed, disc_meta, prepared = _observed(disc_path, side, disc_centre=disc_centre, disc_radius=disc_radius)
+    mask = None
+    if mask_path is not None:
+        mask = read_tiff(mask_path)[0] != 0
+    fit = fit_crystal(crystal, observed, config, free_text, disc_meta=disc_meta, mask=mask, prepared=prepared,
+                      family=family, roles_text=roles_text, counts=counts, fit_scale=fit_scale,
+                      fit_background=fit_background, device=device, max_iter=max_iter, quiet=quiet, geometry=geometry,
+                      thickness_scan=thickness_scan, start=start, cif_label=str(cif), disc_label=str(disc_path))
+    result = fit.result
+    out = Path(out_dir) if out_dir is not None else Path(disc_path).with_name(Path(disc_path).stem + "_refine")
+    out.mkdir(parents=True, exist_ok=True)
+    write_cif(fit.refined, out / "refined.cif")
+    meta = {"crystal": crystal.name, "disc": str(disc_path), "version": __version__}
+    if prepared is not None:  # the measured frame as read, and the disc the fit saw
+        write_tiff(out / "measured.tif", prepared.measured.data.astype(np.float32), {**meta, "kind": "measured frame as read"})
+        write_tiff(out / "prepared.tif", observed.astype(np.float32), {**meta, "kind": "measured disc on the model grid",
+                                                                       **{f"prepare_{k}": v for k, v in prepared.info.items()}})
+    write_tiff(out / "fitted.tif", result.fitted.astype(np.float32), {**meta, "kind": "fitted disc s·I + b"})
+    write_tiff(out / "residual.tif", result.residual.astype(np.float32), {**meta, "kind": "residual D − fit (NaN: masked)"})
+    for line in fit.warnings:
+        print(f"lacbed-bridge refine: warning: {line}", file=sys.stderr)
+    write_text_atomic(out / "report.json", json.dumps(fit.report, indent=2) + "\n")
+    write_text_atomic(out / "report.md", report_markdown(fit.report))
+    return fit.report
+
+
+@dataclass(frozen=True)
+class DiscFit:
+    """What :func:`fit_crystal` found, in memory: ``result`` (refine/fit.py's FitResult: values, σ,
+    correlations, χ², the fitted disc s·I + b and the residual D − fit), the ``model`` it fitted
+    (refine/model.py's DiscModel), the ``refined`` crystal (P_v, κ, U_iso of the fitted values), the
+    ``warnings`` the report lists and the ``report`` itself (what ``refine`` writes to report.json)."""
+
+    result: Any
+    model: Any
+    refined: Any
+    warnings: list[str]
+    report: dict[str, Any]
+
+
+def fit_crystal(crystal: Any, observed: Any, config: dict[str, Any], free_text: str, *,
+                disc_meta: dict[str, Any] | None = None, mask: Any = None, prepared: Any = None,
+                family: str | None = None, roles_text: str | None = None, counts: float | None = None,
+                fit_scale: bool = True, fit_background: bool = True, device: str | None = None, max_iter: int = 60,
+                quiet: bool = False, geometry: Any = None, thickness_scan: bool = True, start: str | None = None,
+                cif_label: str | None = None, disc_label: str | None = None) -> DiscFit:
+    """The in-memory half of :func:`refine` (which the command line calls, and so does the Python API,
+    ``lacbed_bridge.api.refine_disc``): fit ``crystal`` (the start) to ``observed``, a side × side
+    disc on the model grid of the config's simulation [intensity per unit incident beam, or counts
+    with ``counts`` 1], and return the :class:`DiscFit`; nothing is written.
+
+    ``disc_meta``: the disc's metadata (a disc the builtin simulator made names its beams, which the
+    model then uses; :func:`fit_beams`); ``mask``: pixels used (True); ``prepared``: the preparation
+    of a measured frame (refine/measured.py), whose optics start the fit; ``family``: the config
+    family whose geometry and roles apply; ``cif_label``, ``disc_label``: what the report names as
+    the CIF and the disc. The other arguments as :func:`refine`'s."""
     from dataclasses import replace
 
     import numpy as np
-    from ..crystal.cif import read_cif, write_cif
+    import torch
+
     from ..device import resolve_device
     from ..family_geometry import family_config
-    from ..io import read_tiff, write_text_atomic, write_tiff
     from ..simulate.run import simulation_settings
     from .fit import fit_disc
     from .model import DiscModel
     from .optics import OpticsGeometry
 
-    crystal = read_cif(cif)
     if family:
         config = family_config(config, family)
     sim = simulation_settings(config)
     settings = sim.felix
-    observed, disc_meta, prepared = _observed(disc_path, settings.side, disc_centre=disc_centre, disc_radius=disc_radius)
-    mask = None
-    if mask_path is not None:
-        mask = read_tiff(mask_path)[0] != 0
+    observed = np.asarray(observed, dtype=float)
     if prepared is not None:  # pixels of the model's window outside the measured frame
         outside = ~np.isfinite(observed)
         mask = ~outside if mask is None else (mask & ~outside)
     free = parse_free(free_text, [s.label for s in crystal.sites])
     roles = roles_for(crystal, config, roles_text, family) if needs_roles(free) else None
     index = sim.thickness_index
-    settings, beams = fit_beams(crystal, settings, sim, disc_meta, device=device)
+    settings, beams = fit_beams(crystal, settings, sim, disc_meta or {}, device=device)
     start_optics = prepared.geometry if prepared is not None else OpticsGeometry()
     if isinstance(geometry, dict):  # only the values the user gave override the prepared ones
         geometry = replace(start_optics, **geometry)
@@ -332,43 +393,29 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
             print(f"  iteration {iteration:3d}  χ² {chi2:12.2f}  {text}", file=sys.stderr, flush=True)
 
     try:
-        result = fit_disc(model, np.asarray(observed, dtype=float), mask=mask, counts=counts, fit_scale=fit_scale,
-                          fit_background=fit_background, max_iter=max_iter, progress=show,
-                          thickness_scan=settings.thicknesses if thickness_scan else None)
-    except InputError as exc:
-        raise InputError(exc.message, path=disc_path, field=exc.field) from None
-    out = Path(out_dir) if out_dir is not None else Path(disc_path).with_name(Path(disc_path).stem + "_refine")
-    out.mkdir(parents=True, exist_ok=True)
-    import torch
-
+        result = fit_disc(model, observed, mask=mask, counts=counts, fit_scale=fit_scale, fit_background=fit_background,
+                          max_iter=max_iter, progress=show, thickness_scan=settings.thicknesses if thickness_scan else None)
+    except InputError as exc:  # a bad disc, mask or counts: named with the disc
+        if disc_label is None:
+            raise
+        raise InputError(exc.message, path=disc_label, field=exc.field) from None
     theta = torch.tensor(result.values[: len(free)], dtype=torch.float64)
     refined = model.crystal_at(theta)
-    write_cif(refined, out / "refined.cif")
-    meta = {"crystal": crystal.name, "disc": str(disc_path), "version": __version__}
-    if prepared is not None:  # the measured frame as read, and the disc the fit saw
-        write_tiff(out / "measured.tif", prepared.measured.data.astype(np.float32), {**meta, "kind": "measured frame as read"})
-        write_tiff(out / "prepared.tif", observed.astype(np.float32), {**meta, "kind": "measured disc on the model grid",
-                                                                       **{f"prepare_{k}": v for k, v in prepared.info.items()}})
-    write_tiff(out / "fitted.tif", result.fitted.astype(np.float32), {**meta, "kind": "fitted disc s·I + b"})
-    write_tiff(out / "residual.tif", result.residual.astype(np.float32), {**meta, "kind": "residual D − fit (NaN: masked)"})
-    beams.update(pool_size=model.n_pool, strong_beams_max=model.n_beams,
-                 noise_rms=noise_rms(np.asarray(observed, dtype=float), mask, counts))
+    beams.update(pool_size=model.n_pool, strong_beams_max=model.n_beams, noise_rms=noise_rms(observed, mask, counts))
     if not quiet:
         print(f"lacbed-bridge refine: {beams_line(beams)}", file=sys.stderr)
     fixed_optics = {name: geometry.value(name) for name in OPTICS_PARAMETERS if name not in free}
     held = HELD_FIXED + ["detector optics " + ", ".join(f"{name} {value:g}" for name, value in fixed_optics.items())
                          + " (free them with --free centre,rotation,k_scale,blur)"] if fixed_optics else HELD_FIXED
-    warnings = say_warnings(result, counts is not None)
+    warnings = fit_warnings(result, counts is not None)
     report = {
-        "crystal": crystal.name, "cif": str(cif), "disc": str(disc_path), "free": free, "warnings": warnings,
+        "crystal": crystal.name, "cif": cif_label, "disc": disc_label, "free": free, "warnings": warnings,
         **fit_report(result), "held_fixed": held, "pool_size": model.n_pool,
         "pixels_solved": model.pixels_solved, "disc_symmetry": model.symmetry, "beams": beams,
         "measured": prepared.info if prepared is not None else None,
         "thickness_index": index, "surrogate_start": estimate, "version": __version__,
     }
-    write_text_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
-    write_text_atomic(out / "report.md", report_markdown(report))
-    return report
+    return DiscFit(result=result, model=model, refined=refined, warnings=warnings, report=report)
 
 
 def surrogate_start(model: Any, observed: Any, spec: str) -> dict[str, Any]:
@@ -719,7 +766,8 @@ def register_study(subparsers: Any) -> None:
     p = subparsers.add_parser("refine-test", help="recover δ from noisy test discs: refinement against the surrogate")
     p.add_argument("--results", default="results", help="the workflow's results folder")
     p.add_argument("--config", required=True, help="config YAML")
-    p.add_argument("--out", required=True, help="output folder (per_sample.csv, summary.json, recovered_delta.png)")
+    p.add_argument("--out", required=True, help="output folder (per_sample.csv, summary.json; "
+                   "`lacbed-bridge refine-figure OUT` draws recovered_delta.png of them)")
     p.add_argument("--counts", type=float, help="counts per unit intensity of the noisy discs (default: the config's refine.counts)")
     p.add_argument("--n", type=int, help="number of test discs (default: the config's refine.n; null there: all in charge series)")
     p.add_argument("--free", help="refined parameters, comma-separated (default: the config's refine.free)")

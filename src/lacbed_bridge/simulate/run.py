@@ -244,10 +244,30 @@ def run_simulation(
     ``<sample>.felix.log`` there, a failed one its folder (inputs and ``felix.log``), so the log the
     error and the TIFF metadata name still exists afterwards.
     """
-    from ..config import section_settings
     from .output import write_lacbed_tiff
 
     crystal = read_cif(cif_path)
+    result, thickness_index = simulate_sample(crystal, config, backend=backend, device=device, work_dir=work_dir)
+    sample_id = Path(cif_path).stem
+    return write_lacbed_tiff(out_path, result, sample_id=sample_id, thickness_index=thickness_index)
+
+
+def simulate_sample(
+    crystal: Crystal,
+    config: dict[str, Any],
+    *,
+    backend: str | None = None,
+    device: str | None = None,
+    work_dir: str | os.PathLike[str] | None = None,
+) -> tuple[LacbedResult, int]:
+    """The in-memory half of :func:`run_simulation` (which the command line and the workflow call,
+    and so does the Python API, ``lacbed_bridge.api.simulate_disc``): simulate a crystal with a
+    validated config's settings. Returns the result (discs of the whole thickness series,
+    intensity per unit incident beam) and the index ``simulation.thickness_index`` of the sample's
+    thickness in it. ``backend`` and ``device`` override the config's; with the Felix backend and
+    no ``work_dir`` the run folders go under ``<output.logs>/felix/``."""
+    from ..config import section_settings
+
     settings = simulation_settings(config)
     chosen = backend or settings.backend
     if chosen == "felix" and work_dir is None:
@@ -263,5 +283,4 @@ def run_simulation(
         work_dir=work_dir,
         options=settings.builtin,
     )
-    sample_id = Path(cif_path).stem
-    return write_lacbed_tiff(out_path, result, sample_id=sample_id, thickness_index=settings.thickness_index)
+    return result, settings.thickness_index

@@ -113,7 +113,19 @@ def _edd_from_cif(path: Path, config: Mapping[str, Any] | None, side: int, kinds
     settings = edd_settings(config)
     if settings.side != side:
         raise InputError(f"the config's image side {settings.side} differs from the model's {side}", path=path, field="simulation.pixel_count")
-    crystal = read_cif(path)
+    return edd_input(read_cif(path), config, side, kinds)
+
+
+def edd_input(crystal: Any, config: Mapping[str, Any], side: int, kinds: Sequence[str] = ("edd",)) -> np.ndarray:
+    """The input of an ``edd2lacbed`` model for a crystal (what ``predict`` makes of a CIF, and the
+    Python API of a :class:`~lacbed_bridge.crystal.model.Crystal`): its EDD image of each kind
+    ("edd", "deformation") [e/Å², float32] with the config's EDD settings, side × side for one kind,
+    else a stack in ``kinds`` order."""
+    from ..edd.settings import edd_settings
+
+    settings = edd_settings(config)
+    if settings.side != side:
+        raise InputError(f"the config's image side {settings.side} differs from the model's {side}", field="simulation.pixel_count")
     planes = [np.asarray((settings.image if kind == "edd" else settings.deformation)(crystal)[0], dtype=np.float32) for kind in kinds]
     return planes[0] if len(planes) == 1 else np.stack(planes)
 
