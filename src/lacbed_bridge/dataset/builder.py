@@ -396,6 +396,137 @@ def convergence_warning(info: Mapping[str, Any]) -> str | None:
                              " in the dataset") + " (dataset.json: convergence.unconverged_samples)")
 
 
+def _image_kinds(refs: Sequence[SampleRef], out: Path) -> tuple[str, ...]:
+    """The image kinds every sample has (edd, lacbed[, deformation]); InputError when they differ."""
+    kind_sets = {r.kinds for r in refs}
+    if len(kind_sets) > 1:
+        raise InputError(f"the samples do not all have the same image kinds ({sorted(kind_sets)})", path=out, field="deformation")
+    return kind_sets.pop() if kind_sets else KINDS
+
+
+def _usable_samples(refs: Sequence[SampleRef], side: int | None, kinds: Sequence[str],
+                    out: Path) -> tuple[list[_Checked], list[dict[str, str]], int]:
+    """The samples whose images pass the checks (:func:`_check_samples`), the excluded ones (each
+    logged as a warning with its reason) and the image side [px]; InputError when none is usable."""
+    items, excluded, side_px = _check_samples(refs, side, kinds)
+    for entry in excluded:
+        LOG.warning("dataset: excluding %s: %s", entry["sample_id"], entry["reason"])
+    if not items:
+        raise InputError(
+            f"no usable sample among {len(refs)} ({len(excluded)} excluded; first reason: "
+            f"{excluded[0]['reason'] if excluded else 'no samples given'})",
+            path=out,
+        )
+    return items, excluded, side_px
+
+
+def _normalisation(items: Sequence[_Checked], kinds: Sequence[str], out: Path) -> dict[str, dict[str, float]]:
+    """One affine map per image kind over the whole dataset (module docstring), in the images'
+    units (e/Å², intensity per unit incident beam): offset = min(0, global min), scale = global max
+    − offset, with the min and max; InputError for a kind that is zero everywhere (a deformation
+    stack of neutral κ = 1 crystals only gets scale 1: zero is its data)."""
+    normalisation: dict[str, dict[str, float]] = {}
+    for kind in kinds:
+        lo = min(item.lo[kind] for item in items)
+        hi = max(item.hi[kind] for item in items)
+        offset = min(0.0, lo)
+        scale = hi - offset
+        if not scale > 0 and kind == "deformation":
+            scale = 1.0  # neutral κ = 1 crystals only: Δρ is zero everywhere, which is data, not an error
+        if not scale > 0:
+            raise InputError(f"every {kind} image is zero; cannot normalise", path=out, field=kind)
+        normalisation[kind] = {"offset": offset, "scale": scale, "min": lo, "max": hi}
+    return normalisation
+
+
+def _split_labels(manifest: pd.DataFrame, *, seed: int, split_fractions: Sequence[float], n_random_splits: int,
+                  loso_groups: Sequence[str] | str | None) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+    """The subsets (train / val / test per manifest row) of every split — ``random_<i>`` and one
+    leave-one-space-group-out per chosen group, the charge states of one base crystal always in one
+    subset — and each split's record for dataset.json (kind, number or group, counts)."""
+    n = len(manifest)
+    # the charge states of one base crystal always share a subset (no leakage between them)
+    bases = manifest["base_id"].astype(str).tolist() if "base_id" in manifest.columns else None
+    split_labels: dict[str, np.ndarray] = {}
+    split_info: dict[str, dict[str, Any]] = {}
+    for number in range(int(n_random_splits)):
+        name = random_split_name(number)
+        split_labels[name] = random_split(n, split_fractions, seed, number, groups=bases)
+        split_info[name] = {"kind": "random", "number": number}
+    groups = [canonical_group(g) for g in manifest.get("spacegroup", pd.Series([None] * n)).fillna("")]
+    present = sorted({g for g in groups if g})
+    if loso_groups == "all":
+        chosen = present if len(present) >= 2 else []
+    else:
+        chosen = [canonical_group(g) for g in (loso_groups or [])]
+    for group in chosen:
+        name = loso_split_name(group)
+        split_labels[name] = loso_split(groups, group, val_fraction=float(split_fractions[1]), seed=seed, bases=bases)
+        split_info[name] = {"kind": "loso", "group": group}
+    for name, labels in split_labels.items():
+        split_info[name]["counts"] = {s: int(np.count_nonzero(labels == s)) for s in ("train", "val", "test")}
+    return split_labels, split_info
+
+
+def _logged_convergence(items: Sequence[_Checked]) -> dict[str, Any]:
+    """:func:`convergence_summary` of the discs, with a warning when some did not converge."""
+    convergence = convergence_summary(items)
+    if convergence["unconverged"]:
+        LOG.warning("dataset: %d of %d discs did not converge (worst RMS change %.3g, target %s): %s", convergence["unconverged"],
+                    len(items), convergence["worst_rms"], convergence["target_rms"], ", ".join(convergence["unconverged_samples"][:10]))
+    return convergence
+
+
+def _new_stage(out: Path) -> Path:
+    """A fresh staging folder inside the dataset folder ``out`` (created), after removing those
+    left by builds that were killed."""
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(STAGING_PREFIX + "*"):  # left by a build that was killed
+        shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=out, prefix=STAGING_PREFIX))
+
+
+def _write_tables(stage: Path, manifest_text: str, excluded: list[dict[str, str]], ids: list[str],
+                  split_labels: dict[str, np.ndarray], split_info: dict[str, dict[str, Any]]) -> None:
+    """manifest.csv, excluded.csv and splits/<name>.csv into ``stage``; each split's record gets
+    the sha256 of its file."""
+    write_text_atomic(stage / "manifest.csv", manifest_text)
+    excluded_frame = pd.DataFrame(excluded, columns=["sample_id", "reason"])
+    write_text_atomic(stage / "excluded.csv", _frame_text(excluded_frame))
+    for name, labels in split_labels.items():
+        write_split(stage / "splits" / f"{name}.csv", ids, labels)
+        split_info[name]["sha256"] = hashlib.sha256((stage / "splits" / f"{name}.csv").read_bytes()).hexdigest()
+
+
+def _dataset_json(*, dataset_hash: str, config_hash: str | None, seed: int, side_px: int, counts: dict[str, int],
+                  normalisation: dict[str, dict[str, float]], kinds: Sequence[str], stacks: dict[str, Any],
+                  split_fractions: Sequence[float], convergence: dict[str, Any], split_info: dict[str, dict[str, Any]],
+                  excluded: list[dict[str, str]]) -> dict[str, Any]:
+    """The dataset.json record (module docstring): format, versions, hashes, counts, normalisation
+    and its rule, kinds, stacks, units, splits, convergence and the excluded samples."""
+    return {
+        "format": "lacbed-bridge-dataset",
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+        "dataset_hash": dataset_hash,
+        "config_hash": config_hash,
+        "seed": int(seed),
+        "side": side_px,
+        "counts": counts,
+        "normalisation": normalisation,
+        "normalisation_rule": "x_norm = (x - offset) / scale; offset = min(0, global min), scale = global max - offset",
+        "kinds": list(kinds),
+        # what integrity.verify_dataset checks before training or scoring on the stacks
+        "stacks": stacks,
+        "units": {"edd": "e/Å^2 (projected density)", "lacbed": "intensity per unit incident beam",
+                  "deformation": "e/Å^2 (projected density minus that of neutral spherical atoms)"},
+        "split_fractions": [float(f) for f in split_fractions],
+        "convergence": convergence,
+        "splits": split_info,
+        "excluded": excluded,
+    }
+
+
 def build_dataset(
     samples: Sequence[SampleRef],
     out_dir: str | os.PathLike[str],
@@ -427,101 +558,30 @@ def build_dataset(
     """
     out = Path(out_dir)
     refs = sorted(samples, key=lambda r: r.sample_id)
-    kind_sets = {r.kinds for r in refs}
-    if len(kind_sets) > 1:
-        raise InputError(f"the samples do not all have the same image kinds ({sorted(kind_sets)})", path=out, field="deformation")
-    kinds = kind_sets.pop() if kind_sets else KINDS
-    items, excluded, side_px = _check_samples(refs, side, kinds)
-    for entry in excluded:
-        LOG.warning("dataset: excluding %s: %s", entry["sample_id"], entry["reason"])
-    if not items:
-        raise InputError(
-            f"no usable sample among {len(refs)} ({len(excluded)} excluded; first reason: "
-            f"{excluded[0]['reason'] if excluded else 'no samples given'})",
-            path=out,
-        )
+    kinds = _image_kinds(refs, out)
+    items, excluded, side_px = _usable_samples(refs, side, kinds, out)
     manifest = _manifest(items)
     manifest_text = _frame_text(manifest)
     # the hash identifies the data, not how long it took to make: wall times are left out, so the
     # same config and seed give the same dataset.json (and checkpoints stay resumable)
     dataset_hash = manifest_data_hash(manifest_text)
-
-    normalisation: dict[str, dict[str, float]] = {}
-    for kind in kinds:
-        lo = min(item.lo[kind] for item in items)
-        hi = max(item.hi[kind] for item in items)
-        offset = min(0.0, lo)
-        scale = hi - offset
-        if not scale > 0 and kind == "deformation":
-            scale = 1.0  # neutral κ = 1 crystals only: Δρ is zero everywhere, which is data, not an error
-        if not scale > 0:
-            raise InputError(f"every {kind} image is zero; cannot normalise", path=out, field=kind)
-        normalisation[kind] = {"offset": offset, "scale": scale, "min": lo, "max": hi}
-
+    normalisation = _normalisation(items, kinds, out)
     ids = manifest["sample_id"].tolist()
-    # the charge states of one base crystal always share a subset (no leakage between them)
-    bases = manifest["base_id"].astype(str).tolist() if "base_id" in manifest.columns else None
-    split_labels: dict[str, np.ndarray] = {}
-    split_info: dict[str, dict[str, Any]] = {}
-    for number in range(int(n_random_splits)):
-        name = random_split_name(number)
-        split_labels[name] = random_split(len(ids), split_fractions, seed, number, groups=bases)
-        split_info[name] = {"kind": "random", "number": number}
-    groups = [canonical_group(g) for g in manifest.get("spacegroup", pd.Series([None] * len(ids))).fillna("")]
-    present = sorted({g for g in groups if g})
-    if loso_groups == "all":
-        chosen = present if len(present) >= 2 else []
-    else:
-        chosen = [canonical_group(g) for g in (loso_groups or [])]
-    for group in chosen:
-        name = loso_split_name(group)
-        split_labels[name] = loso_split(groups, group, val_fraction=float(split_fractions[1]), seed=seed, bases=bases)
-        split_info[name] = {"kind": "loso", "group": group}
-    for name, labels in split_labels.items():
-        split_info[name]["counts"] = {s: int(np.count_nonzero(labels == s)) for s in ("train", "val", "test")}
-
-    convergence = convergence_summary(items)
-    if convergence["unconverged"]:
-        LOG.warning("dataset: %d of %d discs did not converge (worst RMS change %.3g, target %s): %s", convergence["unconverged"],
-                    len(items), convergence["worst_rms"], convergence["target_rms"], ", ".join(convergence["unconverged_samples"][:10]))
+    split_labels, split_info = _split_labels(manifest, seed=seed, split_fractions=split_fractions,
+                                             n_random_splits=n_random_splits, loso_groups=loso_groups)
+    convergence = _logged_convergence(items)
     # everything is written into a staging folder inside the dataset folder and moved into place
     # at the end (dataset.json last): a build that fails leaves the previous dataset untouched
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob(STAGING_PREFIX + "*"):  # left by a build that was killed
-        shutil.rmtree(stale, ignore_errors=True)
-    stage = Path(tempfile.mkdtemp(dir=out, prefix=STAGING_PREFIX))
+    stage = _new_stage(out)
     try:
         description = {"format": "lacbed-bridge-dataset-stack", "dataset_hash": dataset_hash, "side": side_px}
         stacks = {kind: _write_stack(stage / f"{kind}.tif", items, kind, side_px, {**description, "kind": kind, "n": len(items)})
                   for kind in kinds}
-        write_text_atomic(stage / "manifest.csv", manifest_text)
-        excluded_frame = pd.DataFrame(excluded, columns=["sample_id", "reason"])
-        write_text_atomic(stage / "excluded.csv", _frame_text(excluded_frame))
-        for name, labels in split_labels.items():
-            write_split(stage / "splits" / f"{name}.csv", ids, labels)
-            split_info[name]["sha256"] = hashlib.sha256((stage / "splits" / f"{name}.csv").read_bytes()).hexdigest()
-
-        info = {
-            "format": "lacbed-bridge-dataset",
-            "format_version": FORMAT_VERSION,
-            "package_version": __version__,
-            "dataset_hash": dataset_hash,
-            "config_hash": config_hash,
-            "seed": int(seed),
-            "side": side_px,
-            "counts": {"requested": len(refs), "included": len(items), "excluded": len(excluded)},
-            "normalisation": normalisation,
-            "normalisation_rule": "x_norm = (x - offset) / scale; offset = min(0, global min), scale = global max - offset",
-            "kinds": list(kinds),
-            # what integrity.verify_dataset checks before training or scoring on the stacks
-            "stacks": stacks,
-            "units": {"edd": "e/Å^2 (projected density)", "lacbed": "intensity per unit incident beam",
-                      "deformation": "e/Å^2 (projected density minus that of neutral spherical atoms)"},
-            "split_fractions": [float(f) for f in split_fractions],
-            "convergence": convergence,
-            "splits": split_info,
-            "excluded": excluded,
-        }
+        _write_tables(stage, manifest_text, excluded, ids, split_labels, split_info)
+        info = _dataset_json(dataset_hash=dataset_hash, config_hash=config_hash, seed=seed, side_px=side_px,
+                             counts={"requested": len(refs), "included": len(items), "excluded": len(excluded)},
+                             normalisation=normalisation, kinds=kinds, stacks=stacks, split_fractions=split_fractions,
+                             convergence=convergence, split_info=split_info, excluded=excluded)
         write_text_atomic(stage / "dataset.json", json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         _commit(stage, out)
     finally:
