@@ -49,90 +49,100 @@ def test_series(results: Path, config: dict[str, Any], manifest: pd.DataFrame) -
     return rows.groupby("base_id").filter(lambda g: g["delta"].nunique() >= 2)
 
 
-def charge_recovery(
-    results: str | Path,
-    config: dict[str, Any],
-    *,
-    counts: float = 1e4,
-    n: int | None = None,
-    free: str = "delta,thickness",
-    seed: int = 0,
-    progress: Callable[[str], None] | None = None,
-    estimator: str | Path | None = None,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Both routes on the same noisy discs (module docstring): (per-disc table, summary)."""
-    import torch
+def _noisy_discs(dataset: Any, chosen: pd.DataFrame, counts: float, seed: int) -> list[np.ndarray]:
+    """Each chosen clean disc of the dataset as a noisy observation, Poisson(N·I)/N with N =
+    ``counts`` per unit intensity, seeded ``seed + i`` for the i-th disc."""
+    from .fit import poisson_disc
 
+    return [poisson_disc(np.asarray(dataset.stacks["lacbed"][int(r["index"])], dtype=float), counts, seed + i)
+            for i, (_, r) in enumerate(chosen.iterrows())]
+
+
+def _start_model(results: Path, config: dict[str, Any], row: pd.Series, free: str) -> tuple[Any, list[str], float, float]:
+    """The refinement's model of one disc: the crystal's CIF with the beams as the dataset made the
+    disc (its pool and strong beams), the thickness 10 % above the true one [Å] and δ moved 0.5 e
+    towards the middle of the family's range [e per formula unit]; returns (model, free names,
+    true δ, true thickness [Å])."""
     from ..crystal.cif import read_cif
     from ..family_geometry import family_config
-    from ..figures.common import find_model_runs, load_dataset, pick_model
     from ..simulate.run import simulation_settings
-    from ..surrogate.charge_metrics import read_delta
-    from ..surrogate.predict import load_model, predict_arrays
-    from .fit import fit_disc, poisson_disc
     from .model import DiscModel
     from .run import needs_roles, parse_free, roles_for
 
-    results = Path(results)
-    dataset = load_dataset(results)
-    manifest = dataset.manifest
-    chosen = test_series(results, config, manifest)
-    if n is not None:
-        chosen = chosen.iloc[:n]
-    noisy = [poisson_disc(np.asarray(dataset.stacks["lacbed"][int(r["index"])], dtype=float), counts, seed + i)
-             for i, (_, r) in enumerate(chosen.iterrows())]
-    reader = estimator_route(estimator, noisy) if estimator is not None else None
-    table = []
-    for observed, (_, row) in zip(noisy, chosen.iterrows(), strict=True):
-        truth = read_cif(results / "variants" / row["family"] / f"{row['sample_id']}.cif")
-        own = family_config(config, row["family"])
-        sim = simulation_settings(own)
-        settings = sim.felix
-        pool, strong = row.get("sim_pool_size"), row.get("sim_strong_beams_used")
-        settings = replace(settings, min_reflection_pool=int(pool) if pd.notna(pool) else settings.min_reflection_pool,
-                           min_strong_beams=int(strong) if pd.notna(strong) else settings.min_strong_beams)
-        family = next(f for f in own["families"] if f["name"] == row["family"])
-        lo, hi = family.get("delta") or [0.0, 1.0]
-        true_delta = float(row["delta"])
-        true_t = float(settings.thicknesses[sim.thickness_index])
-        start_settings = replace(settings, initial_thickness=1.1 * true_t, final_thickness=1.1 * true_t)
-        names = parse_free(free, [s.label for s in truth.sites])
-        model = DiscModel(truth, start_settings, names, roles=roles_for(truth, own, None) if needs_roles(names) else None,
-                          mean_absorption=sim.builtin.mean_absorption)
-        if "delta" in names:  # the start crystal: δ moved 0.5 e towards the middle of the range
-            start = model.start.clone()
-            start[names.index("delta")] = true_delta + (0.5 if true_delta < 0.5 * (lo + hi) else -0.5)
-            model.start = start
-            model.reselect_beams(start)
-        start0 = model.start.clone()
-        t0 = time.perf_counter()
-        fit = fit_disc(model, observed, counts=counts)
-        seconds = time.perf_counter() - t0
-        entry = {"sample_id": row["sample_id"], "family": row["family"], "base_id": row["base_id"], "delta": true_delta,
-                 "thickness": true_t, "refine_seconds": seconds, "refine_reduced_chi2": fit.reduced_chi2,
-                 "refine_iterations": fit.iterations}
-        for name in ("delta", "thickness"):
-            if name in names:
-                entry[f"refine_{name}"] = fit.value(name)
-                entry[f"refine_{name}_sigma"] = fit.uncertainty(name)
-        if reader is not None and "delta" in names:  # the same fit, δ started at the estimator's reading
-            k = len(table)
-            lo_e, hi_e = reader["range"]
-            start = start0.clone()
-            start[names.index("delta")] = min(max(float(reader["delta"][k]), lo_e), hi_e)
-            model.start = start
-            model.reselect_beams(start)
-            t0 = time.perf_counter()
-            again = fit_disc(model, observed, counts=counts)
-            entry.update(estimator_delta=float(reader["delta"][k]), estimator_delta_sigma=float(reader["sigma"][k]),
-                         estimator_refine_delta=again.value("delta"), estimator_refine_iterations=again.iterations,
-                         estimator_refine_seconds=time.perf_counter() - t0)
-        table.append(entry)
-        if progress is not None:
-            progress(f"refine {row['sample_id']}: δ {true_delta:.3f} → {entry.get('refine_delta', math.nan):.3f} ± "
-                     f"{entry.get('refine_delta_sigma', math.nan):.3f}, χ²/dof {fit.reduced_chi2:.2f}, {seconds:.1f} s")
-    frame = pd.DataFrame(table)
+    truth = read_cif(results / "variants" / row["family"] / f"{row['sample_id']}.cif")
+    own = family_config(config, row["family"])
+    sim = simulation_settings(own)
+    settings = sim.felix
+    pool, strong = row.get("sim_pool_size"), row.get("sim_strong_beams_used")
+    settings = replace(settings, min_reflection_pool=int(pool) if pd.notna(pool) else settings.min_reflection_pool,
+                       min_strong_beams=int(strong) if pd.notna(strong) else settings.min_strong_beams)
+    family = next(f for f in own["families"] if f["name"] == row["family"])
+    lo, hi = family.get("delta") or [0.0, 1.0]
+    true_delta = float(row["delta"])
+    true_t = float(settings.thicknesses[sim.thickness_index])
+    start_settings = replace(settings, initial_thickness=1.1 * true_t, final_thickness=1.1 * true_t)
+    names = parse_free(free, [s.label for s in truth.sites])
+    model = DiscModel(truth, start_settings, names, roles=roles_for(truth, own, None) if needs_roles(names) else None,
+                      mean_absorption=sim.builtin.mean_absorption)
+    if "delta" in names:  # the start crystal: δ moved 0.5 e towards the middle of the range
+        start = model.start.clone()
+        start[names.index("delta")] = true_delta + (0.5 if true_delta < 0.5 * (lo + hi) else -0.5)
+        model.start = start
+        model.reselect_beams(start)
+    return model, names, true_delta, true_t
 
+
+def _refine_disc(model: Any, observed: np.ndarray, row: pd.Series, names: list[str], true_delta: float, true_t: float,
+                 counts: float) -> tuple[dict[str, Any], Any]:
+    """The refinement of one noisy disc from the model's start: its row of the table (true δ [e per
+    formula unit] and thickness [Å], the fitted ones with their σ, reduced χ², iterations, seconds)
+    and the fit."""
+    from .fit import fit_disc
+
+    t0 = time.perf_counter()
+    fit = fit_disc(model, observed, counts=counts)
+    seconds = time.perf_counter() - t0
+    entry = {"sample_id": row["sample_id"], "family": row["family"], "base_id": row["base_id"], "delta": true_delta,
+             "thickness": true_t, "refine_seconds": seconds, "refine_reduced_chi2": fit.reduced_chi2,
+             "refine_iterations": fit.iterations}
+    for name in ("delta", "thickness"):
+        if name in names:
+            entry[f"refine_{name}"] = fit.value(name)
+            entry[f"refine_{name}_sigma"] = fit.uncertainty(name)
+    return entry, fit
+
+
+def _refine_from_estimate(model: Any, observed: np.ndarray, start0: Any, names: list[str], reader: dict[str, Any], k: int,
+                          counts: float) -> dict[str, Any]:
+    """The same fit with δ started at the estimator's reading of disc ``k`` (clipped to its training
+    range): the reading and its σ [e per formula unit], the refined δ, iterations and seconds."""
+    from .fit import fit_disc
+
+    lo_e, hi_e = reader["range"]
+    start = start0.clone()
+    start[names.index("delta")] = min(max(float(reader["delta"][k]), lo_e), hi_e)
+    model.start = start
+    model.reselect_beams(start)
+    t0 = time.perf_counter()
+    again = fit_disc(model, observed, counts=counts)
+    return {"estimator_delta": float(reader["delta"][k]), "estimator_delta_sigma": float(reader["sigma"][k]),
+            "estimator_refine_delta": again.value("delta"), "estimator_refine_iterations": again.iterations,
+            "estimator_refine_seconds": time.perf_counter() - t0}
+
+
+def _surrogate_route(results: Path, config: dict[str, Any], dataset: Any, chosen: pd.DataFrame, noisy: list[np.ndarray],
+                     frame: pd.DataFrame) -> dict[str, Any]:
+    """The trained lacbed2edd model's δ of each noisy disc (its deformation density, else its first
+    target kind, read by least squares against the true series of the same base crystal), put in
+    ``frame`` as ``surrogate_delta``; returns the summary's ``surrogate`` record (model, kind,
+    seconds per disc, δ RMSE [e per formula unit]; only ``available`` without a model)."""
+    import torch
+
+    from ..figures.common import find_model_runs, pick_model
+    from ..surrogate.charge_metrics import read_delta
+    from ..surrogate.predict import load_model, predict_arrays
+
+    manifest = dataset.manifest
     run = pick_model(find_model_runs(results), "lacbed2edd", config)
     surrogate: dict[str, Any] = {"available": run is not None}
     if run is not None and len(noisy):
@@ -154,6 +164,14 @@ def charge_recovery(
         frame["surrogate_delta"] = read
         surrogate.update({"model": f"{run.model} seed {run.seed}", "kind": kind, "seconds_per_disc": per_disc,
                           "delta_rmse": float(np.sqrt(np.mean((frame["surrogate_delta"] - frame["delta"]) ** 2)))})
+    return surrogate
+
+
+def _summary(frame: pd.DataFrame, surrogate: dict[str, Any], reader: dict[str, Any] | None, *, counts: float, free: str,
+             seed: int, estimator: str | Path | None) -> dict[str, Any]:
+    """The study's summary: the refinement's δ RMSE, mean σ and 2σ coverage [e per formula unit],
+    thickness RMSE [Å], mean reduced χ² and seconds per disc; the surrogate's record; with an
+    estimator its δ scores and the iterations and time of the fits started from its reading."""
     summary: dict[str, Any] = {"n_discs": int(len(frame)), "counts": counts, "free": free, "seed": seed, "surrogate": surrogate,
                                "version": __version__}
     if len(frame) and "refine_delta" in frame:
@@ -180,7 +198,45 @@ def charge_recovery(
             "refine_delta_change_max": float(np.max(np.abs(frame["estimator_refine_delta"] - frame["refine_delta"]))),
         }
         summary["refine"]["iterations_mean"] = float(frame["refine_iterations"].mean())
-    return frame, summary
+    return summary
+
+
+def charge_recovery(
+    results: str | Path,
+    config: dict[str, Any],
+    *,
+    counts: float = 1e4,
+    n: int | None = None,
+    free: str = "delta,thickness",
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+    estimator: str | Path | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Both routes on the same noisy discs (module docstring): (per-disc table, summary)."""
+    from ..figures.common import load_dataset
+
+    results = Path(results)
+    dataset = load_dataset(results)
+    chosen = test_series(results, config, dataset.manifest)
+    if n is not None:
+        chosen = chosen.iloc[:n]
+    noisy = _noisy_discs(dataset, chosen, counts, seed)
+    reader = estimator_route(estimator, noisy) if estimator is not None else None
+    table = []
+    for observed, (_, row) in zip(noisy, chosen.iterrows(), strict=True):
+        model, names, true_delta, true_t = _start_model(results, config, row, free)
+        start0 = model.start.clone()
+        entry, fit = _refine_disc(model, observed, row, names, true_delta, true_t, counts)
+        if reader is not None and "delta" in names:  # the same fit, δ started at the estimator's reading
+            entry.update(_refine_from_estimate(model, observed, start0, names, reader, len(table), counts))
+        table.append(entry)
+        if progress is not None:
+            progress(f"refine {row['sample_id']}: δ {true_delta:.3f} → {entry.get('refine_delta', math.nan):.3f} ± "
+                     f"{entry.get('refine_delta_sigma', math.nan):.3f}, χ²/dof {fit.reduced_chi2:.2f}, "
+                     f"{entry['refine_seconds']:.1f} s")
+    frame = pd.DataFrame(table)
+    surrogate = _surrogate_route(results, config, dataset, chosen, noisy, frame)
+    return frame, _summary(frame, surrogate, reader, counts=counts, free=free, seed=seed, estimator=estimator)
 
 
 def estimator_route(path: str | Path, discs: list[np.ndarray]) -> dict[str, Any]:
