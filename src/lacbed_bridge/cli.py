@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from . import __version__, config_cli
 from .crystal import cli as crystal_cli
-from .dataset import batch
+from .pipeline import batch
 from .dataset import cli as dataset_cli
 from .edd import cli as edd_cli
 from .errors import LacbedError

@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _check_config_command(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .config_check import check_workflow_config
+    from .pipeline.config_check import check_workflow_config
 
     config = load_config(args.config)
     check_workflow_config(config, path=args.config)

@@ -12,7 +12,7 @@ import pytest
 from lacbed_bridge.cli import STAGE_CLI_MODULES, build_parser
 
 COMMANDS = ["variants", "cif-check", "edd", "simulate", "dataset", "train", "train-estimator", "evaluate", "predict", "figures",
-            "refine", "refine-test", "noisy", "batch", "metrics-summary", "check-config"]
+            "refine", "refine-test", "refine-figure", "noisy", "batch", "metrics-summary", "check-config"]
 HEAVY = ("torch", "gemmi", "matplotlib", "pandas", "numpy", "scipy", "tifffile", "jsonschema", "snakemake")
 
 

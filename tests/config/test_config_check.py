@@ -13,7 +13,7 @@ import yaml
 
 from lacbed_bridge.config import validate_config
 from lacbed_bridge.errors import ConfigError
-from lacbed_bridge.config_check import check_workflow_config
+from lacbed_bridge.pipeline.config_check import check_workflow_config
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = yaml.safe_load((REPO / "config.yaml").read_text())

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from lacbed_bridge.cli import main
-from lacbed_bridge.config_check import available_splits
+from lacbed_bridge.pipeline.config_check import available_splits
 from lacbed_bridge.config import validate_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))

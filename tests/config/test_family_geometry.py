@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from lacbed_bridge.dataset.batch import run_batch, stage_hash
+from lacbed_bridge.pipeline.batch import run_batch, stage_hash
 from lacbed_bridge.config import validate_config
 from lacbed_bridge.crystal.prototypes import load_prototypes
 from lacbed_bridge.crystal.variants import write_family

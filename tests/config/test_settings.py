@@ -19,7 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def test_settings_objects_take_the_schema_defaults() -> None:
     """A config that states nothing of a section gets exactly the schema's defaults in the object."""
     from lacbed_bridge.dataset.cli import DatasetSettings
-    from lacbed_bridge.settings import RefineTestSettings, WorkflowSettings
+    from lacbed_bridge.pipeline.settings import RefineTestSettings, WorkflowSettings
     from lacbed_bridge.simulate.convergence import Convergence
     from lacbed_bridge.simulate.felix.runner import felix_config
     from lacbed_bridge.simulate.run import BuiltinOptions

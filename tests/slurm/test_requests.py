@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lacbed_bridge.cluster import Request, check_fits, parse_sinfo, request
+from lacbed_bridge.pipeline.cluster import Request, check_fits, parse_sinfo, request
 from lacbed_bridge.config import load_config, validate_config
 from lacbed_bridge.errors import ConfigError
 
@@ -120,7 +120,7 @@ SlurmctldPort           = 6817
 
 def test_a_cluster_that_would_leave_the_run_waiting_forever_is_named() -> None:
     """issue #25 item 12: no accounting and MinJobAge below the plugin's threshold: sacct fallback, hang."""
-    from lacbed_bridge.cluster import parse_scontrol_config, status_problems
+    from lacbed_bridge.pipeline.cluster import parse_scontrol_config, status_problems
 
     bad = parse_scontrol_config(SCONTROL.format(accounting="accounting_storage/none", age="5 sec"))
     assert bad["MinJobAge"] == "5 sec"

@@ -9,7 +9,7 @@ import pandas as pd
 import yaml
 from wf_helpers import REPO
 
-from lacbed_bridge.dataset.batch import batch_sample_ids, n_batches, run_batch
+from lacbed_bridge.pipeline.batch import batch_sample_ids, n_batches, run_batch
 from lacbed_bridge.config import validate_config
 from lacbed_bridge.crystal.variants import write_family
 
@@ -87,7 +87,7 @@ def test_edd_images_are_redone_when_a_setting_they_depend_on_changes(tmp_path: P
 def test_manifest_problems_find_truncated_and_missing_images(tmp_path: Path, monkeypatch) -> None:
     """The manifest records each image's size; a truncated or deleted image is reported, and a
     rerun of the batch recomputes it (issue #11 item 6)."""
-    from lacbed_bridge.dataset.batch import manifest_problems
+    from lacbed_bridge.pipeline.batch import manifest_problems
     from lacbed_bridge.io import read_tiff
 
     config = _config()
@@ -121,7 +121,7 @@ def test_an_image_overwritten_to_the_same_size_is_found_and_recomputed(tmp_path:
     import numpy as np
     import tifffile
 
-    from lacbed_bridge.dataset.batch import manifest_problems
+    from lacbed_bridge.pipeline.batch import manifest_problems
     from lacbed_bridge.io import read_tiff
 
     config = _config()

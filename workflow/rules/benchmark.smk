@@ -1,9 +1,10 @@
 # Surrogate speed (latency, throughput) next to the simulator's time per pattern of this dataset.
 rule benchmark_surrogate:
     input:
-        info=f"{R}/dataset/dataset.json",
+        dataset_inputs(),
+        info=RES.dataset_file("dataset.json"),
     output:
-        f"{R}/benchmarks/surrogate.json",
+        RES.benchmark("surrogate"),
     log:
         f"{L}/benchmark_surrogate.log",
     params:

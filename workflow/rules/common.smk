@@ -8,15 +8,16 @@ import sys
 import yaml
 from snakemake.exceptions import WorkflowError
 
-from lacbed_bridge.dataset.batch import STAGES, manifest_problems, n_batches, stage_hash
+from lacbed_bridge.pipeline.batch import STAGES, manifest_problems, n_batches, stage_hash
 from lacbed_bridge.dataset import keep as _keep
 from lacbed_bridge.dataset.builder import convergence_warning
 from lacbed_bridge.dataset.integrity import dataset_problems
-from lacbed_bridge import cluster as _cluster
+from lacbed_bridge.pipeline import cluster as _cluster
 from lacbed_bridge.config import config_hash, validate_config
-from lacbed_bridge.config_check import check_workflow_config
+from lacbed_bridge.pipeline.config_check import check_workflow_config
 from lacbed_bridge.errors import InputError
-from lacbed_bridge.settings import RefineTestSettings, WorkflowSettings
+from lacbed_bridge.layout import FIGURE_FORMATS, FIGURE_NAMES, ResultsLayout
+from lacbed_bridge.pipeline.settings import RefineTestSettings, WorkflowSettings
 from lacbed_bridge.surrogate.config import EstimatorConfig, TrainConfig
 
 _validated = validate_config(config, path="configuration")
@@ -28,6 +29,8 @@ check_workflow_config(config, path="configuration")
 
 # The settings objects of the stages (defaults: the schema's) are what the rules read.
 R = config["output"]["results"]
+# every path under results/ comes from the layout (lacbed_bridge/layout.py)
+RES = ResultsLayout(R)
 L = config["output"]["logs"]
 WF = WorkflowSettings.from_config(config)
 TRAIN = TrainConfig.from_mapping(config["train"])
@@ -104,7 +107,7 @@ def batch_ids(family):
 
 
 def batch_manifests(stage):
-    return [f"{R}/{stage}/{family}/batch_{b}.csv" for family in FAMILIES for b in batch_ids(family)]
+    return [RES.batch_manifest(stage, family, b) for family in FAMILIES for b in batch_ids(family)]
 
 
 # Invocations that must not change results/ (a dry run, reports, listings, unlocking).
@@ -165,7 +168,7 @@ def _redo_damaged_batches():
             if problems and redo(manifest, f"{manifest}: damaged images", problems, "a run will redo this batch",
                                  "redoing this batch"):
                 damaged = True
-    dataset_json = f"{R}/dataset/dataset.json"
+    dataset_json = RES.dataset_file("dataset.json")
     if damaged and os.path.isfile(dataset_json):
         os.remove(dataset_json)
         print(f"lacbed-bridge: {dataset_json}: removed, the dataset is rebuilt from the repaired batches", file=sys.stderr)
@@ -177,23 +180,23 @@ def _redo_damaged_batches():
         except InputError as exc:  # dataset.json itself unreadable
             problems = [str(exc)]
         if problems:
-            redo(dataset_json, f"{R}/dataset: damaged", problems, "a run will rebuild it", "rebuilding the dataset")
+            redo(dataset_json, f"{RES.dataset_dir()}: damaged", problems, "a run will rebuild it", "rebuilding the dataset")
 
 
 _redo_damaged_batches()
 
 
 def model_dirs():
-    return [f"{R}/models/{d}/{m}/seed{s}" for d in DIRECTIONS for m in MODELS for s in SEEDS]
+    return [RES.model_dir(d, m, s) for d in DIRECTIONS for m in MODELS for s in SEEDS]
 
 
 def final_outputs():
-    refine = [f"{R}/refine/summary.json"] if REFINE.in_all else []
+    refine = [RES.refine_file("summary.json")] if REFINE.in_all else []
     return [
         *estimator_metrics(),
-        f"{R}/dataset/dataset.json",
-        f"{R}/metrics/summary.csv",
-        f"{R}/benchmarks/surrogate.json",
+        RES.dataset_file("dataset.json"),
+        RES.metrics_summary(),
+        RES.benchmark("surrogate"),
         *FIGURES,
         *refine,
     ]
@@ -201,11 +204,20 @@ def final_outputs():
 
 def estimator_metrics():
     """The charge estimator's test metrics, one per seed (none when workflow.estimator is off)."""
-    return [f"{R}/metrics/estimator/seed{s}/metrics.json" for s in SEEDS] if WF.estimator else []
+    return [RES.estimator_metrics(s) for s in SEEDS] if WF.estimator else []
 
 
-FIGURE_NAMES = ["a_predictions", "b_charge_panel", "c_training_curves", "d_speed", "e_metrics"]
-FIGURES = [f"{R}/figures/{name}.{ext}" for name in FIGURE_NAMES for ext in ("png", "pdf")]
+def evaluation_files(name):
+    """One evaluation file (metrics.json, per_group.csv, ...) of every image model and seed."""
+    return [RES.evaluation_file(name, d, m, s) for d in DIRECTIONS for m in MODELS for s in SEEDS]
+
+
+def dataset_inputs(*splits):
+    """What a rule that reads the dataset declares: its files and the split tables it reads."""
+    return [*RES.dataset_files(), *(RES.split_table(s) for s in dict.fromkeys(splits))]
+
+
+FIGURES = [RES.figure(name, ext) for name in FIGURE_NAMES for ext in FIGURE_FORMATS]
 
 
 # What each job asks of a cluster (config `cluster` section): threads (also locally) and the
@@ -227,14 +239,14 @@ _KEPT = os.path.join(".snakemake", "lacbed-bridge", "previous-dataset")
 
 def _keep_previous_dataset():
     if workflow.is_main_process and any(job.rule.name == "dataset" for job in workflow.dag.needrun_jobs()):
-        _keep.keep(f"{R}/dataset", _KEPT)
+        _keep.keep(RES.dataset_dir(), _KEPT)
 
 
 def _restore_previous_dataset():
     if not workflow.is_main_process:
         return
-    if _keep.restore(f"{R}/dataset", _KEPT):
-        print(f"lacbed-bridge: {R}/dataset: the rebuild failed; the previous dataset is kept (marked out of date, "
+    if _keep.restore(RES.dataset_dir(), _KEPT):
+        print(f"lacbed-bridge: {RES.dataset_dir()}: the rebuild failed; the previous dataset is kept (marked out of date, "
               "so the next run tries again)", file=sys.stderr)
     else:  # the new dataset was made (another job failed): the kept one is not needed
         _keep.discard(_KEPT)
@@ -268,7 +280,7 @@ onerror:
 def _say_unconverged():
     """The end of a run says how many discs of the dataset did not converge (issue: 12 of 12 did not
     and the batch log said "ok")."""
-    path = f"{R}/dataset/dataset.json"
+    path = RES.dataset_file("dataset.json")
     if workflow.is_main_process and os.path.isfile(path):
         try:
             with open(path) as handle:

@@ -2,26 +2,31 @@
 # and excluded with a count (dataset.json, excluded.csv).
 rule dataset:
     input:
-        variants=expand(f"{R}/variants/{{family}}/variants.csv", family=FAMILIES),
+        variants=[RES.variants(f) for f in FAMILIES],
         lacbed=batch_manifests("lacbed"),
         edd=batch_manifests("edd"),
         deformation=batch_manifests("deformation"),
     output:
-        info=f"{R}/dataset/dataset.json",
-        manifest=f"{R}/dataset/manifest.csv",
-        edd=f"{R}/dataset/edd.tif",
-        lacbed=f"{R}/dataset/lacbed.tif",
-        deformation=f"{R}/dataset/deformation.tif",
+        info=RES.dataset_file("dataset.json"),
+        manifest=RES.dataset_file("manifest.csv"),
+        edd=RES.dataset_file("edd.tif"),
+        lacbed=RES.dataset_file("lacbed.tif"),
+        deformation=RES.dataset_file("deformation.tif"),
+        # the split tables the models read (the dataset writes every split of dataset.splits)
+        splits=list(dict.fromkeys([RES.split_table(SPLIT), RES.split_table(ESTIMATOR.split)])),
     log:
         f"{L}/dataset.log",
     params:
         dataset=config_hash(config.get("dataset") or {}),
+        edd_root=RES.stage_root("edd"),
+        lacbed_root=RES.stage_root("lacbed"),
+        deformation_root=RES.stage_root("deformation"),
     threads: threads_of("dataset")
     resources:
         **resources_of("dataset"),
     conda:
         "../../envs/sim.yaml"
     shell:
-        "{LB} dataset --variants {input.variants:q} --edd-root {R:q}/edd --lacbed-root {R:q}/lacbed "
-        "--deformation-root {R:q}/deformation "
+        "{LB} dataset --variants {input.variants:q} --edd-root {params.edd_root:q} --lacbed-root {params.lacbed_root:q} "
+        "--deformation-root {params.deformation_root:q} "
         "--out \"$(dirname {output.info:q})\" --config {EFFECTIVE:q} > {log:q} 2>&1"

@@ -2,9 +2,9 @@
 # the deformation density ρ − ρ_IAM of the same crystal (deformation/), one rule for both kinds.
 rule edd:
     input:
-        f"{R}/variants/{{family}}/variants.csv",
+        RES.variants(),
     output:
-        f"{R}/{{kind}}/{{family}}/batch_{{batch}}.csv",
+        RES.batch_manifest("{kind}"),
     log:
         f"{L}/{{kind}}/{{family}}/batch_{{batch}}.log",
     wildcard_constraints:

@@ -3,10 +3,11 @@
 # interval coverage.
 rule train_estimator:
     input:
-        info=f"{R}/dataset/dataset.json",
+        dataset_inputs(ESTIMATOR.split),
+        info=RES.dataset_file("dataset.json"),
     output:
-        model=f"{R}/models/estimator/seed{{seed}}/model.pt",
-        log_csv=f"{R}/models/estimator/seed{{seed}}/train_log.csv",
+        model=RES.estimator_file("model.pt"),
+        log_csv=RES.estimator_file("train_log.csv"),
     log:
         f"{L}/estimator/train_seed{{seed}}.log",
     params:
@@ -23,10 +24,13 @@ rule train_estimator:
 
 rule evaluate_estimator:
     input:
-        model=f"{R}/models/estimator/seed{{seed}}/model.pt",
-        info=f"{R}/dataset/dataset.json",
+        dataset_inputs(ESTIMATOR.split),
+        model=RES.estimator_file("model.pt"),
+        info=RES.dataset_file("dataset.json"),
     output:
-        metrics=f"{R}/metrics/estimator/seed{{seed}}/metrics.json",
+        metrics=RES.estimator_metrics(),
+        per_sample=RES.estimator_evaluation_file("per_sample.csv"),
+        per_group=RES.estimator_evaluation_file("per_group.csv"),
     log:
         f"{L}/estimator/evaluate_seed{{seed}}.log",
     params:

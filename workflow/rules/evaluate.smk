@@ -1,11 +1,14 @@
 # Score each model on its split's test subset; then one summary table (docs/architecture.md §7).
 rule evaluate:
     input:
-        model=f"{R}/models/{{direction}}/{{model}}/seed{{seed}}/model.pt",
-        info=f"{R}/dataset/dataset.json",
+        dataset_inputs(SPLIT),
+        model=RES.checkpoint(),
+        info=RES.dataset_file("dataset.json"),
     output:
-        metrics=f"{R}/metrics/{{direction}}/{{model}}/seed{{seed}}/metrics.json",
-        predictions=f"{R}/metrics/{{direction}}/{{model}}/seed{{seed}}/predictions.tif",
+        metrics=RES.evaluation_file("metrics.json"),
+        per_sample=RES.evaluation_file("per_sample.csv"),
+        per_group=RES.evaluation_file("per_group.csv"),
+        predictions=RES.evaluation_file("predictions.tif"),
     log:
         f"{L}/evaluate/{{direction}}_{{model}}_seed{{seed}}.log",
     params:
@@ -22,9 +25,10 @@ rule evaluate:
 
 rule metrics_summary:
     input:
-        [f"{R}/metrics/{d}/{m}/seed{s}/metrics.json" for d in DIRECTIONS for m in MODELS for s in SEEDS],
+        evaluation_files("metrics.json"),
     output:
-        f"{R}/metrics/summary.csv",
+        summary=RES.metrics_summary(),
+        seeds=RES.metrics_summary_seeds(),
     log:
         f"{L}/metrics_summary.log",
     threads: threads_of("metrics_summary")
@@ -33,4 +37,4 @@ rule metrics_summary:
     conda:
         "../../envs/ml.yaml"
     shell:
-        "{LB} metrics-summary {input:q} --out {output:q} > {log:q} 2>&1"
+        "{LB} metrics-summary {input:q} --out {output.summary:q} > {log:q} 2>&1"

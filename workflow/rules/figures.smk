@@ -1,14 +1,21 @@
 # Paper figures (PNG + PDF) from results/ only; each is in the Snakemake report.
 rule figures:
     input:
-        info=f"{R}/dataset/dataset.json",
-        summary=f"{R}/metrics/summary.csv",
-        bench=f"{R}/benchmarks/surrogate.json",
+        dataset_inputs(SPLIT),
+        info=RES.dataset_file("dataset.json"),
+        summary=RES.metrics_summary(),
+        bench=RES.benchmark("surrogate"),
+        # figure (d) reads the simulator's timings from the discs' metadata, listed by the batches
+        simulated=batch_manifests("lacbed"),
         # figure (c) reads the training logs; the checkpoints are only looked for (a model is shown
         # where its training finished), never loaded
         train_logs=[f"{d}/train_log.csv" for d in model_dirs()],
         checkpoints=[f"{d}/model.pt" for d in model_dirs()],
-        predictions=[f"{R}/metrics/{d}/{m}/seed{s}/predictions.tif" for d in DIRECTIONS for m in MODELS for s in SEEDS],
+        # figure (a) shows the stored predictions, (b) also their charge metrics, (e) the per-group scores
+        predictions=evaluation_files("predictions.tif"),
+        metrics=evaluation_files("metrics.json"),
+        per_sample=evaluation_files("per_sample.csv"),
+        per_group=evaluation_files("per_group.csv"),
         # figure (e) shows the charge estimator's δ error and interval coverage beside the models'
         estimator=estimator_metrics(),
     output:

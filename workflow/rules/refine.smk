@@ -2,13 +2,14 @@
 # (docs/refine.md). Not part of `all` unless refine.in_all; run `snakemake refine_test`.
 rule refine_test:
     input:
-        info=f"{R}/dataset/dataset.json",
+        dataset_inputs(SPLIT),
+        info=RES.dataset_file("dataset.json"),
         models=[f"{d}/model.pt" for d in model_dirs() if "/lacbed2edd/" in d],
     output:
-        summary=f"{R}/refine/summary.json",
-        table=f"{R}/refine/per_sample.csv",
-        figure=report(f"{R}/refine/recovered_delta.png", category="Refinement"),
-        pdf=f"{R}/refine/recovered_delta.pdf",
+        summary=RES.refine_file("summary.json"),
+        table=RES.refine_file("per_sample.csv"),
+        figure=report(RES.refine_file("recovered_delta.png"), category="Refinement"),
+        pdf=RES.refine_file("recovered_delta.pdf"),
     log:
         f"{L}/refine_test.log",
     params:
@@ -22,4 +23,5 @@ rule refine_test:
         "../../envs/ml.yaml"
     shell:
         "{LB} refine-test --results {R:q} --config {EFFECTIVE:q} --out \"$(dirname {output.summary:q})\" "
-        "--counts {params.counts:q} {params.n:q} --free {params.free:q} > {log:q} 2>&1"
+        "--counts {params.counts:q} {params.n:q} --free {params.free:q} > {log:q} 2>&1 && "
+        "{LB} refine-figure \"$(dirname {output.summary:q})\" >> {log:q} 2>&1"

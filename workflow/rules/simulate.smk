@@ -2,9 +2,9 @@
 # recorded in the batch manifest (and a <id>.failed marker); the batch still succeeds.
 rule simulate:
     input:
-        f"{R}/variants/{{family}}/variants.csv",
+        RES.variants(),
     output:
-        f"{R}/lacbed/{{family}}/batch_{{batch}}.csv",
+        RES.batch_manifest("lacbed"),
     log:
         f"{L}/simulate/{{family}}/batch_{{batch}}.log",
     params:

@@ -2,10 +2,11 @@
 # job resumes from last.pt when it belongs to the same run; otherwise it starts again.
 rule train:
     input:
-        info=f"{R}/dataset/dataset.json",
+        dataset_inputs(SPLIT),
+        info=RES.dataset_file("dataset.json"),
     output:
-        model=f"{R}/models/{{direction}}/{{model}}/seed{{seed}}/model.pt",
-        log_csv=f"{R}/models/{{direction}}/{{model}}/seed{{seed}}/train_log.csv",
+        model=RES.checkpoint(),
+        log_csv=RES.train_log(),
     log:
         f"{L}/train/{{direction}}_{{model}}_seed{{seed}}.log",
     params:

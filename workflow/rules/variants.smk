@@ -3,7 +3,7 @@ rule variants:
     input:
         user_cifs,
     output:
-        f"{R}/variants/{{family}}/variants.csv",
+        RES.variants(),
     log:
         f"{L}/variants/{{family}}.log",
     params:

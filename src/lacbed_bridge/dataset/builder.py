@@ -384,11 +384,17 @@ def convergence_summary(items: Sequence[_Checked]) -> dict[str, Any]:
             "worst_rms": max(errors) if errors else None, "target_rms": targets[0] if len(targets) == 1 else targets or None}
 
 
+def convergence_line(count: int, total: int, worst: float, target: Any, where: str = "") -> str:
+    """One line for discs that did not converge (a batch's log, the end of a run): how many, the
+    worst measured RMS change, the target, and what to raise."""
+    return (f"{count} of {total} discs{where} did not converge (worst RMS change {worst:.3g}, target {target}): "
+            "raise simulation.convergence.max_strong_beams (or the target), or set workflow.require_converged: true "
+            "to stop on them")
+
+
 def convergence_warning(info: Mapping[str, Any]) -> str | None:
     """One line for the end of a run when some of a dataset's discs did not converge (None: all did,
     or the dataset does not say)."""
-    from .batch import convergence_line
-
     summary = info.get("convergence") or {}
     if not summary.get("unconverged"):
         return None

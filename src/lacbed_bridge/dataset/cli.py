@@ -67,11 +67,17 @@ def run_dataset(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else None
     settings = DatasetSettings.from_config(config)
     if args.results is not None:
-        variants = sorted((args.results / "variants").glob("*/variants.csv"))
+        import glob
+
+        from ..layout import layout
+
+        results = layout(args.results)
+        variants = sorted(Path(p) for p in glob.glob(results.variants("*")))
         if not variants:
             raise InputError("no variants/<family>/variants.csv found", path=args.results)
-        edd_root, lacbed_root = args.results / "edd", args.results / "lacbed"
-        deformation_root = args.results / "deformation" if (args.results / "deformation").is_dir() else None
+        edd_root, lacbed_root = Path(results.stage_root("edd")), Path(results.stage_root("lacbed"))
+        deformation_root = Path(results.stage_root("deformation"))
+        deformation_root = deformation_root if deformation_root.is_dir() else None
     else:
         if not (args.variants and args.edd_root and args.lacbed_root):
             raise InputError("give --results, or --variants with --edd-root and --lacbed-root", field="arguments")

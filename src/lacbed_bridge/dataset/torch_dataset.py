@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import InputError
+from .view import denormalise, normalise  # noqa: F401  (re-exported: training and prediction use them)
 from . import channel_kinds
 from .builder import load_dataset_info
 from .splits import read_split, split_hash, subset_indices
@@ -30,16 +31,6 @@ def direction_kinds(direction: str) -> tuple[str, str]:
     for an unknown one (:func:`lacbed_bridge.dataset.channel_kinds`)."""
     inputs, targets = channel_kinds(direction)
     return inputs[0], targets[0]
-
-
-def normalise(image: np.ndarray | torch.Tensor, constants: dict[str, float]) -> Any:
-    """Raw physical values → the dataset's [0, 1] scale: ``(x − offset) / scale``."""
-    return (image - constants["offset"]) / constants["scale"]
-
-
-def denormalise(image: np.ndarray | torch.Tensor, constants: dict[str, float]) -> Any:
-    """The [0, 1] scale → raw physical values: ``x · scale + offset``."""
-    return image * constants["scale"] + constants["offset"]
 
 
 class PairedImageDataset(Dataset):

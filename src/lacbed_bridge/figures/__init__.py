@@ -1,7 +1,7 @@
 """figures stage: the paper figures (a)–(e) from ``results/`` (see :mod:`.make`)."""
 
 #: The figure names the workflow expects (results/figures/<name>.png and .pdf).
-FIGURE_NAMES = ("a_predictions", "b_charge_panel", "c_training_curves", "d_speed", "e_metrics")
+from ..layout import FIGURE_NAMES
 
 __all__ = ["FIGURE_NAMES", "make_figure", "make_figures"]
 

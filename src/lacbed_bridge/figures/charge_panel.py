@@ -8,13 +8,14 @@ there is one, GaAs first) and shows, per state (columns, δ increasing):
 * the total EDD and the deformation density ρ − ρ_IAM [e/Å²] (when the dataset has it);
 * the simulated LACBED (000) disc (the dataset's own images: no physics is computed here);
 * the change of the simulated disc from the first state, and beside it the ``edd2lacbed`` model's
-  predicted change, on one colour scale, with the charge metrics of :mod:`lacbed_bridge.surrogate.charge_metrics`
-  (Pearson r of the change from the series mean and the RMS ratio) in the row label;
+  predicted change, on one colour scale, with the charge metrics the evaluate rule scored
+  (Pearson r of the change from the series mean and the RMS ratio, ``per_sample.csv``) in the row label;
 * for a ``lacbed2edd`` model: the true and predicted change of its charge image (the deformation
-  density when it predicts one), with the transfer δ read from each prediction.
+  density when it predicts one), with the transfer δ the evaluate rule read from each prediction.
 
-The predictions are the evaluate rule's (``metrics/<direction>/<model>/seed<s>/predictions.tif``):
-no model is run and no physics computed here.
+The predictions and metrics are the evaluate rule's (``metrics/<direction>/<model>/seed<s>/``
+``predictions.tif``, ``metrics.json``, ``per_sample.csv``): no model is run, no metric and no
+physics computed here.
 
 Every value is in display units with the dataset-wide constants (:mod:`.common`); the deformation
 density and all changes are drawn on a diverging map. Without a charge series in the test subset
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from ..dataset.splits import canonical_group, subset_indices
@@ -48,6 +50,7 @@ from .common import (
     new_figure,
     not_available,
     pick_model,
+    read_json_tolerant,
     symmetric_limit,
 )
 
@@ -112,21 +115,47 @@ def choose_series(dataset: DatasetView, split: str) -> tuple[str, list[int]] | N
 
 def _model_change(results: str | os.PathLike[str], run: ModelRun, dataset: DatasetView, rows: list[int],
                   deltas: list[float], split: str) -> ModelChange | str:
-    """One model's predictions of the series rows (stored by the evaluate rule), with the charge
-    metrics; or why not."""
-    from ..surrogate.charge_metrics import charge_kind, series_metrics
+    """One model's predictions of the series rows and its charge metrics, both as the evaluate
+    rule stored them (``predictions.tif``; ``metrics.json``'s ``charge_kind`` and the series'
+    rows of ``per_sample.csv``); or why not."""
     from .predictions import stored_predictions
 
     stored = stored_predictions(results, run, dataset, rows, split)
     if isinstance(stored, str):
         return stored
     preds, target_kinds = stored
-    kind = charge_kind(target_kinds)
+    scored = stored_charge_metrics(results, run, [str(dataset.manifest.iloc[i]["sample_id"]) for i in rows])
+    if isinstance(scored, str):
+        return scored
+    kind, metrics = scored
+    if kind not in target_kinds:
+        return f"{run.evaluation(results)}: charge kind {kind!r} is not among the predicted kinds {target_kinds}"
     channel = target_kinds.index(kind)
-    images = [p[channel] for p in preds]
-    truth = np.stack([np.asarray(dataset.stacks[kind][i], dtype=np.float64) for i in rows])
-    metrics = series_metrics(np.stack(images), truth, None if kind == "lacbed" else np.asarray(deltas))
-    return ModelChange(run, kind, images, metrics)
+    return ModelChange(run, kind, [p[channel] for p in preds], metrics)
+
+
+def stored_charge_metrics(results: str | os.PathLike[str], run: ModelRun,
+                          sample_ids: list[str]) -> tuple[str, dict[str, Any]] | str:
+    """The image kind the evaluation scored and the charge metrics of one series (``charge_r``,
+    ``charge_rms_ratio`` of the series, ``delta_pred`` per state, NaN where not read), from
+    the evaluate rule's ``metrics.json`` and ``per_sample.csv``; or why not."""
+    folder = run.evaluation(results)
+    kind = (read_json_tolerant(folder / "metrics.json") or {}).get("charge_kind")
+    table_path = folder / "per_sample.csv"
+    if not kind or not table_path.is_file():
+        return f"no charge metrics in {folder} (metrics.json's charge_kind, per_sample.csv; evaluate again)"
+    table = pd.read_csv(table_path, dtype={"sample_id": str})
+    if not {"sample_id", "charge_r", "charge_rms_ratio"} <= set(table.columns):
+        return f"{table_path} has no charge columns (evaluate again)"
+    table = table.drop_duplicates("sample_id").set_index("sample_id")
+    missing = [sid for sid in sample_ids if sid not in table.index]
+    if missing:
+        return f"{table_path} has no row of {missing[0]} (another subset?)"
+    series = table.loc[sample_ids]
+    delta_pred = (pd.to_numeric(series["delta_pred"], errors="coerce").to_numpy(dtype=float) if "delta_pred" in series
+                  else np.full(len(series), np.nan))
+    return str(kind), {"charge_r": float(series["charge_r"].iloc[0]), "charge_rms_ratio": float(series["charge_rms_ratio"].iloc[0]),
+                       "delta_pred": delta_pred}
 
 
 def charge_view(results: str | os.PathLike[str], config: Mapping[str, Any], dataset: DatasetView) -> ChargeView:

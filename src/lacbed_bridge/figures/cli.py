@@ -18,6 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--only", nargs="+", choices=FIGURE_NAMES, metavar="NAME",
                    help=f"make only these figures ({', '.join(FIGURE_NAMES)})")
     p.set_defaults(func=run_figures)
+    q = subparsers.add_parser("refine-figure", help="the refine study's figure (recovered δ against true δ) from its folder")
+    q.add_argument("study", type=Path, help="the folder `lacbed-bridge refine-test --out` wrote (per_sample.csv, summary.json)")
+    q.set_defaults(func=run_refine_figure)
 
 
 def run_figures(args: argparse.Namespace) -> int:
@@ -29,5 +32,14 @@ def run_figures(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     written = make_figures(args.results, config, args.out, names=args.only or FIGURE_NAMES)
     for path in written:
+        print(path)
+    return 0
+
+
+def run_refine_figure(args: argparse.Namespace) -> int:
+    """Entry point of ``lacbed-bridge refine-figure``."""
+    from .refine import write_recovered_delta
+
+    for path in write_recovered_delta(args.study):
         print(path)
     return 0

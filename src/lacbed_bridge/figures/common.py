@@ -21,27 +21,22 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import tifffile
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..dataset.builder import load_dataset_info
 from ..dataset.splits import canonical_group
-from ..dataset import DIRECTIONS
-from ..dataset.torch_dataset import normalise
+from ..dataset.view import DatasetView, normalise, open_dataset
 from ..errors import InputError
 from ..io import atomic_write
+from ..layout import MODEL_ORDER, ModelRun, find_model_runs, layout, model_rank, pick_model  # noqa: F401  (re-exported)
 
-from . import FIGURE_NAMES  # noqa: F401  (re-exported: the figure names the workflow expects)
-FORMATS = ("png", "pdf")
+from ..layout import FIGURE_FORMATS as FORMATS
+from ..layout import FIGURE_NAMES  # noqa: F401  (re-exported: the figure names the workflow expects)
 DPI = 200
 #: Colour maps per display kind.
 CMAPS = {"edd": "viridis", "lacbed": "gray_r", "difference": "RdBu_r"}
@@ -56,8 +51,6 @@ DIRECTION_COLOURS = {"edd2lacbed": "#1f77b4", "lacbed2edd": "#d62728"}
 DIRECTION_LABELS = {"edd2lacbed": "EDD → LACBED", "lacbed2edd": "LACBED → EDD"}
 MODEL_STYLES = {"pix2pix": "-", "unet": "--"}
 MODEL_LABELS = {"pix2pix": "pix2pix (U-Net + PatchGAN)", "unet": "U-Net (regression baseline)"}
-MODEL_ORDER = ("pix2pix", "unet")
-_SEED_DIR = re.compile(r"^seed(\d+)$")
 
 
 # ----- display transforms -----------------------------------------------------------------------
@@ -120,12 +113,11 @@ def draw_image(ax: Axes, values: np.ndarray, kind: str, *, extent: Sequence[floa
 
 
 def configured_field_of_view(config: Mapping[str, Any], a: Any) -> Any:
-    """The EDD field of view [Å] the config asks for (its ``edd`` settings), or the lattice
-    parameter ``a`` where that is the field of view (for datasets whose manifest lacks it)."""
-    from ..edd.settings import edd_settings
-
-    fov = edd_settings(config).field_of_view
-    return a if fov is None else fov
+    """The EDD field of view [Å] the config asks for (``edd.field_of_view``), or the lattice
+    parameter ``a`` where that is the field of view (``lattice``); only for datasets whose
+    manifest lacks ``edd_field_of_view``."""
+    fov = (config.get("edd") or {}).get("field_of_view", "lattice")
+    return a if fov in (None, "lattice") else float(fov)
 
 
 def edd_extent(field_of_view: float) -> list[float]:
@@ -174,133 +166,11 @@ def save_figure(fig: Figure, out_dir: str | os.PathLike[str], name: str) -> list
 
 
 # ----- loaders of results/ ---------------------------------------------------------------------
-@dataclass
-class DatasetView:
-    """The dataset folder of ``results/``: description, manifest and the raw stacks (memory-mapped).
-
-    Attributes
-    ----------
-    root: ``results/dataset``.
-    info: ``dataset.json`` (normalisation constants per kind, splits, side, ...).
-    manifest: ``manifest.csv`` (one row per stack index).
-    stacks: kind → N × side × side float32 raw images (EDD [e/Å²], LACBED intensity per unit beam).
-    """
-
-    root: Path
-    info: dict[str, Any]
-    manifest: pd.DataFrame
-    stacks: dict[str, np.ndarray]
-
-    @property
-    def normalisation(self) -> dict[str, dict[str, float]]:
-        """Per kind: offset, scale (and the raw min/max) of ``dataset.json``."""
-        return self.info["normalisation"]
-
-    @property
-    def side(self) -> int:
-        """Image side [px]."""
-        return int(self.info["side"])
-
-    def split(self, name: str) -> pd.DataFrame | None:
-        """The split table ``splits/<name>.csv`` (None when absent)."""
-        path = self.root / "splits" / f"{name}.csv"
-        if not path.is_file():
-            return None
-        from ..dataset.splits import read_split
-
-        return read_split(path)
-
-
+# The dataset view (dataset/view.py) and the trained models found under results/ (layout.py)
+# are re-exported here for the figure modules.
 def load_dataset(results: str | os.PathLike[str]) -> DatasetView:
     """Open ``results/dataset``; a missing or broken required file is an :class:`InputError` naming it."""
-    root = Path(results) / "dataset"
-    info_path = root / "dataset.json"
-    info = load_dataset_info(root)
-    norm = info.get("normalisation") or {}
-    for kind in ("edd", "lacbed"):
-        if not all(k in norm.get(kind, {}) for k in ("offset", "scale")):
-            raise InputError(f"no normalisation constants (offset, scale) for {kind!r}", path=info_path, field=f"normalisation.{kind}")
-    if "side" not in info:
-        raise InputError("no image side", path=info_path, field="side")
-    manifest_path = root / "manifest.csv"
-    if not manifest_path.is_file():
-        raise InputError("dataset manifest missing", path=manifest_path)
-    manifest = pd.read_csv(manifest_path, dtype={"sample_id": str})
-    side = int(info["side"])
-    stacks = {}
-    optional = [k for k in ("deformation",) if k in norm and (root / f"{k}.tif").is_file()]
-    for kind in ("edd", "lacbed", *optional):
-        path = root / f"{kind}.tif"
-        if not path.is_file():
-            raise InputError("dataset stack missing", path=path)
-        try:
-            stack = tifffile.memmap(path, mode="r")
-        except Exception as exc:  # tifffile raises several types for a broken file
-            raise InputError(f"not a readable TIFF stack ({exc})", path=path) from None
-        if stack.ndim == 2:
-            stack = stack.reshape(1, *stack.shape)  # tifffile squeezes a stack of one image
-        if stack.shape != (len(manifest), side, side):
-            raise InputError(f"stack shape {stack.shape} does not match the manifest ({len(manifest)} × {side}²)", path=path)
-        stacks[kind] = stack
-    return DatasetView(root, info, manifest, stacks)
-
-
-@dataclass(frozen=True)
-class ModelRun:
-    """One trained model folder ``results/models/<direction>/<model>/seed<s>/``."""
-
-    direction: str
-    model: str
-    seed: int
-    path: Path
-
-    @property
-    def checkpoint(self) -> Path:
-        """The final checkpoint ``model.pt``."""
-        return self.path / "model.pt"
-
-    @property
-    def train_log(self) -> Path:
-        """The per-epoch log ``train_log.csv``."""
-        return self.path / "train_log.csv"
-
-
-def find_model_runs(results: str | os.PathLike[str]) -> list[ModelRun]:
-    """Every ``models/<direction>/<model>/seed<s>/`` folder, sorted (direction, model, seed)."""
-    root = Path(results) / "models"
-    runs = []
-    if not root.is_dir():
-        return runs
-    for d in sorted(p for p in root.iterdir() if p.is_dir() and p.name in DIRECTIONS):
-        for m in sorted(p for p in d.iterdir() if p.is_dir()):
-            for s in m.iterdir():
-                match = _SEED_DIR.match(s.name)
-                if s.is_dir() and match:
-                    runs.append(ModelRun(d.name, m.name, int(match.group(1)), s))
-    return sorted(runs, key=lambda r: (r.direction, model_rank(r.model), r.seed))
-
-
-def model_rank(model: str) -> tuple[int, str]:
-    """Sort key: pix2pix first, then the U-Net baseline, then anything else by name."""
-    return (MODEL_ORDER.index(model) if model in MODEL_ORDER else len(MODEL_ORDER), model)
-
-
-def pick_model(runs: Sequence[ModelRun], direction: str, config: Mapping[str, Any] | None = None,
-               prefer: str = "pix2pix") -> ModelRun | None:
-    """The model shown for ``direction``: ``prefer`` (else the first model present) with a checkpoint,
-    its first seed in the config's ``train.seeds`` order (else the lowest seed)."""
-    present = [r for r in runs if r.direction == direction and r.checkpoint.is_file()]
-    if not present:
-        return None
-    models = sorted({r.model for r in present}, key=model_rank)
-    model = prefer if prefer in models else models[0]
-    candidates = [r for r in present if r.model == model]
-    seeds = list(((config or {}).get("train") or {}).get("seeds") or [])
-    for seed in seeds:
-        for run in candidates:
-            if run.seed == int(seed):
-                return run
-    return min(candidates, key=lambda r: r.seed)
+    return open_dataset(layout(results).dataset_dir())
 
 
 def read_json_tolerant(path: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -324,14 +194,14 @@ def read_json_tolerant(path: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 def config_split(config: Mapping[str, Any]) -> str:
     """The split the models are trained on (``train.split``)."""
-    from ..settings import WorkflowSettings
+    from ..pipeline.settings import WorkflowSettings
 
     return WorkflowSettings.from_config(config).split
 
 
 def n_figure_samples(config: Mapping[str, Any]) -> int:
     """Test samples per direction in the prediction figure (``workflow.n_figure_samples``)."""
-    from ..settings import WorkflowSettings
+    from ..pipeline.settings import WorkflowSettings
 
     return WorkflowSettings.from_config(config).n_figure_samples
 

@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ..dataset import DIRECTIONS
+from ..layout import estimator_metric_files, evaluation_files, layout
 from .common import DIRECTION_LABELS, MODEL_LABELS, config_split, group_of, model_rank, new_figure, not_available
 
 METRICS = (("mse", "MSE (test) [0, 1 scale]"), ("ssim", "SSIM (test)"))
@@ -47,9 +48,9 @@ def metrics_table(results: str | os.PathLike[str], config: Mapping[str, Any] | N
 
     summary.csv rows are restricted to the training split (``train.split``) when it is present there.
     """
-    root = Path(results) / "metrics"
+    results_layout = layout(results)
     rows: list[dict[str, Any]] = []
-    summary_path = root / "summary.csv"
+    summary_path = Path(results_layout.metrics_summary())
     if summary_path.is_file():
         summary = pd.read_csv(summary_path)
         needed = {"direction", "model", "seed", "mse", "ssim"}
@@ -61,20 +62,16 @@ def metrics_table(results: str | os.PathLike[str], config: Mapping[str, Any] | N
                 rows.append({"direction": rec["direction"], "model": rec["model"], "seed": int(rec["seed"]), "group": ALL,
                              "n": rec.get("n"), "mse": float(rec["mse"]), "ssim": float(rec["ssim"]),
                              **{k: float(rec[k]) if k in rec and pd.notna(rec[k]) else np.nan for k in CHARGE_COLUMNS}})
-    if root.is_dir():
-        for path in sorted(root.glob("*/*/seed*/per_group.csv")):
-            direction, model, seed_dir = path.parts[-4], path.parts[-3], path.parts[-2]
-            if direction not in DIRECTIONS or not seed_dir[4:].isdigit():
-                continue
-            try:
-                frame = pd.read_csv(path)
-            except (pd.errors.ParserError, pd.errors.EmptyDataError):
-                continue
-            if not {"spacegroup", "mse", "ssim"} <= set(frame.columns):
-                continue
-            for rec in frame.to_dict(orient="records"):
-                rows.append({"direction": direction, "model": model, "seed": int(seed_dir[4:]), "group": group_of(rec["spacegroup"]),
-                             "n": rec.get("n"), "mse": float(rec["mse"]), "ssim": float(rec["ssim"])})
+    for direction, model, seed, path in evaluation_files(results, "per_group.csv"):
+        try:
+            frame = pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError):
+            continue
+        if not {"spacegroup", "mse", "ssim"} <= set(frame.columns):
+            continue
+        for rec in frame.to_dict(orient="records"):
+            rows.append({"direction": direction, "model": model, "seed": seed, "group": group_of(rec["spacegroup"]),
+                         "n": rec.get("n"), "mse": float(rec["mse"]), "ssim": float(rec["ssim"])})
     return pd.DataFrame(rows, columns=["direction", "model", "seed", "group", "n", "mse", "ssim", *CHARGE_COLUMNS])
 
 
@@ -128,8 +125,8 @@ ESTIMATOR_COLOUR = "#2ca02c"
 def estimator_metrics(results: str | os.PathLike[str]) -> pd.DataFrame:
     """One row per seed of ``results/metrics/estimator/seed<s>/metrics.json`` (empty when none)."""
     rows = []
-    for path in sorted((Path(results) / "metrics" / "estimator").glob("seed*/metrics.json")):
-        rows.append({**json.loads(path.read_text()), "seed": int(path.parent.name.removeprefix("seed"))})
+    for seed, path in estimator_metric_files(results):
+        rows.append({**json.loads(path.read_text()), "seed": seed})
     return pd.DataFrame(rows)
 
 

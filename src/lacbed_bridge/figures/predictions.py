@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -130,9 +129,9 @@ def stored_predictions(results: str | os.PathLike[str], run: ModelRun, dataset: 
     """The evaluate rule's predictions [raw physical units] of dataset ``rows`` (each C × side ×
     side, one plane per target kind) and the target kinds; or why they cannot be shown (not
     evaluated yet, another dataset or split, a sample outside the evaluated subset)."""
-    from ..surrogate.stored import PREDICTIONS, file_sha256, read_predictions
+    from ..layout import PREDICTIONS, file_sha256, read_predictions
 
-    folder = Path(results) / "metrics" / run.direction / run.model / f"seed{run.seed}"
+    folder = run.evaluation(results)
     if not (folder / PREDICTIONS).is_file():
         return f"no {folder / PREDICTIONS} (written by the evaluate rule)"
     stack, meta = read_predictions(folder)

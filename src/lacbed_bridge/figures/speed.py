@@ -34,6 +34,7 @@ import pandas as pd
 import tifffile
 from matplotlib.figure import Figure
 
+from ..layout import layout
 from .common import new_figure, not_available, read_json_tolerant
 
 _WALL_TIME = re.compile(r"Wall time:\**\s*([\d.]+)\s*s")
@@ -68,16 +69,16 @@ def _tiff_description(path: Path) -> dict[str, Any]:
 
 def dataset_simulator_times(results: str | os.PathLike[str]) -> list[SpeedEntry]:
     """Median simulator wall time per pattern of the dataset's samples, per backend and device."""
-    root = Path(results)
-    manifest_path = root / "dataset" / "manifest.csv"
+    results_layout = layout(results)
+    manifest_path = Path(results_layout.dataset_file("manifest.csv"))
     if not manifest_path.is_file():
         return []
     manifest = pd.read_csv(manifest_path, dtype={"sample_id": str})
-    side = _dataset_side(root)
+    side = _dataset_side(results)
     groups: dict[tuple[str, str], list[float]] = {}
     if {"family", "sample_id"} <= set(manifest.columns):
         for family, sid in zip(manifest["family"], manifest["sample_id"], strict=True):
-            meta = _tiff_description(root / "lacbed" / str(family) / f"{sid}.tif")
+            meta = _tiff_description(results_layout.sample_image("lacbed", str(family), str(sid)))
             seconds = meta.get("seconds")
             if isinstance(seconds, (int, float)) and seconds > 0:
                 device = str(meta.get("info_device") or "device not recorded")
@@ -104,8 +105,8 @@ def dataset_case(side: Any) -> str:
     return f"this dataset, {side}² px"
 
 
-def _dataset_side(root: Path) -> str:
-    info = read_json_tolerant(root / "dataset" / "dataset.json") or {}
+def _dataset_side(results: str | os.PathLike[str]) -> str:
+    info = read_json_tolerant(layout(results).dataset_file("dataset.json")) or {}
     return str(info.get("side", "?"))
 
 
@@ -117,7 +118,7 @@ def _is_gpu(text: Any) -> bool:
 def reference_case_simulator_times(results: str | os.PathLike[str]) -> list[SpeedEntry]:
     """Builtin simulator times on Felix's reference cases from ``benchmarks/simulator.json``
     (``<case>_builtin_s``; the device it ran on)."""
-    path = Path(results) / "benchmarks" / "simulator.json"
+    path = layout(results).benchmark("simulator")
     bench = read_json_tolerant(path)
     if not bench:
         return []
@@ -154,7 +155,7 @@ def felix_reference_times(reference: str | os.PathLike[str] | None = None) -> li
 
 def surrogate_times(results: str | os.PathLike[str]) -> list[SpeedEntry]:
     """Batch-1 latency (fastest variant) and batched time per image from ``benchmarks/surrogate.json``."""
-    path = Path(results) / "benchmarks" / "surrogate.json"
+    path = layout(results).benchmark("surrogate")
     bench = read_json_tolerant(path)
     if not bench:
         return []

@@ -748,7 +748,7 @@ def _run_study(args: Any) -> int:
     from ..config import load_config
     from .study import charge_recovery, write_study
 
-    from ..settings import RefineTestSettings
+    from ..pipeline.settings import RefineTestSettings
 
     config = load_config(args.config)
     settings = RefineTestSettings.from_config(config)  # what an option does not say, the config's `refine` does

@@ -16,9 +16,10 @@ Poisson(N·I)/N with N counts per unit intensity (seeded per disc). On the same 
    iterations and the time of both fits.
 
 :func:`charge_recovery` returns one row per disc and a summary; :func:`write_study` writes
-``per_sample.csv``, ``summary.json`` and the figure ``recovered_delta.png``/``.pdf`` (recovered
-against true δ, both routes, with the refinement's 2σ bars). Used by ``lacbed-bridge refine-test``
-(the workflow's optional ``refine_test`` rule) and ``benchmarks/refine.py``.
+``per_sample.csv`` and ``summary.json``. Used by ``lacbed-bridge refine-test`` (the workflow's
+optional ``refine_test`` rule, which then draws the figure ``recovered_delta.png``/``.pdf`` of
+them with ``lacbed-bridge refine-figure``: recovered against true δ, both routes, with the
+refinement's 2σ bars) and ``benchmarks/refine.py``.
 """
 
 from __future__ import annotations
@@ -40,11 +41,11 @@ from .. import __version__
 def test_series(results: Path, config: dict[str, Any], manifest: pd.DataFrame) -> pd.DataFrame:
     """Manifest rows of the test subset that belong to a charge series (≥ 2 distinct δ)."""
     from ..dataset.splits import read_split, subset_indices
-
-    from ..settings import WorkflowSettings
+    from ..layout import layout
+    from ..pipeline.settings import WorkflowSettings
 
     split_name = WorkflowSettings.from_config(config).split
-    split = read_split(results / "dataset" / "splits" / f"{split_name}.csv")
+    split = read_split(layout(results).split_table(split_name))
     rows = manifest.iloc[subset_indices(split, "test")]
     return rows.groupby("base_id").filter(lambda g: g["delta"].nunique() >= 2)
 
@@ -65,11 +66,12 @@ def _start_model(results: Path, config: dict[str, Any], row: pd.Series, free: st
     true δ, true thickness [Å])."""
     from ..crystal.cif import read_cif
     from ..family_geometry import family_config
+    from ..layout import layout
     from ..simulate.run import simulation_settings
     from .model import DiscModel
     from .run import needs_roles, parse_free, roles_for
 
-    truth = read_cif(results / "variants" / row["family"] / f"{row['sample_id']}.cif")
+    truth = read_cif(layout(results).cif(row["family"], row["sample_id"]))
     own = family_config(config, row["family"])
     sim = simulation_settings(own)
     settings = sim.felix
@@ -138,7 +140,7 @@ def _surrogate_route(results: Path, config: dict[str, Any], dataset: Any, chosen
     seconds per disc, δ RMSE [e per formula unit]; only ``available`` without a model)."""
     import torch
 
-    from ..figures.common import find_model_runs, pick_model
+    from ..layout import find_model_runs, pick_model
     from ..surrogate.charge_metrics import read_delta
     from ..surrogate.predict import load_model, predict_arrays
 
@@ -213,10 +215,11 @@ def charge_recovery(
     estimator: str | Path | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Both routes on the same noisy discs (module docstring): (per-disc table, summary)."""
-    from ..figures.common import load_dataset
+    from ..dataset.view import open_dataset
+    from ..layout import layout
 
     results = Path(results)
-    dataset = load_dataset(results)
+    dataset = open_dataset(layout(results).dataset_dir())
     chosen = test_series(results, config, dataset.manifest)
     if n is not None:
         chosen = chosen.iloc[:n]
@@ -255,29 +258,13 @@ def estimator_route(path: str | Path, discs: list[np.ndarray]) -> dict[str, Any]
 
 
 def write_study(frame: pd.DataFrame, summary: dict[str, Any], out: str | Path) -> list[Path]:
-    """``per_sample.csv``, ``summary.json`` and the figure (recovered against true δ), atomically."""
-    from ..figures.common import new_figure, save_figure
+    """``per_sample.csv`` and ``summary.json``, atomically (the figure of them, recovered against
+    true δ, is drawn by ``lacbed-bridge refine-figure``: lacbed_bridge.figures.refine)."""
     from ..io import write_text_atomic
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "per_sample.csv", frame.to_csv(index=False, lineterminator="\n"))
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    fig = new_figure(4.2, 3.8)
-    ax = fig.subplots()
-    if len(frame) and "refine_delta" in frame:
-        ax.errorbar(frame["delta"], frame["refine_delta"], yerr=2 * frame["refine_delta_sigma"], fmt="o", ms=4, capsize=2,
-                    label=f"refinement (±2σ), RMSE {summary['refine']['delta_rmse']:.3f} e, "
-                          f"{summary['refine']['seconds_per_disc']:.1f} s/disc")
-    if "surrogate_delta" in frame:
-        s = summary["surrogate"]
-        ax.plot(frame["delta"], frame["surrogate_delta"], "s", ms=4, mfc="none",
-                label=f"surrogate ({s['model']}), RMSE {s['delta_rmse']:.3f} e, {1e3 * s['seconds_per_disc']:.1f} ms/disc")
-    lo = float(min(frame["delta"].min(), 0.0)) if len(frame) else 0.0
-    hi = float(max(frame["delta"].max(), 1.0)) if len(frame) else 1.0
-    ax.plot([lo, hi], [lo, hi], "k:", lw=0.8)
-    ax.set_xlabel("true δ [e per formula unit]")
-    ax.set_ylabel("recovered δ [e per formula unit]")
-    ax.set_title(f"Charge recovered from noisy discs ({summary['counts']:g} counts per unit intensity)", fontsize=8)
-    ax.legend(fontsize=6, loc="upper left")
-    return save_figure(fig, out, "recovered_delta")
+    written = [out / "per_sample.csv", out / "summary.json"]
+    write_text_atomic(written[0], frame.to_csv(index=False, lineterminator="\n"))
+    write_text_atomic(written[1], json.dumps(summary, indent=2) + "\n")
+    return written

@@ -129,7 +129,7 @@ def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None 
     in the series, every family passes :func:`~lacbed_bridge.crystal.variants.check_family`, and the
     beam, x direction and surface normal form a usable microscope frame for every family's
     prototype. Errors name our config key (with Felix's name). Returns each family's prototypes.
-    (Family names: :func:`lacbed_bridge.config_check.check_names`, which the whole-config check runs.)"""
+    (Family names: :func:`lacbed_bridge.pipeline.config_check.check_names`, which the whole-config check runs.)"""
     from ..crystal.lattice import lattice_system
     from ..crystal.variants import check_family
     from ..family_geometry import family_config, is_four_index

@@ -51,7 +51,7 @@ from .checkpoint import checkpoint_json, generator_from_checkpoint, load_checkpo
 from .config import TrainConfig
 from .charge_metrics import aggregate_charge, charge_kind, charge_table
 from .metrics import image_metrics, psnr_from_mse
-from .stored import file_sha256, write_predictions
+from ..layout import file_sha256, write_predictions
 from ..device import resolve_device
 
 SUMMARY_COLUMNS = ("direction", "model", "seed", "split", "n", "mse", "ssim", "psnr", "charge_r", "charge_rms_ratio", "delta_rmse")

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import section_settings
+from ..config import section_settings
 
 
 @dataclass(frozen=True)

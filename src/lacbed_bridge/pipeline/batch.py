@@ -35,7 +35,7 @@ STAGES = ("lacbed", "edd", "deformation")
 
 def batch_size(config: dict[str, Any]) -> int:
     """Samples per batch job (``workflow.batch_size``)."""
-    from ..settings import WorkflowSettings
+    from .settings import WorkflowSettings
 
     return WorkflowSettings.from_config(config).batch_size
 
@@ -214,22 +214,16 @@ def run_batch(
         unconverged = [sid for sid, meta in made.items() if meta.get("info_converged") is False]
         if unconverged:
             worst = max(float(made[sid].get("info_convergence_rms", float("nan"))) for sid in unconverged)
+            from ..dataset.builder import convergence_line
+
             line = convergence_line(len(unconverged), len(made), worst, made[unconverged[0]].get("info_convergence_target"))
             LOG.warning("%s batch %d of %s: %s", stage, batch, family, line)
-            from ..settings import WorkflowSettings
+            from .settings import WorkflowSettings
 
             if WorkflowSettings.from_config(config).require_converged:
                 raise SimulationError(f"{family} batch {batch}: {line}; workflow.require_converged is true "
                                       f"({', '.join(unconverged[:5])}{' …' if len(unconverged) > 5 else ''})")
     return frame
-
-
-def convergence_line(count: int, total: int, worst: float, target: Any, where: str = "") -> str:
-    """One line for discs that did not converge (a batch's log, the end of a run): how many, the
-    worst measured RMS change, the target, and what to raise."""
-    return (f"{count} of {total} discs{where} did not converge (worst RMS change {worst:.3g}, target {target}): "
-            "raise simulation.convergence.max_strong_beams (or the target), or set workflow.require_converged: true "
-            "to stop on them")
 
 
 def _default_compute(config: dict[str, Any], stage: str) -> Callable[[Path, Path], None]:

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 
 def check_names(config: dict[str, Any], *, path: str | os.PathLike[str] | None = None) -> None:
@@ -52,7 +52,7 @@ def check_output_folders(config: dict[str, Any], *, path: str | os.PathLike[str]
 
 def check_image_side(config: dict[str, Any], *, path: str | os.PathLike[str] | None = None) -> None:
     """The workflow trains U-Nets on 2·pixel_count px images: a power of two of at least 32 px."""
-    from .surrogate.config import check_side
+    from ..surrogate.config import check_side
 
     pixel_count = config["simulation"]["pixel_count"]
     try:
@@ -67,8 +67,8 @@ def family_groups(config: dict[str, Any], prototypes: list[list[Any]] | None = N
     each family's ``prototypes`` when given (what :func:`lacbed_bridge.simulate.run.check_config`
     returns), else each family checked as the variants rule would
     (:func:`lacbed_bridge.crystal.variants.check_family`)."""
-    from .crystal.variants import check_family
-    from .dataset.splits import canonical_group
+    from ..crystal.variants import check_family
+    from ..dataset.splits import canonical_group
 
     if prototypes is None:
         prototypes = [check_family(family, f"families[{i}]") for i, family in enumerate(config["families"])]
@@ -79,8 +79,8 @@ def available_splits(config: dict[str, Any], groups: list[str] | None = None) ->
     """The split names the dataset stage will write for this config: ``random_<i>`` for
     ``dataset.random_splits`` and ``loso_<group>`` for the held-out space groups (``"all"``: every
     group of the families, when there are at least two; ``groups``: :func:`family_groups`)."""
-    from .dataset.cli import DatasetSettings
-    from .dataset.splits import canonical_group, loso_split_name, random_split_name
+    from ..dataset.cli import DatasetSettings
+    from ..dataset.splits import canonical_group, loso_split_name, random_split_name
 
     settings = DatasetSettings.from_config(config)
     groups = family_groups(config) if groups is None else groups
@@ -96,9 +96,9 @@ def check_dataset_and_training(config: dict[str, Any], *, path: str | os.PathLik
     """What the dataset job and the training jobs would find out late: split fractions that are not
     three non-negative numbers summing to 1, a held-out space group no family has (or the only one),
     and a training split the dataset will not have (``groups``: :func:`family_groups`)."""
-    from .dataset.cli import DatasetSettings
-    from .dataset.splits import _check_fractions, canonical_group
-    from .errors import InputError
+    from ..dataset.cli import DatasetSettings
+    from ..dataset.splits import _check_fractions, canonical_group
+    from ..errors import InputError
 
     settings = DatasetSettings.from_config(config)
     try:
@@ -125,7 +125,7 @@ def check_dataset_and_training(config: dict[str, Any], *, path: str | os.PathLik
 def check_workflow_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None = None) -> None:
     """Check a schema-validated config (:func:`lacbed_bridge.config.validate_config`) as a whole,
     before any job; raises :class:`ConfigError` naming the file, the key and what was expected."""
-    from .simulate.run import check_config
+    from ..simulate.run import check_config
 
     check_names(config, path=path)
     check_output_folders(config, path=path)
