@@ -6,12 +6,7 @@ accelerating voltage in [kV], thickness in [Å], angles in degrees at file bound
 charges in electrons [e].
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("lacbed-bridge")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0+unknown"
+from .version import __version__
 
 #: the Python API for notebooks (``lacbed_bridge.api``, docs/api.md), re-exported here lazily: the
 #: first use of a name imports the API module, and the stage modules (torch, gemmi) load only when a

@@ -492,7 +492,7 @@ def predict_image(model: PathLike, source: Any, config: ConfigLike | None = None
 
     import numpy as np
 
-    from . import __version__
+    from .version import __version__
     from .errors import InputError
     from .surrogate.predict import check_input_shape, load_model, model_kinds, predict_arrays, range_warning
 

@@ -12,7 +12,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import __version__, config_cli
+from . import config_cli
+from .version import __version__
 from .crystal import cli as crystal_cli
 from .pipeline import batch
 from .dataset import cli as dataset_cli

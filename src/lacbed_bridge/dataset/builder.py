@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-from .. import __version__
+from ..version import __version__
 from ..errors import InputError
 from ..io import atomic_write, pixel_sha256, read_json, read_tiff, write_text_atomic
 from .splits import canonical_group, loso_split, loso_split_name, random_split, random_split_name, write_split

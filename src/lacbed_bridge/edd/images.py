@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..crystal.cif import read_cif
 from ..crystal.model import Crystal
 from ..errors import ConfigError

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from ..version import __version__
 from ..errors import InputError
 from . import OPTICS_PARAMETERS, ROLE_NAMES
 

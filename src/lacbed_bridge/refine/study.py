@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import __version__
+from ..version import __version__
 
 
 def test_series(results: Path, config: dict[str, Any], manifest: pd.DataFrame) -> pd.DataFrame:

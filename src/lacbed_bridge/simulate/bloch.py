@@ -33,7 +33,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from .. import __version__
+from ..version import __version__
 from ..crystal.model import Crystal
 from ..errors import InputError
 from .device import default_complex_dtype, resolve_device

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..io import write_text_atomic, write_tiff
 from .felix.files import disc_file_name, output_folder_name, write_disc_bin
 from .result import Hkl, LacbedResult

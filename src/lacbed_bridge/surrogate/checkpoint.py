@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
+from ..version import __version__
 from ..errors import InputError
 from ..io import atomic_write
 from .models import Describable, model_from_description

@@ -160,7 +160,7 @@ def train_estimator(dataset_dir: str | os.PathLike[str], out_dir: str | os.PathL
     """Train the K cross-fitted members, calibrate and write ``out_dir/model.pt`` (+ ``train_log.csv``)."""
     import json
 
-    from .. import __version__
+    from ..version import __version__
     from ..dataset.builder import load_dataset_info
     from ..dataset.integrity import verify_dataset
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
+from ..version import __version__
 from ..dataset.torch_dataset import denormalise, normalise
 from ..errors import InputError
 from ..io import read_tiff, write_tiff
