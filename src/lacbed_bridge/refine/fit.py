@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError, SimulationError
+from .linear import linear_scale_background
 from .model import DiscModel
 from .optics import OPTICS_BOUNDS
 
@@ -176,10 +177,7 @@ def _start_vector(model: DiscModel, observed: np.ndarray, use: np.ndarray, obs: 
     p = torch.cat([model.start, torch.tensor([1.0] * fit_scale + [0.0] * fit_background, dtype=torch.float64)])
     if fit_scale or fit_background:  # a linear least-squares start for the scale and background
         disc0 = model.evaluate(model.start).cpu()[torch.as_tensor(use)]
-        columns = ([disc0] if fit_scale else []) + ([torch.ones_like(disc0)] if fit_background else [])
-        design = torch.stack(columns, dim=1) / sigma[:, None]
-        target = (obs - (0.0 if fit_scale else disc0)) / sigma
-        p[len(model.free):] = torch.linalg.lstsq(design, target[:, None]).solution[:, 0]
+        p[len(model.free):] = linear_scale_background(disc0, obs, sigma, scale=fit_scale, background=fit_background)[0]
     if hasattr(model, "set_linear_start"):  # a joint model: each disc's scale and background, linear
         model.set_linear_start(observed, use, _sigma_image(use, sigma))
         p = model.start.clone()

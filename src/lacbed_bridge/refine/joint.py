@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from .linear import linear_scale_background
 from .model import DiscModel
 
 #: parameters a disc has of its own in a joint fit (the rest, the structure, is shared)
@@ -124,9 +125,7 @@ class JointModel:
         for i, (lo, hi) in enumerate(self.spans()):
             disc = self.models[i].evaluate(self.local(self.start, i)).reshape(-1).numpy()
             keep = use[lo:hi]
-            w = 1.0 / sigma[lo:hi][keep]
-            design = np.stack([disc[keep] * w, w], axis=1)
-            solution = np.linalg.lstsq(design, observed[lo:hi][keep] * w, rcond=None)[0]
+            solution, _ = linear_scale_background(disc[keep], observed[lo:hi][keep], sigma[lo:hi][keep])
             self.start[self.scale_index[i]], self.start[self.background_index[i]] = float(solution[0]), float(solution[1])
 
     def register(self, observed: np.ndarray, use: np.ndarray) -> None:

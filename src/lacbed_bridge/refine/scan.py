@@ -22,22 +22,20 @@ import numpy as np
 import torch
 
 from .joint import JointModel
+from .linear import linear_scale_background
 from .model import DiscModel
 
 
 def linear_chi2(images: np.ndarray, observed: np.ndarray, weight: np.ndarray, *, scale: bool = True,
                 background: bool = True) -> np.ndarray:
     """χ² of each image of ``images`` (n, m) against ``observed`` (m,) with weights 1/σ (m,), after
-    the best scale and background (each optional) by weighted linear least squares."""
+    the best scale and background (each optional) by weighted linear least squares
+    (:func:`.linear.linear_scale_background`)."""
+    sigma = 1.0 / np.asarray(weight, dtype=float)
     out = np.empty(len(images))
     for i, image in enumerate(images):
-        columns = ([image] if scale else []) + ([np.ones_like(image)] if background else [])
-        target = observed - (0.0 if scale else image)
-        if columns:
-            design = np.stack(columns, axis=1) * weight[:, None]
-            solution = np.linalg.lstsq(design, target * weight, rcond=None)[0]
-            target = target - np.stack(columns, axis=1) @ solution
-        out[i] = float(np.sum((target * weight) ** 2))
+        _, residual = linear_scale_background(image, observed, sigma, scale=scale, background=background)
+        out[i] = float(residual @ residual)
     return out
 
 
