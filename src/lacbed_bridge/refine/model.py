@@ -46,7 +46,7 @@ from ..simulate.bloch import (EIGEN_FROM_THICKNESSES, BlochStructure, bloch_stru
                               normal_correction, strong_beam_mask, structure_matrix)
 from ..simulate.chebyshev import SeriesDivergence
 from ..simulate.electron import lorentz_factor, wavenumber_from_voltage
-from ..simulate.geometry import microscope_frame
+from ..simulate.geometry import MicroscopeFrame, microscope_frame
 from ..simulate.kirkland import kirkland_form_factor
 from ..simulate.potential import phase_sum, structure_factors
 from ..simulate.settings import FelixSettings
@@ -199,8 +199,30 @@ class DiscModel:
         self.crystal = crystal
         self.settings = settings
         self.free = list(free)
-        labels = [s.label for s in crystal.sites]
         self.roles = roles
+        self._check_names()
+        self._charge_start(thickness_index)
+        # --- fixed geometry and beams (the numpy path of simulate_builtin) ---------------------
+        frame = microscope_frame(crystal, settings.geometry)
+        unique = self._beam_pool(frame, mean_absorption, hkl)
+        self._site_tables(frame, unique)
+        # the detector's pixels (refine/optics.py): the settings' grid, enlarged by the blur kernel's
+        # half width; each pixel at the wave vector it sees under the geometry (exact: no interpolation)
+        reps, extended = self._pixel_grid(frame, geometry, use_symmetry)
+        self._beams_and_blocks(reps, extended)
+        self._check_role_parameters()
+        self.start = torch.tensor([self._start_value(name) for name in self.free], dtype=torch.float64)
+        #: the optics' bounds around their starting values (a measured frame may start k_scale at
+        #: 1.3: the same relative freedom as a simulated one)
+        self.bounds = {name: optics_bounds(name, float(self.start[i])) for i, name in enumerate(self.free)
+                       if name in OPTICS_PARAMETERS}
+
+    def _check_names(self) -> None:
+        """InputError for a free parameter the model does not know: one of ``delta``,
+        ``thickness``, ``kappa:<label>`` / ``u_iso:<label>`` of a site or of a role some site has,
+        or an optics parameter."""
+        labels = [s.label for s in self.crystal.sites]
+        roles = self.roles
         site_roles = {roles.by_label.get(label, "neutral") for label in labels} if roles is not None else set()
         for name in self.free:
             kind, _, label = name.partition(":")
@@ -216,19 +238,26 @@ class DiscModel:
                 raise InputError(f"unknown parameter {name!r}; expected delta, thickness, kappa:<label> or u_iso:<label> "
                                  f"with a site label of the crystal {labels} (or a role: cation, anion), or an optics "
                                  f"parameter ({', '.join(OPTICS_PARAMETERS)})", field="--free")
-        self.thickness0 = float(settings.thicknesses[thickness_index])
-        self.deriv = np.zeros(len(crystal.sites))
+
+    def _charge_start(self, thickness_index: int) -> None:
+        """The starting thickness t₀ [Å] (the settings' ``thickness_index``), and with ``delta`` free
+        dP_v/dδ per site and the crystal's δ₀ [e per formula unit] (:func:`charge_derivatives`)."""
+        self.thickness0 = float(self.settings.thicknesses[thickness_index])
+        self.deriv = np.zeros(len(self.crystal.sites))
         self.delta0 = 0.0
         if "delta" in self.free:
-            if roles is None:
+            if self.roles is None:
                 raise InputError("refining delta needs the sites' roles (cation / anion): give --roles or a config family",
                                  field="--roles")
-            self.deriv, self.delta0 = charge_derivatives(crystal, roles)
+            self.deriv, self.delta0 = charge_derivatives(self.crystal, self.roles)
 
-        # --- fixed geometry and beams (the numpy path of simulate_builtin) ---------------------
+    def _beam_pool(self, frame: MicroscopeFrame, mean_absorption: bool, hkl: tuple[int, int, int]) -> np.ndarray:
+        """The fixed beam pool (complete shells) and structure of the starting crystal, the fitted
+        disc's beam (000, or a ±g disc of the pattern: Felix's felix.hkl), and the map from each
+        pair of beams to its difference g − h; returns the distinct differences (hkl, n × 3)."""
+        settings = self.settings
         self.wavenumber = wavenumber_from_voltage(settings.accelerating_voltage)
-        frame = microscope_frame(crystal, settings.geometry)
-        base: BlochStructure = bloch_structure(crystal, frame, self.wavenumber, potential=settings.potential,
+        base: BlochStructure = bloch_structure(self.crystal, frame, self.wavenumber, potential=settings.potential,
                                                beams=settings.beam_selection, pool_mode="shells",
                                                device=self.device, mean_absorption=mean_absorption)
         self.base = base
@@ -240,12 +269,20 @@ class DiscModel:
             raise InputError(f"the reflection {self.hkl} is not in the beam pool of {len(pool)} reflections (raise "
                              "simulation.min_reflection_pool)", field="hkl")
         self.beam = int(where[0])
-        if self.beam and solver != "chebyshev":
+        if self.beam and self.solver != "chebyshev":
             raise InputError("a disc other than 000 needs the chebyshev solver", field="solver")
         diff = pool[:, None, :] - pool[None, :, :]
         unique, inverse = np.unique(diff.reshape(-1, 3), axis=0, return_inverse=True)
         self.inverse = torch.as_tensor(inverse.reshape(-1), device=self.device)
         self.n_pool = len(pool)
+        return unique
+
+    def _site_tables(self, frame: MicroscopeFrame, unique: np.ndarray) -> None:
+        """What the structure factors Ũ(g − h) need per distinct difference g − h (``unique``): s =
+        |g|/4π [1/Å], the prefactor γ/(πV) [1/Å³], and per site its Kirkland f_K(q), phase sum,
+        neutral and starting P_v, κ and U_iso [Å²] (the simulator's, Felix's B rule); with Bird–King
+        absorption (IAbsorbFLAG 2) the starting structure's U' (held fixed)."""
+        settings, crystal = self.settings, self.crystal
         g_mag = np.linalg.norm(unique @ frame.reciprocal, axis=1)
         q = g_mag / (2.0 * math.pi)
         self.prefactor = lorentz_factor(settings.accelerating_voltage) / (math.pi * crystal.volume)
@@ -274,8 +311,12 @@ class DiscModel:
             sf = structure_factors(crystal, settings.potential, unique, g_mag, device=str(self.device))
             self.u_abs_fixed = torch.as_tensor(sf.u_abs, dtype=torch.complex128, device=self.device)
 
-        # the detector's pixels (refine/optics.py): the settings' grid, enlarged by the blur kernel's
-        # half width; each pixel at the wave vector it sees under the geometry (exact: no interpolation)
+    def _pixel_grid(self, frame: MicroscopeFrame, geometry: OpticsGeometry, use_symmetry: bool) -> tuple[np.ndarray, int]:
+        """The detector's pixels: the settings' side × side grid enlarged by the blur kernel's half
+        width, one computed pixel per symmetry orbit (none for an off-centre, rotated, rescaled or
+        g disc), their offsets u, v [px] and the fixed optics; returns (the computed pixels' indices
+        on the enlarged grid, its side [px])."""
+        settings = self.settings
         self.geometry = geometry
         self.geometric = [name for name in GEOMETRY_PARAMETERS if name in self.free]
         self.blur_margin = blur_margin(geometry.blur, "blur" in self.free)
@@ -284,7 +325,7 @@ class DiscModel:
         if self.geometric or not geometry.centred or self.beam:
             use_symmetry = False  # an off-centre, rotated or rescaled grid breaks the disc's symmetry
         self.dk = 2.0 * math.pi * settings.outer_convergence_angle / settings.pixel_count
-        symmetry = disc_symmetry(crystal, frame)
+        symmetry = disc_symmetry(self.crystal, frame)
         if use_symmetry:
             reps, source = pixel_orbits(extended, symmetry.pixel_operations)
         else:
@@ -292,35 +333,40 @@ class DiscModel:
         self.symmetry = symmetry.name
         self.expand = torch.as_tensor(np.searchsorted(reps, source), device=self.device)
         u, v = pixel_offsets(self.side, self.blur_margin)
+        f64 = torch.float64
         self.u = torch.as_tensor(u[reps], dtype=f64, device=self.device)
         self.v = torch.as_tensor(v[reps], dtype=f64, device=self.device)
         self.optics_fixed = torch.tensor([geometry.value(n) for n in OPTICS_PARAMETERS], dtype=f64, device=self.device)
         if "blur" in self.free:
             self.optics_fixed[OPTICS_PARAMETERS.index("blur")] = max(geometry.blur, BLUR_START)
+        return reps, extended
+
+    def _beams_and_blocks(self, reps: np.ndarray, extended: int) -> None:
+        """Each computed pixel's wave vector k [1/Å] under the starting optics, its excitation errors
+        and strong beams (held between beam refreshes), and the blocks of BLOCK_TILE² neighbouring
+        pixels that share one union of strong beams (the Chebyshev route)."""
         k = seen_wavevectors(self.u, self.v, self.optics_fixed[:4], self.dk, self.wavenumber)
         if torch.isnan(k).any():
             raise InputError("the convergence disc reaches beyond the Ewald sphere (|k⊥| ≥ K)", field="outer_convergence_angle")
-        self.g_t = torch.as_tensor(base.g_lab, dtype=f64, device=self.device)
+        self.g_t = torch.as_tensor(self.base.g_lab, dtype=torch.float64, device=self.device)
         self.g_norm = torch.linalg.norm(self.g_t, dim=1)
         self.k = k
         self.excitation = excitation_errors(k, self.g_t, self.g_norm, self.wavenumber)
-        self.strong = strong_beam_mask(self.excitation, base.u0_abs, settings.min_strong_beams)
+        self.strong = strong_beam_mask(self.excitation, self.base.u0_abs, self.settings.min_strong_beams)
         self.n_beams = int(self.strong.sum(dim=1).max())
         self.pixels_solved = len(reps)
         # blocks of neighbouring computed pixels (one union of strong beams each, the Chebyshev route)
         rows, cols = reps // extended, reps % extended
         keys = (rows // BLOCK_TILE) * extended + cols // BLOCK_TILE
         self.blocks = [torch.as_tensor(np.flatnonzero(keys == key), device=self.device) for key in np.unique(keys)]
+
+    def _check_role_parameters(self) -> None:
+        """InputError for a role's κ or U_iso that sets no site (each site of the role has its own)."""
         for name in self.free:
             kind, _, label = name.partition(":")
-            if kind in ("kappa", "u_iso") and not any(self._parameter_of(kind, c.label) == name for c in crystal.sites):
+            if kind in ("kappa", "u_iso") and not any(self._parameter_of(kind, c.label) == name for c in self.crystal.sites):
                 raise InputError(f"{name} sets no site: every site of role {label!r} has its own {kind} parameter "
                                  "(free either the role or its sites)", field="--free")
-        self.start = torch.tensor([self._start_value(name) for name in self.free], dtype=f64)
-        #: the optics' bounds around their starting values (a measured frame may start k_scale at
-        #: 1.3: the same relative freedom as a simulated one)
-        self.bounds = {name: optics_bounds(name, float(self.start[i])) for i, name in enumerate(self.free)
-                       if name in OPTICS_PARAMETERS}
 
     def _start_value(self, name: str) -> float:
         """The CIF's value; for a role parameter the multiplicity-weighted mean over the role's
