@@ -177,7 +177,8 @@ def _start_vector(model: DiscModel, observed: np.ndarray, use: np.ndarray, obs: 
     p = torch.cat([model.start, torch.tensor([1.0] * fit_scale + [0.0] * fit_background, dtype=torch.float64)])
     if fit_scale or fit_background:  # a linear least-squares start for the scale and background
         disc0 = model.evaluate(model.start).cpu()[torch.as_tensor(use)]
-        p[len(model.free):] = linear_scale_background(disc0, obs, sigma, scale=fit_scale, background=fit_background)[0]
+        solution, _ = linear_scale_background(disc0, obs, (1.0 / sigma).numpy(), scale=fit_scale, background=fit_background)
+        p[len(model.free):] = torch.as_tensor(solution, dtype=torch.float64)
     if hasattr(model, "set_linear_start"):  # a joint model: each disc's scale and background, linear
         model.set_linear_start(observed, use, _sigma_image(use, sigma))
         p = model.start.clone()

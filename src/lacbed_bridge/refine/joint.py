@@ -125,7 +125,7 @@ class JointModel:
         for i, (lo, hi) in enumerate(self.spans()):
             disc = self.models[i].evaluate(self.local(self.start, i)).reshape(-1).numpy()
             keep = use[lo:hi]
-            solution, _ = linear_scale_background(disc[keep], observed[lo:hi][keep], sigma[lo:hi][keep])
+            solution, _ = linear_scale_background(disc[keep], observed[lo:hi][keep], 1.0 / sigma[lo:hi][keep])
             self.start[self.scale_index[i]], self.start[self.background_index[i]] = float(solution[0]), float(solution[1])
 
     def register(self, observed: np.ndarray, use: np.ndarray) -> None:

@@ -31,11 +31,10 @@ def linear_chi2(images: np.ndarray, observed: np.ndarray, weight: np.ndarray, *,
     """χ² of each image of ``images`` (n, m) against ``observed`` (m,) with weights 1/σ (m,), after
     the best scale and background (each optional) by weighted linear least squares
     (:func:`.linear.linear_scale_background`)."""
-    sigma = 1.0 / np.asarray(weight, dtype=float)
     out = np.empty(len(images))
     for i, image in enumerate(images):
-        _, residual = linear_scale_background(image, observed, sigma, scale=scale, background=background)
-        out[i] = float(residual @ residual)
+        _, residual = linear_scale_background(image, observed, weight, scale=scale, background=background)
+        out[i] = float(np.sum(residual**2))
     return out
 
 
