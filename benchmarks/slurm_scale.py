@@ -1,6 +1,6 @@
 """DAG and submission time of the SLURM profile for many crystals, on a real (local) SLURM.
 
-Starts the tests' one-node cluster (tests/slurm/local_cluster.py: needs Debian's slurmctld,
+Starts the tests' one-node cluster (tests/support/local_cluster.py: needs Debian's slurmctld,
 slurmd, slurm-client and munge, and root), writes the demo config scaled to N crystals (three
 families, workflow.batch_size crystals per simulate/edd job), makes the variants locally, then:
 
@@ -29,8 +29,8 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "slurm"))
-import local_cluster  # noqa: E402
+sys.path.insert(0, str(REPO / "tests"))
+from support import local_cluster  # noqa: E402
 
 BIN = Path(sys.executable).parent
 PROFILE = REPO / "workflow" / "profiles" / "slurm"

@@ -3,7 +3,6 @@ the real simulator, gemmi and tiny real trained models."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import subprocess
@@ -18,11 +17,9 @@ import yaml
 import lacbed_bridge as lb
 from lacbed_bridge.cli import main
 from lacbed_bridge.io import read_tiff
+from support import synthetic
 
 REPO = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("lacbed_api_synthetic", REPO / "tests" / "dataset" / "dataset_synthetic.py")
-synthetic = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(synthetic)
 
 #: [001] GaAs-sized settings at 500 Å with 60 / 20 beams and no convergence control: a 16² disc in
 #: about a second (the refine tests' small case)
@@ -131,6 +128,7 @@ def test_noise_is_the_noisy_command(tmp_path) -> None:
     assert not np.array_equal(noisy.image, disc.image) and noisy.series is None
 
 
+@pytest.mark.slow  # over 2 s: the quick loop (make quick) leaves it to make test
 def test_refine_is_the_command_and_recovers_delta_within_its_sigma(tmp_path) -> None:
     config, config_path = _config_file(tmp_path)
     _, truth = _cif(tmp_path, 0.3, "truth")
@@ -241,7 +239,8 @@ def test_estimate_charge_equals_the_command(estimator, tmp_path, capsys) -> None
     assert isinstance(one, lb.ChargeEstimate) and len(both) == 2
     for est, row in zip(both, written, strict=True):
         assert est.delta == pytest.approx(row["delta"], rel=1e-6) and est.delta_sigma == pytest.approx(row["delta_sigma"], rel=1e-6)
-    assert one.delta == both[0].delta and one.delta_sigma > 0 and one.units == {"delta": "e"}
+    # one disc alone or in a batch: the same estimate (to rounding: a batch of one convolves in another order)
+    assert one.delta == pytest.approx(both[0].delta, rel=1e-6) and one.delta_sigma > 0 and one.units == {"delta": "e"}
     assert one.training_range["delta"] == (0.0, 1.0) and "±" in str(one)
     # an overall scale and a background do not change the reading (each disc is standardised)
     scaled = lb.estimate_charge(estimator, 250.0 + 3e4 * discs[0].image)

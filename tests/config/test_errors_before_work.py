@@ -3,7 +3,6 @@ check (issue #25 item 5): one line naming the file and the key, no traceback, be
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,7 @@ from lacbed_bridge.cli import main
 from lacbed_bridge.pipeline.config_check import available_splits
 from lacbed_bridge.config import validate_config
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
-from wf_helpers import snakemake, tiny_config  # noqa: E402
+from support.workflow import snakemake, tiny_config
 
 NAN, INF = float("nan"), float("inf")
 

@@ -1,15 +1,12 @@
-"""Fixtures of the dataset tests: small real inputs written with write_tiff (see dataset_synthetic.py)."""
+"""Fixtures of the dataset tests: small real inputs written with write_tiff (see tests/support/synthetic.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location("lacbed_test_synthetic", Path(__file__).with_name("dataset_synthetic.py"))
-synthetic = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(synthetic)
+from support import synthetic
 
 
 @pytest.fixture

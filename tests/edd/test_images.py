@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from edd_crystals import make_gaas
+from support.edd_crystals import make_gaas
 
 from lacbed_bridge import __version__
 from lacbed_bridge.cli import main

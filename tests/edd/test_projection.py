@@ -11,7 +11,7 @@ from lacbed_bridge.crystal.model import Crystal, Site
 from lacbed_bridge.edd.projection import lattice_repeat, project_density, projection_info_and_image
 from lacbed_bridge.errors import InputError
 
-from edd_crystals import A_GAAS, make_gaas
+from support.edd_crystals import A_GAAS, make_gaas
 
 Z001 = dict(beam_direction=[0, 0, 1], x_direction=[1, 0, 0])
 M110 = dict(beam_direction=[-1, 1, 0], x_direction=[1, 1, 0])

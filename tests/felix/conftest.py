@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from felix_refdata import FAKES, install_script, reference_case
+from support.felix_refdata import FAKES, install_script, reference_case
 
 
 @pytest.fixture

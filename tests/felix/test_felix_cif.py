@@ -9,7 +9,7 @@ from fractions import Fraction
 import gemmi
 import numpy as np
 import pytest
-from felix_refdata import CASES, reference_case
+from support.felix_refdata import CASES, reference_case
 
 from lacbed_bridge.crystal.charge import neutral_valence
 from lacbed_bridge.crystal.cif import read_cif

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from felix_refdata import REFERENCE, reference_case
+from support.felix_refdata import REFERENCE, reference_case
 
 from lacbed_bridge.cli import main
 from lacbed_bridge.io import read_tiff

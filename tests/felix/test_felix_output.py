@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from felix_refdata import CASES, reference_case
+from support.felix_refdata import CASES, reference_case
 
 from lacbed_bridge.errors import SimulationError
 from lacbed_bridge.simulate.felix.backend import read_felix_output, write_run_folder

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from felix_refdata import copy_inputs, reference_case
+from support.felix_refdata import copy_inputs, reference_case
 
 from lacbed_bridge.simulate.felix.backend import run_felix_dir, simulate_felix
 from lacbed_bridge.simulate.felix.inp import parse_felix_inp

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from felix_refdata import FAKES, copy_inputs, install_script, reference_case
+from support.felix_refdata import FAKES, copy_inputs, install_script, reference_case
 
 from lacbed_bridge.errors import ConfigError, InputError, SimulationError
 from lacbed_bridge.simulate.felix.backend import run_felix_dir, simulate_felix

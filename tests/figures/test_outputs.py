@@ -122,13 +122,15 @@ def test_charge_panel_without_model_or_series(dataset_only, config, tmp_path):
 
 
 def test_figures_run_no_model_simulator_or_projection(results, config_file, tmp_path):
-    """issue #12 item 3: every figure only reads results/: making all five in a fresh interpreter
-    imports neither the networks, the checkpoint loader, the simulator nor the EDD projection."""
+    """issue #12 item 3, #26: every figure only reads results/: making all five in a fresh interpreter
+    imports neither the networks, the checkpoint loader, the charge metrics, the simulator, the EDD
+    projection or its settings, the refinement nor torch."""
     import subprocess
     import sys
 
     forbidden = ["lacbed_bridge.surrogate.models", "lacbed_bridge.surrogate.checkpoint", "lacbed_bridge.surrogate.predict",
-                 "lacbed_bridge.simulate.bloch", "lacbed_bridge.edd.projection", "lacbed_bridge.edd.images"]
+                 "lacbed_bridge.surrogate.charge_metrics", "lacbed_bridge.simulate.bloch", "lacbed_bridge.edd.projection",
+                 "lacbed_bridge.edd.images", "lacbed_bridge.edd.settings", "lacbed_bridge.refine", "torch"]
     code = ("import sys, yaml; from lacbed_bridge.figures import make_figures; "
             f"config = yaml.safe_load(open({str(config_file)!r})); "
             f"written = make_figures({str(results)!r}, config, {str(tmp_path / 'figs')!r}); "

@@ -4,19 +4,16 @@ own thickness, optics, scale and background (refine/joint.py, `refine CIF D1 D2 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
-from test_optics import ALONG_110
-from test_refine import GAAS, REPO, _gaas
-from refine_case import small_settings
+from support.joint_case import CASES, false_minimum_joint, joint_config, joint_start, joint_started, joint_truth
+from support.refine_case import GAAS, small_settings
 
 from lacbed_bridge.cli import main
-from lacbed_bridge.config import validate_config
 from lacbed_bridge.crystal.cif import write_cif
 from lacbed_bridge.errors import InputError
 from lacbed_bridge.io import write_tiff
@@ -26,31 +23,10 @@ from lacbed_bridge.refine.model import DiscModel, Roles
 from lacbed_bridge.refine.optics import OpticsGeometry
 from lacbed_bridge.refine.synthetic import simulate_observation
 
-#: the two experiments: [001] at 500 Å and [110] at 900 Å
-CASES = [{"initial_thickness": 500.0, "final_thickness": 500.0},
-         {"initial_thickness": 900.0, "final_thickness": 900.0, **ALONG_110}]
-
-
-def _truth():
-    """GaAs with δ = 0.4 and κ(Ga) = 1.03."""
-    crystal = _gaas(delta=0.4, kappa=(1.0, 1.0))
-    return crystal.with_sites(tuple(replace(s, kappa=1.03 if s.element == "Ga" else 1.0) for s in crystal.sites))
-
-
-def _start(truth):
-    """δ 0.2 e and κ 0.03 off (P_v of Ga 2.8: δ = 0.2; κ = 1)."""
-    return truth.with_sites(tuple(replace(s, pv=2.8 if s.element == "Ga" else 5.2, kappa=1.0) for s in truth.sites))
-
-
-def _started(case: dict, factor: float = 0.98):
-    return small_settings(**{**case, "initial_thickness": case["initial_thickness"] * factor,
-                        "final_thickness": case["initial_thickness"] * factor})
-
-
 def test_joint_columns_are_each_discs_own() -> None:
     """The joint disc and Jacobian are the discs' own, scaled, side by side, with the structure's
     columns shared and each disc's thickness, optics, scale and background its own."""
-    crystal = _truth()
+    crystal = joint_truth()
     free = ["delta", "kappa:cation", "thickness", "centre_x"]
     models = [DiscModel(crystal, small_settings(**case), free, roles=Roles(GAAS, 4), geometry=OpticsGeometry(centre_x=0.2))
               for case in CASES]
@@ -82,13 +58,13 @@ def test_two_zone_axes_determine_what_one_disc_cannot() -> None:
     leaves them correlated and δ uncertain; fitted with a [110] disc at another thickness, δ comes
     back to ≤ 0.03 e and κ to ≤ 0.01 (the issue's goal), each within 3σ, χ²/dof ≈ 1, and the joint σ
     is smaller than either disc's alone."""
-    truth = _truth()
+    truth = joint_truth()
     free = ["delta", "kappa:cation", "thickness"]
     discs = [poisson_disc(simulate_observation(truth, small_settings(**case)), 1e4, seed=i) for i, case in enumerate(CASES)]
-    start = _start(truth)
-    singles = [fit_disc(DiscModel(start, _started(case), free, roles=Roles(GAAS, 4)), disc, counts=1e4)
+    start = joint_start(truth)
+    singles = [fit_disc(DiscModel(start, joint_started(case), free, roles=Roles(GAAS, 4)), disc, counts=1e4)
                for case, disc in zip(CASES, discs, strict=True)]
-    joint = JointModel([DiscModel(start, _started(case), free, roles=Roles(GAAS, 4)) for case in CASES])
+    joint = JointModel([DiscModel(start, joint_started(case), free, roles=Roles(GAAS, 4)) for case in CASES])
     result = fit_disc(joint, np.concatenate([d.reshape(-1) for d in discs])[None], counts=1e4, fit_scale=False,
                       fit_background=False)
     assert result.converged and 0.7 < result.reduced_chi2 < 1.3
@@ -101,24 +77,14 @@ def test_two_zone_axes_determine_what_one_disc_cannot() -> None:
     assert abs(singles[0].correlation[0, 1]) > abs(result.correlation[0, 1])
 
 
-def _config(tmp_path: Path) -> Path:
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config["simulation"].update(pixel_count=8, min_reflection_pool=60, min_strong_beams=20, initial_thickness=500.0,
-                                final_thickness=500.0, thickness_index=0, device="cpu")
-    config["simulation"]["convergence"] = None
-    config["families"] = [{"name": "F-43m_zincblende", "prototype": "zincblende", "n_variants": 2}]
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(validate_config(config)))
-    return path
-
-
+@pytest.mark.slow  # over 2 s: the quick loop (make quick) leaves it to make test
 def test_refine_command_fits_several_discs(tmp_path: Path) -> None:
     """`refine START.cif D1.tif D2.tif --disc-settings S.yaml`: each disc its zone axis, thickness and
     optics from the settings file; the report names each disc's parameters; at 10⁴ counts the truth
     comes back within 3σ (measured: δ 0.361 ± 0.020, κ 1.0294 ± 0.0018)."""
-    config = _config(tmp_path)
-    truth = _truth()
-    write_cif(_start(truth), tmp_path / "start.cif")
+    config = joint_config(tmp_path)
+    truth = joint_truth()
+    write_cif(joint_start(truth), tmp_path / "start.cif")
     optics = [OpticsGeometry(), OpticsGeometry(centre_x=0.5)]
     for i, (case, geometry) in enumerate(zip(CASES, optics, strict=True), start=1):
         disc = poisson_disc(simulate_observation(truth, small_settings(**case), geometry), 1e4, seed=i)
@@ -156,8 +122,8 @@ def test_refine_command_fits_several_discs(tmp_path: Path) -> None:
 def test_bad_disc_settings_get_one_line(tmp_path: Path, entries, message: str) -> None:
     from lacbed_bridge.refine.run import refine_joint
 
-    config = yaml.safe_load(_config(tmp_path).read_text())
-    truth = _truth()
+    config = yaml.safe_load(joint_config(tmp_path).read_text())
+    truth = joint_truth()
     write_cif(truth, tmp_path / "start.cif")
     for i in (1, 2):
         write_tiff(tmp_path / f"d{i}.tif", simulate_observation(truth, small_settings()).astype(np.float64), {"kind": "test"})
@@ -167,20 +133,7 @@ def test_bad_disc_settings_get_one_line(tmp_path: Path, entries, message: str) -
                      disc_settings=tmp_path / "discs.yaml", out_dir=tmp_path / "out", quiet=True)
 
 
-def false_minimum_joint() -> tuple[JointModel, np.ndarray]:
-    """The [001] and [110] discs at 10⁵ counts (the second 0.5 px off), the joint model started at
-    880 Å for the 900 Å disc and its centre 0.2 px off: (model, observed row)."""
-    truth = _truth()
-    optics = [OpticsGeometry(), OpticsGeometry(centre_x=0.5)]
-    discs = [poisson_disc(simulate_observation(truth, small_settings(**c), g), 1e5, seed=i)
-             for i, (c, g) in enumerate(zip(CASES, optics, strict=True), start=1)]
-    free = ["delta", "kappa:cation", "thickness", "centre_x"]
-    models = [DiscModel(_start(truth), small_settings(**CASES[0]), free, roles=Roles(GAAS, 4)),
-              DiscModel(_start(truth), _started(CASES[1], 880.0 / 900.0), free, roles=Roles(GAAS, 4),
-                        geometry=OpticsGeometry(centre_x=0.3))]
-    return JointModel(models), np.concatenate([d.reshape(-1) for d in discs])[None]
-
-
+@pytest.mark.slow  # over 2 s: the quick loop (make quick) leaves it to make test
 def test_a_false_minimum_is_said() -> None:
     """From 880 Å and a centre 0.2 px off, the joint fit of the two discs at 10⁵ counts ends in a
     false minimum (δ ≈ 0.24, χ²/dof ≈ 44; measured): the report says so instead of offering its σ."""
@@ -193,13 +146,14 @@ def test_a_false_minimum_is_said() -> None:
     assert not any("did not reach" in line for line in fit_warnings(result, False))
 
 
+@pytest.mark.slow  # about 2 s (a trained model or a fit): the quick loop leaves it to make test
 def test_a_g_disc_of_the_pattern_joins_the_fit(tmp_path: Path) -> None:
     """`hkl: [2, 2, 0]` in the disc settings: that disc is fitted as the 220 disc of the pattern (the
     simulator's 220 disc), with the 000 disc; noise-free, each thickness comes back."""
     from lacbed_bridge.refine.run import refine_joint
 
-    config = yaml.safe_load(_config(tmp_path).read_text())
-    truth = _truth()
+    config = yaml.safe_load(joint_config(tmp_path).read_text())
+    truth = joint_truth()
     write_cif(truth, tmp_path / "start.cif")
     for name, hkl in (("d000.tif", (0, 0, 0)), ("d220.tif", (2, 2, 0))):
         model = DiscModel(truth, small_settings(), [], hkl=hkl)
@@ -213,12 +167,13 @@ def test_a_g_disc_of_the_pattern_joins_the_fit(tmp_path: Path) -> None:
     assert report["disc_settings"][1]["hkl"] == [2, 2, 0]
 
 
+@pytest.mark.slow  # over 2 s: the quick loop (make quick) leaves it to make test
 def test_discs_of_one_pattern_share_thickness_and_detector() -> None:
     """`pattern: P`: the (000) and 220 discs of one exposure have one thickness, rotation, k-scale
     and blur (``thickness@P`` …), whose Jacobian column moves both discs; each keeps its own centre,
     scale and background. Discs of one pattern that start at different thicknesses, and a pattern
     named only by digits (the discs' numbers), are refused."""
-    truth = _truth()
+    truth = joint_truth()
     free = ["thickness", "centre_x", "blur"]
     models = [DiscModel(truth, small_settings(), free, hkl=hkl, geometry=OpticsGeometry(blur=0.5)) for hkl in ((0, 0, 0), (2, 2, 0))]
     joint = JointModel(models, patterns=["A", "A"])
@@ -251,9 +206,9 @@ def test_a_pattern_fit_from_the_command_line(tmp_path: Path) -> None:
     started at 490 Å: one thickness, 500 Å, reported as thickness@p1; a bad pattern name is one line."""
     from lacbed_bridge.refine.run import refine_joint
 
-    config = yaml.safe_load(_config(tmp_path).read_text())
+    config = yaml.safe_load(joint_config(tmp_path).read_text())
     config["simulation"].update(initial_thickness=490.0, final_thickness=490.0)
-    truth = _truth()
+    truth = joint_truth()
     write_cif(truth, tmp_path / "start.cif")
     for name, hkl in (("d000.tif", (0, 0, 0)), ("d220.tif", (2, 2, 0))):
         model = DiscModel(truth, small_settings(), [], hkl=hkl)

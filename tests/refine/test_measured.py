@@ -12,8 +12,7 @@ import pytest
 import tifffile
 import torch
 import yaml
-from test_refine import REPO, _gaas
-from refine_case import small_settings
+from support.refine_case import REPO, gaas, small_settings
 
 from lacbed_bridge.cli import main
 from lacbed_bridge.config import validate_config
@@ -135,7 +134,7 @@ def _frame(disc: np.ndarray, factor: int, origin: tuple[int, int], shape: tuple[
 
 
 def test_a_disc_inside_a_frame_is_found_binned_and_cut(tmp_path: Path) -> None:
-    crystal = _gaas()
+    crystal = gaas()
     model = DiscModel(crystal, small_settings(), [])
     with torch.no_grad():
         disc = model.disc(model.start).numpy()  # 16 × 16
@@ -152,10 +151,11 @@ def test_a_disc_inside_a_frame_is_found_binned_and_cut(tmp_path: Path) -> None:
     assert abs(prepared.geometry.centre_x) < 0.05 and abs(prepared.geometry.k_scale - 1.0) < 0.03
 
 
+@pytest.mark.slow  # about 2 s (a trained model or a fit): the quick loop leaves it to make test
 def test_refine_straight_from_a_microscope_file(tmp_path: Path) -> None:
     """A frame as an EMD file: the disc is found and prepared, the fit starts from the found optics
     and gives back the thickness; the frame and the prepared disc are written beside the report."""
-    truth = _gaas(delta=0.3, kappa=(1.0, 1.0))
+    truth = gaas(delta=0.3, kappa=(1.0, 1.0))
     model = DiscModel(truth, small_settings(), [])
     with torch.no_grad():
         disc = model.disc(model.start).numpy()

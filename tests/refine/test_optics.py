@@ -9,8 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from test_refine import GAAS, _gaas
-from refine_case import small_settings
+from support.refine_case import GAAS, REPO, gaas, small_settings
 
 from lacbed_bridge.crystal.variants import generate_family
 from lacbed_bridge.refine.fit import fit_disc, poisson_disc
@@ -31,7 +30,7 @@ def _disc(crystal, settings, free=(), **kw) -> np.ndarray:
 
 
 def test_the_centred_view_is_the_simulator_with_the_optics_free() -> None:
-    crystal = _gaas()
+    crystal = gaas()
     settings = small_settings(**ALONG_110)
     expected = simulate_builtin(crystal, settings, device="cpu", pool_mode="shells").disc()
     model = DiscModel(crystal, settings, ["centre_x", "centre_y", "rotation", "k_scale"])
@@ -43,7 +42,7 @@ def test_the_centred_view_is_the_simulator_with_the_optics_free() -> None:
 @pytest.mark.parametrize(("dx", "dy"), [(1, 0), (0, -2), (-1, 1)])
 def test_an_integer_offset_is_a_window_of_a_larger_disc(dx: int, dy: int) -> None:
     """centre_x = +1: the pattern sits one pixel to the right (larger column index)."""
-    crystal = _gaas()
+    crystal = gaas()
     settings = small_settings(**ALONG_110)
     n = settings.pixel_count
     big = simulate_builtin(crystal, replace(settings, pixel_count=n + 2, outer_convergence_angle=settings.outer_convergence_angle * (n + 2) / n),
@@ -55,7 +54,7 @@ def test_an_integer_offset_is_a_window_of_a_larger_disc(dx: int, dy: int) -> Non
 def test_a_quarter_turn_and_a_scale() -> None:
     """rotation +90°: the pattern turned counter-clockwise in (x, y) = np.rot90 of the rows-as-y
     image turned the other way; k_scale s: the disc of radius R/s on the same pixels."""
-    crystal = _gaas()
+    crystal = gaas()
     settings = small_settings(**ALONG_110)
     centred = _disc(crystal, settings)
     turned = _disc(crystal, settings, geometry=OpticsGeometry(rotation=90.0))
@@ -68,7 +67,7 @@ def test_a_quarter_turn_and_a_scale() -> None:
 
 
 def test_the_blur_is_scipys_gaussian_filter() -> None:
-    crystal = _gaas()
+    crystal = gaas()
     settings = small_settings()
     for width in (0.6, 1.3):
         ours = _disc(crystal, settings, geometry=OpticsGeometry(blur=width))
@@ -78,7 +77,7 @@ def test_the_blur_is_scipys_gaussian_filter() -> None:
 
 
 def test_the_optics_gradients_are_exact() -> None:
-    crystal = _gaas()
+    crystal = gaas()
     settings = small_settings(pixel_count=4)
     free = ["delta", "thickness", *OPTICS]
     model = DiscModel(crystal, settings, free, roles=Roles(GAAS, 4), geometry=OpticsGeometry(0.3, -0.2, 3.0, 1.02, 0.7))
@@ -132,6 +131,7 @@ def test_an_off_centre_blurred_disc_gives_back_its_structure_and_optics() -> Non
         assert exact.value(name) == pytest.approx(true, abs=2e-3), name
 
 
+@pytest.mark.slow  # about 2 s (a trained model or a fit): the quick loop leaves it to make test
 def test_refine_command_fits_the_optics_with_the_familys_roles(tmp_path) -> None:
     """`refine --family F --free delta,thickness,centre`: roles come from the family's prototype
     even for a CIF whose sites are named otherwise (Ga1, As1; issue #24 item 5), the centre offset
@@ -144,8 +144,6 @@ def test_refine_command_fits_the_optics_with_the_familys_roles(tmp_path) -> None
     from lacbed_bridge.config import validate_config
     from lacbed_bridge.crystal.cif import write_cif
     from lacbed_bridge.io import write_tiff
-    from test_refine import REPO
-
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["simulation"].update(pixel_count=8, min_reflection_pool=60, min_strong_beams=20, initial_thickness=500.0,
                                 final_thickness=500.0, thickness_index=0, device="cpu")
@@ -153,7 +151,7 @@ def test_refine_command_fits_the_optics_with_the_familys_roles(tmp_path) -> None
     config["families"] = [{"name": "F-43m_zincblende", "prototype": "zincblende", "n_variants": 2}]
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(validate_config(config)))
-    truth = _gaas(delta=0.3, kappa=(1.0, 1.0))
+    truth = gaas(delta=0.3, kappa=(1.0, 1.0))
     truth = truth.with_sites(tuple(replace(s, label=s.element + "1") for s in truth.sites))
     disc = simulate_observation(truth, small_settings(), OpticsGeometry(centre_x=1.0))
     write_tiff(tmp_path / "disc.tif", disc.astype(np.float32), {"kind": "test"})
@@ -191,8 +189,6 @@ def test_refine_fits_with_the_discs_own_beams(tmp_path) -> None:
     from lacbed_bridge.config import validate_config
     from lacbed_bridge.crystal.cif import write_cif
     from lacbed_bridge.io import read_tiff
-    from test_refine import REPO
-
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["simulation"].update(pixel_count=4, min_reflection_pool=30, min_strong_beams=8, initial_thickness=500.0,
                                 final_thickness=500.0, thickness_index=0, device="cpu",
@@ -200,7 +196,7 @@ def test_refine_fits_with_the_discs_own_beams(tmp_path) -> None:
     config["families"] = [{"name": "F-43m_zincblende", "prototype": "zincblende", "n_variants": 2}]
     made = tmp_path / "made.yaml"
     made.write_text(yaml.safe_dump(validate_config(config)))
-    truth = _gaas(delta=0.3, kappa=(1.0, 1.0))
+    truth = gaas(delta=0.3, kappa=(1.0, 1.0))
     write_cif(truth, tmp_path / "truth.cif")
     assert main(["simulate", str(tmp_path / "truth.cif"), "--config", str(made), "--out", str(tmp_path / "disc.tif")]) == 0
     _, meta = read_tiff(tmp_path / "disc.tif")
@@ -220,6 +216,7 @@ def test_refine_fits_with_the_discs_own_beams(tmp_path) -> None:
     assert "beams from the disc's metadata" in (tmp_path / "out" / "report.md").read_text()
 
 
+@pytest.mark.slow  # over 2 s: the quick loop (make quick) leaves it to make test
 def test_registration_starts_the_centre_within_reach() -> None:
     """A disc 1 px off in x and 0.6 px in y: a sharp disc's χ² oscillates with the centre (the fit
     from a centred start ended at χ²/dof ≈ 3400 on GaAs at 16² px), so the fit starts the centre
@@ -227,7 +224,7 @@ def test_registration_starts_the_centre_within_reach() -> None:
     fraction by a parabola; from there the fit reaches the truth."""
     from lacbed_bridge.refine.optics import register_shift
 
-    truth = _gaas(delta=0.5, kappa=(1.0, 1.0))
+    truth = gaas(delta=0.5, kappa=(1.0, 1.0))
     settings = small_settings(pixel_count=8, min_reflection_pool=120, min_strong_beams=40)
     centred = simulate_observation(truth, settings)
     use = np.ones(centred.shape, dtype=bool)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_optics import ALONG_110
-from test_refine import GAAS, _gaas
-from refine_case import small_settings
+from support.refine_case import GAAS, gaas, small_settings
+
+from lacbed_bridge.refine.scenarios import ALONG_110
 
 from lacbed_bridge.refine.model import DiscModel, Roles, forward_jacobian
 from lacbed_bridge.refine.optics import OpticsGeometry
@@ -74,8 +74,9 @@ def test_tangents_equal_autograd_through_the_exponential(seed: int) -> None:
 
 @pytest.mark.parametrize(("settings_kw", "free", "geometry"), [
     ({}, ["delta", "kappa:A", "u_iso:B", "thickness"], OpticsGeometry()),
-    ({"absorb_flag": 2, "min_reflection_pool": 120, "min_strong_beams": 40},
-     ["delta", "thickness", "centre_x", "centre_y", "rotation", "k_scale", "blur"], OpticsGeometry(0.3, -0.2, 3.0, 1.02, 0.7)),
+    pytest.param({"absorb_flag": 2, "min_reflection_pool": 120, "min_strong_beams": 40},
+                 ["delta", "thickness", "centre_x", "centre_y", "rotation", "k_scale", "blur"], OpticsGeometry(0.3, -0.2, 3.0, 1.02, 0.7),
+                 marks=pytest.mark.slow),  # over 4 s: make test runs it, the quick loop does not
     (ALONG_110, ["delta", "thickness", "centre_x", "k_scale"], OpticsGeometry(0.5, 0.1)),
     # a specimen normal off the beam: the surface-normal weights move with the geometry
     ({"normal_direction": (0, 1, 4)}, ["kappa:B", "centre_y", "rotation"], OpticsGeometry(0.2, 0.4, -2.0)),
@@ -83,7 +84,7 @@ def test_tangents_equal_autograd_through_the_exponential(seed: int) -> None:
 def test_series_jacobian_equals_the_eigen_jacobian(settings_kw: dict, free: list[str], geometry: OpticsGeometry) -> None:
     """The fit's default route (Chebyshev tangents) against the eigendecomposition route, pixel by
     pixel, away from the start; its discs against the matrix exponential."""
-    crystal = _gaas()
+    crystal = gaas()
     settings = small_settings(**settings_kw)
     series = DiscModel(crystal, settings, free, roles=Roles(GAAS, 4), geometry=geometry)
     eigen = DiscModel(crystal, settings, free, roles=Roles(GAAS, 4), geometry=geometry, solver="eigen")
@@ -104,7 +105,7 @@ def test_series_jacobian_equals_the_eigen_jacobian(settings_kw: dict, free: list
 def test_a_diverging_series_falls_back_to_the_exponential(monkeypatch: pytest.MonkeyPatch) -> None:
     import lacbed_bridge.refine.model as model_module
 
-    model = DiscModel(_gaas(), small_settings(), ["delta", "thickness"], roles=Roles(GAAS, 4))
+    model = DiscModel(gaas(), small_settings(), ["delta", "thickness"], roles=Roles(GAAS, 4))
     theta = model.start + torch.tensor([0.2, -10.0], dtype=torch.float64)
     disc, jac = model.jacobian(theta)
 
@@ -121,7 +122,7 @@ def test_unknown_solver_is_refused() -> None:
     from lacbed_bridge.errors import InputError
 
     with pytest.raises(InputError, match="solver"):
-        DiscModel(_gaas(), small_settings(), ["thickness"], solver="magic")
+        DiscModel(gaas(), small_settings(), ["thickness"], solver="magic")
 
 
 @pytest.mark.parametrize(("hkl", "settings_kw"), [((2, 2, 0), {}), ((0, 2, 0), {"normal_direction": (0, 1, 4)})])
@@ -131,7 +132,7 @@ def test_a_g_disc_is_the_simulators_and_its_jacobian_exact(hkl, settings_kw: dic
     specimen normal is off the beam) against autograd through the matrix exponential."""
     from lacbed_bridge.simulate.bloch import simulate_builtin
 
-    crystal = _gaas()
+    crystal = gaas()
     settings = small_settings(**settings_kw)
     model = DiscModel(crystal, settings, ["delta", "thickness", "centre_x", "rotation"], roles=Roles(GAAS, 4),
                       geometry=OpticsGeometry(0.2, -0.1, 1.0), hkl=hkl)
@@ -157,4 +158,4 @@ def test_a_reflection_outside_the_pool_is_refused() -> None:
     from lacbed_bridge.errors import InputError
 
     with pytest.raises(InputError, match="not in the beam pool"):
-        DiscModel(_gaas(), small_settings(), ["thickness"], hkl=(40, 0, 0))
+        DiscModel(gaas(), small_settings(), ["thickness"], hkl=(40, 0, 0))

@@ -19,17 +19,7 @@ from lacbed_bridge.refine.fit import fit_disc, poisson_disc
 from lacbed_bridge.refine.model import DiscModel, Roles, forward_jacobian
 from lacbed_bridge.simulate.bloch import simulate_builtin
 
-from refine_case import refine_command_case, small_settings
-
-REPO = Path(__file__).resolve().parents[2]
-GAAS = {"A": "cation", "B": "anion"}
-
-
-def _gaas(delta: float = 0.4, kappa=(0.97, 1.03)):
-    family = {"name": "z", "prototype": "zincblende", "n_variants": 1, "delta": [delta, delta], "kappa": list(kappa),
-              "elements": {"A": ["Ga"], "B": ["As"]}}
-    return generate_family(family, 0)[0][0]
-
+from support.refine_case import GAAS, gaas, refine_command_case, small_settings
 
 @pytest.mark.parametrize(("settings_kw", "symmetry", "mean"), [
     ({}, True, False),
@@ -38,7 +28,7 @@ def _gaas(delta: float = 0.4, kappa=(0.97, 1.03)):
     ({"incident_beam_direction": (1, 1, 0), "x_direction": (1, -1, 0), "normal_direction": (1, 1, 0)}, False, False),
 ])
 def test_model_equals_the_simulator_at_the_start(settings_kw: dict, symmetry: bool, mean: bool) -> None:
-    crystal = _gaas()
+    crystal = gaas()
     settings = small_settings(**settings_kw)
     reference = simulate_builtin(crystal, settings, device="cpu", pool_mode="shells", mean_absorption=mean).disc()
     model = DiscModel(crystal, settings, ["delta", "kappa:A", "u_iso:B", "thickness"], roles=Roles(GAAS, 4),
@@ -46,7 +36,7 @@ def test_model_equals_the_simulator_at_the_start(settings_kw: dict, symmetry: bo
     disc = model.disc(model.start).detach().numpy()
     assert np.abs(disc - reference).max() <= 1e-10 * np.abs(reference).max()
     # and it moves with δ as the simulator does for the same crystal at another δ
-    other = _gaas(delta=0.9)
+    other = gaas(delta=0.9)
     theta = model.start.clone()
     theta[0] = 0.9
     moved = model.disc(theta).detach().numpy()
@@ -60,7 +50,7 @@ def test_model_equals_the_simulator_at_the_start(settings_kw: dict, symmetry: bo
 
 @pytest.mark.slow
 def test_gradients_match_finite_differences() -> None:
-    crystal = _gaas()
+    crystal = gaas()
     model = DiscModel(crystal, small_settings(), ["delta", "kappa:A", "kappa:B", "u_iso:A", "u_iso:B", "thickness"],
                       roles=Roles(GAAS, 4))
     weights = torch.linspace(0.5, 1.5, 16 * 16, dtype=torch.float64).reshape(16, 16)
@@ -90,7 +80,7 @@ def test_gradients_match_finite_differences() -> None:
 def test_eigen_jacobian_equals_autograd_pixel_by_pixel(settings_kw: dict) -> None:
     """The fit's structural columns (one eigendecomposition per pixel, Daleckii–Krein) equal forward-mode
     autograd through the matrix exponential at every pixel, away from the start too."""
-    model = DiscModel(_gaas(), small_settings(**settings_kw), ["delta", "kappa:A", "u_iso:B", "thickness"], roles=Roles(GAAS, 4),
+    model = DiscModel(gaas(), small_settings(**settings_kw), ["delta", "kappa:A", "u_iso:B", "thickness"], roles=Roles(GAAS, 4),
                       mean_absorption=settings_kw.get("absorb_flag") != 2, solver="eigen")
     theta = model.start + torch.tensor([0.3, -0.05, 0.002, 20.0], dtype=torch.float64)
     disc, jac = model.jacobian(theta)
@@ -107,7 +97,7 @@ def test_eigen_jacobian_equals_autograd_pixel_by_pixel(settings_kw: dict) -> Non
 
 def test_recovers_delta_and_thickness_from_a_noisy_disc_within_its_uncertainty() -> None:
     """Truth δ = 0.5 e, t = 500 Å, Poisson noise at 10⁴ counts; start δ = 0 and t = 450 Å (10 % off)."""
-    truth = _gaas(delta=0.5, kappa=(1.0, 1.0))
+    truth = gaas(delta=0.5, kappa=(1.0, 1.0))
     settings = small_settings(pixel_count=16)
     observed = poisson_disc(simulate_builtin(truth, settings, device="cpu", pool_mode="shells").disc(), 1e4, seed=1)
     start = truth.with_sites(tuple(replace(s, pv=3.0 if s.element == "Ga" else 5.0) for s in truth.sites))
@@ -124,7 +114,7 @@ def test_recovers_delta_and_thickness_from_a_noisy_disc_within_its_uncertainty()
 
 
 def test_mask_and_unweighted_fit_of_u_iso() -> None:
-    truth = _gaas()
+    truth = gaas()
     settings = small_settings()
     clean = simulate_builtin(truth, settings, device="cpu", pool_mode="shells").disc()
     observed = clean + np.random.default_rng(0).normal(0.0, 0.002, clean.shape)
@@ -156,7 +146,7 @@ def test_an_unweighted_fit_gives_the_same_sigma_in_any_intensity_units() -> None
     """The same noisy disc fitted as it is and multiplied by 6·10⁴ (Felix's .img files are rescaled
     to 0–65535): the same δ and thickness (within a tenth of σ: the fit stops within about a tenth of
     σ of the minimum) and the same σ; the scale's σ scales with it."""
-    truth = _gaas(delta=0.3)
+    truth = gaas(delta=0.3)
     clean = simulate_builtin(truth, small_settings(), device="cpu", pool_mode="shells").disc()
     observed = clean + np.random.default_rng(1).normal(0.0, 0.01, clean.shape)
     start = truth.with_sites(tuple(replace(s, pv=None) for s in truth.sites))
@@ -170,7 +160,7 @@ def test_an_unweighted_fit_gives_the_same_sigma_in_any_intensity_units() -> None
 
 
 def test_bad_input_gets_one_clear_line() -> None:
-    crystal = _gaas()
+    crystal = gaas()
     model = DiscModel(crystal, small_settings(), ["thickness"])
     with pytest.raises(InputError, match="the disc is \\(8, 8\\), the config's simulation gives 16 × 16"):
         fit_disc(model, np.ones((8, 8)))
@@ -239,7 +229,7 @@ def test_the_fit_runs_unchanged_on_cuda() -> None:
     Jacobian and refined values."""
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
-    truth = _gaas(delta=0.5, kappa=(1.0, 1.0))
+    truth = gaas(delta=0.5, kappa=(1.0, 1.0))
     settings = small_settings(pixel_count=8)
     observed = poisson_disc(simulate_builtin(truth, settings, device="cpu", pool_mode="shells").disc(), 1e4, seed=2)
     results = {}
@@ -257,7 +247,7 @@ def test_jacobian_falls_back_to_autograd_when_the_eigenvectors_fail(monkeypatch:
     columns then come from autograd through the matrix exponential, with the same values."""
     import lacbed_bridge.refine.model as model_module
 
-    model = DiscModel(_gaas(), small_settings(), ["delta", "kappa:A", "thickness"], roles=Roles(GAAS, 4), solver="eigen")
+    model = DiscModel(gaas(), small_settings(), ["delta", "kappa:A", "thickness"], roles=Roles(GAAS, 4), solver="eigen")
     theta = model.start + torch.tensor([0.2, 0.03, -10.0], dtype=torch.float64)
     _, eigen = model.jacobian(theta)
 

@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from test_joint import CASES, _config, _start, _truth
-from test_refine import GAAS
-from refine_case import small_settings
+from support.joint_case import CASES, false_minimum_joint, joint_config, joint_start, joint_truth
+from support.refine_case import GAAS, small_settings
 
 from lacbed_bridge.cli import main
 from lacbed_bridge.crystal.cif import write_cif
@@ -34,7 +33,7 @@ def test_the_series_is_the_disc_at_every_thickness(hkl, geometry, absorb: int) -
     disc (Chebyshev series) at each, for the 000 and a g disc, off-centre, rotated, rescaled and
     blurred, with proportional and Bird–King absorption; `auto` (three thicknesses: the Chebyshev
     disc at each) gives the same."""
-    model = DiscModel(_truth(), small_settings(absorb_flag=absorb), ["thickness"], hkl=hkl, geometry=geometry)
+    model = DiscModel(joint_truth(), small_settings(absorb_flag=absorb), ["thickness"], hkl=hkl, geometry=geometry)
     thicknesses = [250.0, 500.0, 912.5]
     series = model.thickness_series(model.start, thicknesses, method="eigen")
     assert series.shape == (3, model.side, model.side)
@@ -58,13 +57,14 @@ def test_linear_chi2_solves_the_scale_and_background() -> None:
 def _false_minimum_case():
     """GaAs [110] at 900 Å, δ 0.4, κ(Ga) 1.03, 10⁵ counts; δ, κ(cation) and thickness free, started at
     860 Å (4.4 % off), δ 0.2 and κ 1."""
-    truth = _truth()
+    truth = joint_truth()
     disc = poisson_disc(simulate_observation(truth, small_settings(**CASES[1])), 1e5, seed=3)
-    model = DiscModel(_start(truth), small_settings(**{**CASES[1], "initial_thickness": 860.0, "final_thickness": 860.0}),
+    model = DiscModel(joint_start(truth), small_settings(**{**CASES[1], "initial_thickness": 860.0, "final_thickness": 860.0}),
                       ["delta", "kappa:cation", "thickness"], roles=Roles(GAAS, 4))
     return disc, model
 
 
+@pytest.mark.slow  # about 2 s (a trained model or a fit): the quick loop leaves it to make test
 def test_a_scan_starts_the_fit_in_the_right_fringe() -> None:
     """Scanned over 800–1000 Å in 20 Å steps, the fit starts at 900 Å and ends at the truth: χ²/dof
     ≈ 1, δ and κ within 3σ (measured: δ 0.413 ± 0.009, χ²/dof 0.96, 4 s)."""
@@ -100,11 +100,11 @@ def test_refine_scans_the_configs_thickness_series(tmp_path: Path) -> None:
     """`refine` with a thickness series in the config (400–600 Å in 50 Å, index 0) starts the free
     thickness at the series' best, says so in the report, and comes back to 500 Å;
     `--no-thickness-scan` starts at the index's 400 Å and scans nothing."""
-    config = yaml.safe_load(_config(tmp_path).read_text())
+    config = yaml.safe_load(joint_config(tmp_path).read_text())
     config["simulation"].update(initial_thickness=400.0, final_thickness=600.0, delta_thickness=50.0)
     path = tmp_path / "series.yaml"
     path.write_text(yaml.safe_dump(config))
-    truth = _truth()
+    truth = joint_truth()
     write_cif(truth, tmp_path / "start.cif")
     write_tiff(tmp_path / "disc.tif", simulate_observation(truth, small_settings()).astype(np.float64), {"kind": "test"})
     args = ["refine", str(tmp_path / "start.cif"), str(tmp_path / "disc.tif"), "--config", str(path), "--free", "thickness"]
@@ -124,8 +124,6 @@ def test_a_joint_fit_scans_each_thickness_over_its_own_discs() -> None:
     """The joint fit that ends in a false minimum from 880 Å (test_joint: χ²/dof ≈ 44) starts its
     [110] disc's thickness at the best of 850–950 Å (the [001] disc's thickness@1 has no series and
     stays) and ends at the truth, χ²/dof ≈ 1 (measured: 0.96, δ 0.391, κ 1.0304, 899.95 Å)."""
-    from test_joint import false_minimum_joint
-
     joint, observed = false_minimum_joint()
     result = fit_disc(joint, observed, counts=1e5, fit_scale=False, fit_background=False,
                       thickness_scan={"thickness@2": np.arange(850.0, 951.0, 10.0)})

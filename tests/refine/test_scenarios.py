@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from refine_case import small_settings
+from support.refine_case import small_settings
 
 from lacbed_bridge.refine.scenarios import SCENARIOS, format_summary, held_back_crystals, scenario_table
 

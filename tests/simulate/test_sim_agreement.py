@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sim_refdata import ALL_CASES, CASE_128, CASES_64, felix_disc, load_case, pearson
+from support.sim_refdata import ALL_CASES, CASE_128, CASES_64, felix_disc, load_case, pearson
 
 from lacbed_bridge.simulate.bloch import simulate_builtin
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from sim_refdata import CASES_64, case_dir, felix_disc
+from support.sim_refdata import CASES_64, case_dir, felix_disc
 
 from lacbed_bridge.cli import main
 from lacbed_bridge.io import read_tiff

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from sim_refdata import CASES_64, load_case
+from support.sim_refdata import CASES_64, load_case
 
 from lacbed_bridge.crystal.model import Crystal, Site
 from lacbed_bridge.simulate.bloch import simulate_builtin

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 from scipy import integrate
-from sim_refdata import CASES_64, felix_structure_factors, load_case
+from support.sim_refdata import CASES_64, felix_structure_factors, load_case
 
 from lacbed_bridge.simulate.absorption import bird_king_form_factor
 from lacbed_bridge.simulate.electron import (

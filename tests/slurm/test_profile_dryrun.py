@@ -7,14 +7,12 @@ run on CUDA, and by none on a CPU config; CPUs, memory and run time follow the c
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
-from wf_helpers import REPO, snakemake, tiny_config  # noqa: E402
+from support.workflow import REPO, snakemake, tiny_config
 
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 
@@ -35,6 +33,7 @@ def _dry_run_resources(work: Path, config: dict) -> dict[str, list[dict[str, str
     return out
 
 
+@pytest.mark.slow  # over 2 s: the quick loop (make quick) leaves it to make test
 @pytest.mark.parametrize("cuda", [False, True], ids=["cpu", "cuda"])
 def test_gpu_requested_only_by_stages_on_cuda(tmp_path: Path, cuda: bool) -> None:
     config = tiny_config()

@@ -10,18 +10,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
-import local_cluster  # noqa: E402
-from wf_helpers import REPO, snakemake, tiny_config  # noqa: E402
+from support import local_cluster
+from support.workflow import REPO, snakemake, tiny_config
 
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 PARTITION = "debug"

@@ -10,7 +10,7 @@ from lacbed_bridge.dataset.builder import build_dataset, sample_refs_from_varian
 from lacbed_bridge.surrogate.config import TrainConfig
 from lacbed_bridge.surrogate.train import train
 
-from surrogate_helpers import TINY, synthetic
+from support.surrogate import TINY, synthetic
 
 
 @pytest.fixture(scope="session")

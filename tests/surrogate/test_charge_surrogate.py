@@ -22,7 +22,7 @@ from lacbed_bridge.surrogate.evaluate import SUMMARY_COLUMNS, evaluate_model, su
 from lacbed_bridge.surrogate.predict import load_model, predict_arrays
 from lacbed_bridge.surrogate.train import SeriesBatchSampler, charge_difference_l1, train
 
-from surrogate_helpers import TINY, synthetic
+from support.surrogate import TINY, synthetic
 
 K = 3
 

@@ -18,7 +18,7 @@ from lacbed_bridge.surrogate.estimator import EstimatorConfig, load_estimator
 from lacbed_bridge.surrogate.estimator_eval import evaluate_estimator, noisy, summarise
 from lacbed_bridge.surrogate.estimator_train import augment, fold_of, load_discs, train_estimator, train_member, z_scores
 
-from surrogate_helpers import refine_case, synthetic
+from support.surrogate import refine_case, synthetic
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = {"epochs": 60, "channels": 4, "batch_size": 8, "folds": 3}
@@ -54,6 +54,7 @@ def test_config_refuses_unknown_keys_and_bad_values() -> None:
     assert EstimatorConfig.from_mapping({"noise_counts": [10, 100]}).noise_counts == (10.0, 100.0)
 
 
+@pytest.mark.slow  # about 2 s (a trained model or a fit): the quick loop leaves it to make test
 def test_it_reads_delta_on_held_out_discs_better_than_the_middle_of_the_range(series, estimator_dir) -> None:
     table, groups, summary = evaluate_estimator(estimator_dir, series, split="random_0", subset="test")
     assert summary["targets"] == ["delta"]  # thickness is not in the synthetic manifest: dropped
@@ -63,6 +64,7 @@ def test_it_reads_delta_on_held_out_discs_better_than_the_middle_of_the_range(se
     assert set(groups["spacegroup"]) == {"F-43m", "Fm-3m"} and groups["n"].sum() == summary["n"]
 
 
+@pytest.mark.slow  # over 2 s: the quick loop (make quick) leaves it to make test
 def test_same_seed_same_weights_and_a_scale_or_background_does_not_change_the_estimate(series, estimator_dir, tmp_path) -> None:
     again = train_estimator(series, tmp_path / "again", seed=0, config=EstimatorConfig(**SMALL))
     a, b = torch.load(estimator_dir / "model.pt", weights_only=True), torch.load(again, weights_only=True)
@@ -80,6 +82,7 @@ def test_same_seed_same_weights_and_a_scale_or_background_does_not_change_the_es
     assert empty["delta"].shape == empty["delta_sigma"].shape == (0,)
 
 
+@pytest.mark.slow  # over 2 s: the quick loop (make quick) leaves it to make test
 def test_sigma_is_calibrated_on_out_of_fold_crystals(series, estimator_dir) -> None:
     """Member k is trained without fold k's crystals; c = RMS z of each fold scored by its own member."""
     config = EstimatorConfig(**SMALL)
@@ -165,6 +168,7 @@ def test_cli_train_evaluate_and_predict(series, tmp_path, capsys) -> None:
     assert written["discs"][0]["delta_sigma"] > 0 and written["units"] == {"delta": "e"}
 
 
+@pytest.mark.slow  # over 2 s: the quick loop (make quick) leaves it to make test
 def test_refine_starts_at_the_estimate_and_finds_the_same_answer(tmp_path) -> None:
     dataset = _series(tmp_path / "s16", 16)  # the refine model's grid: pixel_count 8 → 16 px
     train_estimator(dataset, tmp_path / "m", seed=0, config=EstimatorConfig(**SMALL))

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from surrogate_helpers import TINY, synthetic
+from support.surrogate import TINY, synthetic
 from lacbed_bridge.cli import main
 from lacbed_bridge.errors import ConfigError, InputError
 from lacbed_bridge.surrogate.checkpoint import load_checkpoint

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from surrogate_helpers import TINY
+from support.surrogate import TINY
 
 from lacbed_bridge.surrogate.checkpoint import load_checkpoint
 from lacbed_bridge.surrogate.config import TrainConfig

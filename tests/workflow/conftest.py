@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from wf_helpers import BROKEN, snakemake, tiny_config
+from support.workflow import BROKEN, snakemake, tiny_config
 
 
 @pytest.fixture(scope="session")

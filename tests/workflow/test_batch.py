@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from wf_helpers import REPO
+from support.workflow import REPO
 
 from lacbed_bridge.pipeline.batch import batch_sample_ids, n_batches, run_batch
 from lacbed_bridge.config import validate_config

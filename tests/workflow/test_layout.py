@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from lacbed_bridge.layout import DATASET_FILES, EVALUATION_FILES, FIGURE_FORMATS, FIGURE_NAMES, MODEL_FILES, ResultsLayout
-from wf_helpers import REPO, snakemake, tiny_config
+from support.workflow import REPO, snakemake, tiny_config
 
 #: The folders directly under results/ (the layout's first path components).
 TREE = {"variants", "lacbed", "edd", "deformation", "dataset", "models", "metrics", "benchmarks", "figures", "refine"}
@@ -51,6 +51,7 @@ def test_layout_paths() -> None:
         res.evaluation_file("summary.csv")
 
 
+@pytest.mark.slow  # over 2 s: the quick loop (make quick) leaves it to make test
 def test_figures_rule_declares_what_the_figures_read(tmp_path: Path) -> None:
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(tiny_config()))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from wf_helpers import REPO, snakemake, tiny_config
+from support.workflow import REPO, snakemake, tiny_config
 
 from lacbed_bridge.cli import main
 
@@ -105,6 +105,7 @@ with open(os.environ["RECORD"], "a") as handle:
 """
 
 
+@pytest.mark.slow  # over 2 s: the quick loop (make quick) leaves it to make test
 def test_every_shell_command_quotes_its_values(tmp_path: Path) -> None:
     """Run every command of a dry run of the whole workflow (refine_test included) through bash,
     with hostile output folders; the recorder stands in for the package's interpreter."""
@@ -151,10 +152,11 @@ def test_every_shell_command_quotes_its_values(tmp_path: Path) -> None:
     assert REPO.joinpath("benchmarks", "surrogate.py").is_file()
 
 
+@pytest.mark.slow  # over 2 s: the quick loop (make quick) leaves it to make test
 def test_the_rules_run_without_the_venv_on_path(tmp_path: Path) -> None:
     """`.venv/bin/snakemake` called by its path, with the venv's bin not on PATH: the jobs still
     find the package (issue #25 item 11: they failed with "lacbed-bridge: command not found")."""
-    from wf_helpers import BIN
+    from support.workflow import BIN
 
     config = tiny_config()
     path = tmp_path / "c.yaml"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tifffile
 import yaml
-from wf_helpers import job_counts, snakemake
+from support.workflow import job_counts, snakemake
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from wf_helpers import snakemake, tiny_config
+from support.workflow import snakemake, tiny_config
 
 from lacbed_bridge.crystal.cif import read_cif
 from lacbed_bridge.family_geometry import family_config
@@ -101,7 +101,7 @@ def test_a_cif_family_through_the_variants_rule(tmp_path: Path) -> None:
     """A folder of the user's CIFs is the family's input: editing a CIF reruns exactly that family."""
     from lacbed_bridge.crystal.cif import write_cif
     from lacbed_bridge.crystal.prototypes import load_prototypes
-    from wf_helpers import job_counts
+    from support.workflow import job_counts
 
     folder = tmp_path / "my_cifs"
     folder.mkdir()

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import tifffile
 import yaml
-from wf_helpers import BROKEN, REPO, job_counts, snakemake
+from support.workflow import BROKEN, REPO, job_counts, snakemake
 
 # real Snakemake runs of the whole workflow (minutes)
 pytestmark = pytest.mark.slow
@@ -247,7 +247,7 @@ def test_damaged_images_are_redone(e2e: tuple[Path, Path], tmp_path: Path) -> No
 
 def test_paths_with_spaces(tmp_path: Path) -> None:
     """issue #11 item 5: results and logs folders with spaces work, and nothing lands outside them."""
-    from wf_helpers import tiny_config
+    from support.workflow import tiny_config
 
     work = tmp_path / "a work dir"
     work.mkdir()

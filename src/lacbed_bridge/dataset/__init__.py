@@ -24,3 +24,10 @@ def channel_kinds(direction: str, input: str = "edd", target: str = "edd") -> tu
     inputs = EDD_CHANNELS[input] if source == "edd" else (source,)
     targets = EDD_CHANNELS[target] if goal == "edd" else (goal,)
     return inputs, targets
+
+
+def direction_kinds(direction: str) -> tuple[str, str]:
+    """(input kind, target kind) of ``direction`` (the first channel of each side); a clear error
+    for an unknown one (:func:`channel_kinds`)."""
+    inputs, targets = channel_kinds(direction)
+    return inputs[0], targets[0]

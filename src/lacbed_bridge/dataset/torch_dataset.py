@@ -19,18 +19,11 @@ from torch.utils.data import Dataset
 
 from ..errors import InputError
 from .view import denormalise, normalise  # noqa: F401  (re-exported: training and prediction use them)
-from . import channel_kinds
+from . import channel_kinds, direction_kinds  # noqa: F401  (direction_kinds re-exported)
 from .builder import load_dataset_info
 from .splits import read_split, split_hash, subset_indices
 
 Direction = Literal["edd2lacbed", "lacbed2edd"]
-
-
-def direction_kinds(direction: str) -> tuple[str, str]:
-    """(input kind, target kind) of ``direction`` (the first channel of each side); a clear error
-    for an unknown one (:func:`lacbed_bridge.dataset.channel_kinds`)."""
-    inputs, targets = channel_kinds(direction)
-    return inputs[0], targets[0]
 
 
 class PairedImageDataset(Dataset):

@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..dataset.splits import subset_indices
-from ..dataset.torch_dataset import direction_kinds
+from ..dataset import direction_kinds
 from ..errors import InputError
 from .common import (
     DIRECTION_LABELS,

@@ -19,6 +19,17 @@ from lacbed_bridge.simulate.bloch import simulate_builtin
 from lacbed_bridge.simulate.settings import FelixSettings
 
 REPO = Path(__file__).resolve().parents[2]
+#: the roles of GaAs's sites (zincblende: A the cation, B the anion)
+GAAS = {"A": "cation", "B": "anion"}
+
+
+def gaas(delta: float = 0.4, kappa=(0.97, 1.03)):
+    """One GaAs crystal of the zincblende family with charge transfer ``delta`` [e] and κ (Ga, As)."""
+    from lacbed_bridge.crystal.variants import generate_family
+
+    family = {"name": "z", "prototype": "zincblende", "n_variants": 1, "delta": [delta, delta], "kappa": list(kappa),
+              "elements": {"A": ["Ga"], "B": ["As"]}}
+    return generate_family(family, 0)[0][0]
 
 
 def small_settings(pixel_count: int = 8, **kw: Any) -> FelixSettings:

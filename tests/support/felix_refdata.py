@@ -11,7 +11,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = REPO_ROOT / "tests" / "data" / "felix_reference"
-FAKES = Path(__file__).resolve().parent / "fakes"
+FAKES = Path(__file__).resolve().parents[1] / "felix" / "fakes"
 
 #: reference case → reflections whose discs it holds
 CASES: dict[str, list[tuple[int, int, int]]] = {

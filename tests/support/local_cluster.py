@@ -13,8 +13,8 @@ has a SLURM config there is left alone: no private cluster starts on it.
 
 Command line (for benchmarks and by hand)::
 
-    python tests/slurm/local_cluster.py start DIR [--partition debug]   # prints the SLURM_CONF line
-    python tests/slurm/local_cluster.py stop DIR
+    python tests/support/local_cluster.py start DIR [--partition debug]   # prints the SLURM_CONF line
+    python tests/support/local_cluster.py stop DIR
 """
 
 from __future__ import annotations
