@@ -1,7 +1,6 @@
 # Surrogate speed (latency, throughput) next to the simulator's time per pattern of this dataset.
 rule benchmark_surrogate:
     input:
-        dataset_inputs(),
         info=RES.dataset_file("dataset.json"),
     output:
         RES.benchmark("surrogate"),

@@ -29,7 +29,11 @@ check_workflow_config(config, path="configuration")
 
 # The settings objects of the stages (defaults: the schema's) are what the rules read.
 R = config["output"]["results"]
-# every path under results/ comes from the layout (lacbed_bridge/layout.py)
+# Every path under results/ comes from the layout (lacbed_bridge/layout.py). A rule that reads the
+# dataset declares its dataset.json: the dataset job writes it last, after the stacks, the manifest
+# and the split tables (its other declared outputs), so it stands for all of them. Declaring each
+# file too would change those rules' input sets, and Snakemake would retrain every model of an
+# existing results/ ("set of input files has changed").
 RES = ResultsLayout(R)
 L = config["output"]["logs"]
 WF = WorkflowSettings.from_config(config)
@@ -210,11 +214,6 @@ def estimator_metrics():
 def evaluation_files(name):
     """One evaluation file (metrics.json, per_group.csv, ...) of every image model and seed."""
     return [RES.evaluation_file(name, d, m, s) for d in DIRECTIONS for m in MODELS for s in SEEDS]
-
-
-def dataset_inputs(*splits):
-    """What a rule that reads the dataset declares: its files and the split tables it reads."""
-    return [*RES.dataset_files(), *(RES.split_table(s) for s in dict.fromkeys(splits))]
 
 
 FIGURES = [RES.figure(name, ext) for name in FIGURE_NAMES for ext in FIGURE_FORMATS]

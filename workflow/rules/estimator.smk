@@ -3,7 +3,6 @@
 # interval coverage.
 rule train_estimator:
     input:
-        dataset_inputs(ESTIMATOR.split),
         info=RES.dataset_file("dataset.json"),
     output:
         model=RES.estimator_file("model.pt"),
@@ -24,7 +23,6 @@ rule train_estimator:
 
 rule evaluate_estimator:
     input:
-        dataset_inputs(ESTIMATOR.split),
         model=RES.estimator_file("model.pt"),
         info=RES.dataset_file("dataset.json"),
     output:

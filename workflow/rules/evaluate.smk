@@ -1,7 +1,6 @@
 # Score each model on its split's test subset; then one summary table (docs/architecture.md §7).
 rule evaluate:
     input:
-        dataset_inputs(SPLIT),
         model=RES.checkpoint(),
         info=RES.dataset_file("dataset.json"),
     output:

@@ -1,7 +1,6 @@
 # Paper figures (PNG + PDF) from results/ only; each is in the Snakemake report.
 rule figures:
     input:
-        dataset_inputs(SPLIT),
         info=RES.dataset_file("dataset.json"),
         summary=RES.metrics_summary(),
         bench=RES.benchmark("surrogate"),

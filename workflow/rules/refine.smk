@@ -2,7 +2,6 @@
 # (docs/refine.md). Not part of `all` unless refine.in_all; run `snakemake refine_test`.
 rule refine_test:
     input:
-        dataset_inputs(SPLIT),
         info=RES.dataset_file("dataset.json"),
         models=[f"{d}/model.pt" for d in model_dirs() if "/lacbed2edd/" in d],
     output:

@@ -2,7 +2,6 @@
 # job resumes from last.pt when it belongs to the same run; otherwise it starts again.
 rule train:
     input:
-        dataset_inputs(SPLIT),
         info=RES.dataset_file("dataset.json"),
     output:
         model=RES.checkpoint(),
