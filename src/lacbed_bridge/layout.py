@@ -115,10 +115,6 @@ class ResultsLayout:
             raise ValueError(f"{name!r} is not a dataset file ({', '.join(DATASET_FILES)})")
         return self._join("dataset", name)
 
-    def dataset_files(self) -> list[str]:
-        """Every file of :data:`DATASET_FILES` (what a rule that reads the dataset declares)."""
-        return [self.dataset_file(name) for name in DATASET_FILES]
-
     def split_table(self, split: str) -> str:
         """The split table ``splits/<split>.csv`` (subset per dataset row)."""
         return self._join("dataset", "splits", f"{split}.csv")
