@@ -115,7 +115,7 @@ def _settings(config: dict, args: argparse.Namespace):
 
     from lacbed_bridge.simulate.run import simulation_settings
 
-    settings = replace(simulation_settings(config).felix, blur_radius=0.0)
+    settings = replace(simulation_settings(config).lacbed, blur_radius=0.0)
     if args.quick:
         settings = replace(settings, pixel_count=8, min_reflection_pool=120, min_strong_beams=40)
     return settings

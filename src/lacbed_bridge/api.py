@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # only for the annotations: the stages are imported where the
     import numpy as np
 
     from .crystal.model import Crystal
-    from .simulate.settings import FelixSettings
+    from .simulate.settings import LacbedSettings
 
 __all__ = [
     "ChargeEstimate", "DensityImage", "Disc", "FitWarning", "Refinement", "SurrogateImage",
@@ -117,10 +117,10 @@ def make_config(simulation: Mapping[str, Any] | None = None, edd: Mapping[str, A
     if base is not None:
         config = copy.deepcopy(dict(_config(base, validate=False)))
     else:
-        from .simulate.settings import FelixSettings
+        from .simulate.settings import LacbedSettings
 
         config = copy.deepcopy(_MINIMAL_CONFIG)
-        reference = FelixSettings().to_config()  # the microscope frame, which the EDD images need too
+        reference = LacbedSettings().to_config()  # the microscope frame, which the EDD images need too
         config["simulation"].update({key: reference[key] for key in _FRAME_KEYS})
     for name, values in (("simulation", simulation), ("edd", edd)):
         if values:
@@ -242,7 +242,7 @@ class Disc:
     seconds: float
     crystal_name: str
     metadata: dict[str, Any] = field(repr=False)
-    settings: FelixSettings | None = field(default=None, repr=False)
+    settings: LacbedSettings | None = field(default=None, repr=False)
     thicknesses: tuple[float, ...] = ()
     series: np.ndarray | None = field(default=None, repr=False)
     units: str = "intensity per unit incident beam"

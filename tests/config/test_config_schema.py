@@ -11,7 +11,7 @@ import yaml
 from lacbed_bridge.cli import main
 from lacbed_bridge.config import load_config, load_schema, validate_config
 from lacbed_bridge.errors import ConfigError
-from lacbed_bridge.simulate.settings import FelixSettings
+from lacbed_bridge.simulate.settings import LacbedSettings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ def demo() -> dict:
 @pytest.mark.parametrize("path", [REPO / "config.yaml", REPO / "configs" / "paper.yaml"])
 def test_shipped_configs_validate(path: Path) -> None:
     config = load_config(path)
-    settings = FelixSettings.from_config(config["simulation"])
+    settings = LacbedSettings.from_config(config["simulation"])
     assert settings.side == 2 * config["simulation"]["pixel_count"]
     assert config["workflow"]["batch_size"] >= 1
 

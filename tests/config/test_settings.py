@@ -112,16 +112,16 @@ def test_the_simulation_reuse_hash_holds_what_the_disc_depends_on_only() -> None
 def test_pixel_count_has_one_bound_for_configs_and_felix_inp() -> None:
     """The schema's pixel_count range is the one a felix.inp read by the drop-in is held to."""
     from lacbed_bridge.config import load_schema
-    from lacbed_bridge.simulate.settings import FelixSettings, pixel_count_range
+    from lacbed_bridge.simulate.settings import LacbedSettings, pixel_count_range
 
     spec = load_schema()["properties"]["simulation"]["properties"]["pixel_count"]
     assert pixel_count_range() == (spec["minimum"], spec["maximum"])
-    FelixSettings(pixel_count=spec["maximum"]).validate()
+    LacbedSettings(pixel_count=spec["maximum"]).validate()
     with pytest.raises(InputError, match=re.escape(f"{spec['minimum']}..{spec['maximum']}")) as info:
-        FelixSettings(pixel_count=spec["maximum"] + 1).validate(path="felix.inp")
+        LacbedSettings(pixel_count=spec["maximum"] + 1).validate(path="felix.inp")
     assert info.value.field == "IPixelCount"
     with pytest.raises(InputError):
-        replace(FelixSettings(), pixel_count=0).validate()
+        replace(LacbedSettings(), pixel_count=0).validate()
 
 
 def test_the_network_side_rule_is_checked_in_one_place() -> None:

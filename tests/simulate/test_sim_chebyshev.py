@@ -14,10 +14,10 @@ from lacbed_bridge.crystal.prototypes import load_prototypes
 from lacbed_bridge.simulate.bloch import simulate_builtin
 from lacbed_bridge.simulate import chebyshev
 from lacbed_bridge.simulate.chebyshev import bessel_table, block_waves, series_length, tile_blocks
-from lacbed_bridge.simulate.settings import FelixSettings
+from lacbed_bridge.simulate.settings import LacbedSettings
 
-def _settings(**values: object) -> FelixSettings:
-    base = replace(FelixSettings(), incident_beam_direction=(0, 0, 1), x_direction=(1, 0, 0), normal_direction=(0, 0, 1),
+def _settings(**values: object) -> LacbedSettings:
+    base = replace(LacbedSettings(), incident_beam_direction=(0, 0, 1), x_direction=(1, 0, 0), normal_direction=(0, 0, 1),
                    pixel_count=6, outer_convergence_angle=1.2, initial_thickness=150.0, final_thickness=950.0,
                    delta_thickness=200.0, min_reflection_pool=90, min_strong_beams=35, absorb_flag=1, absorption_per=7.8,
                    debye_waller_constant=0.4)
@@ -34,7 +34,7 @@ def _settings(**values: object) -> FelixSettings:
                                min_reflection_pool=140, min_strong_beams=60), "shells", False),
     ],
 )
-def test_chebyshev_discs_equal_the_matrix_exponential(prototype: str, settings: FelixSettings, pool_mode: str,
+def test_chebyshev_discs_equal_the_matrix_exponential(prototype: str, settings: LacbedSettings, pool_mode: str,
                                                       mean_absorption: bool) -> None:
     crystal = load_prototypes()[prototype].crystal()
     kwargs = dict(device="cpu", pool_mode=pool_mode, mean_absorption=mean_absorption)

@@ -13,7 +13,7 @@ from support.sim_refdata import CASES_64, case_dir, felix_disc
 from lacbed_bridge.cli import main
 from lacbed_bridge.io import read_tiff
 from lacbed_bridge.simulate.felix.files import read_disc_bin
-from lacbed_bridge.simulate.settings import FelixSettings
+from lacbed_bridge.simulate.settings import LacbedSettings
 from lacbed_bridge.simulate.felix.inp import format_felix_inp, parse_felix_inp
 
 INPUTS = ("felix.inp", "felix.cif", "felix.hkl")
@@ -79,7 +79,7 @@ def test_bad_felix_settings_name_the_key(tmp_path: Path, capsys: pytest.CaptureF
     run_dir = felix_folder(tmp_path, CASES_64[0])
     settings = parse_felix_inp(run_dir / "felix.inp")
     fields = {**settings.__dict__, **change}
-    text = format_felix_inp(FelixSettings(**fields))  # written without validation, as a user could
+    text = format_felix_inp(LacbedSettings(**fields))  # written without validation, as a user could
     (run_dir / "felix.inp").write_text(text)
     assert main(["simulate", "--felix-dir", str(run_dir)]) == 2
     err = capsys.readouterr().err

@@ -17,7 +17,7 @@ from lacbed_bridge.io import read_tiff
 from lacbed_bridge.simulate.bloch import simulate_builtin
 from lacbed_bridge.simulate.convergence import Convergence, simulate_converged
 from lacbed_bridge.simulate.run import BuiltinOptions, run_simulation
-from lacbed_bridge.simulate.settings import FelixSettings
+from lacbed_bridge.simulate.settings import LacbedSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def _case() -> tuple:
     proto = load_prototypes()["rocksalt"]
     crystal = proto.crystal(u_iso={"A": 0.006, "B": 0.008})
-    settings = replace(FelixSettings(), incident_beam_direction=(0, 0, 1), x_direction=(1, 0, 0), normal_direction=(0, 0, 1),
+    settings = replace(LacbedSettings(), incident_beam_direction=(0, 0, 1), x_direction=(1, 0, 0), normal_direction=(0, 0, 1),
                        pixel_count=4, outer_convergence_angle=1.0, initial_thickness=500.0, final_thickness=500.0,
                        min_reflection_pool=20, min_strong_beams=8, absorb_flag=1, debye_waller_constant=0.5)
     return crystal, settings

@@ -13,14 +13,14 @@ import torch
 
 from lacbed_bridge.crystal.prototypes import load_prototypes
 from lacbed_bridge.simulate.bloch import EIGEN_FROM_THICKNESSES, eigen_waves, resolve_solver, simulate_builtin
-from lacbed_bridge.simulate.settings import FelixSettings
+from lacbed_bridge.simulate.settings import LacbedSettings
 
 #: a long series, as Felix and the paper's data use: 100–2000 Å in 100 Å (20 thicknesses)
 SERIES = dict(initial_thickness=100.0, final_thickness=2000.0, delta_thickness=100.0)
 
 
-def _settings(**values: object) -> FelixSettings:
-    base = replace(FelixSettings(), incident_beam_direction=(0, 0, 1), x_direction=(1, 0, 0), normal_direction=(0, 0, 1),
+def _settings(**values: object) -> LacbedSettings:
+    base = replace(LacbedSettings(), incident_beam_direction=(0, 0, 1), x_direction=(1, 0, 0), normal_direction=(0, 0, 1),
                    pixel_count=5, outer_convergence_angle=1.2, min_reflection_pool=90, min_strong_beams=35, absorb_flag=1,
                    absorption_per=7.8, debye_waller_constant=0.4, **SERIES)
     return replace(base, **values)
@@ -34,7 +34,7 @@ def _settings(**values: object) -> FelixSettings:
         ("rocksalt", _settings(incident_beam_direction=(1, 1, 0), x_direction=(-1, 1, 0), normal_direction=(1, 1, 1)), "felix"),
     ],
 )
-def test_eigen_discs_equal_the_matrix_exponential(prototype: str, settings: FelixSettings, pool_mode: str) -> None:
+def test_eigen_discs_equal_the_matrix_exponential(prototype: str, settings: LacbedSettings, pool_mode: str) -> None:
     crystal = load_prototypes()[prototype].crystal()
     kwargs = dict(device="cpu", pool_mode=pool_mode)
     pool = simulate_builtin(crystal, replace(settings, pixel_count=1), **kwargs).pool.hkl

@@ -14,12 +14,12 @@ from lacbed_bridge.crystal.prototypes import load_prototypes
 from lacbed_bridge.simulate.bloch import bloch_structure, simulate_builtin
 from lacbed_bridge.simulate.electron import wavenumber_from_voltage
 from lacbed_bridge.simulate.geometry import microscope_frame
-from lacbed_bridge.simulate.settings import FelixSettings
+from lacbed_bridge.simulate.settings import LacbedSettings
 
 
 def _case(absorb_flag: int) -> tuple:
     crystal = load_prototypes()["zincblende"].crystal(u_iso={"A": 0.008, "B": 0.008})
-    settings = replace(FelixSettings(), incident_beam_direction=(0, 0, 1), x_direction=(1, 0, 0), normal_direction=(0, 0, 1),
+    settings = replace(LacbedSettings(), incident_beam_direction=(0, 0, 1), x_direction=(1, 0, 0), normal_direction=(0, 0, 1),
                        pixel_count=8, outer_convergence_angle=1.0, initial_thickness=200.0, final_thickness=1000.0,
                        delta_thickness=200.0, min_reflection_pool=60, min_strong_beams=30, absorb_flag=absorb_flag,
                        debye_waller_constant=0.5)

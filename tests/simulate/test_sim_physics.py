@@ -14,7 +14,7 @@ from lacbed_bridge.simulate.bloch import simulate_builtin
 from lacbed_bridge.simulate.electron import wavenumber_from_voltage
 from lacbed_bridge.simulate.geometry import microscope_frame
 from lacbed_bridge.simulate.pool import reflection_pool
-from lacbed_bridge.simulate.settings import FelixSettings
+from lacbed_bridge.simulate.settings import LacbedSettings
 
 GAAS_OPS = None
 
@@ -34,7 +34,7 @@ def gaas(pv_ga: float | None = None, pv_as: float | None = None, kappa: float = 
     )
 
 
-def small(**overrides) -> FelixSettings:
+def small(**overrides) -> LacbedSettings:
     """A fast [001] setting: 12×12 px, small pool."""
     base = dict(
         pixel_count=6,
@@ -49,7 +49,7 @@ def small(**overrides) -> FelixSettings:
         final_thickness=300.0,
     )
     base.update(overrides)
-    return FelixSettings(**base).validate()
+    return LacbedSettings(**base).validate()
 
 
 def test_unitarity_without_absorption() -> None:
@@ -167,11 +167,11 @@ def peak_kib():
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 from lacbed_bridge.crystal.model import Crystal, Site
 from lacbed_bridge.simulate.bloch import simulate_builtin
-from lacbed_bridge.simulate.settings import FelixSettings
+from lacbed_bridge.simulate.settings import LacbedSettings
 b = 78.95683520871486
 gaas = Crystal("GaAs", (5.65325,) * 3 + (90.0,) * 3, "F -4 3 m",
                (Site("Ga", "Ga", (0, 0, 0), 1.0, 0.5854 / b), Site("As", "As", (0.25, 0.25, 0.25), 1.0, 0.3528 / b)))
-settings = FelixSettings(pixel_count=16, min_reflection_pool=300, min_strong_beams=100, absorb_flag=1).validate()
+settings = LacbedSettings(pixel_count=16, min_reflection_pool=300, min_strong_beams=100, absorb_flag=1).validate()
 before = peak_kib()
 result = simulate_builtin(gaas, settings, device="cpu", pixel_chunk=100000, max_memory_gb=float(sys.argv[1]), solver=sys.argv[2])
 print(result.info["largest_chunk"], result.info["beams_max"], (peak_kib() - before) / 2**20)
@@ -251,11 +251,11 @@ resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
 import numpy as np
 from lacbed_bridge.crystal.model import Crystal, Site
 from lacbed_bridge.simulate.bloch import simulate_builtin
-from lacbed_bridge.simulate.settings import FelixSettings
+from lacbed_bridge.simulate.settings import LacbedSettings
 big = Crystal("GaAs", (312.0,) * 3 + (90.0,) * 3, "F -4 3 m",
               (Site("Ga", "Ga", (0, 0, 0), 1.0, 0.0074), Site("As", "As", (0.25, 0.25, 0.25), 1.0, 0.0045),
                Site("N", "N", (0.11, 0.23, 0.37), 0.01, 0.01)))  # a general position: 96 atoms in the cell
-settings = FelixSettings(pixel_count=4, min_reflection_pool=1000, min_strong_beams=100, absorb_flag=1).validate()
+settings = LacbedSettings(pixel_count=4, min_reflection_pool=1000, min_strong_beams=100, absorb_flag=1).validate()
 result = simulate_builtin(big, settings, device="cpu", pool_mode="shells", max_memory_gb=0.5)
 disc = result.disc()
 print(bool(np.isfinite(disc).all()), result.info["beams_max"])

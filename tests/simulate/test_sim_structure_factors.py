@@ -129,10 +129,10 @@ def _felix_box_pool(frame, settings, wavenumber: float, centring: str) -> set[tu
 @pytest.mark.parametrize("cell", [(5.0, 6.0, 7.0, 70.0, 110.0, 60.0), (3.0, 3.0, 12.0, 50.0, 50.0, 50.0), (4.0, 4.0, 6.5, 90.0, 90.0, 120.0)])
 def test_pool_of_oblique_cells_matches_the_full_box(cell) -> None:
     from lacbed_bridge.crystal.model import Crystal, Site
-    from lacbed_bridge.simulate.settings import FelixSettings
+    from lacbed_bridge.simulate.settings import LacbedSettings
 
     crystal = Crystal("X", cell, "P 1", (Site("Si", "Si", (0.1, 0.2, 0.3), 1.0, 0.005),))
-    settings = FelixSettings(
+    settings = LacbedSettings(
         min_reflection_pool=1000, min_strong_beams=20, incident_beam_direction=(1, 0, 0), x_direction=(0, 1, 0), normal_direction=(1, 0, 0)
     )
     frame = microscope_frame(crystal, settings.geometry)

@@ -19,7 +19,7 @@ from lacbed_bridge.simulate.bloch import bloch_structure, propagate, simulate_bu
 from lacbed_bridge.simulate.electron import wavenumber_from_voltage
 from lacbed_bridge.simulate.geometry import microscope_frame, pixel_wavevectors
 from lacbed_bridge.simulate.pool import reflection_pool
-from lacbed_bridge.simulate.settings import FelixSettings
+from lacbed_bridge.simulate.settings import LacbedSettings
 from lacbed_bridge.simulate.symmetry import disc_symmetry, pixel_orbits
 
 PROTOTYPES = load_prototypes()
@@ -27,13 +27,13 @@ DIRECTIONS = {"001": ((0, 0, 1), (1, 0, 0)), "110": ((1, 1, 0), (1, -1, 0)), "11
 RELATIVE = 1e-10
 
 
-def _settings(direction: str, **kw) -> FelixSettings:
+def _settings(direction: str, **kw) -> LacbedSettings:
     beam, x = DIRECTIONS[direction]
     base = dict(incident_beam_direction=beam, x_direction=x, normal_direction=beam, pixel_count=4,
                 outer_convergence_angle=1.0, initial_thickness=500.0, final_thickness=500.0,
                 min_reflection_pool=60, min_strong_beams=20, absorb_flag=1, debye_waller_constant=0.5)
     base.update(kw)
-    return replace(FelixSettings(), **base)
+    return replace(LacbedSettings(), **base)
 
 
 def _crystal(key: str):

@@ -16,7 +16,7 @@ from lacbed_bridge.crystal.cif import read_cif, write_cif
 from lacbed_bridge.crystal.variants import write_family
 from lacbed_bridge.io import write_tiff
 from lacbed_bridge.simulate.bloch import simulate_builtin
-from lacbed_bridge.simulate.settings import FelixSettings
+from lacbed_bridge.simulate.settings import LacbedSettings
 
 REPO = Path(__file__).resolve().parents[2]
 #: the roles of GaAs's sites (zincblende: A the cation, B the anion)
@@ -32,13 +32,13 @@ def gaas(delta: float = 0.4, kappa=(0.97, 1.03)):
     return generate_family(family, 0)[0][0]
 
 
-def small_settings(pixel_count: int = 8, **kw: Any) -> FelixSettings:
+def small_settings(pixel_count: int = 8, **kw: Any) -> LacbedSettings:
     """[001] GaAs-sized settings at 500 Å with 60 / 20 beams (``pixel_count`` 8: a 16² disc)."""
     base = dict(incident_beam_direction=(0, 0, 1), x_direction=(1, 0, 0), normal_direction=(0, 0, 1), pixel_count=pixel_count,
                 outer_convergence_angle=1.0, initial_thickness=500.0, final_thickness=500.0, min_reflection_pool=60,
                 min_strong_beams=20, absorb_flag=1, absorption_per=7.8, debye_waller_constant=0.5)
     base.update(kw)
-    return replace(FelixSettings(), **base)
+    return replace(LacbedSettings(), **base)
 
 
 def refine_command_case(tmp_path: Path, n_variants: int = 2) -> tuple[dict[str, Any], Path, Any, np.ndarray]:

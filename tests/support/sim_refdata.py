@@ -11,7 +11,7 @@ import pytest
 from lacbed_bridge.crystal.cif import read_cif
 from lacbed_bridge.crystal.model import Crystal
 from lacbed_bridge.simulate.felix.files import disc_file_name, output_folder_name
-from lacbed_bridge.simulate.settings import FelixSettings
+from lacbed_bridge.simulate.settings import LacbedSettings
 from lacbed_bridge.simulate.felix.inp import parse_felix_inp
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ def case_dir(case: str) -> Path:
 
 
 @functools.lru_cache(maxsize=None)
-def load_case(case: str) -> tuple[Crystal, FelixSettings]:
+def load_case(case: str) -> tuple[Crystal, LacbedSettings]:
     """The crystal (read with our CIF reader) and the settings (our felix.inp reader)."""
     folder = case_dir(case)
     return read_cif(folder / "felix.cif"), parse_felix_inp(folder / "felix.inp")

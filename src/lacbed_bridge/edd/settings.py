@@ -83,7 +83,7 @@ def edd_settings(config: Mapping[str, Any]) -> EddSettings:
         raise ConfigError(f"missing key(s) {missing} needed for the EDD image", field="simulation")
     edd = section_settings(config, "edd")
     fov = edd["field_of_view"]
-    from ..simulate.settings import FelixSettings
+    from ..simulate.settings import LacbedSettings
 
     return EddSettings(
         side=2 * int(sim["pixel_count"]),
@@ -93,5 +93,5 @@ def edd_settings(config: Mapping[str, Any]) -> EddSettings:
         s_max=edd["s_max"],
         pixel_value=edd["pixel_value"],
         tolerance=float(edd["tolerance"]),
-        debye_waller_constant=float(sim.get("debye_waller_constant", FelixSettings.debye_waller_constant)),
+        debye_waller_constant=float(sim.get("debye_waller_constant", LacbedSettings.debye_waller_constant)),
     )

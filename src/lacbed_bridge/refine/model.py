@@ -49,7 +49,7 @@ from ..simulate.electron import lorentz_factor, wavenumber_from_voltage
 from ..simulate.geometry import MicroscopeFrame, microscope_frame
 from ..simulate.kirkland import kirkland_form_factor
 from ..simulate.potential import phase_sum, structure_factors
-from ..simulate.settings import FelixSettings
+from ..simulate.settings import LacbedSettings
 from ..simulate.symmetry import disc_symmetry, pixel_orbits
 from . import ROLE_NAMES
 from .propagator import entry_and_tangents
@@ -177,7 +177,7 @@ class DiscModel:
     def __init__(
         self,
         crystal: Crystal,
-        settings: FelixSettings,
+        settings: LacbedSettings,
         free: list[str],
         *,
         roles: Roles | None = None,

@@ -297,7 +297,7 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
     from ..simulate.run import simulation_settings
 
     crystal = read_cif(cif)
-    side = simulation_settings(family_config(config, family) if family else config).felix.side
+    side = simulation_settings(family_config(config, family) if family else config).lacbed.side
     observed, disc_meta, prepared = _observed(disc_path, side, disc_centre=disc_centre, disc_radius=disc_radius)
     mask = None
     if mask_path is not None:
@@ -369,7 +369,7 @@ def fit_crystal(crystal: Any, observed: Any, config: dict[str, Any], free_text: 
     if family:
         config = family_config(config, family)
     sim = simulation_settings(config)
-    settings = sim.felix
+    settings = sim.lacbed
     observed = np.asarray(observed, dtype=float)
     if prepared is not None:  # pixels of the model's window outside the measured frame
         outside = ~np.isfinite(observed)
@@ -558,13 +558,13 @@ def refine_joint(cif: str | os.PathLike[str], disc_paths: list[str], config: dic
         except InputError as exc:
             raise InputError(f"disc {Path(path).name}: {exc.message}", path=disc_settings, field=exc.field) from None
         sim = simulation_settings(disc_config, path=disc_settings)
-        disc, disc_meta, prepared = _observed(path, sim.felix.side)
+        disc, disc_meta, prepared = _observed(path, sim.lacbed.side)
         mask = np.ones(disc.shape, dtype=bool)
         mask_file = entry.get("mask", mask_path)
         if mask_file is not None:
             mask &= read_tiff(mask_file)[0] != 0
         mask &= np.isfinite(disc)
-        settings, beams = fit_beams(crystal, sim.felix, sim, disc_meta, device=device)
+        settings, beams = fit_beams(crystal, sim.lacbed, sim, disc_meta, device=device)
         series.append(settings.thicknesses)
         start = prepared.geometry if prepared is not None else OpticsGeometry()
         geometry = replace(start, **_optics_of(entry, disc_settings, n))

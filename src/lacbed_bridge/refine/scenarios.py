@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..crystal.model import Crystal
-from ..simulate.settings import FelixSettings
+from ..simulate.settings import LacbedSettings
 from .fit import FitResult, fit_disc, poisson_disc
 from .joint import JointModel
 from .model import DiscModel, Roles
@@ -95,7 +95,7 @@ def _start(crystal: Crystal, delta: float, keep_kappa: bool) -> Crystal:
     return crystal.with_sites(tuple(sites))
 
 
-def run_scenario(scenario: Scenario, truth: Crystal, delta: float, kappa: float, settings: FelixSettings, *,
+def run_scenario(scenario: Scenario, truth: Crystal, delta: float, kappa: float, settings: LacbedSettings, *,
                  counts: float, seed: int) -> dict[str, Any]:
     """One noisy observation of ``truth`` under ``scenario``, fitted; the row of the table."""
     roles = Roles({"A": "cation", "B": "anion"}, 4)
@@ -143,7 +143,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def scenario_table(settings: FelixSettings, *, n_crystals: int, counts: float = 1e4, seed: int = 2024,
+def scenario_table(settings: LacbedSettings, *, n_crystals: int, counts: float = 1e4, seed: int = 2024,
                    scenarios: tuple[Scenario, ...] = SCENARIOS,
                    progress: Callable[[str], None] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every scenario on ``n_crystals`` held-back crystals; returns (rows, summary per scenario)."""
@@ -172,7 +172,7 @@ def format_summary(summary: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def calibration(scenario: Scenario, settings: FelixSettings, *, fits: int, counts: float = 1e4,
+def calibration(scenario: Scenario, settings: LacbedSettings, *, fits: int, counts: float = 1e4,
                 seed: int = 2024) -> dict[str, Any]:
     """``fits`` Poisson draws of one held-back crystal's disc under ``scenario``, each fitted (module
     docstring); the z-scores of δ with their spread and coverage, over all fits and unflagged ones."""

@@ -74,7 +74,7 @@ def _start_model(results: Path, config: dict[str, Any], row: pd.Series, free: st
     truth = read_cif(layout(results).cif(row["family"], row["sample_id"]))
     own = family_config(config, row["family"])
     sim = simulation_settings(own)
-    settings = sim.felix
+    settings = sim.lacbed
     pool, strong = row.get("sim_pool_size"), row.get("sim_strong_beams_used")
     settings = replace(settings, min_reflection_pool=int(pool) if pd.notna(pool) else settings.min_reflection_pool,
                        min_strong_beams=int(strong) if pd.notna(strong) else settings.min_strong_beams)

@@ -12,12 +12,12 @@ import numpy as np
 import torch
 
 from ..crystal.model import Crystal
-from ..simulate.settings import FelixSettings
+from ..simulate.settings import LacbedSettings
 from .model import DiscModel
 from .optics import OpticsGeometry, gaussian_blur
 
 
-def simulate_observation(crystal: Crystal, settings: FelixSettings, geometry: OpticsGeometry = OpticsGeometry(), *,
+def simulate_observation(crystal: Crystal, settings: LacbedSettings, geometry: OpticsGeometry = OpticsGeometry(), *,
                          thickness_index: int = 0, mean_absorption: bool = False, device: str = "cpu") -> np.ndarray:
     """The side × side disc a detector records under ``geometry``: simulated on a detector enlarged
     by 4σ of the blur (same Δk), blurred by scipy's Gaussian filter, cropped. Intensity per unit

@@ -1,7 +1,7 @@
 """LACBED simulation: one contract (docs/architecture.md §4), two backends — ``builtin`` (bloch.py, PyTorch)
 and ``felix`` (felix/backend.py, the external Felix program)."""
 
-__all__ = ["FelixSettings", "LacbedResult"]
+__all__ = ["LacbedSettings", "LacbedResult"]
 
 
 def __getattr__(name: str):  # lazy: `lacbed-bridge --help` must not import torch
@@ -9,8 +9,8 @@ def __getattr__(name: str):  # lazy: `lacbed-bridge --help` must not import torc
         from .result import LacbedResult
 
         return LacbedResult
-    if name == "FelixSettings":
-        from .settings import FelixSettings
+    if name == "LacbedSettings":
+        from .settings import LacbedSettings
 
-        return FelixSettings
+        return LacbedSettings
     raise AttributeError(name)

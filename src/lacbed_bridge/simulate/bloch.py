@@ -43,7 +43,7 @@ from .pool import PoolMode, reflection_pool
 from .potential import StructureFactors, pool_matrix
 from .result import LacbedResult, PoolData
 from .symmetry import disc_symmetry, pixel_orbits
-from .settings import FELIX_NAMES, BeamGeometry, BeamSelection, FelixSettings, PotentialSettings
+from .settings import FELIX_NAMES, BeamGeometry, BeamSelection, LacbedSettings, PotentialSettings
 
 Hkl = tuple[int, int, int]
 Solver = Literal["auto", "expm", "chebyshev", "eigen"]
@@ -76,7 +76,7 @@ STRONG_PERTURBATION = 0.0025 / 0.005  # RMinPertStrong, fixed (its update is com
 REANCHOR_STEPS = 16  # thickness steps between fresh exponentials in a series
 
 
-def check_supported(settings: FelixSettings, *, path: str | None = None) -> None:
+def check_supported(settings: LacbedSettings, *, path: str | None = None) -> None:
     """Refuse settings the builtin backend does not implement (no silent differences)."""
     unsupported = {
         "scatter_factor_method_flag": (0, "only 0 (Kirkland) is implemented"),
@@ -413,7 +413,7 @@ def extract_discs(solved: Propagation, position: np.ndarray, present: Sequence[H
 
 def simulate_builtin(
     crystal: Crystal,
-    settings: FelixSettings,
+    settings: LacbedSettings,
     *,
     hkl: Sequence[Hkl] = ((0, 0, 0),),
     device: str | None = None,

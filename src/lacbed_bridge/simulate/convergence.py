@@ -32,7 +32,7 @@ from .device import default_complex_dtype, resolve_device
 from .electron import wavenumber_from_voltage
 from .geometry import microscope_frame, pixel_wavevectors
 from .result import LacbedResult
-from .settings import MAX_REFLECTION_POOL, FelixSettings
+from .settings import MAX_REFLECTION_POOL, LacbedSettings
 from .symmetry import disc_symmetry, pixel_orbits
 
 
@@ -66,7 +66,7 @@ class Convergence:
         return out
 
 
-def grown(settings: FelixSettings, growth: float) -> FelixSettings:
+def grown(settings: LacbedSettings, growth: float) -> LacbedSettings:
     """The settings with pool and strong-beam count multiplied by ``growth`` (rounded up)."""
     return replace(
         settings,
@@ -87,7 +87,7 @@ def check_pixels(side: int, pixel_operations: np.ndarray, fraction: float) -> tu
 def change_rms(
     crystal: Crystal,
     result: LacbedResult,
-    bigger: FelixSettings,
+    bigger: LacbedSettings,
     convergence: Convergence,
     *,
     device: str | None,
@@ -117,7 +117,7 @@ def change_rms(
 
 def simulate_converged(
     crystal: Crystal,
-    settings: FelixSettings,
+    settings: LacbedSettings,
     convergence: Convergence,
     *,
     device: str | None = None,

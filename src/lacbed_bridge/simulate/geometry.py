@@ -70,7 +70,7 @@ class MicroscopeFrame:
 
 def microscope_frame(crystal: Crystal, geometry: BeamGeometry, *, path: str | None = None) -> MicroscopeFrame:
     """Build the frame of ``crystal`` for the beam, x and normal directions of ``geometry``
-    (:attr:`FelixSettings.geometry <.geometry.FelixSettings.geometry>`); raise
+    (:attr:`LacbedSettings.geometry <.geometry.LacbedSettings.geometry>`); raise
     :class:`InputError` if they are not usable."""
     direct = direct_basis(crystal.cell)
     recip = reciprocal_basis(direct)

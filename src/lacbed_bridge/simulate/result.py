@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .potential import StructureFactors
-from .settings import FelixSettings
+from .settings import LacbedSettings
 
 Hkl = tuple[int, int, int]
 
@@ -43,7 +43,7 @@ class LacbedResult:
 
     discs: dict[Hkl, np.ndarray]
     thicknesses: list[float]
-    settings: FelixSettings
+    settings: LacbedSettings
     backend: str
     seconds: float
     info: dict[str, Any] = field(default_factory=dict)

@@ -12,7 +12,7 @@ from ..config import schema_defaults
 from ..crystal.cif import read_cif
 from ..crystal.model import Crystal
 from ..errors import ConfigError, InputError
-from .settings import FelixSettings
+from .settings import LacbedSettings
 
 if TYPE_CHECKING:  # torch and the solver are imported where a simulation runs: the workflow's
     # config check (check_config, run by every snakemake call) must not pay for them
@@ -68,14 +68,15 @@ _RUN_ONLY_FELIX_KEYS = ("timeout_s", "retries", "keep_run_dir")
 class SimulationSettings:
     """The LACBED stage's settings, built once from the config (:func:`simulation_settings`).
 
-    felix: the felix.inp settings (geometry, beams, thicknesses, absorption; Felix's own names);
+    lacbed: the experiment and its beams (geometry, voltage, thicknesses, absorption, pool; the
+    felix.inp keys, Felix's own names);
     builtin: how the builtin backend chooses its beams; backend: ``builtin`` or ``felix``;
     device and pixel_chunk: where and in how many pixels at a time the builtin backend runs;
     thickness_index: which thickness of the series is the sample's image; runner: the Felix
     backend's ``simulation.felix`` settings (schema defaults filled in).
     """
 
-    felix: FelixSettings
+    lacbed: LacbedSettings
     builtin: BuiltinOptions
     backend: str
     device: str
@@ -86,7 +87,7 @@ class SimulationSettings:
     @property
     def thickness(self) -> float:
         """The sample image's thickness [Å]."""
-        return self.felix.thicknesses[self.thickness_index]
+        return self.lacbed.thicknesses[self.thickness_index]
 
     def reuse_hash(self) -> str:
         """sha256 of every setting the disc depends on: an image is reused (and the workflow's
@@ -98,7 +99,7 @@ class SimulationSettings:
         from ..config import config_hash
 
         runner = {k: v for k, v in self.runner.items() if k not in _RUN_ONLY_FELIX_KEYS}
-        return config_hash({"felix": self.felix.to_config(), "builtin": asdict(self.builtin), "backend": self.backend,
+        return config_hash({"felix": self.lacbed.to_config(), "builtin": asdict(self.builtin), "backend": self.backend,
                             "device": self.device, "thickness_index": self.thickness_index,
                             "runner": runner if self.backend == "felix" else None})
 
@@ -113,12 +114,12 @@ def simulation_settings(config: dict[str, Any], *, path: str | os.PathLike[str] 
     values = section_settings(config, "simulation")
     if "backend" not in values:
         raise ConfigError("missing key: 'backend' (builtin or felix)", path=path, field="simulation.backend")
-    felix = FelixSettings.from_config(section)
+    lacbed = LacbedSettings.from_config(section)
     index = int(values["thickness_index"])
-    if index >= len(felix.thicknesses):
-        raise ConfigError(f"value {index} is outside the thickness series of {len(felix.thicknesses)} thickness(es) "
-                          f"{felix.thicknesses} Å", path=path, field="simulation.thickness_index")
-    return SimulationSettings(felix=felix, builtin=BuiltinOptions.from_config(section), backend=str(values["backend"]),
+    if index >= len(lacbed.thicknesses):
+        raise ConfigError(f"value {index} is outside the thickness series of {len(lacbed.thicknesses)} thickness(es) "
+                          f"{lacbed.thicknesses} Å", path=path, field="simulation.thickness_index")
+    return SimulationSettings(lacbed=lacbed, builtin=BuiltinOptions.from_config(section), backend=str(values["backend"]),
                               device=str(values["device"]), pixel_chunk=int(values["pixel_chunk"]), thickness_index=index,
                               runner=section_settings(config, "simulation.felix"))
 
@@ -147,7 +148,7 @@ def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None 
         return ConfigError(f"{message}{felix}", path=path, field=f"simulation.{key}")
 
     try:
-        settings = simulation_settings(config, path=path).felix
+        settings = simulation_settings(config, path=path).lacbed
     except InputError as exc:
         raise named(exc) from None
     every: list[list[Prototype]] = []
@@ -184,14 +185,14 @@ def check_config(config: dict[str, Any], *, path: str | os.PathLike[str] | None 
     return every
 
 
-def settings_from_config(config: dict[str, Any]) -> FelixSettings:
-    """FelixSettings from a validated config's ``simulation`` section."""
-    return FelixSettings.from_config(config["simulation"])
+def settings_from_config(config: dict[str, Any]) -> LacbedSettings:
+    """LacbedSettings from a validated config's ``simulation`` section."""
+    return LacbedSettings.from_config(config["simulation"])
 
 
 def simulate(
     crystal: Crystal,
-    settings: FelixSettings,
+    settings: LacbedSettings,
     *,
     backend: str = "builtin",
     device: str | None = None,
@@ -275,7 +276,7 @@ def simulate_sample(
         work_dir.mkdir(parents=True, exist_ok=True)
     result = simulate(
         crystal,
-        settings.felix,
+        settings.lacbed,
         backend=chosen,
         device=device or settings.device,
         pixel_chunk=settings.pixel_chunk,

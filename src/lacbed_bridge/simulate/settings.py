@@ -1,6 +1,10 @@
-"""Simulation settings with Felix's own names and meanings (docs/architecture.md §4), and the felix.inp format.
+"""The LACBED experiment's settings with Felix's own names and meanings (docs/architecture.md §4), and the felix.inp format.
 
-:class:`FelixSettings` holds every key of Felix's ``felix.inp`` (layout of Felix master 9034b2a).
+:class:`LacbedSettings` is the microscope and specimen a disc is computed for (beam, image x axis
+and surface normal, voltage, convergence, thicknesses, absorption) and the beams it is computed
+with; both backends and the EDD projection (which shares the disc's frame and image size) read it.
+It holds every key of Felix's ``felix.inp`` (layout of Felix master 9034b2a), so a felix.inp reads
+into it and is written from it.
 ``config.yaml`` uses the same names in snake_case without the type prefix (``IPixelCount`` →
 ``pixel_count``); :data:`CONFIG_KEYS` is the mapping; ``_LAYOUT`` is the order of the keys in
 ``felix.inp``, which :mod:`.felix.inp` writes and reads.
@@ -69,8 +73,10 @@ class PotentialSettings:
 
 
 @dataclass(frozen=True)
-class FelixSettings:
-    """All felix.inp settings (simulation mode). Defaults are those of the reference cases."""
+class LacbedSettings:
+    """The LACBED experiment and its beams: every felix.inp key (simulation mode). Defaults are
+    Felix's reference case (GaAs [-110], 200 kV, Bird–King), used for a felix.inp that leaves a key
+    out; a config's absent keys take the schema's defaults (:meth:`from_config`)."""
 
     write_flag: int = 1
     scatter_factor_method_flag: int = 0
@@ -136,7 +142,7 @@ class FelixSettings:
         n = int(nint((self.final_thickness - self.initial_thickness) / self.delta_thickness)) + 1
         return [float(self.initial_thickness + i * self.delta_thickness) for i in range(n)]
 
-    def validate(self, *, path: str | os.PathLike[str] | None = None) -> FelixSettings:
+    def validate(self, *, path: str | os.PathLike[str] | None = None) -> LacbedSettings:
         """Check physical sense of the values; raise :class:`InputError` naming the key."""
         def bad(key: str, msg: str) -> InputError:
             return InputError(msg, path=path, field=FELIX_NAMES.get(key, key))
@@ -194,7 +200,7 @@ class FelixSettings:
         return out
 
     @classmethod
-    def from_config(cls, section: dict[str, Any]) -> FelixSettings:
+    def from_config(cls, section: dict[str, Any]) -> LacbedSettings:
         """Build from a config.yaml ``simulation`` mapping; keys not in felix.inp are ignored."""
         names = {f.name for f in fields(cls)}
         kwargs: dict[str, Any] = {}
@@ -279,3 +285,14 @@ def pixel_count_range() -> tuple[int, int]:
 def nint(x: float) -> int:
     """Fortran NINT: round half away from zero (Felix's rounding of thicknesses and index bounds)."""
     return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+
+
+def __getattr__(name: str) -> Any:
+    """``FelixSettings``: the old name of :class:`LacbedSettings` (it configures the builtin
+    simulator and the EDD projection too), kept for scripts written against it."""
+    if name == "FelixSettings":
+        import warnings
+
+        warnings.warn("FelixSettings is now LacbedSettings", DeprecationWarning, stacklevel=2)
+        return LacbedSettings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -39,7 +39,7 @@ from .cif import felix_cif_text, felix_formula_text
 from .files import disc_file_name, felix_formula, output_folder_name, read_disc_bin
 from .runner import LOG_NAME, FelixRun, felix_config, run_felix
 from ..result import LacbedResult
-from ..settings import FelixSettings
+from ..settings import LacbedSettings
 from .inp import format_felix_hkl, format_felix_inp, parse_felix_inp, read_felix_hkl
 
 Hkl = tuple[int, int, int]
@@ -58,10 +58,10 @@ __all__ = [
 
 
 # ----- inputs ---------------------------------------------------------------------------
-def check_felix_settings(settings: FelixSettings, *, path: str | os.PathLike[str] | None = None) -> FelixSettings:
+def check_felix_settings(settings: LacbedSettings, *, path: str | os.PathLike[str] | None = None) -> LacbedSettings:
     """Check settings for a Felix simulation run whose output this module can read.
 
-    Beyond :meth:`FelixSettings.validate`: simulation mode (``IRefineModeFLAG = S``; refinement
+    Beyond :meth:`LacbedSettings.validate`: simulation mode (``IRefineModeFLAG = S``; refinement
     writes other folder names), 8-byte output (``IByteSize = 8``), and thicknesses that give
     distinct output folders (Felix names them by the thickness rounded to whole Å).
     """
@@ -96,7 +96,7 @@ def _hkl_list(hkl: Iterable[Sequence[int]]) -> list[Hkl]:
 
 def write_run_folder(
     crystal: Crystal,
-    settings: FelixSettings,
+    settings: LacbedSettings,
     run_dir: str | os.PathLike[str],
     hkl: Iterable[Sequence[int]] = (ORIGIN,),
 ) -> Path:
@@ -139,11 +139,11 @@ def formula_from_felix_cif(path: str | os.PathLike[str]) -> str:
 
 
 # ----- outputs --------------------------------------------------------------------------
-def _output_folders(run_dir: Path, formula: str, settings: FelixSettings) -> list[Path]:
+def _output_folders(run_dir: Path, formula: str, settings: LacbedSettings) -> list[Path]:
     return [run_dir / output_folder_name(formula, t, settings.side) for t in settings.thicknesses]
 
 
-def remove_felix_outputs(run_dir: str | os.PathLike[str], formula: str, settings: FelixSettings) -> None:
+def remove_felix_outputs(run_dir: str | os.PathLike[str], formula: str, settings: LacbedSettings) -> None:
     """Delete the output folders Felix writes for these settings (stale or partial results)."""
     for folder in _output_folders(Path(run_dir), formula, settings):
         if folder.is_dir():
@@ -153,7 +153,7 @@ def remove_felix_outputs(run_dir: str | os.PathLike[str], formula: str, settings
 def read_felix_output(
     run_dir: str | os.PathLike[str],
     formula: str,
-    settings: FelixSettings,
+    settings: LacbedSettings,
     hkl: Sequence[int] = ORIGIN,
     *,
     name: str | None = None,
@@ -195,7 +195,7 @@ def read_felix_output(
 
 
 def _read_discs(
-    run_dir: Path, formula: str, settings: FelixSettings, reflections: list[Hkl], name: str
+    run_dir: Path, formula: str, settings: LacbedSettings, reflections: list[Hkl], name: str
 ) -> tuple[dict[Hkl, np.ndarray], list[Hkl]]:
     """Read every requested reflection; (000) must be there when requested, others may be absent
     (Felix writes only reflections of its beam pool). Returns (discs, missing reflections)."""
@@ -218,7 +218,7 @@ def _read_discs(
 
 
 def _run_and_read(
-    run_dir: Path, formula: str, settings: FelixSettings, reflections: list[Hkl], felix_cfg: dict[str, Any] | None, name: str
+    run_dir: Path, formula: str, settings: LacbedSettings, reflections: list[Hkl], felix_cfg: dict[str, Any] | None, name: str
 ) -> tuple[FelixRun, dict[Hkl, np.ndarray], list[Hkl]]:
     """Clear stale outputs, run Felix, read the discs; on any failure remove partial outputs."""
     remove_felix_outputs(run_dir, formula, settings)
@@ -232,7 +232,7 @@ def _run_and_read(
 
 
 def _result(
-    settings: FelixSettings, discs: dict[Hkl, np.ndarray], run: FelixRun, seconds: float, missing: list[Hkl], extra: dict[str, Any]
+    settings: LacbedSettings, discs: dict[Hkl, np.ndarray], run: FelixRun, seconds: float, missing: list[Hkl], extra: dict[str, Any]
 ) -> LacbedResult:
     info = run.info()
     info.update(extra)
@@ -244,7 +244,7 @@ def _result(
 # ----- entry points ---------------------------------------------------------------------
 def simulate_felix(
     crystal: Crystal,
-    settings: FelixSettings,
+    settings: LacbedSettings,
     felix_cfg: dict[str, Any] | None,
     *,
     work_dir: str | os.PathLike[str],

@@ -2,7 +2,7 @@
 
 ``felix.inp`` is read by Felix **by line position, value from column 28**: :func:`format_felix_inp`
 writes exactly the reference layout and :func:`parse_felix_inp` reads it back (by key, checking the
-layout). The settings themselves, with their Felix names, are :class:`~..settings.FelixSettings`.
+layout). The settings themselves, with their Felix names, are :class:`~..settings.LacbedSettings`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import InputError
-from ..settings import _LAYOUT, VALUE_COLUMN, FelixSettings, Vector
+from ..settings import _LAYOUT, VALUE_COLUMN, LacbedSettings, Vector
 
 
 def _format_value(value: Any) -> str:
@@ -25,7 +25,7 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
-def format_felix_inp(settings: FelixSettings) -> str:
+def format_felix_inp(settings: LacbedSettings) -> str:
     """felix.inp text in the exact positional layout of Felix master 9034b2a (value at column 28)."""
     lines = []
     for key, fname in _LAYOUT:
@@ -39,7 +39,7 @@ def format_felix_inp(settings: FelixSettings) -> str:
 _VECTOR = re.compile(r"^\[\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*\]$")
 
 
-def parse_felix_inp(path: str | os.PathLike[str]) -> FelixSettings:
+def parse_felix_inp(path: str | os.PathLike[str]) -> LacbedSettings:
     """Read a felix.inp file.
 
     Values are taken from column 28 of each ``KEY = value`` line (as Felix does). The keys must
@@ -80,7 +80,7 @@ def parse_felix_inp(path: str | os.PathLike[str]) -> FelixSettings:
             if want != got:
                 raise InputError(f"key out of place: expected {want} here (Felix reads by line position)", path=p, field=got)
     kwargs: dict[str, Any] = {}
-    defaults = FelixSettings()
+    defaults = LacbedSettings()
     for (key, fname), (_, raw, lineno) in zip(expected, found):
         default = getattr(defaults, fname)
         try:
@@ -100,7 +100,7 @@ def parse_felix_inp(path: str | os.PathLike[str]) -> FelixSettings:
         except ValueError:
             kind = "[h,k,l]" if isinstance(default, tuple) else type(default).__name__
             raise InputError(f"line {lineno}: expected {kind}, got {raw!r}", path=p, field=key) from None
-    return FelixSettings(**kwargs).validate(path=p)
+    return LacbedSettings(**kwargs).validate(path=p)
 
 
 def read_felix_hkl(path: str | os.PathLike[str]) -> list[Vector]:

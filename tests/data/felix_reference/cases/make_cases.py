@@ -41,7 +41,7 @@ from lacbed_bridge.crystal.prototypes import load_prototypes
 from lacbed_bridge.simulate.felix.backend import write_run_folder
 from lacbed_bridge.simulate.felix.cif import felix_formula_text
 from lacbed_bridge.simulate.felix.files import felix_formula, output_folder_name
-from lacbed_bridge.simulate.settings import FelixSettings
+from lacbed_bridge.simulate.settings import LacbedSettings
 
 U_ISO = 0.005  # Å² on every site (B = 8π²U = 0.3948 Å² in felix.cif)
 FELIX_ENV = {"OPENBLAS_NUM_THREADS": "1", "GFORTRAN_UNBUFFERED_PRECONNECTED": "y"}
@@ -55,7 +55,7 @@ DIRECTIONS = {
     "102": ((1, 0, 2), (2, 0, -1), (1, 0, 2)),
 }
 
-BASE = FelixSettings(
+BASE = LacbedSettings(
     scatter_factor_method_flag=0,  # Kirkland
     holz_flag=0,
     absorb_flag=1,
@@ -83,7 +83,7 @@ def reference_crystal(prototype, elements=None, a=None):
     return prototype.crystal(elements, a=a, u_iso={s.label: U_ISO for s in prototype.sites})
 
 
-def oriented(settings: FelixSettings, direction: str) -> FelixSettings:
+def oriented(settings: LacbedSettings, direction: str) -> LacbedSettings:
     beam, xdir, normal = DIRECTIONS[direction]
     return replace(settings, incident_beam_direction=beam, x_direction=xdir, normal_direction=normal)
 
