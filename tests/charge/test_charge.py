@@ -1,4 +1,5 @@
-"""Hansen–Coppens kappa form factors (crystal/charge.py): neutral limit, normalisation, physics."""
+"""Hansen–Coppens kappa form factors (crystal/form_factors/kappa.py, the valence counts of crystal/charge.py):
+neutral limit, normalisation, physics."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import numpy as np
 import pytest
 
 from lacbed_bridge.crystal import charge
+from lacbed_bridge.crystal.form_factors import kappa as hc
+from lacbed_bridge.crystal.form_factors.mott_bethe import MOTT_BETHE_CONSTANT
+from lacbed_bridge.crystal.form_factors.slater import slater_form_factor
 from lacbed_bridge.errors import InputError
 
 S = np.linspace(0.0, 2.0, 201)
@@ -33,7 +37,7 @@ def test_neutral_valence_covers_the_supported_range() -> None:
         name = gemmi.Element(z).name
         pv = charge.neutral_valence(name)
         assert 1 <= pv <= 11, name
-        assert charge.valence_form_factor(name, 0.0) == pytest.approx(1.0)
+        assert hc.valence_form_factor(name, 0.0) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("bad", ["Xx", "", "U", "Ga3+"])
@@ -44,15 +48,15 @@ def test_unknown_element_is_an_input_error(bad: str) -> None:
 
 @pytest.mark.parametrize("element", ELEMENTS)
 def test_neutral_atom_is_it92_exactly(element: str) -> None:
-    np.testing.assert_allclose(charge.xray_form_factor(element, S), it92_reference(element, S), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(hc.xray_form_factor(element, S), it92_reference(element, S), rtol=0, atol=1e-5)
     # also through the core + valence split (κ = 1, P_v = P_v,0 given explicitly as a float + 0)
-    split = charge.core_form_factor(element, S) + charge.neutral_valence(element) * charge.valence_form_factor(element, S)
+    split = hc.core_form_factor(element, S) + charge.neutral_valence(element) * hc.valence_form_factor(element, S)
     np.testing.assert_allclose(split, it92_reference(element, S), rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("element", ELEMENTS)
 def test_valence_form_factor_is_normalised_and_falls_off(element: str) -> None:
-    fv = charge.valence_form_factor(element, S)
+    fv = hc.valence_form_factor(element, S)
     assert fv[0] == pytest.approx(1.0, abs=1e-12)
     # strictly decreasing up to its first zero (a shell density's transform then oscillates weakly)
     first_zero = np.argmax(fv <= 0) if np.any(fv <= 0) else len(fv)
@@ -70,24 +74,24 @@ def test_slater_transform_matches_numerical_integral() -> None:
     for s in (0.05, 0.2, 0.5, 1.0):
         q = 4 * np.pi * s
         numeric = np.trapezoid(rho * np.sin(q * r) / (q * r) * 4 * np.pi * r * r, r)
-        assert charge.slater_form_factor(n, zeta, s) == pytest.approx(numeric, abs=1e-7)
+        assert slater_form_factor(n, zeta, s) == pytest.approx(numeric, abs=1e-7)
 
 
 def test_kappa_above_one_contracts_the_valence_shell() -> None:
     s = np.array([0.1, 0.2, 0.3])
     for element in ("O", "Ga", "As"):
-        neutral = charge.xray_form_factor(element, s)
-        contracted = charge.xray_form_factor(element, s, kappa=1.2)
-        expanded = charge.xray_form_factor(element, s, kappa=0.8)
-        assert np.all(charge.valence_form_factor(element, s / 1.2) > charge.valence_form_factor(element, s))
+        neutral = hc.xray_form_factor(element, s)
+        contracted = hc.xray_form_factor(element, s, kappa=1.2)
+        expanded = hc.xray_form_factor(element, s, kappa=0.8)
+        assert np.all(hc.valence_form_factor(element, s / 1.2) > hc.valence_form_factor(element, s))
         assert contracted[0] > neutral[0] > expanded[0]
 
 
 @pytest.mark.parametrize("element, delta", [("Ga", -0.5), ("As", 0.5), ("O", 1.7), ("Sr", -2.0)])
 def test_pv_change_moves_forward_scattering_by_delta(element: str, delta: float) -> None:
     p0 = charge.neutral_valence(element)
-    f0 = charge.xray_form_factor(element, 0.0)
-    f1 = charge.xray_form_factor(element, 0.0, pv=p0 + delta, kappa=0.9)
+    f0 = hc.xray_form_factor(element, 0.0)
+    f1 = hc.xray_form_factor(element, 0.0, pv=p0 + delta, kappa=0.9)
     assert f1 - f0 == pytest.approx(delta, abs=1e-12)
 
 
@@ -96,29 +100,29 @@ def test_mott_bethe_matches_gemmi_c4322_electron_table(element: str) -> None:
     coef = gemmi.Element(element).c4322
     s = 0.5
     table = sum(a * np.exp(-b * s * s) for a, b in zip(coef.a, coef.b))
-    assert charge.electron_form_factor(element, s) == pytest.approx(table, rel=0.03)
+    assert hc.electron_form_factor(element, s) == pytest.approx(table, rel=0.03)
 
 
 def test_electron_correction_is_charged_minus_neutral() -> None:
     s = np.array([0.05, 0.177, 0.5, 1.2])
     for element, pv, kappa in (("Ga", 2.5, 1.0), ("As", 5.5, 0.95), ("O", 7.0, 1.1)):
-        diff = charge.electron_form_factor(element, s, pv, kappa) - charge.electron_form_factor(element, s)
-        corr = charge.electron_form_factor_correction(element, s, pv, kappa)
+        diff = hc.electron_form_factor(element, s, pv, kappa) - hc.electron_form_factor(element, s)
+        corr = hc.electron_form_factor_correction(element, s, pv, kappa)
         np.testing.assert_allclose(corr, diff, rtol=1e-9, atol=1e-12)
     # a net charge q: Δf_e → 0.023934 q / s² (Coulomb tail) at small s
     q = 0.5
     small = 1e-3
-    tail = charge.electron_form_factor_correction("Ga", small, 2.5, 1.0)
-    assert tail == pytest.approx(charge.MOTT_BETHE_CONSTANT * q / small**2, rel=1e-3)
+    tail = hc.electron_form_factor_correction("Ga", small, 2.5, 1.0)
+    assert tail == pytest.approx(MOTT_BETHE_CONSTANT * q / small**2, rel=1e-3)
 
 
 def test_mott_bethe_refuses_s_zero() -> None:
     with pytest.raises(InputError, match="s = sinθ/λ > 0"):
-        charge.electron_form_factor("Ga", np.array([0.0, 0.1]))
+        hc.electron_form_factor("Ga", np.array([0.0, 0.1]))
     with pytest.raises(InputError, match="κ"):
-        charge.xray_form_factor("Ga", 0.1, kappa=0.0)
+        hc.xray_form_factor("Ga", 0.1, kappa=0.0)
     with pytest.raises(InputError, match="P_v"):
-        charge.xray_form_factor("Ga", 0.1, pv=-1.0)
+        hc.xray_form_factor("Ga", 0.1, pv=-1.0)
 
 
 def _gaas_factor(hkl: tuple[int, int, int], form_factor, delta: float, a: float = 5.6533) -> float:
@@ -135,11 +139,11 @@ def test_charge_transfer_in_gaas_changes_200_in_the_expected_direction() -> None
     so |f_Ga − f_As| grows. Electron (Mott–Bethe, f_e ∝ Z − f_x): Ga's screening drops (f_e up),
     As's rises (f_e down); neutral f_e(As) > f_e(Ga), so the difference and |F200| shrink.
     docs/architecture.md §3 quotes −9.2 % (IT92 ions); the single-zeta valence shell gives a larger drop."""
-    x0, x1 = (_gaas_factor((2, 0, 0), charge.xray_form_factor, d) for d in (0.0, 0.5))
-    e0, e1 = (_gaas_factor((2, 0, 0), charge.electron_form_factor, d) for d in (0.0, 0.5))
+    x0, x1 = (_gaas_factor((2, 0, 0), hc.xray_form_factor, d) for d in (0.0, 0.5))
+    e0, e1 = (_gaas_factor((2, 0, 0), hc.electron_form_factor, d) for d in (0.0, 0.5))
     assert x1 / x0 - 1 > 0.05
     assert -0.40 < e1 / e0 - 1 < -0.05
     # high-angle reflections barely feel the valence shell
     for hkl in ((2, 2, 0), (4, 0, 0)):
-        r = _gaas_factor(hkl, charge.electron_form_factor, 0.5) / _gaas_factor(hkl, charge.electron_form_factor, 0.0)
+        r = _gaas_factor(hkl, hc.electron_form_factor, 0.5) / _gaas_factor(hkl, hc.electron_form_factor, 0.0)
         assert abs(r - 1) < 0.005

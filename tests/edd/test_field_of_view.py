@@ -59,7 +59,7 @@ def test_non_periodic_views_are_stated_and_each_projected_cell_keeps_its_electro
 
     # one projected cell: two in-plane lattice vectors whose parallelogram has area A
     uvw = np.array(beam)
-    x_hat, y_hat, z_hat = _frame(crystal, uvw, np.array(x))
+    x_hat, y_hat, z_hat = _frame(crystal, uvw, np.array(x)).rotation  # rows: x̂, ŷ, ẑ in the crystal's Cartesian frame
     orth = np.array(crystal.gemmi_cell().orth.mat, dtype=float)
     t = orth @ lattice_repeat(crystal, uvw)
     candidates = []

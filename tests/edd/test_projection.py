@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import j0
 
-from lacbed_bridge.crystal.charge import xray_form_factor
+from lacbed_bridge.crystal.form_factors.kappa import xray_form_factor
 from lacbed_bridge.crystal.model import Crystal, Site
 from lacbed_bridge.edd.projection import lattice_repeat, project_density, projection_info_and_image
 from lacbed_bridge.errors import InputError

@@ -53,7 +53,7 @@ def wheel_env(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_wheel_holds_the_package_data(wheel_env: tuple[Path, Path]) -> None:
     names = set(zipfile.ZipFile(wheel_env[0]).namelist())
     for member in ("lacbed_bridge/schemas/config.schema.yaml", "lacbed_bridge/crystal/data/prototypes.yaml",
-                   "lacbed_bridge/crystal/data/clementi_exponents.csv", "lacbed_bridge/simulate/data/kirkland.txt"):
+                   "lacbed_bridge/crystal/data/clementi_exponents.csv", "lacbed_bridge/crystal/data/kirkland.txt"):
         assert member in names, member
 
 

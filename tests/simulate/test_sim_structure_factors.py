@@ -9,6 +9,8 @@ import pytest
 from scipy import integrate
 from support.sim_refdata import CASES_64, felix_structure_factors, load_case
 
+from lacbed_bridge.crystal.form_factors.kirkland import kirkland_form_factor
+from lacbed_bridge.crystal.orientation import microscope_frame
 from lacbed_bridge.simulate.absorption import bird_king_form_factor
 from lacbed_bridge.simulate.electron import (
     absorption_prefactor,
@@ -16,8 +18,6 @@ from lacbed_bridge.simulate.electron import (
     wavelength_from_voltage,
     wavenumber_from_voltage,
 )
-from lacbed_bridge.simulate.geometry import microscope_frame
-from lacbed_bridge.simulate.kirkland import kirkland_form_factor
 from lacbed_bridge.simulate.pool import centring_allowed, reflection_pool
 from lacbed_bridge.simulate.potential import pool_matrix
 
@@ -158,7 +158,7 @@ def test_phase_sums_are_blocked_so_memory_does_not_scale_with_atoms_times_reflec
     differences must not allocate n_reflections × n_positions terms at once."""
     import tracemalloc
 
-    from lacbed_bridge.simulate.potential import phase_sum
+    from lacbed_bridge.crystal.structure_factor import phase_sum
 
     rng = np.random.default_rng(0)
     positions = rng.random((192, 3))  # a general position of Fm-3m

@@ -1,4 +1,5 @@
-"""Crystals: CIF reading/writing (gemmi), prototypes, variant families and the charge model."""
+"""Crystals: CIF reading/writing (gemmi), prototypes, variant families, the charge model, and the physics every
+image shares: the microscope frame (orientation.py), the form factors (form_factors/) and the structure-factor sum."""
 
 __all__ = ["Crystal", "Site"]
 

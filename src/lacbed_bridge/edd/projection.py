@@ -6,14 +6,16 @@ keeps only the reflections of the zero-order Laue zone (g·t = 0):
 
     ρ_p(r⊥) = ∫₀^|t| ρ(r⊥ + z ẑ) dz = (1/A) Σ_{g·t=0} F(g) exp(−2πi g·r⊥),   A = V/|t|  [e/Å²],
 
-with the X-ray structure factor of the Hansen–Coppens model (``crystal.charge``),
+with the X-ray structure factor of the Hansen–Coppens model (``crystal.form_factors.kappa``;
+summed by ``crystal.structure_factor``, the sum the simulator's U_g uses, here with the sign +),
 
     F(g) = Σ_atoms occ · f_x(s; P_v, κ) · exp(−B s²) · exp(+2πi h·x),   s = |g|/2, B = 8π²U_iso.
 
 The sum is evaluated directly at the pixel centres, separably in x and y (two matrix products),
 so any field of view works and no FFT periodicity is imposed. Conventions (same as the LACBED
 image, docs/architecture.md §4): column c ↔ X along x̂ ∥ h·a* + k·b* + l·c* (``x_direction``), row r ↔ Y along
-ŷ = ẑ × x̂, ẑ ∥ u·a + v·b + w·c (``beam_direction``); pixel centres at X_c = (c + ½ − side/2)·Δ,
+ŷ = ẑ × x̂, ẑ ∥ u·a + v·b + w·c (``beam_direction``) — the simulator's own microscope frame,
+:func:`lacbed_bridge.crystal.orientation.microscope_frame`, not a second construction; pixel centres at X_c = (c + ½ − side/2)·Δ,
 Y_r = (r + ½ − side/2)·Δ, Δ = field_of_view/side. **Origin:** the crystal's origin (0, 0, 0)
 projects onto the image centre (the corner shared by the four central pixels).
 
@@ -38,8 +40,10 @@ from typing import Literal
 
 import numpy as np
 
-from ..crystal.charge import xray_form_factor
+from ..crystal.form_factors.kappa import xray_form_factor
 from ..crystal.model import Crystal
+from ..crystal.orientation import BeamGeometry, MicroscopeFrame, microscope_frame
+from ..crystal.structure_factor import PHASE_BLOCK, atoms_by_site, structure_factor_sum
 from ..errors import InputError
 
 PixelValue = Literal["area", "point"]
@@ -90,8 +94,7 @@ class ProjectionInfo:
 # ----- lattice geometry ---------------------------------------------------------------------------
 
 
-#: terms exp(2πi h·x) summed at once (memory ≈ 16 B each) and in all (time: ≈ 50 M terms/s)
-PHASE_BLOCK = 2**22
+#: terms exp(2πi h·x) summed in all (time: ≈ 50 M terms/s); at once: PHASE_BLOCK (crystal.structure_factor)
 MAX_TERMS = 5e9
 #: candidate (h, k, l) of the zero-order Laue zone enumerated at once (16 B each, several arrays)
 MAX_CANDIDATES = 5e7
@@ -170,33 +173,27 @@ def zolz_indices(crystal: Crystal, uvw: np.ndarray, g_max: float) -> np.ndarray:
 
 def structure_factors(crystal: Crystal, hkl: np.ndarray) -> np.ndarray:
     """X-ray structure factors F(hkl) [e per cell] with the Hansen–Coppens form factors,
-    occupancies and isotropic Debye–Waller factors exp(−B s²); F = Σ f exp(+2πi h·x)."""
+    occupancies and isotropic Debye–Waller factors exp(−B s²); F = Σ f exp(+2πi h·x)
+    (:func:`lacbed_bridge.crystal.structure_factor.structure_factor_sum`, sign +)."""
     cell = crystal.gemmi_cell()
     frac = np.array(cell.frac.mat, dtype=float)
     g = hkl @ frac
     s = 0.5 * np.sqrt(np.einsum("ij,ij->i", g, g))
-    atoms = crystal.unit_cell_atoms()
-    by_site: dict[int, list[np.ndarray]] = {}
-    for index, pos in atoms:
-        by_site.setdefault(index, []).append(pos)
-    terms = len(hkl) * len(atoms)
+    positions = atoms_by_site(crystal)
+    n_atoms = sum(len(p) for p in positions)
+    terms = len(hkl) * n_atoms
     if terms > MAX_TERMS:
-        raise InputError(f"the projected density of this crystal sums {len(hkl)} reflections × {len(atoms)} atoms = {terms:.3g} "
+        raise InputError(f"the projected density of this crystal sums {len(hkl)} reflections × {n_atoms} atoms = {terms:.3g} "
                          f"terms, past the limit of {MAX_TERMS:.0e} (about a minute): lower edd.s_max, raise edd.tolerance, or "
                          "use a smaller cell", field="edd.s_max")
-    total = np.zeros(len(hkl), dtype=np.complex128)
-    for index, positions in by_site.items():
-        site = crystal.sites[index]
-        f = xray_form_factor(site.element, s, pv=site.pv, kappa=site.kappa)
-        f = site.occupancy * f * np.exp(-site.b_iso * s * s)
-        xyz = np.array(positions)
-        # Σ_atoms exp(+2πi h·x) in blocks of reflections: at most PHASE_BLOCK terms in memory at once
-        rows = max(1, PHASE_BLOCK // len(xyz))
-        phase = np.empty(len(hkl), dtype=np.complex128)
-        for start in range(0, len(hkl), rows):
-            phase[start : start + rows] = np.exp(2j * np.pi * (hkl[start : start + rows] @ xyz.T)).sum(axis=1)
-        total += f * phase
-    return total
+
+    def amplitudes():
+        # per site o·f_x(s)·exp(−B s²); the phases Σ exp(+2πi h·x) in blocks of at most PHASE_BLOCK terms
+        for site, xyz in zip(crystal.sites, positions):
+            f = xray_form_factor(site.element, s, pv=site.pv, kappa=site.kappa)
+            yield site.occupancy * f * np.exp(-site.b_iso * s * s), xyz
+
+    return structure_factor_sum(hkl, amplitudes(), sign=+1)
 
 
 def auto_s_max(crystal: Crystal, tolerance: float = DEFAULT_TOLERANCE) -> float:
@@ -220,23 +217,19 @@ def auto_s_max(crystal: Crystal, tolerance: float = DEFAULT_TOLERANCE) -> float:
 # ----- projection ---------------------------------------------------------------------------------
 
 
-def _frame(crystal: Crystal, uvw: np.ndarray, hkl_x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Orthonormal lab frame (x̂, ŷ, ẑ) in the gemmi Cartesian frame."""
+def _frame(crystal: Crystal, uvw: np.ndarray, hkl_x: np.ndarray) -> MicroscopeFrame:
+    """The microscope frame of the image: the LACBED disc's own
+    (:func:`~lacbed_bridge.crystal.orientation.microscope_frame`: x̂ ∥ (hkl), ẑ ∥ [uvw], ŷ = ẑ × x̂).
+    A projection along the beam does not depend on the specimen's surface normal, so the beam
+    stands in for it (n̂ = ẑ always passes the frame's normal check)."""
     if int(np.dot(uvw, hkl_x)) != 0:
         raise InputError(
             f"x_direction {hkl_x.tolist()} is not perpendicular to the beam direction {uvw.tolist()} "
             "(need h·u + k·v + l·w = 0)",
             field="simulation.x_direction",
         )
-    cell = crystal.gemmi_cell()
-    orth = np.array(cell.orth.mat, dtype=float)
-    frac = np.array(cell.frac.mat, dtype=float)
-    z = orth @ uvw
-    z = z / np.linalg.norm(z)
-    x = hkl_x @ frac
-    x = x / np.linalg.norm(x)
-    y = np.cross(z, x)
-    return x, y, z
+    beam = tuple(int(v) for v in uvw)
+    return microscope_frame(crystal, BeamGeometry(beam, tuple(int(v) for v in hkl_x), beam))  # type: ignore[arg-type]
 
 
 def projection_info_and_image(
@@ -260,7 +253,7 @@ def projection_info_and_image(
     fov = float(crystal.cell[0]) if field_of_view is None else float(field_of_view)
     if not math.isfinite(fov) or fov <= 0:
         raise InputError(f"field of view must be a positive length [Å], got {field_of_view!r}", field="edd.field_of_view")
-    x_hat, y_hat, _ = _frame(crystal, uvw, hkl_x)
+    frame = _frame(crystal, uvw, hkl_x)
     delta = fov / side
     s_nyquist = 1.0 / (4.0 * delta)
     if s_max == "auto" or s_max is None:
@@ -277,7 +270,7 @@ def projection_info_and_image(
                 f"s_max must be 'auto', 'nyquist' or a positive number [1/Å], got {s_max!r}", field="edd.s_max"
             )
 
-    terms = _zolz_terms(crystal, uvw, x_hat, y_hat, smax)
+    terms = _zolz_terms(crystal, uvw, frame, smax)
     gx, gy, s, f, area, repeat, f000 = terms.gx, terms.gy, terms.s, terms.f, terms.area, terms.repeat, terms.f000
     hkl = terms.hkl
     periodic = bool(np.all(np.abs(gx * fov - np.round(gx * fov)) < 1e-6) and np.all(np.abs(gy * fov - np.round(gy * fov)) < 1e-6))
@@ -328,15 +321,15 @@ class _Terms:
     f000: float
 
 
-def _zolz_terms(crystal: Crystal, uvw: np.ndarray, x_hat: np.ndarray, y_hat: np.ndarray, smax: float) -> _Terms:
+def _zolz_terms(crystal: Crystal, uvw: np.ndarray, frame: MicroscopeFrame, smax: float) -> _Terms:
     t_frac = lattice_repeat(crystal, uvw)
     orth = np.array(crystal.gemmi_cell().orth.mat, dtype=float)
     repeat = float(np.linalg.norm(orth @ t_frac))
     area = crystal.volume / repeat
     hkl = zolz_indices(crystal, uvw, 2.0 * smax)
-    frac = np.array(crystal.gemmi_cell().frac.mat, dtype=float)
-    g = hkl @ frac
-    gx, gy = g @ x_hat, g @ y_hat
+    # g in the microscope frame, as the simulator has it (frame.g_vectors has the 2π; here no 2π)
+    g = frame.g_vectors(hkl) / (2.0 * math.pi)
+    gx, gy = g[:, 0], g[:, 1]
     f = structure_factors(crystal, hkl)
     zero = np.all(hkl == 0, axis=1)
     f000 = float(f[zero].real.sum())
@@ -360,9 +353,9 @@ def projected_density_at(
     on a grid over one projected cell (its mean times A is F(000), the electrons per cell)."""
     uvw = _integer_vector(beam_direction, "simulation.incident_beam_direction")
     hkl_x = _integer_vector(x_direction, "simulation.x_direction")
-    x_hat, y_hat, _ = _frame(crystal, uvw, hkl_x)
+    frame = _frame(crystal, uvw, hkl_x)
     smax = auto_s_max(crystal, tolerance) if s_max in ("auto", None) else float(s_max)  # type: ignore[arg-type]
-    terms = _zolz_terms(crystal, uvw, x_hat, y_hat, smax)
+    terms = _zolz_terms(crystal, uvw, frame, smax)
     points = np.asarray(xy, dtype=float).reshape(-1, 2)
     phase = np.exp(-2j * np.pi * (np.outer(points[:, 0], terms.gx) + np.outer(points[:, 1], terms.gy)))
     return (phase @ (terms.f / terms.area)).real

@@ -7,7 +7,7 @@ charge parameters through the structure factors and on the thickness through the
     Δf_e(s) = −0.023934 [P_v f_val(s/κ) − P_v,0 f_val(s)] / s²          (Mott–Bethe, s = q/2 > 0)
     ψ(t) = exp(i Ã(Ũ) t) e₀₀₀,  I = |M₀₀ ψ₀₀₀|²
 
-(potential.py, charge.py, bloch.py; docs/felix_physics.md §2-6), written here with torch operations so that
+(simulate/potential.py, crystal/form_factors/kappa.py, simulate/bloch.py; docs/felix_physics.md §2-6), written here with torch operations so that
 autograd (reverse and forward mode) differentiates I with respect to
 
 * ``delta``: the charge transfer δ [e per formula unit] from the cation to the anion atoms,
@@ -39,16 +39,19 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from ..crystal.charge import MOTT_BETHE_CONSTANT, neutral_valence, valence_shell
+from ..crystal.charge import neutral_valence
+from ..crystal.form_factors.kappa import valence_shell
+from ..crystal.form_factors.kirkland import kirkland_form_factor
+from ..crystal.form_factors.mott_bethe import MOTT_BETHE_CONSTANT
 from ..crystal.model import Crystal, effective_b_iso
+from ..crystal.orientation import MicroscopeFrame, microscope_frame
+from ..crystal.structure_factor import phase_sum
 from ..errors import InputError, SimulationError
 from ..simulate.bloch import (EIGEN_FROM_THICKNESSES, BlochStructure, bloch_structure, eigen_waves, excitation_errors,
                               normal_correction, strong_beam_mask, structure_matrix)
 from ..simulate.chebyshev import SeriesDivergence
 from ..simulate.electron import lorentz_factor, wavenumber_from_voltage
-from ..simulate.geometry import MicroscopeFrame, microscope_frame
-from ..simulate.kirkland import kirkland_form_factor
-from ..simulate.potential import phase_sum, structure_factors
+from ..simulate.potential import structure_factors
 from ..simulate.settings import LacbedSettings
 from ..simulate.symmetry import disc_symmetry, pixel_orbits
 from . import ROLE_NAMES
@@ -69,7 +72,7 @@ UNITS = {"delta": "e per formula unit", "kappa": "", "u_iso": "Å²", "thickness
 
 
 def slater_form_factor_t(n: int, zeta: float, s: torch.Tensor) -> torch.Tensor:
-    """Torch twin of :func:`lacbed_bridge.crystal.charge.slater_form_factor` (one electron, f(0) = 1)."""
+    """Torch twin of :func:`lacbed_bridge.crystal.form_factors.slater.slater_form_factor` (one electron, f(0) = 1)."""
     t = 2.0 * math.pi * s.abs() / zeta
     small = t < 1e-6
     safe = torch.where(small, torch.ones_like(t), t)

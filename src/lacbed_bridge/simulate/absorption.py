@@ -7,7 +7,7 @@ Bird & King, Acta Cryst. A46 (1990) 202; Felix ug_matrix_mod.f90:700-726, 857-92
     q₁ = |(q_g/2 + 2s'_x, 2s'_y)|,  q₂ = |(q_g/2 − 2s'_x, 2s'_y)|
 
 with f the Kirkland electron form factor of the neutral atom (whatever scattering-factor table is
-chosen), q = 1/d [1/Å], s' [1/Å] the integration variable, B the atom's Debye–Waller factor [Å²]
+chosen; parameters from :mod:`lacbed_bridge.crystal.form_factors.kirkland`), q = 1/d [1/Å], s' [1/Å] the integration variable, B the atom's Debye–Waller factor [Å²]
 and 2h/(m₀v) with the rest mass [Å]. B = 0 gives f' = 0. The integrand is even in s'_x (q₁ ↔ q₂)
 and in s'_y, so we integrate one quadrant and multiply by 4, as Felix does.
 
@@ -24,8 +24,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from ..crystal.form_factors.kirkland import kirkland_parameters
 from .electron import absorption_prefactor
-from .kirkland import kirkland_parameters
 
 
 @lru_cache(maxsize=8)
@@ -62,7 +62,8 @@ def _axis_rule(breaks: list[np.ndarray], n_panel: int, n_tail: int, tail_scale: 
 
 
 def _kirkland_torch(params: torch.Tensor, q2: torch.Tensor) -> torch.Tensor:
-    """Kirkland f_e [Å] at q² (any shape) from its 12 parameters (kirkland.py, eq. C.15)."""
+    """Kirkland f_e [Å] at q² (any shape) from its 12 parameters: the torch twin of
+    :func:`lacbed_bridge.crystal.form_factors.kirkland.kirkland_form_factor` (eq. C.15)."""
     out = torch.zeros_like(q2)
     for i in range(3):
         out += params[2 * i] / (q2 + params[2 * i + 1])

@@ -2,9 +2,11 @@
 
     U_g = (γ/(πV)) Σ_j o_j f_j(q) exp(−B_j q²/4) exp(−2πi (h x_j + k y_j + l z_j))     [Å⁻²]
 
-(Felix ug_matrix_mod.f90:71-107), q = 1/d [1/Å], f_j the Kirkland electron form factor [Å] plus
-the charge model's Mott–Bethe correction for sites with a valence population P_v or κ ≠ 1
-(docs/architecture.md §3; lacbed_bridge.crystal.charge), o_j the occupancy, B_j the Debye–Waller factor [Å²].
+(Felix ug_matrix_mod.f90:71-107), q = 1/d [1/Å], f_j the Kirkland electron form factor [Å]
+(lacbed_bridge.crystal.form_factors.kirkland) plus the κ model's Mott–Bethe correction for sites
+with a valence population P_v or κ ≠ 1 (docs/architecture.md §3; lacbed_bridge.crystal.form_factors.kappa),
+o_j the occupancy, B_j the Debye–Waller factor [Å²]. The sum over the atoms is the one the EDD
+images use too (lacbed_bridge.crystal.structure_factor), here with the phase sign −.
 U is in the "1/λ" convention (U = 2mγeV_g/h²); the 4π²/(2K) that brings it to Felix's 2π
 convention is applied in the structure matrix.
 
@@ -22,11 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..crystal.form_factors.kirkland import kirkland_form_factor
 from ..crystal.model import Crystal, Site, effective_b_iso
+from ..crystal.structure_factor import atoms_by_site, structure_factor_sum
 from ..errors import InputError
 from .absorption import bird_king_form_factor
 from .electron import lorentz_factor
-from .kirkland import kirkland_form_factor
 from .settings import PotentialSettings
 
 TINY = 1e-9
@@ -51,10 +54,8 @@ def site_terms(crystal: Crystal, debye_waller_constant: float) -> list[SiteTerms
     Occupancy is taken as given. (Felix reads an occupancy ≤ 1e-9 as 1 because its CIF reader
     cannot tell "missing" from 0; our reader fills a missing occupancy with 1, so an explicit 0
     here is a real vacancy. The Felix backend leaves such sites out of felix.cif.)"""
-    atoms = crystal.unit_cell_atoms()
     out = []
-    for index, site in enumerate(crystal.sites):
-        positions = np.array([pos for i, pos in atoms if i == index])
+    for site, positions in zip(crystal.sites, atoms_by_site(crystal)):
         b = effective_b_iso(site.b_iso, debye_waller_constant)
         out.append(SiteTerms(site=site, occupancy=site.occupancy, b_iso=b, positions=positions))
     return out
@@ -64,12 +65,14 @@ def _charge_correction(site: Site, s: np.ndarray) -> np.ndarray:
     """Mott–Bethe change of f_e [Å] from the kappa charge model, 0 for a neutral free atom."""
     if site.pv is None and site.kappa == 1.0:
         return np.zeros_like(s)
-    from ..crystal import charge  # imported lazily: only charged crystals need it
+    # imported lazily: only charged crystals need them
+    from ..crystal.charge import neutral_valence
+    from ..crystal.form_factors.kappa import electron_form_factor_correction
 
-    pv = charge.neutral_valence(site.element) if site.pv is None else site.pv
+    pv = neutral_valence(site.element) if site.pv is None else site.pv
     out = np.zeros_like(s)
     positive = s > 0
-    out[positive] = charge.electron_form_factor_correction(site.element, s[positive], pv, site.kappa)
+    out[positive] = electron_form_factor_correction(site.element, s[positive], pv, site.kappa)
     return out
 
 
@@ -87,27 +90,8 @@ class StructureFactors:
         return self.u + 1j * self.u_abs
 
 
-#: most (reflection, atom) phase terms held at once: 2²² complex128 = 64 MiB (phase_sum)
-PHASE_BLOCK = 1 << 22
-
-
 #: the most terms exp(−2πi h·r) the structure factors of one crystal may sum (≈ 50 M terms/s)
 MAX_PHASE_TERMS = 1e10
-
-
-def phase_sum(hkl: np.ndarray, positions: np.ndarray, block: int = PHASE_BLOCK) -> np.ndarray:
-    """Σ_atoms exp(−2πi h·r) for each row h of ``hkl`` (n, 3) over fractional ``positions`` (m, 3).
-
-    Evaluated in blocks of reflections so that at most ``block`` terms exist at once: memory stays
-    O(n + block) whatever the number of equivalent positions (a general position of Fm-3m has 192)
-    or of reflection differences (≈ 4·10⁶ for a 2000-reflection pool), instead of n × m."""
-    hkl = np.asarray(hkl, dtype=float)
-    positions = np.asarray(positions, dtype=float)
-    out = np.empty(len(hkl), dtype=complex)
-    rows = max(1, block // max(len(positions), 1))
-    for start in range(0, len(hkl), rows):
-        out[start : start + rows] = np.exp(-2j * math.pi * (hkl[start : start + rows] @ positions.T)).sum(axis=1)
-    return out
 
 
 def structure_factors(
@@ -131,22 +115,30 @@ def structure_factors(
         raise InputError(f"the structure factors of this crystal sum {len(hkl)} reflection differences × "
                          f"{sum(len(t.positions) for t in sites)} atoms = {n_terms:.3g} terms, past the limit of "
                          f"{MAX_PHASE_TERMS:.0e} (a few minutes): a smaller cell or min_reflection_pool", field="IMinReflectionPool")
-    u = np.zeros(len(hkl), dtype=complex)
-    u_abs = np.zeros(len(hkl), dtype=complex)
     bk_cache: dict[tuple[str, float], np.ndarray] = {}
-    for terms in sites:
-        el = terms.site.element
-        dw = np.exp(-terms.b_iso * q_unique**2 / 4.0)
-        f = kirkland_form_factor(el, q_unique) + _charge_correction(terms.site, q_unique / 2.0)
-        phase = phase_sum(hkl_f, terms.positions)
-        u += terms.occupancy * (f * dw)[q_index] * phase
-        if settings.absorb_flag == 2:
+
+    def amplitudes():
+        # per site: o·f·DW at each reflection, and o·f'·DW (Bird–King) summed with the same phases
+        for terms in sites:
+            el = terms.site.element
+            dw = np.exp(-terms.b_iso * q_unique**2 / 4.0)
+            f = kirkland_form_factor(el, q_unique) + _charge_correction(terms.site, q_unique / 2.0)
+            elastic = terms.occupancy * (f * dw)[q_index]
+            if settings.absorb_flag != 2:
+                yield elastic, terms.positions
+                continue
             key = (el, terms.b_iso)
             if key not in bk_cache:
                 bk_cache[key] = bird_king_form_factor(
                     el, q_unique, terms.b_iso, settings.accelerating_voltage, constants=constants, device=device
                 )
-            u_abs += terms.occupancy * (bk_cache[key] * dw)[q_index] * phase
+            yield np.stack([elastic, terms.occupancy * (bk_cache[key] * dw)[q_index]]), terms.positions
+
+    total = structure_factor_sum(hkl_f, amplitudes(), sign=-1)
+    if settings.absorb_flag == 2:
+        u, u_abs = total[0], total[1]
+    else:
+        u, u_abs = total, np.zeros(len(hkl), dtype=complex)
     u *= prefactor
     u_abs *= prefactor
     if settings.absorb_flag == 1:

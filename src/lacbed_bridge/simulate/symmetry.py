@@ -27,7 +27,7 @@ import gemmi
 import numpy as np
 
 from ..crystal.model import Crystal
-from .geometry import MicroscopeFrame, direct_basis
+from ..crystal.orientation import MicroscopeFrame, direct_basis
 
 #: tolerance of "maps the beam onto itself" and of "entry is 0 or ±1" (orthogonal matrices)
 _TOL = 1e-8

@@ -1,9 +1,12 @@
 """Kirkland's electron scattering factors (Kirkland 2010, *Advanced Computing in Electron
-Microscopy*, 2nd ed., Appendix C, eq. C.15) — the table Felix uses for IScatterFactorMethodFLAG = 0.
+Microscopy*, 2nd ed., Appendix C, eq. C.15) — the table Felix uses for IScatterFactorMethodFLAG = 0,
+the neutral atom of the LACBED simulator (``simulate/potential.py``) and of its Bird–King
+absorptive form factor (``simulate/absorption.py``).
 
     f_e(q) = Σ_{i=1..3} a_i / (q² + b_i) + Σ_{i=1..3} c_i exp(−d_i q²)     [Å]
 
-with q = 1/d = |g|/2π [1/Å] (docs/felix_physics.md §2). These are neutral-atom, non-relativistic amplitudes;
+with q = 1/d = |g|/2π [1/Å] (docs/felix_physics.md §2; note q = 2s, s = sinθ/λ of the X-ray
+factors). Parameters: ``crystal/data/kirkland.txt``. These are neutral-atom, non-relativistic amplitudes;
 the Lorentz factor γ enters in U_g = γF_g/(πV).
 """
 
@@ -14,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ...errors import InputError
 
-_TABLE_PATH = Path(__file__).with_name("data") / "kirkland.txt"
+_TABLE_PATH = Path(__file__).resolve().parent.parent / "data" / "kirkland.txt"
 
 
 @lru_cache(maxsize=1)
