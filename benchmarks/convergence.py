@@ -32,9 +32,10 @@ import numpy as np
 from lacbed_bridge.config import load_config
 from lacbed_bridge.crystal.variants import generate_family
 from lacbed_bridge.simulate.bloch import simulate_builtin
+from lacbed_bridge.simulate.settings import BuiltinOptions
 from lacbed_bridge.simulate.convergence import Convergence, change_rms, grown
-from lacbed_bridge.simulate.geometry import microscope_frame
-from lacbed_bridge.simulate.run import settings_from_config
+from lacbed_bridge.crystal.orientation import microscope_frame
+from lacbed_bridge.simulate.run import simulation_settings
 from lacbed_bridge.simulate.symmetry import disc_symmetry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,9 +52,9 @@ def crystal(prototype: str, delta: float, seed: int = 0):
     return generate_family(family, 0)[0][0]
 
 
-def disc(c, settings, **kw) -> tuple[np.ndarray, float]:
+def disc(c, settings, use_symmetry: bool) -> tuple[np.ndarray, float]:
     start = time.perf_counter()
-    result = simulate_builtin(c, settings, device="cpu", pool_mode="shells", **kw)
+    result = simulate_builtin(c, settings, BuiltinOptions(pool_mode="shells", use_symmetry=use_symmetry), device="cpu")
     return result.disc(), time.perf_counter() - start
 
 
@@ -71,8 +72,8 @@ def study(prototype: str, base, levels, reference) -> list[dict]:
         i1, _ = disc(charged, s, use_symmetry=True)
         full, t_full = disc(neutral, s, use_symmetry=False)
         effect = i1 - i0
-        result = simulate_builtin(neutral, s, device="cpu", pool_mode="shells", use_symmetry=True)
-        eps = change_rms(neutral, result, grown(s, 1.5), Convergence(), device="cpu", constants="codata", pool_mode="shells")
+        result = simulate_builtin(neutral, s, BuiltinOptions(pool_mode="shells", use_symmetry=True), device="cpu")
+        eps = change_rms(neutral, result, grown(s, 1.5), Convergence(), BuiltinOptions(pool_mode="shells"), device="cpu")
         n = i0.shape[0] / 2
         asym = 0.0
         for op in ops:
@@ -102,7 +103,7 @@ def main() -> None:
     ap.add_argument("--reference", default="1000,300")
     ap.add_argument("--levels", default="60/20,200/60,300/90,400/120,500/150,700/200")
     args = ap.parse_args()
-    base = settings_from_config(load_config(args.config))
+    base = simulation_settings(load_config(args.config)).lacbed
     levels = [tuple(int(v) for v in lv.split("/")) for lv in args.levels.split(",")]
     reference = tuple(int(v) for v in args.reference.split(","))
     prototypes = args.prototypes.split(",")

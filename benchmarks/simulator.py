@@ -43,6 +43,7 @@ import torch
 from lacbed_bridge import __version__
 from lacbed_bridge.crystal.cif import read_cif
 from lacbed_bridge.simulate.bloch import simulate_builtin
+from lacbed_bridge.simulate.settings import BuiltinOptions
 from lacbed_bridge.simulate.felix.inp import parse_felix_inp
 
 REFERENCE = Path(__file__).resolve().parents[1] / "tests" / "data" / "felix_reference"
@@ -62,9 +63,9 @@ def felix_wall_time(case: Path) -> float:
 def demo_settings():
     """The Felix settings of the demo (config.yaml)."""
     from lacbed_bridge.config import load_config
-    from lacbed_bridge.simulate.run import settings_from_config
+    from lacbed_bridge.simulate.run import simulation_settings
 
-    return settings_from_config(load_config(Path(__file__).resolve().parents[1] / "config.yaml"))
+    return simulation_settings(load_config(Path(__file__).resolve().parents[1] / "config.yaml")).lacbed
 
 
 def prototype_crystal(key: str, elements: dict[str, str]):
@@ -109,7 +110,7 @@ def main() -> None:
     crystal = read_cif(REFERENCE / CASES[0] / "felix.cif")
     # warm-up (torch kernels, caches)
     warm = dataclasses.replace(parse_felix_inp(REFERENCE / CASES[0] / "felix.inp"), pixel_count=4)
-    simulate_builtin(crystal, warm, device=args.device)
+    simulate_builtin(crystal, warm, BuiltinOptions.as_felix(), device=args.device)
 
     print(f"builtin simulator on {figures['device']} ({device.type}, {figures['threads']} threads)")
     ratios = []
@@ -123,7 +124,7 @@ def main() -> None:
         if args.quick and settings.pixel_count > 32:
             scale = (settings.pixel_count / 16) ** 2
             settings = dataclasses.replace(settings, pixel_count=16)
-        seconds = timed(lambda: simulate_builtin(crystal, settings, device=args.device), device, args.repeats) * scale
+        seconds = timed(lambda: simulate_builtin(crystal, settings, BuiltinOptions.as_felix(), device=args.device), device, args.repeats) * scale
         felix = felix_wall_time(case)
         ratio = seconds / felix
         ratios.append(ratio)
@@ -143,7 +144,7 @@ def main() -> None:
         result_holder = {}
 
         def run() -> None:
-            result_holder["r"] = simulate_builtin(crystal, settings, device=args.device)
+            result_holder["r"] = simulate_builtin(crystal, settings, BuiltinOptions.as_felix(), device=args.device)
 
         seconds = timed(run, device, args.repeats) * scale
         info = result_holder["r"].info
@@ -177,7 +178,7 @@ def symmetry_speedup(figures: dict[str, object], args: argparse.Namespace) -> No
         out = {}
         for flag in (False, True):
             def run(flag: bool = flag) -> None:
-                out[flag] = simulate_builtin(c, base, device=args.device, pool_mode="shells", use_symmetry=flag)
+                out[flag] = simulate_builtin(c, base, BuiltinOptions(pool_mode="shells", use_symmetry=flag), device=args.device)
             out[f"t{flag}"] = timed(run, torch.device(args.device), args.repeats)
         diff = float(abs(out[True].disc() - out[False].disc()).max())
         speedup = out["tFalse"] / out["tTrue"]
@@ -205,8 +206,7 @@ def solver_speedup(figures: dict[str, object], args: argparse.Namespace) -> None
             holder = {}
 
             def run(solver: str = solver, dtype: torch.dtype = dtype, holder: dict = holder) -> None:
-                holder["r"] = simulate_builtin(crystal, settings, device=args.device, pool_mode="shells", use_symmetry=True,
-                                               solver=solver, dtype=dtype)
+                holder["r"] = simulate_builtin(crystal, settings, BuiltinOptions(pool_mode="shells", complex_dtype=str(dtype).replace("torch.", ""), use_symmetry=True, solver=solver), device=args.device)
             runs[solver, dtype] = (timed(run, device, args.repeats), holder["r"].disc())
     base_time, base_disc = runs["expm", torch.complex128]
     print(f"  demo disc (GaAs [001], pool {settings.min_reflection_pool} / {settings.min_strong_beams}, {settings.side}², "
@@ -226,8 +226,7 @@ def solver_speedup(figures: dict[str, object], args: argparse.Namespace) -> None
         out = {}
         for solver in ("expm", "chebyshev"):
             def run(solver: str = solver) -> None:
-                out[solver] = simulate_builtin(crystal, series, device=args.device, pool_mode="shells", solver=solver,
-                                               dtype=torch.complex128).discs[(0, 0, 0)]
+                out[solver] = simulate_builtin(crystal, series, BuiltinOptions(pool_mode="shells", use_symmetry=False, complex_dtype="complex128", solver=solver), device=args.device).discs[(0, 0, 0)]
             out[f"t_{solver}"] = timed(run, device, args.repeats)
         error = float(np.abs(out["chebyshev"] - out["expm"]).max())
         speedup = out["t_expm"] / out["t_chebyshev"]
@@ -268,7 +267,8 @@ def peer_comparison(figures: dict[str, object], args: argparse.Namespace) -> Non
     from lacbed_bridge.simulate.bloch import bloch_structure, pixel_beams, structure_matrix
     from lacbed_bridge.simulate.chebyshev import propagate_blocks
     from lacbed_bridge.simulate.electron import wavenumber_from_voltage
-    from lacbed_bridge.simulate.geometry import direct_basis, microscope_frame, pixel_wavevectors
+    from lacbed_bridge.crystal.orientation import direct_basis, microscope_frame
+    from lacbed_bridge.simulate.geometry import pixel_wavevectors
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

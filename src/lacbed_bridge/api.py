@@ -300,14 +300,10 @@ def simulate_disc(crystal: Crystal, config: ConfigLike, *, family: str | None = 
     beams, ψ(t) = exp(iÃt)e₀₀₀; the disc is |ψ₀₀₀|² at the thickness ``simulation.thickness_index``
     of the series. ``family``: use that config family's geometry (``--family``); ``backend``
     (``builtin`` or ``felix``) and ``device`` (``cpu``, ``cuda``, ``auto``) override the config's."""
-    from .simulate.run import simulate_sample
+    from .simulate.run import simulate_sample, simulation_settings
 
-    config = _config(config)
-    if family:
-        from .family_geometry import family_config
-
-        config = family_config(config, family)
-    result, index = simulate_sample(crystal, config, backend=backend, device=device)
+    settings = simulation_settings(_config(config), family=family or None)
+    result, index = simulate_sample(crystal, settings, backend=backend, device=device)
     return _disc_from_result(result, index, crystal.name)
 
 
@@ -400,13 +396,9 @@ def project_edd(crystal: Crystal, config: ConfigLike, kind: str = "edd", *, fami
     factors of the Hansen–Coppens model F(g) = Σ occ·f_x(s; P_v, κ)·exp(−B s²)·exp(2πi h·x), A the
     projected cell area [Å²] (docs/architecture.md §5). ``family``: that config family's geometry."""
     from .edd.images import edd_image
+    from .edd.settings import edd_settings
 
-    config = _config(config)
-    if family:
-        from .family_geometry import family_config
-
-        config = family_config(config, family)
-    image, meta = edd_image(crystal, config, kind)
+    image, meta = edd_image(crystal, edd_settings(_config(config), family=family or None), kind)
     return DensityImage(image=_frozen(image, float), kind=kind, pixel_size=float(meta["pixel_size"]),
                         field_of_view=float(meta["field_of_view"]), beam_direction=tuple(meta["beam_direction"]),
                         x_direction=tuple(meta["x_direction"]), crystal_name=crystal.name, metadata=meta)
@@ -461,7 +453,9 @@ def _model_input(source: Any, desc: Mapping[str, Any], config: ConfigLike | None
         if config is None:
             raise InputError("a crystal input needs a config (beam direction, x direction, field of view of the EDD image)",
                              field="config")
-        return edd_input(source, _config(config), int(desc["side"]), inputs), source.name
+        from .edd.settings import edd_settings
+
+        return edd_input(source, edd_settings(_config(config)), int(desc["side"]), inputs), source.name
     given: list[tuple[str, Any]]
     if isinstance(source, Disc):
         given = [("lacbed", source)]

@@ -19,7 +19,6 @@ cell (a hexagonal lattice) is checked by :func:`~lacbed_bridge.simulate.run.chec
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Sequence
 from functools import reduce
@@ -59,22 +58,18 @@ def is_four_index(family: dict[str, Any]) -> list[str]:
     return [key for key in GEOMETRY_KEYS if len(geometry.get(key) or ()) == 4]
 
 
-def family_config(config: dict[str, Any], family: str | dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``config`` whose ``simulation`` geometry is the family's own (three-index).
+def family_geometry(config: dict[str, Any], family: str | dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The directions a family sets for itself (``families[].geometry``), three-index, by their
+    ``simulation`` key names: what replaces the config's beam, x direction and surface normal for
+    this family (an empty mapping: the family uses the config's).
 
-    ``family``: the family's name or its ``families`` item. Without ``geometry`` the config is
-    returned unchanged (same object), so settings hashes of such families do not change.
+    ``family``: the family's name or its ``families`` item.
     """
     if isinstance(family, str):
         from .crystal.variants import find_family
 
         family = find_family(config, family)
     geometry = family.get("geometry") or {}
-    if not geometry:
-        return config
-    out = copy.deepcopy(config)
     name = family.get("name", "?")
-    for key, direct in GEOMETRY_KEYS.items():
-        if key in geometry:
-            out["simulation"][key] = list(three_index(geometry[key], direct=direct, field=f"families[{name}].geometry.{key}"))
-    return out
+    return {key: three_index(geometry[key], direct=direct, field=f"families[{name}].geometry.{key}")
+            for key, direct in GEOMETRY_KEYS.items() if key in geometry}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +15,12 @@ from lacbed_bridge.pipeline.batch import run_batch, stage_hash
 from lacbed_bridge.config import validate_config
 from lacbed_bridge.crystal.prototypes import load_prototypes
 from lacbed_bridge.crystal.variants import write_family
+from lacbed_bridge.edd.settings import edd_settings
 from lacbed_bridge.edd.projection import project_density
 from lacbed_bridge.errors import ConfigError
-from lacbed_bridge.family_geometry import family_config, three_index
+from lacbed_bridge.family_geometry import family_geometry, three_index
 from lacbed_bridge.io import read_tiff
-from lacbed_bridge.simulate.run import check_config
+from lacbed_bridge.simulate.run import check_config, simulation_settings
 
 REPO = Path(__file__).resolve().parents[2]
 HEXAGONAL = load_prototypes()["wurtzite"].crystal()
@@ -85,19 +87,26 @@ def _config(families: list[dict]) -> dict:
 HEX_GEOMETRY = {"incident_beam_direction": [0, 0, 0, 1], "x_direction": [1, 0, -1, 0], "normal_direction": [0, 0, 0, 1]}
 
 
-def test_family_config_overrides_only_that_family() -> None:
+def test_a_familys_geometry_overrides_only_that_family() -> None:
     config = _config([{"name": "z", "prototype": "zincblende", "n_variants": 2},
                       {"name": "w", "prototype": "wurtzite", "n_variants": 2, "geometry": HEX_GEOMETRY}])
     config["simulation"].update(incident_beam_direction=[1, 1, 0], x_direction=[1, -1, 0], normal_direction=[1, 1, 0])
     before = copy.deepcopy(config)
-    assert family_config(config, "z") is config
-    own = family_config(config, "w")
+    assert family_geometry(config, "z") == {}
+    assert family_geometry(config, "w") == {"incident_beam_direction": (0, 0, 1), "x_direction": (1, 0, 0),
+                                            "normal_direction": (0, 0, 1)}
+    shared, own = simulation_settings(config, family="z").lacbed, simulation_settings(config, family="w").lacbed
     assert config == before, "the shared config is not modified"
-    assert own["simulation"]["incident_beam_direction"] == [0, 0, 1]
-    assert own["simulation"]["x_direction"] == [1, 0, 0]
-    assert own["simulation"]["normal_direction"] == [0, 0, 1]
+    assert shared == simulation_settings(config).lacbed
+    assert (own.incident_beam_direction, own.x_direction, own.normal_direction) == ((0, 0, 1), (1, 0, 0), (0, 0, 1))
+    assert replace(own, incident_beam_direction=shared.incident_beam_direction, x_direction=shared.x_direction,
+                   normal_direction=shared.normal_direction) == shared, "only the directions differ"
+    edd_w = edd_settings(config, family="w")
+    assert (edd_w.beam_direction, edd_w.x_direction) == ((0, 0, 1), (1, 0, 0))
+    assert edd_settings(config, family="z") == edd_settings(config)
     check_config(config)  # a cubic [110] family and a hexagonal [0001] family together
-    assert stage_hash(own, "edd") != stage_hash(config, "edd")
+    assert stage_hash(config, "edd", "w") != stage_hash(config, "edd", "z") == stage_hash(config, "edd")
+    assert stage_hash(config, "lacbed", "w") != stage_hash(config, "lacbed", "z") == stage_hash(config, "lacbed")
 
 
 @pytest.mark.parametrize(

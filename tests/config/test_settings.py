@@ -8,6 +8,7 @@ import re
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lacbed_bridge.config import load_config, schema_defaults, section_settings
@@ -20,9 +21,9 @@ def test_settings_objects_take_the_schema_defaults() -> None:
     """A config that states nothing of a section gets exactly the schema's defaults in the object."""
     from lacbed_bridge.dataset.cli import DatasetSettings
     from lacbed_bridge.pipeline.settings import RefineTestSettings, WorkflowSettings
-    from lacbed_bridge.simulate.convergence import Convergence
     from lacbed_bridge.simulate.felix.runner import felix_config
-    from lacbed_bridge.simulate.run import BuiltinOptions
+    from lacbed_bridge.simulate.run import simulation_settings
+    from lacbed_bridge.simulate.settings import BuiltinOptions, Convergence
     from lacbed_bridge.surrogate.config import WORKFLOW_KEYS, EvaluateConfig, TrainConfig
 
     train = schema_defaults("train")
@@ -40,9 +41,9 @@ def test_settings_objects_take_the_schema_defaults() -> None:
     assert felix_config(None) == schema_defaults("simulation.felix")
     simulation = schema_defaults("simulation")
     options = BuiltinOptions.from_config({"backend": "builtin"})
-    assert (options.pool_mode, options.use_symmetry, options.mean_absorption, options.complex_dtype) == tuple(
-        simulation[k] for k in ("pool", "use_symmetry", "mean_absorption", "complex_dtype"))
-    assert options.convergence == Convergence()
+    assert (options.pool_mode, options.use_symmetry, options.mean_absorption, options.complex_dtype, options.solver) == tuple(
+        simulation[k] for k in ("pool", "use_symmetry", "mean_absorption", "complex_dtype", "solver"))
+    assert simulation_settings({"simulation": {"backend": "builtin"}}).convergence == Convergence()
 
 
 def test_a_validated_config_holds_every_section_with_its_defaults() -> None:
@@ -132,3 +133,100 @@ def test_the_network_side_rule_is_checked_in_one_place() -> None:
     for side in (16, 48, 96, 100):
         with pytest.raises(ConfigError, match="power of two"):
             check_side(side)
+
+
+#: every settings dataclass whose fields have defaults: (class, its config section, field → schema
+#: key where the names differ, fields that are no config key)
+def _defaulted_settings() -> list[tuple[type, str, dict[str, str], set[str]]]:
+    from lacbed_bridge.pipeline.settings import WorkflowSettings
+    from lacbed_bridge.simulate.settings import REFINEMENT_ONLY, BuiltinOptions, Convergence, LacbedSettings
+    from lacbed_bridge.surrogate.config import EstimatorConfig, EvaluateConfig, TrainConfig
+
+    return [
+        (LacbedSettings, "simulation", {}, set(REFINEMENT_ONLY)),
+        (BuiltinOptions, "simulation", {"pool_mode": "pool"}, {"constants"}),  # Felix's constants: the drop-in's
+        (Convergence, "simulation.convergence", {}, set()),
+        (TrainConfig, "train", {}, set()),
+        (EvaluateConfig, "evaluate", {}, set()),
+        (EstimatorConfig, "estimator", {}, set()),
+        (WorkflowSettings, "workflow", {}, set()),
+    ]
+
+
+def test_every_dataclass_default_is_the_schemas() -> None:
+    """The schema is the one place a default is written: each default a settings dataclass declares
+    equals the schema's default of its key (a literal written in the class that disagrees fails
+    here), and every settings class of the package with defaults is in this list."""
+    import ast
+    from dataclasses import MISSING, fields
+
+    listed = _defaulted_settings()
+    for cls, section, renamed, not_config in listed:
+        schema = schema_defaults(section)
+        checked = 0
+        for f in fields(cls):
+            if f.default is MISSING and f.default_factory is MISSING:
+                continue
+            default = f.default if f.default is not MISSING else f.default_factory()
+            if f.name in not_config:
+                assert renamed.get(f.name, f.name) not in schema, f"{cls.__name__}.{f.name} is a config key after all"
+                continue
+            key = renamed.get(f.name, f.name)
+            assert key in schema, f"{cls.__name__}.{f.name}: no default for {section}.{key} in the schema"
+            want = schema[key]
+            got = list(default) if isinstance(default, tuple) else default
+            assert got == want and type(got) is type(want), f"{cls.__name__}.{f.name} = {default!r}, schema {section}.{key}: {want!r}"
+            checked += 1
+        assert checked, cls
+    # every frozen settings dataclass in the package that declares a default is listed above
+    names = {cls.__name__ for cls, *_ in listed}
+    unlisted = []
+    for path in (REPO_ROOT / "src" / "lacbed_bridge").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.ClassDef) and node.name.endswith(("Settings", "Config", "Options"))
+                    and any(isinstance(d, ast.Call) and getattr(d.func, "id", "") == "dataclass" for d in node.decorator_list)
+                    and any(isinstance(s, ast.AnnAssign) and s.value is not None for s in node.body)):
+                if node.name not in names:
+                    unlisted.append(f"{path.name}:{node.name}")
+    assert not unlisted, f"settings dataclasses with defaults not checked against the schema: {unlisted}"
+
+
+def test_the_builtin_defaults_are_the_schemas_shells_with_symmetry() -> None:
+    """simulate_builtin without options computes what a config that says nothing asks for: complete
+    shells with the disc's symmetry (before, the solver defaulted to Felix's pool without symmetry)."""
+    from dataclasses import replace
+
+    from lacbed_bridge.crystal.prototypes import load_prototypes
+    from lacbed_bridge.simulate.bloch import simulate_builtin
+    from lacbed_bridge.simulate.run import simulation_settings
+    from lacbed_bridge.simulate.settings import BuiltinOptions
+
+    config = load_config(REPO_ROOT / "config.yaml")
+    config["simulation"]["convergence"] = None
+    sim = simulation_settings(config)
+    settings = replace(sim.lacbed, pixel_count=4, min_reflection_pool=30, min_strong_beams=10)
+    crystal = load_prototypes()["zincblende"].crystal()
+    plain = simulate_builtin(crystal, settings, device="cpu")
+    assert plain.info["pool_mode"] == "shells" and plain.info["pixels_solved"] < settings.side**2
+    assert np.array_equal(plain.disc(), simulate_builtin(crystal, settings, sim.builtin, device="cpu").disc())
+    felix = simulate_builtin(crystal, settings, BuiltinOptions.as_felix(), device="cpu")
+    assert felix.info["pool_mode"] == "felix" and felix.info["pixels_solved"] == settings.side**2
+
+
+def test_the_reuse_keys_of_existing_results_are_unchanged() -> None:
+    """Images made before the settings objects were reshaped are still reused: the stage hashes of
+    the repository's configs are those the earlier code gave (recorded from commit 9398f0a), so an
+    upgrade does not resimulate a results/ tree."""
+    from lacbed_bridge.pipeline.batch import stage_hash
+
+    recorded = {
+        "config.yaml": ("014216aa76071a01fe07d76b13b56c4847dc3867517831994e2c8d8a832ab416",
+                        "1016d0dcf10576737b73b8b70b0a776e6b7f44e6b2a9278d7be731c8c9b55e0d"),
+        "configs/paper.yaml": ("fb68b041f340919ba48bf950ae7b9a5826e2f019724c71049dd76cddf3ceed15",
+                               "dfb93228b86218d60f1f23917ef2150921d516797b0f55e7b4661d839816895f"),
+        "configs/accuracy.yaml": ("204eadd11d5ec2fc291fafdfe00d3b13ed3c799d517d6f9fc73aab4b0d815f13",
+                                  "75428373d7182f6a11354f09be4e6cb99289c3d149af0fa7e95cd8d3b47f65e7"),
+    }
+    for name, (lacbed, edd) in recorded.items():
+        config = load_config(REPO_ROOT / name)
+        assert (stage_hash(config, "lacbed"), stage_hash(config, "edd")) == (lacbed, edd), name

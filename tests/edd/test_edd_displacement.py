@@ -11,7 +11,9 @@ import yaml
 
 from lacbed_bridge.crystal.cif import write_cif
 from lacbed_bridge.crystal.model import Crystal, Site, effective_b_iso
+from lacbed_bridge.config import validate_config
 from lacbed_bridge.edd.images import write_edd
+from lacbed_bridge.edd.settings import edd_settings
 from lacbed_bridge.io import read_tiff
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,8 +38,9 @@ def test_edd_uses_the_debye_waller_constant_like_the_simulator(tmp_path: Path) -
     b = 0.5 / (8 * math.pi**2)
     write_cif(_rocksalt(0.0), tmp_path / "zero.cif")
     write_cif(_rocksalt(b), tmp_path / "explicit.cif")
-    write_edd(tmp_path / "zero.cif", config, tmp_path / "zero.tif")
-    write_edd(tmp_path / "explicit.cif", config, tmp_path / "explicit.tif")
+    settings = edd_settings(validate_config(config))
+    write_edd(tmp_path / "zero.cif", settings, tmp_path / "zero.tif")
+    write_edd(tmp_path / "explicit.cif", settings, tmp_path / "explicit.tif")
     zero, _ = read_tiff(tmp_path / "zero.tif")
     explicit, _ = read_tiff(tmp_path / "explicit.tif")
     assert np.allclose(zero, explicit, rtol=1e-6)

@@ -15,6 +15,7 @@ from lacbed_bridge.cli import main
 from lacbed_bridge.config import load_config
 from lacbed_bridge.crystal.cif import write_cif
 from lacbed_bridge.edd import project_density, write_edd
+from lacbed_bridge.edd.settings import edd_settings
 from lacbed_bridge.errors import ConfigError, InputError
 from lacbed_bridge.io import read_tiff
 
@@ -38,7 +39,7 @@ def cif(tmp_path: Path) -> Path:
 
 
 def test_write_edd_image_and_metadata(tmp_path: Path, cif: Path, config: dict) -> None:
-    out = write_edd(cif, config, tmp_path / "out" / "edd.tif")
+    out = write_edd(cif, edd_settings(config), tmp_path / "out" / "edd.tif")
     image, meta = read_tiff(out)
     assert image.dtype == np.float32 and image.shape == (24, 24)
     expected = project_density(make_gaas(0.4), side=24, beam_direction=[-1, 1, 0], x_direction=[1, 1, 0])
@@ -54,7 +55,7 @@ def test_write_edd_image_and_metadata(tmp_path: Path, cif: Path, config: dict) -
 
 def test_field_of_view_and_pixel_value_from_config(tmp_path: Path, cif: Path, config: dict) -> None:
     config["edd"].update(field_of_view=8.0, pixel_value="point", s_max=2.0)
-    _, meta = read_tiff(write_edd(cif, config, tmp_path / "edd.tif"))
+    _, meta = read_tiff(write_edd(cif, edd_settings(config), tmp_path / "edd.tif"))
     assert meta["field_of_view"] == 8.0 and meta["pixel_value"] == "point" and meta["s_max"] == 2.0
 
 
@@ -93,10 +94,10 @@ def test_cli_bad_input_is_one_line_error(tmp_path: Path, cif: Path, config: dict
 def test_edd_settings_errors(cif: Path, tmp_path: Path, config: dict) -> None:
     del config["simulation"]["pixel_count"]
     with pytest.raises(ConfigError, match="pixel_count"):
-        write_edd(cif, config, tmp_path / "x.tif")
+        edd_settings(config)
     with pytest.raises(ConfigError, match="simulation"):
-        write_edd(cif, {"edd": {}}, tmp_path / "x.tif")
+        edd_settings({"edd": {}})
     not_cif = tmp_path / "bad.cif"
     not_cif.write_text("this is not a CIF\n")
     with pytest.raises(InputError, match="bad.cif"):
-        write_edd(not_cif, load_config(REPO_ROOT / "config.yaml"), tmp_path / "x.tif")
+        write_edd(not_cif, edd_settings(load_config(REPO_ROOT / "config.yaml")), tmp_path / "x.tif")

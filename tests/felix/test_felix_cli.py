@@ -82,7 +82,7 @@ def test_dropin_takes_felix_run_options(tmp_path: Path, fake_felix, monkeypatch:
 
 def test_workflow_entry_point_with_the_felix_backend(tmp_path: Path, fake_felix, monkeypatch: pytest.MonkeyPatch) -> None:
     from lacbed_bridge.config import validate_config
-    from lacbed_bridge.simulate.run import run_simulation
+    from lacbed_bridge.simulate.run import run_simulation, simulation_settings
     from lacbed_bridge.simulate.felix.inp import parse_felix_inp
 
     case = "GaAs_m110_930A_64px"
@@ -91,7 +91,7 @@ def test_workflow_entry_point_with_the_felix_backend(tmp_path: Path, fake_felix,
     config["simulation"] = {"backend": "felix", **parse_felix_inp(reference_case(case) / "felix.inp").to_config()}
     config = validate_config(config)
     config["output"] = {"results": str(tmp_path / "results"), "logs": str(tmp_path / "my logs")}
-    out = run_simulation(reference_case(case) / "felix.cif", config, tmp_path / "sample.tif")
+    out = run_simulation(reference_case(case) / "felix.cif", simulation_settings(config), tmp_path / "sample.tif")
     image, meta = read_tiff(out)
     assert image.shape == (64, 64) and meta["backend"] == "felix" and meta["thickness_A"] == 930.0
     # the log the metadata names is kept under the config's logs folder (issue #11 item 8)
@@ -101,6 +101,6 @@ def test_workflow_entry_point_with_the_felix_backend(tmp_path: Path, fake_felix,
     from lacbed_bridge.errors import SimulationError
 
     with pytest.raises(SimulationError, match="error in ReadCif") as err:
-        run_simulation(reference_case(case) / "felix.cif", config, tmp_path / "sample2.tif")
+        run_simulation(reference_case(case) / "felix.cif", simulation_settings(config), tmp_path / "sample2.tif")
     logs = list((tmp_path / "my logs" / "felix").glob("*/felix.log"))
     assert len(logs) == 1 and str(logs[0]) in str(err.value) and not (tmp_path / "sample2.tif").exists()

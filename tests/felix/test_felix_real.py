@@ -16,6 +16,7 @@ from support.felix_refdata import copy_inputs, reference_case
 
 from lacbed_bridge.simulate.felix.backend import run_felix_dir, simulate_felix
 from lacbed_bridge.simulate.felix.inp import parse_felix_inp
+from lacbed_bridge.simulate.settings import BuiltinOptions
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +55,7 @@ def test_real_felix_agrees_with_the_builtin_backend(tmp_path: Path) -> None:
     crystal = read_cif(reference / "felix.cif")
     settings = replace(parse_felix_inp(reference / "felix.inp"), pixel_count=16)  # 32 × 32 px
     felix = simulate_felix(crystal, settings, cfg, work_dir=tmp_path, name="GaAs_small")
-    builtin = bloch.simulate_builtin(crystal, settings)
+    builtin = bloch.simulate_builtin(crystal, settings, BuiltinOptions.as_felix())
     a, b = felix.disc(), builtin.disc()
     assert a.shape == b.shape == (32, 32)
     # measured on the 64 px case: max |ΔI| 0.03, r = 0.999994 (a rebuilt beam pool may differ

@@ -19,6 +19,7 @@ from lacbed_bridge.refine.optics import OpticsGeometry
 from lacbed_bridge.refine.scenarios import ALONG_110
 from lacbed_bridge.refine.synthetic import simulate_observation
 from lacbed_bridge.simulate.bloch import simulate_builtin
+from lacbed_bridge.simulate.settings import BuiltinOptions
 
 OPTICS = ["centre_x", "centre_y", "rotation", "k_scale", "blur"]
 
@@ -32,7 +33,7 @@ def _disc(crystal, settings, free=(), **kw) -> np.ndarray:
 def test_the_centred_view_is_the_simulator_with_the_optics_free() -> None:
     crystal = gaas()
     settings = small_settings(**ALONG_110)
-    expected = simulate_builtin(crystal, settings, device="cpu", pool_mode="shells").disc()
+    expected = simulate_builtin(crystal, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False), device="cpu").disc()
     model = DiscModel(crystal, settings, ["centre_x", "centre_y", "rotation", "k_scale"])
     assert model.pixels_solved == settings.side**2  # the geometry free: no symmetry
     with torch.no_grad():
@@ -45,8 +46,7 @@ def test_an_integer_offset_is_a_window_of_a_larger_disc(dx: int, dy: int) -> Non
     crystal = gaas()
     settings = small_settings(**ALONG_110)
     n = settings.pixel_count
-    big = simulate_builtin(crystal, replace(settings, pixel_count=n + 2, outer_convergence_angle=settings.outer_convergence_angle * (n + 2) / n),
-                           device="cpu", pool_mode="shells").disc()
+    big = simulate_builtin(crystal, replace(settings, pixel_count=n + 2, outer_convergence_angle=settings.outer_convergence_angle * (n + 2) / n), BuiltinOptions(pool_mode="shells", use_symmetry=False), device="cpu").disc()
     window = big[2 - dy : 2 - dy + 2 * n, 2 - dx : 2 - dx + 2 * n]
     np.testing.assert_allclose(_disc(crystal, settings, geometry=OpticsGeometry(centre_x=dx, centre_y=dy)), window, atol=1e-10)
 
@@ -61,8 +61,7 @@ def test_a_quarter_turn_and_a_scale() -> None:
     assert not np.allclose(centred, np.rot90(centred), atol=1e-3)  # 2mm: a quarter turn shows
     np.testing.assert_allclose(turned, np.rot90(centred, k=-1), atol=1e-9)
     scaled = _disc(crystal, settings, geometry=OpticsGeometry(k_scale=1.25))
-    expected = simulate_builtin(crystal, replace(settings, outer_convergence_angle=settings.outer_convergence_angle / 1.25),
-                                device="cpu", pool_mode="shells").disc()
+    expected = simulate_builtin(crystal, replace(settings, outer_convergence_angle=settings.outer_convergence_angle / 1.25), BuiltinOptions(pool_mode="shells", use_symmetry=False), device="cpu").disc()
     np.testing.assert_allclose(scaled, expected, atol=1e-10)
 
 

@@ -18,6 +18,7 @@ from lacbed_bridge.io import read_tiff, write_tiff
 from lacbed_bridge.refine.fit import fit_disc, poisson_disc
 from lacbed_bridge.refine.model import DiscModel, Roles, forward_jacobian
 from lacbed_bridge.simulate.bloch import simulate_builtin
+from lacbed_bridge.simulate.settings import BuiltinOptions
 
 from support.refine_case import GAAS, gaas, refine_command_case, small_settings
 
@@ -30,7 +31,7 @@ from support.refine_case import GAAS, gaas, refine_command_case, small_settings
 def test_model_equals_the_simulator_at_the_start(settings_kw: dict, symmetry: bool, mean: bool) -> None:
     crystal = gaas()
     settings = small_settings(**settings_kw)
-    reference = simulate_builtin(crystal, settings, device="cpu", pool_mode="shells", mean_absorption=mean).disc()
+    reference = simulate_builtin(crystal, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False, mean_absorption=mean), device="cpu").disc()
     model = DiscModel(crystal, settings, ["delta", "kappa:A", "u_iso:B", "thickness"], roles=Roles(GAAS, 4),
                       use_symmetry=symmetry, mean_absorption=mean)
     disc = model.disc(model.start).detach().numpy()
@@ -40,7 +41,7 @@ def test_model_equals_the_simulator_at_the_start(settings_kw: dict, symmetry: bo
     theta = model.start.clone()
     theta[0] = 0.9
     moved = model.disc(theta).detach().numpy()
-    reference = simulate_builtin(other, settings, device="cpu", pool_mode="shells", mean_absorption=mean).disc()
+    reference = simulate_builtin(other, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False, mean_absorption=mean), device="cpu").disc()
     model_other = DiscModel(other, settings, ["delta"], roles=Roles(GAAS, 4), use_symmetry=symmetry, mean_absorption=mean)
     same_beams = model_other.disc(model_other.start).detach().numpy()
     assert np.abs(same_beams - reference).max() <= 1e-10 * np.abs(reference).max()
@@ -99,7 +100,7 @@ def test_recovers_delta_and_thickness_from_a_noisy_disc_within_its_uncertainty()
     """Truth δ = 0.5 e, t = 500 Å, Poisson noise at 10⁴ counts; start δ = 0 and t = 450 Å (10 % off)."""
     truth = gaas(delta=0.5, kappa=(1.0, 1.0))
     settings = small_settings(pixel_count=16)
-    observed = poisson_disc(simulate_builtin(truth, settings, device="cpu", pool_mode="shells").disc(), 1e4, seed=1)
+    observed = poisson_disc(simulate_builtin(truth, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False), device="cpu").disc(), 1e4, seed=1)
     start = truth.with_sites(tuple(replace(s, pv=3.0 if s.element == "Ga" else 5.0) for s in truth.sites))
     model = DiscModel(start, small_settings(pixel_count=16, initial_thickness=450.0, final_thickness=450.0),
                       ["delta", "thickness"], roles=Roles(GAAS, 4))
@@ -116,7 +117,7 @@ def test_recovers_delta_and_thickness_from_a_noisy_disc_within_its_uncertainty()
 def test_mask_and_unweighted_fit_of_u_iso() -> None:
     truth = gaas()
     settings = small_settings()
-    clean = simulate_builtin(truth, settings, device="cpu", pool_mode="shells").disc()
+    clean = simulate_builtin(truth, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False), device="cpu").disc()
     observed = clean + np.random.default_rng(0).normal(0.0, 0.002, clean.shape)
     observed[:3, :] = np.nan  # a beam stop: masked out
     mask = np.ones_like(observed, dtype=bool)
@@ -147,7 +148,7 @@ def test_an_unweighted_fit_gives_the_same_sigma_in_any_intensity_units() -> None
     to 0–65535): the same δ and thickness (within a tenth of σ: the fit stops within about a tenth of
     σ of the minimum) and the same σ; the scale's σ scales with it."""
     truth = gaas(delta=0.3)
-    clean = simulate_builtin(truth, small_settings(), device="cpu", pool_mode="shells").disc()
+    clean = simulate_builtin(truth, small_settings(), BuiltinOptions(pool_mode="shells", use_symmetry=False), device="cpu").disc()
     observed = clean + np.random.default_rng(1).normal(0.0, 0.01, clean.shape)
     start = truth.with_sites(tuple(replace(s, pv=None) for s in truth.sites))
     results = [fit_disc(DiscModel(start, small_settings(initial_thickness=495.0, final_thickness=495.0), ["delta", "thickness"],
@@ -231,7 +232,7 @@ def test_the_fit_runs_unchanged_on_cuda() -> None:
         pytest.skip("no CUDA device")
     truth = gaas(delta=0.5, kappa=(1.0, 1.0))
     settings = small_settings(pixel_count=8)
-    observed = poisson_disc(simulate_builtin(truth, settings, device="cpu", pool_mode="shells").disc(), 1e4, seed=2)
+    observed = poisson_disc(simulate_builtin(truth, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False), device="cpu").disc(), 1e4, seed=2)
     results = {}
     for device in ("cpu", "cuda"):
         model = DiscModel(truth, settings, ["delta", "thickness"], roles=Roles(GAAS, 4), device=torch.device(device))

@@ -14,6 +14,7 @@ import pytest
 from support.sim_refdata import ALL_CASES, CASE_128, CASES_64, felix_disc, load_case, pearson
 
 from lacbed_bridge.simulate.bloch import simulate_builtin
+from lacbed_bridge.simulate.settings import BuiltinOptions
 
 # 64² and 128² Felix references (4-25 s each); the fast loop keeps tests/simulate/test_sim_felix_exact.py
 pytestmark = pytest.mark.slow
@@ -25,7 +26,7 @@ def run(case: str, constants: str):
     key = (case, constants)
     if key not in _cache:
         crystal, settings = load_case(case)
-        _cache[key] = simulate_builtin(crystal, settings, hkl=((0, 0, 0), (2, 2, 0)), device="cpu", constants=constants)
+        _cache[key] = simulate_builtin(crystal, settings, BuiltinOptions.as_felix(constants=constants), hkl=((0, 0, 0), (2, 2, 0)), device="cpu")
     return _cache[key]
 
 

@@ -12,9 +12,9 @@ import torch
 
 from lacbed_bridge.crystal.prototypes import load_prototypes
 from lacbed_bridge.simulate.bloch import simulate_builtin
+from lacbed_bridge.simulate.settings import BuiltinOptions, LacbedSettings
 from lacbed_bridge.simulate import chebyshev
 from lacbed_bridge.simulate.chebyshev import bessel_table, block_waves, series_length, tile_blocks
-from lacbed_bridge.simulate.settings import LacbedSettings
 
 def _settings(**values: object) -> LacbedSettings:
     base = replace(LacbedSettings(), incident_beam_direction=(0, 0, 1), x_direction=(1, 0, 0), normal_direction=(0, 0, 1),
@@ -37,11 +37,11 @@ def _settings(**values: object) -> LacbedSettings:
 def test_chebyshev_discs_equal_the_matrix_exponential(prototype: str, settings: LacbedSettings, pool_mode: str,
                                                       mean_absorption: bool) -> None:
     crystal = load_prototypes()[prototype].crystal()
-    kwargs = dict(device="cpu", pool_mode=pool_mode, mean_absorption=mean_absorption)
-    pool = simulate_builtin(crystal, replace(settings, pixel_count=1), **kwargs).pool.hkl
-    kwargs["hkl"] = tuple(tuple(int(v) for v in pool[i]) for i in (0, 1, 2, 5, 9))  # 000 and four in the zone
-    exact = simulate_builtin(crystal, settings, solver="expm", **kwargs)
-    fast = simulate_builtin(crystal, settings, **kwargs)  # auto: Chebyshev on the CPU
+    options = BuiltinOptions(pool_mode=pool_mode, use_symmetry=False, mean_absorption=mean_absorption)
+    pool = simulate_builtin(crystal, replace(settings, pixel_count=1), options, device="cpu").pool.hkl
+    hkl = tuple(tuple(int(v) for v in pool[i]) for i in (0, 1, 2, 5, 9))  # 000 and four in the zone
+    exact = simulate_builtin(crystal, settings, replace(options, solver="expm"), device="cpu", hkl=hkl)
+    fast = simulate_builtin(crystal, settings, options, device="cpu", hkl=hkl)  # auto: Chebyshev on the CPU
     assert fast.info["solver"] == "chebyshev" and exact.info["solver"] == "expm"
     assert set(fast.discs) == set(exact.discs) and len(exact.discs) >= 3
     for h, stack in exact.discs.items():
@@ -53,8 +53,8 @@ def test_chebyshev_discs_equal_the_matrix_exponential(prototype: str, settings: 
 def test_complex64_chebyshev_is_within_the_single_precision_error() -> None:
     crystal = load_prototypes()["zincblende"].crystal()
     settings = _settings()
-    exact = simulate_builtin(crystal, settings, device="cpu", pool_mode="shells", solver="expm")
-    single = simulate_builtin(crystal, settings, device="cpu", pool_mode="shells", solver="chebyshev", dtype=torch.complex64)
+    exact = simulate_builtin(crystal, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False, solver="expm"), device="cpu")
+    single = simulate_builtin(crystal, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False, complex_dtype="complex64", solver="chebyshev"), device="cpu")
     assert np.abs(single.discs[(0, 0, 0)] - exact.discs[(0, 0, 0)]).max() < 1e-4
 
 
@@ -120,8 +120,8 @@ def test_a_series_that_does_not_converge_falls_back_to_the_exponential(monkeypat
         block_waves(torch.as_tensor(coupling), torch.as_tensor(diagonal), torch.as_tensor(weight), [90.0])
     crystal = load_prototypes()["zincblende"].crystal()
     settings = _settings()
-    exact = simulate_builtin(crystal, settings, device="cpu", pool_mode="shells", solver="expm")
-    fallback = simulate_builtin(crystal, settings, device="cpu", pool_mode="shells", solver="chebyshev")
+    exact = simulate_builtin(crystal, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False, solver="expm"), device="cpu")
+    fallback = simulate_builtin(crystal, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False, solver="chebyshev"), device="cpu")
     assert np.abs(fallback.disc() - exact.disc()).max() == 0.0  # every block went to the exponential
 
 

@@ -16,8 +16,8 @@ from lacbed_bridge.errors import ConfigError
 from lacbed_bridge.io import read_tiff
 from lacbed_bridge.simulate.bloch import simulate_builtin
 from lacbed_bridge.simulate.convergence import Convergence, simulate_converged
-from lacbed_bridge.simulate.run import BuiltinOptions, run_simulation
-from lacbed_bridge.simulate.settings import LacbedSettings
+from lacbed_bridge.simulate.run import run_simulation, simulation_settings
+from lacbed_bridge.simulate.settings import BuiltinOptions, LacbedSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,8 +46,8 @@ def test_beams_grow_until_the_measured_change_is_below_the_target() -> None:
     # the estimate is honest: a much larger beam set is within a few targets of the returned disc,
     # and the returned disc is much closer to it than the starting one
     big = replace(settings, min_reflection_pool=400, min_strong_beams=160)
-    reference = simulate_builtin(crystal, big, device="cpu", pool_mode="shells").disc()
-    start = simulate_builtin(crystal, settings, device="cpu", pool_mode="shells").disc()
+    reference = simulate_builtin(crystal, big, BuiltinOptions(pool_mode="shells", use_symmetry=False), device="cpu").disc()
+    start = simulate_builtin(crystal, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False), device="cpu").disc()
     error = float(np.sqrt(np.mean((result.disc() - reference) ** 2)))
     assert error < 3 * target
     assert error < 0.5 * float(np.sqrt(np.mean((start - reference) ** 2)))
@@ -64,7 +64,7 @@ def test_the_beam_limit_stops_growth_and_says_not_converged() -> None:
 def test_convergence_needs_the_shell_pool() -> None:
     crystal, settings = _case()
     with pytest.raises(ConfigError, match="simulation.pool"):
-        simulate_converged(crystal, settings, Convergence(), device="cpu", pool_mode="felix")
+        simulate_converged(crystal, settings, Convergence(), BuiltinOptions.as_felix(), device="cpu")
     with pytest.raises(ConfigError, match="growth"):
         Convergence.from_config({"growth": 1.0})
 
@@ -76,16 +76,16 @@ def test_options_from_the_config_and_the_tiff_metadata(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(config))
     cfg = load_config(path)
-    options = BuiltinOptions.from_config(cfg["simulation"])
-    assert options.pool_mode == "shells" and options.use_symmetry
-    assert options.convergence == Convergence(target_rms=0.02)  # schema defaults for the rest
+    sim = simulation_settings(cfg)
+    assert sim.builtin.pool_mode == "shells" and sim.builtin.use_symmetry
+    assert sim.convergence == Convergence(target_rms=0.02)  # schema defaults for the rest
     cif = REPO_ROOT / "tests" / "data" / "felix_reference" / "GaAs_m110_930A_64px" / "felix.cif"
     cfg["simulation"].update(incident_beam_direction=[0, 0, 1], x_direction=[1, 0, 0], normal_direction=[0, 0, 1])
-    _, meta = read_tiff(run_simulation(cif, cfg, tmp_path / "a.tif"))
+    _, meta = read_tiff(run_simulation(cif, simulation_settings(cfg), tmp_path / "a.tif"))
     assert meta["info_pool_mode"] == "shells" and meta["info_converged"] is True
     assert meta["info_convergence_rms"] <= 0.02 and meta["info_symmetry"] == "2mm"
     assert meta["info_min_strong_beams_used"] >= 8 and meta["info_pool_size"] >= meta["info_min_reflection_pool_used"]
 
     cfg["simulation"]["convergence"] = None
-    _, plain = read_tiff(run_simulation(cif, cfg, tmp_path / "b.tif"))
+    _, plain = read_tiff(run_simulation(cif, simulation_settings(cfg), tmp_path / "b.tif"))
     assert "info_convergence_rms" not in plain and plain["info_pool_mode"] == "shells"

@@ -13,7 +13,7 @@ import torch
 
 from lacbed_bridge.crystal.prototypes import load_prototypes
 from lacbed_bridge.simulate.bloch import EIGEN_FROM_THICKNESSES, eigen_waves, resolve_solver, simulate_builtin
-from lacbed_bridge.simulate.settings import LacbedSettings
+from lacbed_bridge.simulate.settings import BuiltinOptions, LacbedSettings
 
 #: a long series, as Felix and the paper's data use: 100–2000 Å in 100 Å (20 thicknesses)
 SERIES = dict(initial_thickness=100.0, final_thickness=2000.0, delta_thickness=100.0)
@@ -36,11 +36,11 @@ def _settings(**values: object) -> LacbedSettings:
 )
 def test_eigen_discs_equal_the_matrix_exponential(prototype: str, settings: LacbedSettings, pool_mode: str) -> None:
     crystal = load_prototypes()[prototype].crystal()
-    kwargs = dict(device="cpu", pool_mode=pool_mode)
-    pool = simulate_builtin(crystal, replace(settings, pixel_count=1), **kwargs).pool.hkl
-    kwargs["hkl"] = tuple(tuple(int(v) for v in pool[i]) for i in (0, 1, 2, 5))
-    exact = simulate_builtin(crystal, settings, solver="expm", **kwargs)
-    eigen = simulate_builtin(crystal, settings, solver="eigen", **kwargs)
+    options = BuiltinOptions(pool_mode=pool_mode, use_symmetry=False)
+    pool = simulate_builtin(crystal, replace(settings, pixel_count=1), options, device="cpu").pool.hkl
+    hkl = tuple(tuple(int(v) for v in pool[i]) for i in (0, 1, 2, 5))
+    exact = simulate_builtin(crystal, settings, replace(options, solver="expm"), device="cpu", hkl=hkl)
+    eigen = simulate_builtin(crystal, settings, replace(options, solver="eigen"), device="cpu", hkl=hkl)
     assert eigen.info["solver"] == "eigen" and len(settings.thicknesses) == 20
     for h, stack in exact.discs.items():
         assert stack.shape == (20, settings.side, settings.side)
@@ -74,7 +74,7 @@ def test_auto_solves_a_long_series_by_eigendecomposition() -> None:
     crystal = load_prototypes()["zincblende"].crystal()
     settings = _settings(pixel_count=2, final_thickness=1290.0, delta_thickness=10.0)
     assert len(settings.thicknesses) == 120
-    auto = simulate_builtin(crystal, settings, device="cpu", pool_mode="shells")
-    series = simulate_builtin(crystal, settings, device="cpu", pool_mode="shells", solver="chebyshev")
+    auto = simulate_builtin(crystal, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False), device="cpu")
+    series = simulate_builtin(crystal, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False, solver="chebyshev"), device="cpu")
     assert auto.info["solver"] == "eigen"
     assert np.abs(auto.discs[(0, 0, 0)] - series.discs[(0, 0, 0)]).max() <= 1e-10

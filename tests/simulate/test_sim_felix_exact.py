@@ -20,6 +20,7 @@ import pytest
 
 from lacbed_bridge.crystal.cif import read_cif
 from lacbed_bridge.simulate.bloch import simulate_builtin
+from lacbed_bridge.simulate.settings import BuiltinOptions
 from lacbed_bridge.simulate.felix.files import read_disc_bin
 from lacbed_bridge.simulate.felix.pool import felix_pool
 from lacbed_bridge.simulate.felix.inp import parse_felix_inp
@@ -48,7 +49,7 @@ def _case(case: str) -> tuple:
 @pytest.mark.parametrize("case", [c if c.endswith("_001") else pytest.param(c, marks=pytest.mark.slow) for c in CASES])
 def test_felix_exact_mode_reproduces_felix(case: str) -> None:
     crystal, settings, felix, felix_pool_hkl = _case(case)
-    result = simulate_builtin(crystal, settings, device="cpu", constants="felix", pool_mode="felix")
+    result = simulate_builtin(crystal, settings, BuiltinOptions(pool_mode="felix", use_symmetry=False, constants="felix"), device="cpu")
     assert result.pool is not None
     np.testing.assert_array_equal(result.pool.hkl, felix_pool_hkl)  # same reflections, Felix's order
     assert np.abs(result.disc() - felix).max() <= 1e-5
@@ -57,7 +58,7 @@ def test_felix_exact_mode_reproduces_felix(case: str) -> None:
 def test_shell_pool_differs_from_felix_where_felix_cuts_a_shell() -> None:
     """The check above can fail: the symmetric pool is not Felix's on a case Felix cuts mid-shell."""
     crystal, settings, felix, _ = _case("zincblende_001_pool60")
-    ours = simulate_builtin(crystal, settings, device="cpu", constants="felix", pool_mode="shells").disc()
+    ours = simulate_builtin(crystal, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False, constants="felix"), device="cpu").disc()
     assert np.abs(ours - felix).max() > 1e-2
     assert np.abs(felix - felix.T).max() > 1e-2  # Felix's own disc breaks the crystal's symmetry
 

@@ -12,9 +12,9 @@ import torch
 
 from lacbed_bridge.crystal.prototypes import load_prototypes
 from lacbed_bridge.simulate.bloch import bloch_structure, simulate_builtin
+from lacbed_bridge.simulate.settings import BuiltinOptions, LacbedSettings
 from lacbed_bridge.simulate.electron import wavenumber_from_voltage
-from lacbed_bridge.simulate.geometry import microscope_frame
-from lacbed_bridge.simulate.settings import LacbedSettings
+from lacbed_bridge.crystal.orientation import microscope_frame
 
 
 def _case(absorb_flag: int) -> tuple:
@@ -29,9 +29,8 @@ def _case(absorb_flag: int) -> tuple:
 @pytest.mark.parametrize("absorb_flag", [1, 2])
 def test_mean_absorption_keeps_intensity_below_one(absorb_flag: int) -> None:
     crystal, settings = _case(absorb_flag)
-    felix_like = simulate_builtin(crystal, settings, device="cpu", pool_mode="shells", hkl=((0, 0, 0), (2, 0, 0), (2, 2, 0)))
-    flux = simulate_builtin(crystal, settings, device="cpu", pool_mode="shells", hkl=((0, 0, 0), (2, 0, 0), (2, 2, 0)),
-                            mean_absorption=True)
+    felix_like = simulate_builtin(crystal, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False), device="cpu", hkl=((0, 0, 0), (2, 0, 0), (2, 2, 0)))
+    flux = simulate_builtin(crystal, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False, mean_absorption=True), device="cpu", hkl=((0, 0, 0), (2, 0, 0), (2, 2, 0)))
     assert felix_like.discs[(0, 0, 0)].max() > 1.0  # Felix's model: gain on some pixels
     assert flux.discs[(0, 0, 0)].max() <= 1.0
     total = sum(flux.discs[h] for h in flux.discs)  # three beams of the strong set: still ≤ 1

@@ -11,10 +11,10 @@ from support.sim_refdata import CASES_64, load_case
 
 from lacbed_bridge.crystal.model import Crystal, Site
 from lacbed_bridge.simulate.bloch import simulate_builtin
+from lacbed_bridge.simulate.settings import BuiltinOptions, LacbedSettings
 from lacbed_bridge.simulate.electron import wavenumber_from_voltage
-from lacbed_bridge.simulate.geometry import microscope_frame
+from lacbed_bridge.crystal.orientation import microscope_frame
 from lacbed_bridge.simulate.pool import reflection_pool
-from lacbed_bridge.simulate.settings import LacbedSettings
 
 GAAS_OPS = None
 
@@ -61,7 +61,7 @@ def test_unitarity_without_absorption() -> None:
                            felix_inputs=(settings.geometry, settings.accelerating_voltage))
     g = frame.g_vectors(pool)
     assert np.allclose(g @ frame.normal, 0.0, atol=1e-9)  # no HOLZ member: all factors M = 1
-    result = simulate_builtin(crystal, settings, hkl=tuple(map(tuple, pool)), device="cpu")
+    result = simulate_builtin(crystal, settings, BuiltinOptions.as_felix(), hkl=tuple(map(tuple, pool)), device="cpu")
     total = sum(stack[0] for stack in result.discs.values())
     assert np.allclose(total, 1.0, atol=1e-10)
     assert result.disc().max() <= 1.0 + 1e-12
@@ -69,8 +69,8 @@ def test_unitarity_without_absorption() -> None:
 
 def test_absorption_removes_intensity() -> None:
     crystal = gaas()
-    plain = simulate_builtin(crystal, small(), device="cpu").disc()
-    absorbed = simulate_builtin(crystal, small(absorb_flag=1, absorption_per=10.0), device="cpu").disc()
+    plain = simulate_builtin(crystal, small(), BuiltinOptions.as_felix(), device="cpu").disc()
+    absorbed = simulate_builtin(crystal, small(absorb_flag=1, absorption_per=10.0), BuiltinOptions.as_felix(), device="cpu").disc()
     assert not np.allclose(plain, absorbed)
     assert np.abs(plain - absorbed).max() > 1e-3
 
@@ -78,8 +78,8 @@ def test_absorption_removes_intensity() -> None:
 def test_thin_crystal_limit() -> None:
     """At t → 0 the (000) beam carries everything: I₀₀₀ = 1 − O(t²)."""
     crystal = gaas()
-    img1 = simulate_builtin(crystal, small(initial_thickness=1.0, final_thickness=1.0), device="cpu").disc()
-    img2 = simulate_builtin(crystal, small(initial_thickness=2.0, final_thickness=2.0), device="cpu").disc()
+    img1 = simulate_builtin(crystal, small(initial_thickness=1.0, final_thickness=1.0), BuiltinOptions.as_felix(), device="cpu").disc()
+    img2 = simulate_builtin(crystal, small(initial_thickness=2.0, final_thickness=2.0), BuiltinOptions.as_felix(), device="cpu").disc()
     d1, d2 = 1 - img1, 1 - img2
     assert np.all(d1 >= -1e-12) and d1.max() < 1e-3
     # second order in t: doubling t multiplies the loss by ~4
@@ -98,41 +98,41 @@ def test_fourfold_symmetry_of_rocksalt_001() -> None:
         formula="Mg O",
     )
     # a pool of complete shells keeps the beam set symmetric: 1 + 4 + 4 + 4 + 8 + ... (ZOLZ only at this size)
-    img = simulate_builtin(mgo, small(min_reflection_pool=25, min_strong_beams=9), device="cpu").disc()
+    img = simulate_builtin(mgo, small(min_reflection_pool=25, min_strong_beams=9), BuiltinOptions.as_felix(), device="cpu").disc()
     for transformed in (img[:, ::-1], img[::-1, :], img.T, np.rot90(img)):
         assert np.allclose(img, transformed, atol=1e-6)
 
 
 def test_thickness_series_equals_single_runs() -> None:
     crystal = gaas()
-    series = simulate_builtin(crystal, small(initial_thickness=200.0, final_thickness=400.0, delta_thickness=100.0), device="cpu")
+    series = simulate_builtin(crystal, small(initial_thickness=200.0, final_thickness=400.0, delta_thickness=100.0), BuiltinOptions.as_felix(), device="cpu")
     assert series.thicknesses == [200.0, 300.0, 400.0]
     for i, t in enumerate(series.thicknesses):
-        single = simulate_builtin(crystal, small(initial_thickness=t, final_thickness=t), device="cpu")
+        single = simulate_builtin(crystal, small(initial_thickness=t, final_thickness=t), BuiltinOptions.as_felix(), device="cpu")
         assert np.allclose(series.disc((0, 0, 0), i), single.disc(), atol=1e-10)
 
 
 def test_chunking_does_not_change_the_result() -> None:
     crystal = gaas()
-    whole = simulate_builtin(crystal, small(), device="cpu", pixel_chunk=10_000).disc()
-    pieces = simulate_builtin(crystal, small(), device="cpu", pixel_chunk=7).disc()
-    tiny_memory = simulate_builtin(crystal, small(), device="cpu", max_memory_gb=1e-6).disc()
+    whole = simulate_builtin(crystal, small(), BuiltinOptions.as_felix(), device="cpu", pixel_chunk=10_000).disc()
+    pieces = simulate_builtin(crystal, small(), BuiltinOptions.as_felix(), device="cpu", pixel_chunk=7).disc()
+    tiny_memory = simulate_builtin(crystal, small(), BuiltinOptions.as_felix(), device="cpu", max_memory_gb=1e-6).disc()
     assert np.array_equal(whole, pieces)
     assert np.allclose(whole, tiny_memory, atol=1e-12)
 
 
 def test_complex64_close_to_complex128() -> None:
     crystal = gaas()
-    c128 = simulate_builtin(crystal, small(), device="cpu").disc()
-    c64 = simulate_builtin(crystal, small(), device="cpu", dtype=torch.complex64).disc()
+    c128 = simulate_builtin(crystal, small(), BuiltinOptions.as_felix(), device="cpu").disc()
+    c64 = simulate_builtin(crystal, small(), BuiltinOptions.as_felix(complex_dtype="complex64"), device="cpu").disc()
     assert np.abs(c128 - c64).max() < 1e-4
 
 
 def test_charge_transfer_changes_the_pattern_and_neutral_pv_does_not() -> None:
     settings = small()
-    neutral = simulate_builtin(gaas(), settings, device="cpu").disc()
-    explicit = simulate_builtin(gaas(pv_ga=3.0, pv_as=5.0), settings, device="cpu").disc()
-    charged = simulate_builtin(gaas(pv_ga=2.5, pv_as=5.5), settings, device="cpu").disc()
+    neutral = simulate_builtin(gaas(), settings, BuiltinOptions.as_felix(), device="cpu").disc()
+    explicit = simulate_builtin(gaas(pv_ga=3.0, pv_as=5.0), settings, BuiltinOptions.as_felix(), device="cpu").disc()
+    charged = simulate_builtin(gaas(pv_ga=2.5, pv_as=5.5), settings, BuiltinOptions.as_felix(), device="cpu").disc()
     assert np.allclose(neutral, explicit, atol=1e-12)
     assert np.abs(charged - neutral).max() > 1e-3
 
@@ -140,7 +140,7 @@ def test_charge_transfer_changes_the_pattern_and_neutral_pv_does_not() -> None:
 def test_result_metadata() -> None:
     crystal, settings = load_case(CASES_64[0])
     settings = dataclasses.replace(settings, pixel_count=4)
-    result = simulate_builtin(crystal, settings, device="cpu", hkl=((0, 0, 0), (2, 2, 0), (99, 0, 0)))
+    result = simulate_builtin(crystal, settings, BuiltinOptions.as_felix(), device="cpu", hkl=((0, 0, 0), (2, 2, 0), (99, 0, 0)))
     assert result.backend == "builtin" and result.seconds > 0
     assert result.info["pool_size"] == 200
     assert result.info["beams_min"] >= settings.min_strong_beams
@@ -153,8 +153,8 @@ def test_cuda_matches_cpu() -> None:
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
     crystal = gaas()
-    cpu = simulate_builtin(crystal, small(), device="cpu").disc()
-    gpu = simulate_builtin(crystal, small(), device="cuda").disc()
+    cpu = simulate_builtin(crystal, small(), BuiltinOptions.as_felix(), device="cpu").disc()
+    gpu = simulate_builtin(crystal, small(), BuiltinOptions.as_felix(), device="cuda").disc()
     assert np.abs(cpu - gpu).max() < 1e-4
 
 
@@ -167,13 +167,14 @@ def peak_kib():
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 from lacbed_bridge.crystal.model import Crystal, Site
 from lacbed_bridge.simulate.bloch import simulate_builtin
-from lacbed_bridge.simulate.settings import LacbedSettings
+from lacbed_bridge.simulate.settings import BuiltinOptions, LacbedSettings
 b = 78.95683520871486
 gaas = Crystal("GaAs", (5.65325,) * 3 + (90.0,) * 3, "F -4 3 m",
                (Site("Ga", "Ga", (0, 0, 0), 1.0, 0.5854 / b), Site("As", "As", (0.25, 0.25, 0.25), 1.0, 0.3528 / b)))
 settings = LacbedSettings(pixel_count=16, min_reflection_pool=300, min_strong_beams=100, absorb_flag=1).validate()
 before = peak_kib()
-result = simulate_builtin(gaas, settings, device="cpu", pixel_chunk=100000, max_memory_gb=float(sys.argv[1]), solver=sys.argv[2])
+result = simulate_builtin(gaas, settings, BuiltinOptions.as_felix(solver=sys.argv[2]), device="cpu", pixel_chunk=100000,
+                          max_memory_gb=float(sys.argv[1]))
 print(result.info["largest_chunk"], result.info["beams_max"], (peak_kib() - before) / 2**20)
 """
 
@@ -208,8 +209,8 @@ def test_long_complex64_series_stays_accurate() -> None:
     """Repeated products in single precision drift; fresh exponentials every few steps bound it."""
     crystal = gaas()
     settings = small(initial_thickness=100.0, final_thickness=2100.0, delta_thickness=50.0)
-    c128 = simulate_builtin(crystal, settings, device="cpu").discs[(0, 0, 0)]
-    c64 = simulate_builtin(crystal, settings, device="cpu", dtype=torch.complex64).discs[(0, 0, 0)]
+    c128 = simulate_builtin(crystal, settings, BuiltinOptions.as_felix(), device="cpu").discs[(0, 0, 0)]
+    c64 = simulate_builtin(crystal, settings, BuiltinOptions.as_felix(complex_dtype="complex64"), device="cpu").discs[(0, 0, 0)]
     assert len(settings.thicknesses) == 41
     assert np.abs(c128 - c64).max() < 1e-4
 
@@ -218,10 +219,10 @@ def test_normal_must_point_along_the_beam() -> None:
     from lacbed_bridge.errors import InputError
 
     with pytest.raises(InputError, match="INormalDirection"):
-        simulate_builtin(gaas(), small(normal_direction=(1, 0, 0)), device="cpu")
+        simulate_builtin(gaas(), small(normal_direction=(1, 0, 0)), BuiltinOptions.as_felix(), device="cpu")
     with pytest.raises(InputError, match="INormalDirection"):
-        simulate_builtin(gaas(), small(normal_direction=(0, 0, -1)), device="cpu")
-    tilted = simulate_builtin(gaas(), small(normal_direction=(1, 0, 3)), device="cpu").disc()
+        simulate_builtin(gaas(), small(normal_direction=(0, 0, -1)), BuiltinOptions.as_felix(), device="cpu")
+    tilted = simulate_builtin(gaas(), small(normal_direction=(1, 0, 3)), BuiltinOptions.as_felix(), device="cpu").disc()
     assert np.isfinite(tilted).all()
 
 
@@ -241,7 +242,7 @@ def test_a_pool_of_extinct_reflections_is_an_error_not_a_uniform_disc(pool_mode:
     )
     crystal = Crystal(name="Cu_333", cell=(3 * 3.615,) * 3 + (90.0,) * 3, spacegroup="P 1", sites=sites, formula="Cu108")
     with pytest.raises(InputError, match="structure factor 0") as err:
-        simulate_builtin(crystal, small(min_reflection_pool=60, min_strong_beams=20), device="cpu", pool_mode=pool_mode)
+        simulate_builtin(crystal, small(min_reflection_pool=60, min_strong_beams=20), BuiltinOptions(pool_mode=pool_mode, use_symmetry=False), device="cpu")
     assert err.value.field == "simulation.min_reflection_pool"
 
 
@@ -251,12 +252,12 @@ resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
 import numpy as np
 from lacbed_bridge.crystal.model import Crystal, Site
 from lacbed_bridge.simulate.bloch import simulate_builtin
-from lacbed_bridge.simulate.settings import LacbedSettings
+from lacbed_bridge.simulate.settings import BuiltinOptions, LacbedSettings
 big = Crystal("GaAs", (312.0,) * 3 + (90.0,) * 3, "F -4 3 m",
               (Site("Ga", "Ga", (0, 0, 0), 1.0, 0.0074), Site("As", "As", (0.25, 0.25, 0.25), 1.0, 0.0045),
                Site("N", "N", (0.11, 0.23, 0.37), 0.01, 0.01)))  # a general position: 96 atoms in the cell
 settings = LacbedSettings(pixel_count=4, min_reflection_pool=1000, min_strong_beams=100, absorb_flag=1).validate()
-result = simulate_builtin(big, settings, device="cpu", pool_mode="shells", max_memory_gb=0.5)
+result = simulate_builtin(big, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False), device="cpu", max_memory_gb=0.5)
 disc = result.disc()
 print(bool(np.isfinite(disc).all()), result.info["beams_max"])
 """

@@ -16,10 +16,11 @@ import torch
 
 from lacbed_bridge.crystal.prototypes import load_prototypes
 from lacbed_bridge.simulate.bloch import bloch_structure, propagate, simulate_builtin
+from lacbed_bridge.simulate.settings import BuiltinOptions, LacbedSettings
 from lacbed_bridge.simulate.electron import wavenumber_from_voltage
-from lacbed_bridge.simulate.geometry import microscope_frame, pixel_wavevectors
+from lacbed_bridge.crystal.orientation import microscope_frame
+from lacbed_bridge.simulate.geometry import pixel_wavevectors
 from lacbed_bridge.simulate.pool import reflection_pool
-from lacbed_bridge.simulate.settings import LacbedSettings
 from lacbed_bridge.simulate.symmetry import disc_symmetry, pixel_orbits
 
 PROTOTYPES = load_prototypes()
@@ -83,7 +84,7 @@ def test_shell_pool_is_closed_and_the_disc_symmetric(key: str, direction: str) -
         distance = np.linalg.norm(images[:, None, :] - g[None, :, :], axis=2).min(axis=1)
         assert distance.max() < 1e-8
 
-    result = simulate_builtin(c, settings, device="cpu", pool_mode="shells")
+    result = simulate_builtin(c, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False), device="cpu")
     image = result.disc()
     scale = np.abs(image).max()
     for op in sym.pixel_operations:
@@ -103,7 +104,7 @@ def test_felix_pool_cut_mid_shell_breaks_the_symmetry() -> None:
     """The check above can fail: Felix's pool (cut inside a shell) gives an asymmetric disc."""
     c = _crystal("zincblende")
     settings = _settings("001", pixel_count=8)
-    image = simulate_builtin(c, settings, device="cpu", pool_mode="felix").disc()
+    image = simulate_builtin(c, settings, BuiltinOptions(pool_mode="felix", use_symmetry=False), device="cpu").disc()
     assert np.abs(image - image.T).max() > 1e-3 * np.abs(image).max()
 
 
@@ -111,8 +112,8 @@ def test_felix_pool_cut_mid_shell_breaks_the_symmetry() -> None:
 def test_symmetry_speedup_is_identical_to_the_full_calculation(key: str, direction: str, fraction: float) -> None:
     c = _crystal(key)
     settings = _settings(direction, pixel_count=8, initial_thickness=300.0, final_thickness=500.0, delta_thickness=100.0)
-    full = simulate_builtin(c, settings, device="cpu", pool_mode="shells")
-    fast = simulate_builtin(c, settings, device="cpu", pool_mode="shells", use_symmetry=True)
+    full = simulate_builtin(c, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False), device="cpu")
+    fast = simulate_builtin(c, settings, BuiltinOptions(pool_mode="shells", use_symmetry=True), device="cpu")
     assert fast.info["pixels_solved"] < full.info["pixels_solved"]
     assert fast.info["pixels_solved"] == pytest.approx(fraction * settings.side**2, rel=0.15)
     reference = full.discs[(0, 0, 0)]
@@ -123,8 +124,8 @@ def test_symmetry_speedup_is_identical_to_the_full_calculation(key: str, directi
 def test_symmetry_speedup_needs_complete_shells_and_the_000_disc_alone() -> None:
     c = _crystal("rocksalt")
     settings = _settings("001")
-    assert simulate_builtin(c, settings, device="cpu", pool_mode="felix", use_symmetry=True).info["pixels_solved"] == settings.side**2
-    both = simulate_builtin(c, settings, device="cpu", pool_mode="shells", use_symmetry=True, hkl=((0, 0, 0), (2, 0, 0)))
+    assert simulate_builtin(c, settings, BuiltinOptions(pool_mode="felix", use_symmetry=True), device="cpu").info["pixels_solved"] == settings.side**2
+    both = simulate_builtin(c, settings, BuiltinOptions(pool_mode="shells", use_symmetry=True), device="cpu", hkl=((0, 0, 0), (2, 0, 0)))
     assert both.info["pixels_solved"] == settings.side**2
 
 

@@ -16,7 +16,7 @@ from lacbed_bridge.crystal.cif import read_cif, write_cif
 from lacbed_bridge.crystal.variants import write_family
 from lacbed_bridge.io import write_tiff
 from lacbed_bridge.simulate.bloch import simulate_builtin
-from lacbed_bridge.simulate.settings import LacbedSettings
+from lacbed_bridge.simulate.settings import BuiltinOptions, LacbedSettings
 
 REPO = Path(__file__).resolve().parents[2]
 #: the roles of GaAs's sites (zincblende: A the cation, B the anion)
@@ -55,7 +55,7 @@ def refine_command_case(tmp_path: Path, n_variants: int = 2) -> tuple[dict[str, 
     path.write_text(yaml.safe_dump(config))
     write_family(config, "F-43m_zincblende", tmp_path / "cif")
     crystal = read_cif(tmp_path / "cif" / "F-43m_zincblende_000000.cif")
-    disc = simulate_builtin(crystal, small_settings(), device="cpu", pool_mode="shells").disc()
+    disc = simulate_builtin(crystal, small_settings(), BuiltinOptions(pool_mode="shells", use_symmetry=False), device="cpu").disc()
     write_tiff(tmp_path / "disc.tif", disc.astype(np.float32), {"kind": "test"})
     # start δ at 0 (neutral P_v); roles come from the config family of the CIF's sample id
     write_cif(crystal.with_sites(tuple(replace(s, pv=None) for s in crystal.sites)), tmp_path / "start.cif")

@@ -11,6 +11,7 @@ import torch
 from lacbed_bridge.cli import main
 from lacbed_bridge.config import load_config
 from lacbed_bridge.dataset.torch_dataset import PairedImageDataset
+from lacbed_bridge.edd.settings import edd_settings
 from lacbed_bridge.io import read_tiff, write_tiff
 from lacbed_bridge.surrogate.checkpoint import generator_from_checkpoint, load_checkpoint
 
@@ -57,7 +58,7 @@ def test_predict_from_a_cif_matches_predicting_its_edd_image(tiny_model, tmp_pat
 
     cif = REPO_ROOT / "tests" / "crystal" / "data" / "NaCl_modern_items.cif"
     config = load_config(REPO_ROOT / "config.yaml")  # pixel_count 16: side 32 as the tiny model
-    edd_images.write_edd(cif, config, tmp_path / "edd.tif")
+    edd_images.write_edd(cif, edd_settings(config), tmp_path / "edd.tif")
     assert main(["predict", str(tiny_model), str(tmp_path / "edd.tif"), "--out", str(tmp_path / "via_tif.tif"), "--device", "cpu"]) == 0
     assert main(["predict", str(tiny_model), str(cif), "--out", str(tmp_path / "via_cif.tif"), "--config", str(REPO_ROOT / "config.yaml"), "--device", "cpu"]) == 0
     np.testing.assert_allclose(read_tiff(tmp_path / "via_cif.tif")[0], read_tiff(tmp_path / "via_tif.tif")[0], rtol=1e-5, atol=1e-6)
@@ -125,7 +126,6 @@ def test_predict_from_a_cif_with_a_family_geometry(tiny_model, tmp_path, capsys)
     import yaml
 
     from lacbed_bridge.edd import images as edd_images
-    from lacbed_bridge.family_geometry import family_config
 
     cif = REPO_ROOT / "tests" / "crystal" / "data" / "NaCl_modern_items.cif"
     config = load_config(REPO_ROOT / "config.yaml")
@@ -134,7 +134,7 @@ def test_predict_from_a_cif_with_a_family_geometry(tiny_model, tmp_path, capsys)
                                         "normal_direction": [1, 1, 0]}}]
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    edd_images.write_edd(cif, family_config(load_config(path), "Fm-3m_rocksalt_110"), tmp_path / "edd110.tif")
+    edd_images.write_edd(cif, edd_settings(load_config(path), family="Fm-3m_rocksalt_110"), tmp_path / "edd110.tif")
     assert main(["predict", str(tiny_model), str(tmp_path / "edd110.tif"), "--out", str(tmp_path / "via_tif.tif"), "--device", "cpu"]) == 0
     common = ["--config", str(path), "--device", "cpu"]
     assert main(["predict", str(tiny_model), str(cif), "--out", str(tmp_path / "family.tif"), "--family", "Fm-3m_rocksalt_110", *common]) == 0

@@ -36,11 +36,12 @@ def test_failure_reuse_and_cif_change(tmp_path: Path) -> None:
 
     def compute(cif: Path, out: Path) -> None:  # the real EDD stage, counting its calls
         from lacbed_bridge.edd.images import write_edd
+        from lacbed_bridge.edd.settings import edd_settings
 
         calls.append(cif.stem)
         if cif.stem.endswith("1"):
             raise RuntimeError("simulated crash")
-        write_edd(cif, config, out)
+        write_edd(cif, edd_settings(config), out)
 
     kwargs = dict(stage="edd", cif_dir=cifs, out_dir=tmp_path / "edd", manifest=tmp_path / "edd" / "batch_0000.csv", compute=compute)
     first = run_batch(config, "F-43m_zincblende", 0, **kwargs)

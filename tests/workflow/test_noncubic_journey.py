@@ -19,10 +19,9 @@ import yaml
 from support.workflow import snakemake, tiny_config
 
 from lacbed_bridge.crystal.cif import read_cif
-from lacbed_bridge.family_geometry import family_config
 from lacbed_bridge.io import read_tiff
-from lacbed_bridge.simulate.geometry import microscope_frame
-from lacbed_bridge.simulate.run import settings_from_config
+from lacbed_bridge.crystal.orientation import microscope_frame
+from lacbed_bridge.simulate.run import simulation_settings
 from lacbed_bridge.simulate.symmetry import disc_symmetry
 
 pytestmark = pytest.mark.slow
@@ -76,8 +75,7 @@ def test_every_family_reaches_the_dataset_and_the_figures(journey) -> None:
 @pytest.mark.parametrize("family", [f["name"] for f in FAMILIES])
 def test_each_familys_discs_have_the_symmetry_of_the_crystal_along_its_beam(journey, family: str) -> None:
     work, config = journey
-    own = family_config(config, family)
-    settings = settings_from_config(own)
+    settings = simulation_settings(config, family=family).lacbed
     lacbed = sorted((work / "results" / "lacbed" / family).glob("*.tif"))
     assert len(lacbed) == 4
     for path in lacbed:

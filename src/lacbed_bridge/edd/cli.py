@@ -9,15 +9,12 @@ from pathlib import Path
 def _run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from .images import write_edd
+    from .settings import edd_settings
 
-    config = load_config(args.config)
-    if args.family:
-        from ..family_geometry import family_config
-
-        config = family_config(config, args.family)
-    print(write_edd(args.cif, config, args.out))
+    settings = edd_settings(load_config(args.config), family=args.family)
+    print(write_edd(args.cif, settings, args.out))
     if args.deformation is not None:
-        print(write_edd(args.cif, config, args.deformation, kind="deformation"))
+        print(write_edd(args.cif, settings, args.deformation, kind="deformation"))
     return 0
 
 

@@ -1,11 +1,10 @@
-"""EDD image files: one CIF + the config -> one float32 TIFF of projected density [e/Å²] (docs/architecture.md §5, §6)."""
+"""EDD image files: one CIF + the EDD settings -> one float32 TIFF of projected density [e/Å²] (docs/architecture.md §5, §6)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from ..crystal.cif import read_cif
 from ..crystal.model import Crystal
 from ..errors import ConfigError
 from ..io import write_tiff
-from .settings import edd_settings
+from .settings import EddSettings
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,7 @@ RINGING_WARNING = 1e-2
 EDD_KINDS = ("edd", "deformation")
 
 
-def write_edd(cif_path: str | os.PathLike[str], config: Mapping[str, Any], out_path: str | os.PathLike[str],
+def write_edd(cif_path: str | os.PathLike[str], settings: EddSettings, out_path: str | os.PathLike[str],
               kind: str = "edd") -> Path:
     """Compute the EDD image (``kind`` "edd": the total projected density; "deformation": ρ − ρ_IAM,
     :meth:`~.settings.EddSettings.deformation`) of the crystal in ``cif_path`` and write it as a float32 TIFF.
@@ -37,24 +36,22 @@ def write_edd(cif_path: str | os.PathLike[str], config: Mapping[str, Any], out_p
     side, field_of_view [Å], pixel_size [Å], beam/x directions, s_max [1/Å], pixel_value,
     edge_amplitude, f000 [e], seconds, package version. Written atomically. Returns ``out_path``.
     """
-    if kind not in EDD_KINDS:  # the kind and the config before the CIF is read, as ever
+    if kind not in EDD_KINDS:  # the kind before the CIF is read
         raise ConfigError(f"expected one of {list(EDD_KINDS)}, got {kind!r}", field="kind")
-    edd_settings(config)
-    image, metadata = edd_image(read_cif(cif_path), config, kind, source=str(cif_path))
+    image, metadata = edd_image(read_cif(cif_path), settings, kind, source=str(cif_path))
     out = Path(out_path)
     write_tiff(out, np.asarray(image, dtype=np.float32), metadata)
     return out
 
 
-def edd_image(crystal: Crystal, config: Mapping[str, Any], kind: str = "edd", *,
+def edd_image(crystal: Crystal, settings: EddSettings, kind: str = "edd", *,
               source: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """The in-memory half of :func:`write_edd` (which the command line and the workflow call, and so
     does the Python API, ``lacbed_bridge.api.project_edd``): the image [e/Å², float64, side × side]
-    of ``kind`` ("edd" or "deformation") of ``crystal`` with the config's EDD settings, and the
+    of ``kind`` ("edd" or "deformation") of ``crystal`` with the EDD ``settings``, and the
     metadata :func:`write_edd` writes with it (``source``: what its ``cif`` entry names)."""
     if kind not in EDD_KINDS:
         raise ConfigError(f"expected one of {list(EDD_KINDS)}, got {kind!r}", field="kind")
-    settings = edd_settings(config)
     start = time.perf_counter()
     image, info = settings.image(crystal) if kind == "edd" else settings.deformation(crystal)
     seconds = time.perf_counter() - start

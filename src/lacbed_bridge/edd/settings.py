@@ -71,10 +71,12 @@ class EddSettings:
         return config_hash(asdict(self))
 
 
-def edd_settings(config: Mapping[str, Any]) -> EddSettings:
+def edd_settings(config: Mapping[str, Any], *, family: str | Mapping[str, Any] | None = None) -> EddSettings:
     """The EDD settings of a config: side = 2 × simulation.pixel_count; beam and x directions and
-    the Debye–Waller constant from ``simulation``; the rest from ``edd`` (absent keys: the schema's
-    defaults). The values' types and ranges are the schema's to check (:func:`~lacbed_bridge.config.load_config`)."""
+    the Debye–Waller constant from ``simulation`` (``family``: a family's name or ``families`` item,
+    whose own beam and x directions, ``families[].geometry``, replace the config's); the rest from
+    ``edd`` (absent keys: the schema's defaults). The values' types and ranges are the schema's to
+    check (:func:`~lacbed_bridge.config.load_config`)."""
     sim = config.get("simulation") if isinstance(config, Mapping) else None
     if not isinstance(sim, Mapping):
         raise ConfigError("missing section 'simulation' (a mapping)", field="simulation")
@@ -83,15 +85,19 @@ def edd_settings(config: Mapping[str, Any]) -> EddSettings:
         raise ConfigError(f"missing key(s) {missing} needed for the EDD image", field="simulation")
     edd = section_settings(config, "edd")
     fov = edd["field_of_view"]
-    from ..simulate.settings import LacbedSettings
+    beam, x_axis = sim["incident_beam_direction"], sim["x_direction"]
+    if family is not None:
+        from ..family_geometry import family_geometry
 
+        own = family_geometry(dict(config), family)  # type: ignore[arg-type]
+        beam, x_axis = own.get("incident_beam_direction", beam), own.get("x_direction", x_axis)
     return EddSettings(
         side=2 * int(sim["pixel_count"]),
-        beam_direction=tuple(int(v) for v in sim["incident_beam_direction"]),
-        x_direction=tuple(int(v) for v in sim["x_direction"]),
+        beam_direction=tuple(int(v) for v in beam),
+        x_direction=tuple(int(v) for v in x_axis),
         field_of_view=None if fov == "lattice" else float(fov),
         s_max=edd["s_max"],
         pixel_value=edd["pixel_value"],
         tolerance=float(edd["tolerance"]),
-        debye_waller_constant=float(sim.get("debye_waller_constant", LacbedSettings.debye_waller_constant)),
+        debye_waller_constant=float(section_settings(config, "simulation")["debye_waller_constant"]),
     )

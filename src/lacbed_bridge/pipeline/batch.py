@@ -59,15 +59,21 @@ def batch_sample_ids(config: dict[str, Any], family: str, batch: int) -> list[st
     return ids[batch * size : (batch + 1) * size]
 
 
-def stage_hash(config: dict[str, Any], stage: str) -> str:
-    """Hash of the settings object that determines a stage's images (the simulation or EDD settings)."""
+def stage_settings(config: dict[str, Any], stage: str, family: str | None = None) -> Any:
+    """The settings object that determines a stage's images: the simulation settings (``lacbed``)
+    or the EDD settings (``edd``, ``deformation``), with the family's own geometry when given."""
     if stage == "lacbed":
         from ..simulate.run import simulation_settings
 
-        return simulation_settings(config).reuse_hash()
+        return simulation_settings(config, family=family)
     from ..edd.settings import edd_settings
 
-    return edd_settings(config).reuse_hash()
+    return edd_settings(config, family=family)
+
+
+def stage_hash(config: dict[str, Any], stage: str, family: str | None = None) -> str:
+    """Hash of the settings object that determines a stage's images (:func:`stage_settings`)."""
+    return stage_settings(config, stage, family).reuse_hash()
 
 
 #: Columns of a batch manifest; ``bytes`` is the image's size when the batch was made, so that a
@@ -166,12 +172,10 @@ def run_batch(
 
     if stage not in STAGES:
         raise ConfigError(f"expected one of {list(STAGES)}, got {stage!r}", field="stage")
-    from ..family_geometry import family_config
-
-    config = family_config(config, family)  # the family's own beam, x and normal directions
-    settings_hash = stage_hash(config, stage)
+    settings = stage_settings(config, stage, family)  # the family's own beam, x and normal directions
+    settings_hash = settings.reuse_hash()
     if compute is None:
-        compute = _default_compute(config, stage)
+        compute = _default_compute(settings, stage)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -226,14 +230,14 @@ def run_batch(
     return frame
 
 
-def _default_compute(config: dict[str, Any], stage: str) -> Callable[[Path, Path], None]:
+def _default_compute(settings: Any, stage: str) -> Callable[[Path, Path], None]:
     if stage == "lacbed":
         from ..simulate.run import run_simulation
 
-        return lambda cif, out: run_simulation(cif, config, out) and None
+        return lambda cif, out: run_simulation(cif, settings, out) and None
     from ..edd.images import write_edd
 
-    return lambda cif, out: write_edd(cif, config, out, kind=stage) and None
+    return lambda cif, out: write_edd(cif, settings, out, kind=stage) and None
 
 
 def register(subparsers: Any) -> None:

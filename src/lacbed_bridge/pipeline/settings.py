@@ -16,7 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import section_settings
+from ..config import schema_defaults, section_settings
+
+#: the schema's defaults of ``workflow`` (the one place they are written)
+_WORKFLOW = schema_defaults("workflow")
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,8 @@ class WorkflowSettings:
     directions: tuple[str, ...]
     seeds: tuple[int, ...]
     split: str
-    require_converged: bool = False
-    estimator: bool = True
+    require_converged: bool = _WORKFLOW["require_converged"]
+    estimator: bool = _WORKFLOW["estimator"]
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> WorkflowSettings:

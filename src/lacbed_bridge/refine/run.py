@@ -138,15 +138,15 @@ def fit_beams(crystal: Any, settings: Any, sim: Any, disc_meta: dict[str, Any], 
             raise InputError(f"the disc's metadata ask for beams past the limits: {exc.message}", field="info_min_reflection_pool_used") from None
         return used, {"source": "the disc's metadata", "min_reflection_pool": int(pool), "min_strong_beams": int(strong),
                       "simulation_rms_error": disc_meta.get("info_convergence_rms")}
-    convergence = sim.builtin.convergence
+    convergence = sim.convergence
     if convergence is None:
         return settings, {"source": "the config (simulation.convergence is null: no convergence control)",
                           "min_reflection_pool": settings.min_reflection_pool, "min_strong_beams": settings.min_strong_beams,
                           "simulation_rms_error": None}
     from ..simulate.convergence import simulate_converged
 
-    result = simulate_converged(crystal, settings, convergence, device=device or "cpu", mean_absorption=sim.builtin.mean_absorption,
-                                solver=sim.builtin.solver)
+    options = replace(sim.builtin, pool_mode="shells", use_symmetry=True)  # the control needs complete shells
+    result = simulate_converged(crystal, settings, convergence, options, device=device or "cpu")
     info = result.info
     used = replace(settings, min_reflection_pool=int(info["min_reflection_pool_used"]), min_strong_beams=int(info["min_strong_beams_used"]))
     return used, {"source": "the convergence control on the starting crystal", "min_reflection_pool": used.min_reflection_pool,
@@ -292,12 +292,11 @@ def refine(cif: str | os.PathLike[str], disc_path: str | os.PathLike[str], confi
     estimate from this disc (:func:`surrogate_start`). The fit itself is :func:`fit_crystal`."""
     import numpy as np
     from ..crystal.cif import read_cif, write_cif
-    from ..family_geometry import family_config
     from ..io import read_tiff, write_text_atomic, write_tiff
     from ..simulate.run import simulation_settings
 
     crystal = read_cif(cif)
-    side = simulation_settings(family_config(config, family) if family else config).lacbed.side
+    side = simulation_settings(config, family=family or None).lacbed.side
     observed, disc_meta, prepared = _observed(disc_path, side, disc_centre=disc_centre, disc_radius=disc_radius)
     mask = None
     if mask_path is not None:
@@ -360,15 +359,12 @@ def fit_crystal(crystal: Any, observed: Any, config: dict[str, Any], free_text: 
     import torch
 
     from ..device import resolve_device
-    from ..family_geometry import family_config
     from ..simulate.run import simulation_settings
     from .fit import fit_disc
     from .model import DiscModel
     from .optics import OpticsGeometry
 
-    if family:
-        config = family_config(config, family)
-    sim = simulation_settings(config)
+    sim = simulation_settings(config, family=family or None)
     settings = sim.lacbed
     observed = np.asarray(observed, dtype=float)
     if prepared is not None:  # pixels of the model's window outside the measured frame
@@ -535,7 +531,7 @@ def refine_joint(cif: str | os.PathLike[str], disc_paths: list[str], config: dic
     from ..config import validate_config
     from ..crystal.cif import read_cif, write_cif
     from ..device import resolve_device
-    from ..family_geometry import family_config
+    from ..family_geometry import family_geometry
     from ..io import read_tiff, write_text_atomic, write_tiff
     from ..simulate.run import simulation_settings
     from .fit import fit_disc
@@ -544,15 +540,15 @@ def refine_joint(cif: str | os.PathLike[str], disc_paths: list[str], config: dic
     from .optics import OpticsGeometry
 
     crystal = read_cif(cif)
-    if family:
-        config = family_config(config, family)
+    # the family's own directions, then each disc's own simulation keys over them
+    own = {key: list(v) for key, v in family_geometry(config, family).items()} if family else {}
     entries = read_disc_settings(disc_settings, disc_paths) if disc_settings else [{} for _ in disc_paths]
     free = parse_free(free_text, [s.label for s in crystal.sites])
     roles = roles_for(crystal, config, roles_text, family) if needs_roles(free) else None
     models, observed, masks, counts_px, beams_all, series = [], [], [], [], [], []
     for n, (path, entry) in enumerate(zip(disc_paths, entries, strict=True)):
         disc_config = copy.deepcopy(config)
-        disc_config["simulation"] = {**disc_config.get("simulation", {}), **(entry.get("simulation") or {})}
+        disc_config["simulation"] = {**disc_config.get("simulation", {}), **own, **(entry.get("simulation") or {})}
         try:
             disc_config = validate_config(disc_config, path=disc_settings)
         except InputError as exc:

@@ -65,26 +65,24 @@ def _start_model(results: Path, config: dict[str, Any], row: pd.Series, free: st
     towards the middle of the family's range [e per formula unit]; returns (model, free names,
     true δ, true thickness [Å])."""
     from ..crystal.cif import read_cif
-    from ..family_geometry import family_config
     from ..layout import layout
     from ..simulate.run import simulation_settings
     from .model import DiscModel
     from .run import needs_roles, parse_free, roles_for
 
     truth = read_cif(layout(results).cif(row["family"], row["sample_id"]))
-    own = family_config(config, row["family"])
-    sim = simulation_settings(own)
+    sim = simulation_settings(config, family=row["family"])
     settings = sim.lacbed
     pool, strong = row.get("sim_pool_size"), row.get("sim_strong_beams_used")
     settings = replace(settings, min_reflection_pool=int(pool) if pd.notna(pool) else settings.min_reflection_pool,
                        min_strong_beams=int(strong) if pd.notna(strong) else settings.min_strong_beams)
-    family = next(f for f in own["families"] if f["name"] == row["family"])
+    family = next(f for f in config["families"] if f["name"] == row["family"])
     lo, hi = family.get("delta") or [0.0, 1.0]
     true_delta = float(row["delta"])
     true_t = float(settings.thicknesses[sim.thickness_index])
     start_settings = replace(settings, initial_thickness=1.1 * true_t, final_thickness=1.1 * true_t)
     names = parse_free(free, [s.label for s in truth.sites])
-    model = DiscModel(truth, start_settings, names, roles=roles_for(truth, own, None) if needs_roles(names) else None,
+    model = DiscModel(truth, start_settings, names, roles=roles_for(truth, config, None) if needs_roles(names) else None,
                       mean_absorption=sim.builtin.mean_absorption)
     if "delta" in names:  # the start crystal: δ moved 0.5 e towards the middle of the range
         start = model.start.clone()

@@ -28,7 +28,6 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
@@ -38,15 +37,15 @@ from ..crystal.model import Crystal
 from ..errors import InputError
 from .device import default_complex_dtype, resolve_device
 from .electron import wavenumber_from_voltage
-from .geometry import MicroscopeFrame, microscope_frame, pixel_wavevectors
-from .pool import PoolMode, reflection_pool
+from ..crystal.orientation import BeamGeometry, MicroscopeFrame, microscope_frame
+from .geometry import pixel_wavevectors
+from .pool import reflection_pool
 from .potential import StructureFactors, pool_matrix
 from .result import LacbedResult, PoolData
 from .symmetry import disc_symmetry, pixel_orbits
-from .settings import FELIX_NAMES, BeamGeometry, BeamSelection, LacbedSettings, PotentialSettings
+from .settings import FELIX_NAMES, BeamSelection, BuiltinOptions, LacbedSettings, PoolMode, PotentialSettings, Solver
 
 Hkl = tuple[int, int, int]
-Solver = Literal["auto", "expm", "chebyshev", "eigen"]
 #: how exp(iÃt)e₀ is computed: batched matrix exponentials, a Chebyshev series on pixel blocks, or
 #: one eigendecomposition per pixel for the whole thickness series (``auto``: docs/performance.md)
 SOLVERS: tuple[str, ...] = ("auto", "expm", "chebyshev", "eigen")
@@ -414,30 +413,30 @@ def extract_discs(solved: Propagation, position: np.ndarray, present: Sequence[H
 def simulate_builtin(
     crystal: Crystal,
     settings: LacbedSettings,
+    options: BuiltinOptions | None = None,
     *,
     hkl: Sequence[Hkl] = ((0, 0, 0),),
     device: str | None = None,
-    dtype: torch.dtype | None = None,
     pixel_chunk: int = 1024,
     max_memory_gb: float = 4.0,
     progress: Callable[[int, int], None] | None = None,
     pool: np.ndarray | None = None,
-    pool_mode: PoolMode = "felix",
-    use_symmetry: bool = False,
-    mean_absorption: bool = False,
-    constants: str = "codata",
-    solver: Solver = "auto",
 ) -> LacbedResult:
-    """Simulate LACBED discs of ``crystal`` with Felix's settings.
+    """Simulate LACBED discs of ``crystal`` with one beam set (no convergence control: that is
+    :func:`.convergence.simulate_converged`).
 
     Parameters
     ----------
     crystal: the crystal (kappa charge parameters are honoured through the Mott–Bethe correction).
-    settings: Felix settings (thicknesses [Å], voltage [kV], geometry, beams, absorption).
+    settings: the experiment and its beams (thicknesses [Å], voltage [kV], geometry, pool size,
+        strong beams, absorption; Felix's names).
+    options: how the disc is computed (pool rule, symmetry, mean absorption, complex dtype, solver,
+        constants; :class:`~.settings.BuiltinOptions`, default: the schema's — complete shells
+        with symmetry). ``BuiltinOptions.as_felix()`` is Felix's pool without symmetry.
     hkl: the discs to return (Felix's felix.hkl); reflections not in the pool are skipped
-        (listed in ``info["missing_hkl"]``), as Felix does.
+        (listed in ``info["missing_hkl"]``), as Felix does. Symmetry is used only for the (000)
+        disc alone and a pool of complete shells (otherwise the disc is not symmetric).
     device: ``cpu``, ``cuda`` or ``auto``/None.
-    dtype: complex dtype (default complex128 on CPU, complex64 on GPU).
     pixel_chunk: most pixels per batched matrix exponential.
     max_memory_gb: memory bound [GiB] of one chunk's matrices (the chunk shrinks to respect it;
         measured peak ≈ 0.5 GiB + max_memory_gb on CPU, so the default 4 keeps a 256² pattern with
@@ -445,25 +444,15 @@ def simulate_builtin(
     progress: optional callback(done_pixels, total_pixels).
     pool: optional Miller indices (n, 3) of the reflection pool, 000 first, instead of a rule
         (e.g. the pool listed in a Felix StructureFactors.txt).
-    pool_mode: ``felix`` (Felix's HKLMake, cut mid-shell) or ``shells`` (complete shells of
-        equal |g|: the disc has the symmetry of the crystal along the beam); see :mod:`.pool`.
-    use_symmetry: compute one pixel per orbit of the disc's symmetry operations that permute the
-        pixel grid and copy it to the others (:mod:`.symmetry`); only for the (000) disc alone
-        and a pool of complete shells (otherwise the disc is not symmetric), else ignored.
-    mean_absorption: keep the mean absorptive potential U'(0) that Felix leaves out (then
-        I ≤ 1 everywhere; docs/conventions.md); the default reproduces Felix.
-    constants: ``codata`` (default) or ``felix`` (Felix's hard-coded values, c typo included;
-        reproduces Felix to ~1e-6, see electron.py).
-    solver: ``expm`` (batched matrix exponentials), ``chebyshev`` (Chebyshev series on blocks of
-        neighbouring pixels, matrix–matrix products; equal to expm to ~1e-12 in complex128,
-        :mod:`.chebyshev`), ``eigen`` (one eigendecomposition per pixel for the whole thickness
-        series, :func:`eigen_waves`) or ``auto`` (:func:`resolve_solver`).
     """
+    options = BuiltinOptions() if options is None else options
+    pool_mode, use_symmetry, mean_absorption = options.pool_mode, options.use_symmetry, options.mean_absorption
+    constants = options.constants
     start = time.perf_counter()
     check_supported(settings)
     dev = resolve_device(device)
-    cdtype = dtype or default_complex_dtype(dev)
-    solver = resolve_solver(solver, dev, len(settings.thicknesses))  # type: ignore[assignment]
+    cdtype = options.dtype or default_complex_dtype(dev)
+    solver = resolve_solver(options.solver, dev, len(settings.thicknesses))
     wavenumber = wavenumber_from_voltage(settings.accelerating_voltage, constants)
     frame = microscope_frame(crystal, settings.geometry)
     structure = bloch_structure(crystal, frame, wavenumber, potential=settings.potential, beams=settings.beam_selection,

@@ -87,13 +87,9 @@ def _run(args: argparse.Namespace) -> int:
     if not args.cif or not args.config or not args.out:
         raise InputError("expected CIF --config CONFIG --out FILE.tif (or --felix-dir DIR)", field="simulate")
     from ..config import load_config
-    from .run import run_simulation
+    from .run import run_simulation, simulation_settings
 
     config = load_config(args.config)
-    if args.family:
-        from ..family_geometry import family_config
-
-        config = family_config(config, args.family)
     if _felix_options_given(args):
         if (args.backend or config["simulation"]["backend"]) != "felix":
             raise InputError("--felix-command, --timeout, --retries and --threads are for the felix backend", field="--backend")
@@ -103,7 +99,8 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError("--constants felix is only for the --felix-dir drop-in mode", field="--constants")
     if args.pool is not None:
         raise InputError("--pool is for the --felix-dir drop-in mode; with a config set simulation.pool", field="--pool")
-    out = run_simulation(args.cif, config, args.out, backend=args.backend, device=args.device)
+    settings = simulation_settings(config, family=args.family, path=args.config)
+    out = run_simulation(args.cif, settings, args.out, backend=args.backend, device=args.device)
     print(out)
     return 0
 
@@ -133,6 +130,7 @@ def _run_felix_dir(args: argparse.Namespace) -> int:
         from .felix.backend import check_felix_settings, formula_from_felix_cif
         from .felix.files import felix_formula
         from .felix.inp import parse_felix_inp, read_felix_hkl
+        from .settings import BuiltinOptions
 
         for name in ("felix.inp", "felix.cif", "felix.hkl"):
             if not (run_dir / name).is_file():
@@ -143,10 +141,8 @@ def _run_felix_dir(args: argparse.Namespace) -> int:
             hkl = [(0, 0, 0), *hkl]
         crystal = read_cif(run_dir / "felix.cif")
         formula = felix_formula(formula_from_felix_cif(run_dir / "felix.cif"))
-        result = simulate_builtin(
-            crystal, settings, hkl=tuple(hkl), device=args.device, constants=args.constants or "felix", progress=_progress(),
-            pool_mode=args.pool or "felix",
-        )
+        options = BuiltinOptions.as_felix(constants=args.constants or "felix", pool_mode=args.pool or "felix")
+        result = simulate_builtin(crystal, settings, options, hkl=tuple(hkl), device=args.device, progress=_progress())
         write_felix_layout(run_dir, result, formula)
         if result.info.get("missing_hkl"):
             print(f"note: not in the reflection pool, not written: {result.info['missing_hkl']}", file=sys.stderr)

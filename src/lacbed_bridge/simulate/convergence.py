@@ -18,52 +18,20 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
-import torch
 
-from ..config import schema_defaults
 from ..crystal.model import Crystal
 from ..errors import ConfigError
-from .bloch import Solver, bloch_structure, propagate, simulate_builtin
+from .bloch import bloch_structure, propagate, simulate_builtin
 from .device import default_complex_dtype, resolve_device
 from .electron import wavenumber_from_voltage
-from .geometry import microscope_frame, pixel_wavevectors
+from ..crystal.orientation import microscope_frame
+from .geometry import pixel_wavevectors
 from .result import LacbedResult
-from .settings import MAX_REFLECTION_POOL, LacbedSettings
+from .settings import MAX_REFLECTION_POOL, BuiltinOptions, Convergence, LacbedSettings
 from .symmetry import disc_symmetry, pixel_orbits
-
-
-#: the schema's defaults of ``simulation.convergence`` (the one place they are written)
-_DEFAULTS = schema_defaults("simulation.convergence")
-
-
-@dataclass(frozen=True)
-class Convergence:
-    """Settings of the convergence control (config ``simulation.convergence``).
-
-    target_rms: largest accepted RMS change of the disc [intensity per unit incident beam].
-    growth: factor applied to the pool and the strong-beam count per step (> 1).
-    max_strong_beams: the strong-beam count is never raised above this.
-    check_fraction: fraction of the independent pixels used for the check (0 < f ≤ 1).
-    """
-
-    target_rms: float = _DEFAULTS["target_rms"]
-    growth: float = _DEFAULTS["growth"]
-    max_strong_beams: int = _DEFAULTS["max_strong_beams"]
-    check_fraction: float = _DEFAULTS["check_fraction"]
-
-    @classmethod
-    def from_config(cls, section: dict[str, Any] | None) -> Convergence | None:
-        """From ``simulation.convergence`` (None or absent: no convergence control)."""
-        if section is None:
-            return None
-        out = replace(cls(), **section)
-        if out.growth <= 1.0:
-            raise ConfigError(f"expected a factor > 1, got {out.growth}", field="simulation.convergence.growth")
-        return out
 
 
 def grown(settings: LacbedSettings, growth: float) -> LacbedSettings:
@@ -89,26 +57,23 @@ def change_rms(
     result: LacbedResult,
     bigger: LacbedSettings,
     convergence: Convergence,
+    options: BuiltinOptions,
     *,
     device: str | None,
-    constants: str,
-    pool_mode: str,
-    mean_absorption: bool = False,
-    dtype: torch.dtype | None = None,
-    solver: Solver = "auto",
 ) -> float:
     """ε: the weighted RMS change of ``result``'s (000) disc on the check pixels when computed with
-    the ``bigger`` beam set (maximum over the thickness series)."""
+    the ``bigger`` beam set and the same ``options`` (maximum over the thickness series)."""
     dev = resolve_device(device)
+    constants = options.constants
     wavenumber = wavenumber_from_voltage(bigger.accelerating_voltage, constants)
     frame = microscope_frame(crystal, bigger.geometry)
     structure = bloch_structure(crystal, frame, wavenumber, potential=bigger.potential, beams=bigger.beam_selection,
-                                geometry=bigger.geometry, pool_mode=pool_mode,  # type: ignore[arg-type]
-                                constants=constants, device=dev, mean_absorption=mean_absorption)
+                                geometry=bigger.geometry, pool_mode=options.pool_mode, constants=constants, device=dev,
+                                mean_absorption=options.mean_absorption)
     pixels, weights = check_pixels(bigger.side, disc_symmetry(crystal, frame).pixel_operations, convergence.check_fraction)
     k = pixel_wavevectors(bigger.pixel_count, bigger.outer_convergence_angle, wavenumber).reshape(-1, 3)[pixels]
-    solved = propagate(structure, k, bigger.thicknesses, bigger.min_strong_beams, [0], cdtype=dtype or default_complex_dtype(dev),
-                       solver=solver)
+    solved = propagate(structure, k, bigger.thicknesses, bigger.min_strong_beams, [0], cdtype=options.dtype or default_complex_dtype(dev),
+                       solver=options.solver)
     before = result.discs[(0, 0, 0)].reshape(len(result.thicknesses), -1)[:, pixels]
     diff = solved.intensities[0] - before
     per_thickness = np.sqrt((weights[None, :] * diff**2).sum(axis=1) / weights.sum())
@@ -119,31 +84,25 @@ def simulate_converged(
     crystal: Crystal,
     settings: LacbedSettings,
     convergence: Convergence,
+    options: BuiltinOptions | None = None,
     *,
     device: str | None = None,
-    constants: str = "codata",
-    pool_mode: str = "shells",
-    use_symmetry: bool = True,
-    mean_absorption: bool = False,
     pixel_chunk: int = 1024,
-    dtype: torch.dtype | None = None,
-    solver: Solver = "auto",
 ) -> LacbedResult:
     """The (000) disc with the smallest beam set, from ``settings`` up by factors of ``growth``,
-    whose measured error ε is at most ``target_rms``; ``info`` records ε, the steps and the beams."""
-    if pool_mode != "shells":
+    whose measured error ε is at most ``target_rms``; ``info`` records ε, the steps and the beams.
+    ``options``: how each disc is computed (default: the schema's; the pool must be ``shells``)."""
+    options = BuiltinOptions() if options is None else options
+    if options.pool_mode != "shells":
         raise ConfigError("convergence control needs simulation.pool: shells (a pool cut inside a shell is not symmetric)",
                           field="simulation.convergence")
     start = time.perf_counter()
     current = settings
     steps = []
     while True:
-        result = simulate_builtin(crystal, current, device=device, constants=constants, pool_mode="shells",
-                                  use_symmetry=use_symmetry, mean_absorption=mean_absorption, pixel_chunk=pixel_chunk,
-                                  dtype=dtype, solver=solver)
+        result = simulate_builtin(crystal, current, options, device=device, pixel_chunk=pixel_chunk)
         bigger = grown(current, convergence.growth)
-        error = change_rms(crystal, result, bigger, convergence, device=device, constants=constants, pool_mode="shells",
-                           mean_absorption=mean_absorption, dtype=dtype, solver=solver)
+        error = change_rms(crystal, result, bigger, convergence, options, device=device)
         steps.append({"pool": current.min_reflection_pool, "strong": current.min_strong_beams, "rms_change": error})
         converged = error <= convergence.target_rms
         if converged or bigger.min_strong_beams > convergence.max_strong_beams or bigger.min_reflection_pool > MAX_REFLECTION_POOL:

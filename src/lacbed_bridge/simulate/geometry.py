@@ -14,10 +14,6 @@ import math
 
 import numpy as np
 
-# Temporary (#26 item 5): simulate/bloch.py, simulate/convergence.py, simulate/run.py, three tests
-# and two benchmarks still import these names from here; they belong to crystal.orientation and
-# this line goes once those imports are switched.
-from ..crystal.orientation import MicroscopeFrame, direct_basis, microscope_frame  # noqa: F401
 from ..errors import InputError
 
 

@@ -27,20 +27,19 @@ Felix's rule:
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import numpy as np
 
 from ..crystal.model import Crystal
 from ..errors import InputError
 from .felix.pool import felix_pool
-from .geometry import MicroscopeFrame, centring_allowed
-from .settings import BeamGeometry, BeamSelection, nint
+from ..crystal.orientation import BeamGeometry, MicroscopeFrame
+from .geometry import centring_allowed
+from .settings import BeamSelection, PoolMode, nint
 
 TINY = 1e-9
 #: relative tolerance of "the same |g|" (equivalent reflections differ by rounding, ~1e-15)
 SAME_SHELL = 1e-9
-PoolMode = Literal["shells", "felix"]
 POOL_MODES: tuple[str, ...] = ("shells", "felix")
 
 

@@ -19,11 +19,21 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import InputError
+from ..config import schema_defaults
+from ..crystal.orientation import BeamGeometry
+from ..errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    import torch
 
 Vector = tuple[int, int, int]
+PoolMode = Literal["felix", "shells"]
+Solver = Literal["auto", "expm", "chebyshev", "eigen"]
+#: the schema's defaults of ``simulation`` (the one place they are written; the dataclasses take them)
+_SIM = schema_defaults("simulation")
+_CONVERGENCE = schema_defaults("simulation.convergence")
 
 #: felix.inp keys used only by Felix's refinement mode (not part of config.yaml)
 REFINEMENT_ONLY = frozenset(
@@ -36,17 +46,6 @@ REFINEMENT_ONLY = frozenset(
 MAX_REFLECTION_POOL = 20_000  # the n² complex coupling matrix: 6 GiB
 MAX_STRONG_BEAMS = 5_000  # per pixel an m × m matrix exponential (400 MB, minutes)
 MAX_THICKNESSES = 10_000  # thicknesses of one series (each a disc kept in memory)
-
-
-@dataclass(frozen=True)
-class BeamGeometry:
-    """The directions that fix the microscope frame: the beam [uvw] (direct lattice), the image x
-    axis (hkl, reciprocal lattice) and the specimen's surface normal [uvw] (Felix's
-    IIncidentBeamDirection, IXDirection, INormalDirection)."""
-
-    incident_beam_direction: Vector
-    x_direction: Vector
-    normal_direction: Vector
 
 
 @dataclass(frozen=True)
@@ -74,38 +73,40 @@ class PotentialSettings:
 
 @dataclass(frozen=True)
 class LacbedSettings:
-    """The LACBED experiment and its beams: every felix.inp key (simulation mode). Defaults are
-    Felix's reference case (GaAs [-110], 200 kV, Bird–King), used for a felix.inp that leaves a key
-    out; a config's absent keys take the schema's defaults (:meth:`from_config`)."""
+    """The LACBED experiment and its beams: every felix.inp key (simulation mode). Defaults: the
+    schema's, which are Felix's reference case (GaAs [-110], 200 kV, Bird–King, 930 Å); the keys
+    of Felix's refinement mode, which are not config keys, keep Felix's own values."""
 
-    write_flag: int = 1
-    scatter_factor_method_flag: int = 0
-    holz_flag: int = 0
-    absorb_flag: int = 2
-    byte_size: int = 8
-    pixel_count: int = 32
-    min_reflection_pool: int = 200
-    min_strong_beams: int = 50
-    min_weak_beams: int = 0
-    g_limit: float = 0.0
-    debye_waller_constant: float = 0.0
-    absorption_per: float = 7.8
-    outer_convergence_angle: float = 3.03
-    incident_beam_direction: Vector = (-1, 1, 0)
-    x_direction: Vector = (1, 1, 0)
-    normal_direction: Vector = (-1, 1, 0)
-    accelerating_voltage: float = 200.0
-    acceptance_angle: float = 0.0
-    initial_thickness: float = 930.0
-    final_thickness: float = 930.0
-    delta_thickness: float = 10.0
-    precision: float = 2e-05
-    refine_mode_flag: str = "S"
+    write_flag: int = _SIM["write_flag"]
+    scatter_factor_method_flag: int = _SIM["scatter_factor_method_flag"]
+    holz_flag: int = _SIM["holz_flag"]
+    absorb_flag: int = _SIM["absorb_flag"]
+    byte_size: int = _SIM["byte_size"]
+    pixel_count: int = _SIM["pixel_count"]
+    min_reflection_pool: int = _SIM["min_reflection_pool"]
+    min_strong_beams: int = _SIM["min_strong_beams"]
+    min_weak_beams: int = _SIM["min_weak_beams"]
+    g_limit: float = _SIM["g_limit"]
+    debye_waller_constant: float = _SIM["debye_waller_constant"]
+    absorption_per: float = _SIM["absorption_per"]
+    outer_convergence_angle: float = _SIM["outer_convergence_angle"]
+    incident_beam_direction: Vector = tuple(_SIM["incident_beam_direction"])  # type: ignore[assignment]
+    x_direction: Vector = tuple(_SIM["x_direction"])  # type: ignore[assignment]
+    normal_direction: Vector = tuple(_SIM["normal_direction"])  # type: ignore[assignment]
+    accelerating_voltage: float = _SIM["accelerating_voltage"]
+    acceptance_angle: float = _SIM["acceptance_angle"]
+    initial_thickness: float = _SIM["initial_thickness"]
+    final_thickness: float = _SIM["final_thickness"]
+    delta_thickness: float = _SIM["delta_thickness"]
+    precision: float = _SIM["precision"]
+    refine_mode_flag: str = _SIM["refine_mode_flag"]
+    # the keys below but blur_radius belong to Felix's refinement mode (REFINEMENT_ONLY): not config
+    # keys, so Felix's own values
     weighting_flag: int = 0
     refine_method_flag: int = 3
     correlation_flag: int = 2
     image_processing_flag: int = 4
-    blur_radius: float = 0.0
+    blur_radius: float = _SIM["blur_radius"]
     noof_ugs: int = 40
     atomic_sites: str = "(1,2)"
     print_flag: int = 0
@@ -208,6 +209,80 @@ class LacbedSettings:
             if key in names:
                 kwargs[key] = tuple(int(v) for v in value) if isinstance(value, list) else value
         return replace(cls(), **kwargs).validate()
+
+
+@dataclass(frozen=True)
+class BuiltinOptions:
+    """How the builtin backend computes a disc, besides the experiment (config ``simulation``;
+    defaults: the schema's).
+
+    pool_mode: ``shells`` (complete shells of equal |g|: the disc has the symmetry of the crystal
+        along the beam) or ``felix`` (Felix's HKLMake pool, cut mid-shell; see :mod:`.pool`);
+    use_symmetry: compute one pixel per orbit of the disc's symmetry and copy it (:mod:`.symmetry`;
+        only for the (000) disc alone and a pool of complete shells, else ignored);
+    mean_absorption: keep the mean absorptive potential U'(0) that Felix leaves out (then I ≤ 1
+        everywhere; docs/conventions.md);
+    complex_dtype: ``auto`` (complex128 on CPU, complex64 on GPU), ``complex64`` or ``complex128``;
+    solver: ``expm``, ``chebyshev``, ``eigen`` or ``auto`` (:func:`.bloch.resolve_solver`);
+    constants: ``codata``, or ``felix`` (Felix's hard-coded constants, c typo included; the
+        drop-in's choice, not a config key; :mod:`.electron`).
+
+    :meth:`as_felix` is Felix's own beam choice (its pool, no symmetry), for reproducing Felix.
+    """
+
+    pool_mode: PoolMode = _SIM["pool"]
+    use_symmetry: bool = _SIM["use_symmetry"]
+    mean_absorption: bool = _SIM["mean_absorption"]
+    complex_dtype: str = _SIM["complex_dtype"]
+    solver: Solver = _SIM["solver"]
+    constants: str = "codata"
+
+    @classmethod
+    def as_felix(cls, **changes: Any) -> BuiltinOptions:
+        """Felix's beam choice: its pool cut mid-shell and every pixel computed (no symmetry), with
+        ``changes`` (e.g. ``constants="felix"`` for Felix's constants too)."""
+        return replace(cls(pool_mode="felix", use_symmetry=False), **changes)
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """The torch complex dtype (None: the device's default)."""
+        import torch
+
+        return None if self.complex_dtype == "auto" else getattr(torch, self.complex_dtype)
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> BuiltinOptions:
+        """From a config's ``simulation`` section (absent keys: the schema's defaults)."""
+        values = {**_SIM, **section}
+        return cls(pool_mode=values["pool"], use_symmetry=bool(values["use_symmetry"]),
+                   mean_absorption=bool(values["mean_absorption"]), complex_dtype=str(values["complex_dtype"]),
+                   solver=values["solver"])  # pool and solver: the schema's enums
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """Settings of the convergence control (config ``simulation.convergence``; defaults: the schema's).
+
+    target_rms: largest accepted RMS change of the disc [intensity per unit incident beam].
+    growth: factor applied to the pool and the strong-beam count per step (> 1).
+    max_strong_beams: the strong-beam count is never raised above this.
+    check_fraction: fraction of the independent pixels used for the check (0 < f ≤ 1).
+    """
+
+    target_rms: float = _CONVERGENCE["target_rms"]
+    growth: float = _CONVERGENCE["growth"]
+    max_strong_beams: int = _CONVERGENCE["max_strong_beams"]
+    check_fraction: float = _CONVERGENCE["check_fraction"]
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any] | None) -> Convergence | None:
+        """From ``simulation.convergence`` (None: no convergence control)."""
+        if section is None:
+            return None
+        out = replace(cls(), **section)
+        if out.growth <= 1.0:
+            raise ConfigError(f"expected a factor > 1, got {out.growth}", field="simulation.convergence.growth")
+        return out
 
 
 # ----- felix.inp layout ---------------------------------------------------------------------

@@ -153,10 +153,12 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.family:
         if config is None:
             raise InputError("--family needs --config (the family is looked up in its families list)", field="--family")
-        from ..family_geometry import family_config
+    edd = None
+    if config is not None:
+        from ..edd.settings import edd_settings
 
-        config = family_config(config, args.family)
-    written = predict_files(args.model, args.input, args.out, config=config, device=args.device)
+        edd = edd_settings(config, family=args.family)
+    written = predict_files(args.model, args.input, args.out, edd=edd, device=args.device)
     print(f"predict: {len(written)} image(s) -> {args.out}")
     return 0
 

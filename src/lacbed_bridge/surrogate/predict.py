@@ -6,7 +6,7 @@ The checkpoint carries the dataset's normalisation constants, so an input in phy
 Outputs are float32 TIFFs (``write_tiff``) whose metadata names the model, the direction and the
 source. A CIF input (``edd2lacbed`` models only) is first turned into its EDD image (and its
 deformation density, for a model that takes it), which needs the EDD stage
-(``lacbed_bridge.edd.projection.project_density``) and a config for the projection settings.
+(``lacbed_bridge.edd.projection.project_density``) with the EDD settings of a config.
 
 Channels: a model takes and gives one image kind per channel (``input_kinds``/``target_kinds`` of
 its checkpoint, e.g. ``["edd", "deformation"]``). A one-channel image is side × side; a
@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,6 +32,9 @@ from ..errors import InputError
 from ..io import read_tiff, write_tiff
 from .checkpoint import checkpoint_json, generator_from_checkpoint, load_checkpoint
 from ..device import resolve_device
+
+if TYPE_CHECKING:
+    from ..edd.settings import EddSettings
 
 INPUT_SUFFIXES = (".tif", ".tiff", ".cif")
 
@@ -102,28 +105,21 @@ def range_warning(image: np.ndarray, data_desc: Mapping[str, Any]) -> str | None
     return None
 
 
-def _edd_from_cif(path: Path, config: Mapping[str, Any] | None, side: int, kinds: Sequence[str] = ("edd",)) -> np.ndarray:
-    try:
-        from ..crystal.cif import read_cif
-        from ..edd.settings import edd_settings
-    except ImportError as exc:
-        raise InputError(f"CIF input needs the EDD stage (lacbed_bridge.edd.projection), not importable: {exc}", path=path) from None
-    if config is None:
+def _edd_from_cif(path: Path, edd: EddSettings | None, side: int, kinds: Sequence[str] = ("edd",)) -> np.ndarray:
+    from ..crystal.cif import read_cif
+
+    if edd is None:
         raise InputError("CIF input needs --config (beam direction, x direction, field of view of the EDD image)", path=path)
-    settings = edd_settings(config)
-    if settings.side != side:
-        raise InputError(f"the config's image side {settings.side} differs from the model's {side}", path=path, field="simulation.pixel_count")
-    return edd_input(read_cif(path), config, side, kinds)
+    if edd.side != side:
+        raise InputError(f"the config's image side {edd.side} differs from the model's {side}", path=path, field="simulation.pixel_count")
+    return edd_input(read_cif(path), edd, side, kinds)
 
 
-def edd_input(crystal: Any, config: Mapping[str, Any], side: int, kinds: Sequence[str] = ("edd",)) -> np.ndarray:
+def edd_input(crystal: Any, settings: EddSettings, side: int, kinds: Sequence[str] = ("edd",)) -> np.ndarray:
     """The input of an ``edd2lacbed`` model for a crystal (what ``predict`` makes of a CIF, and the
     Python API of a :class:`~lacbed_bridge.crystal.model.Crystal`): its EDD image of each kind
-    ("edd", "deformation") [e/Å², float32] with the config's EDD settings, side × side for one kind,
+    ("edd", "deformation") [e/Å², float32] with the EDD ``settings``, side × side for one kind,
     else a stack in ``kinds`` order."""
-    from ..edd.settings import edd_settings
-
-    settings = edd_settings(config)
     if settings.side != side:
         raise InputError(f"the config's image side {settings.side} differs from the model's {side}", field="simulation.pixel_count")
     planes = [np.asarray((settings.image if kind == "edd" else settings.deformation)(crystal)[0], dtype=np.float32) for kind in kinds]
@@ -150,14 +146,15 @@ def predict_files(
     source: str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
-    config: Mapping[str, Any] | None = None,
+    edd: EddSettings | None = None,
     device: str = "auto",
     batch_size: int = 32,
 ) -> list[Path]:
     """Predict for one input file or a folder; returns the written paths.
 
     ``out`` is a ``.tif`` path for a single input file, otherwise a folder receiving
-    ``<input stem>.tif`` per input.
+    ``<input stem>.tif`` per input. ``edd``: the EDD settings a CIF input is projected with (an
+    ``edd2lacbed`` model given CIFs).
     """
     model, desc = load_model(model_path, device)
     inputs = list_inputs(source)
@@ -184,7 +181,7 @@ def predict_files(
         images, metas = [], []
         for path in chunk:
             if path.suffix.lower() == ".cif":
-                images.append(_edd_from_cif(path, config, int(desc["side"]), input_kinds))
+                images.append(_edd_from_cif(path, edd, int(desc["side"]), input_kinds))
                 metas.append({"sample_id": path.stem})
             else:
                 image, meta = read_tiff(path)
