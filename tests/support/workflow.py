@@ -1,4 +1,5 @@
-"""Helpers of the workflow tests: run Snakemake, read dry-run job counts, the tiny config."""
+"""Helpers of the workflow tests: run Snakemake, read the jobs of a (dry) run and Snakemake's
+records, the tiny config."""
 
 from __future__ import annotations
 
@@ -33,6 +34,34 @@ def job_counts(done: subprocess.CompletedProcess[str]) -> dict[str, int]:
     if "Nothing to be done" in text:
         return {}
     return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", text, re.M)}
+
+
+def planned_jobs(done: subprocess.CompletedProcess[str]) -> set[tuple[str, str]]:
+    """The jobs a (dry) run lists: (rule, its wildcards as Snakemake prints them, "" for none)."""
+    jobs: set[tuple[str, str]] = set()
+    rule = None
+    for line in (done.stdout + done.stderr).splitlines():
+        if match := re.fullmatch(r"\s*(?:local)?rule (\w+):", line):
+            if rule is not None:
+                jobs.add((rule, ""))
+            rule = match.group(1)
+        elif rule is not None and (match := re.fullmatch(r"\s*wildcards: (.*)", line)):
+            jobs.add((rule, match.group(1).strip()))
+            rule = None
+        elif rule is not None and not line.strip():
+            jobs.add((rule, ""))
+            rule = None
+    if rule is not None:
+        jobs.add((rule, ""))
+    return jobs
+
+
+def recorded(workdir: Path, output: str) -> dict:
+    """Snakemake's record of how ``output`` (a path relative to ``workdir``) was made."""
+    import base64
+    import json
+
+    return json.loads((workdir / ".snakemake" / "metadata" / base64.urlsafe_b64encode(output.encode()).decode()).read_text())
 
 
 def tiny_config() -> dict:

@@ -1,5 +1,5 @@
-"""Real Snakemake runs over damaged results (issue #25 items 3 and 4): same-size corruption of an
-image or a dataset stack, a truncated stack, and a dataset rebuild that fails."""
+"""Real Snakemake runs over damaged results (issue #25 items 3 and 4, issue #26 item 4): same-size
+corruption of an image or a dataset stack, a truncated stack, and a dataset rebuild that fails."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tifffile
 import yaml
-from support.workflow import job_counts, snakemake
+from support.workflow import job_counts, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -43,13 +43,15 @@ def _dataset_bytes(root: Path) -> dict[str, bytes]:
 def test_same_size_corruption_is_redone_not_used(e2e: tuple[Path, Path], tmp_path: Path) -> None:
     """An EDD image overwritten to the same size (the issue: normalisation 246.8 → 9999), and
     dataset/edd.tif overwritten to the same size plus lacbed.tif truncated: the next run redoes the
-    image's batch and rebuilds the dataset, which comes out byte-identical to the intact one; a
-    command run on the damaged dataset by hand refuses it in one line."""
+    image's batch and rebuilds the dataset, which comes out byte-identical to the intact one, and the
+    run after it has nothing to do; a command run on the damaged dataset by hand refuses it in one
+    line. Then the dataset alone damaged again (a second stamp of the same dataset): rebuilt, and
+    again nothing left to do (issue #26 item 4)."""
     work, config = _copy(e2e, tmp_path)
     r = work / "results"
     original = _dataset_bytes(r / "dataset")
     info = json.loads((r / "dataset" / "dataset.json").read_text())
-    image = r / "edd" / "Fm-3m_rocksalt" / "Fm-3m_rocksalt_000001.tif"
+    image = r / "edd" / "Fm-3m_rocksalt" / "Fm-3m_rocksalt_000001.tif"  # batch_0000
     disc = tifffile.imread(image)
     _overwrite_pixels(image, 9999.0)
     _overwrite_pixels(r / "dataset" / "edd.tif", 9999.0, image=3)
@@ -60,22 +62,34 @@ def test_same_size_corruption_is_redone_not_used(e2e: tuple[Path, Path], tmp_pat
     assert done.returncode == 2 and "edd.tif: its pixels differ" in done.stderr and "Traceback" not in done.stderr
     stack = r / "dataset" / "lacbed.tif"
     stack.write_bytes(stack.read_bytes()[:-64])
-    dry = snakemake(work, "-n", config=config)
+    damaged = _dataset_bytes(r / "dataset")
+    target = "results/dataset/dataset.json"
+    dry = snakemake(work, "-n", target, config=config)
     assert "Fm-3m_rocksalt_000001.tif" in dry.stderr and "damaged images" in dry.stderr
-    assert "a run will rebuild it" in dry.stderr  # a dry run only reports
-    run = snakemake(work, "--cores", "2", "results/dataset/dataset.json", config=config)
-    assert "redoing this batch" in run.stderr
+    assert f"{r.name}/dataset: damaged" in dry.stderr and "a run rebuilds the dataset" in dry.stderr
+    assert planned_jobs(dry) == {("edd", "kind=edd, family=Fm-3m_rocksalt, batch=0000"), ("dataset", "")}
+    assert _dataset_bytes(r / "dataset") == damaged  # a dry run deletes nothing
+    run = snakemake(work, "--cores", "2", target, config=config)
+    assert planned_jobs(run) == {("edd", "kind=edd, family=Fm-3m_rocksalt, batch=0000"), ("dataset", "")}
     np.testing.assert_array_equal(tifffile.imread(image), disc)
     rebuilt = _dataset_bytes(r / "dataset")
     for name in ("edd.tif", "lacbed.tif", "deformation.tif", "dataset.json", "splits/random_0.csv"):
         assert rebuilt[name] == original[name], name
     assert json.loads((r / "dataset" / "dataset.json").read_text())["normalisation"] == info["normalisation"]
     snakemake(work, "--cores", "2", "results/metrics/summary.csv", config=config)  # train and evaluate accept it
+    assert job_counts(snakemake(work, "-n", target, config=config)) == {}
     # the dataset alone damaged (its images intact): the run rebuilds the dataset, the same bytes
+    stamp = work / ".snakemake" / "lacbed-bridge" / "damage" / "results" / "dataset" / "dataset.json.stamp"
+    first = stamp.read_text()
     stack.write_bytes(stack.read_bytes()[:-64])
-    run = snakemake(work, "--cores", "2", "results/dataset/dataset.json", config=config)
-    assert "rebuilding the dataset" in run.stderr
+    dry = snakemake(work, "-n", target, config=config)
+    assert planned_jobs(dry) == {("dataset", "")} and "damaged images" not in dry.stderr
+    assert stamp.read_text() != first  # new content: Snakemake skips a newer input whose checksum it recorded
+    run = snakemake(work, "--cores", "2", target, config=config)
+    assert "a run rebuilds the dataset" in run.stderr and planned_jobs(run) == {("dataset", "")}
     assert _dataset_bytes(r / "dataset")["lacbed.tif"] == original["lacbed.tif"]
+    dry = snakemake(work, "-n", target, config=config)
+    assert job_counts(dry) == {} and "Nothing to be done" in dry.stdout + dry.stderr and "damaged" not in dry.stderr
 
 
 def test_a_failed_dataset_rebuild_keeps_the_previous_dataset(e2e: tuple[Path, Path], tmp_path: Path) -> None:

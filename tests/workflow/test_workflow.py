@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import tifffile
 import yaml
-from support.workflow import BROKEN, REPO, job_counts, snakemake
+from support.workflow import BROKEN, REPO, job_counts, planned_jobs, recorded, snakemake
 
 # real Snakemake runs of the whole workflow (minutes)
 pytestmark = pytest.mark.slow
@@ -209,40 +209,97 @@ def test_changed_split_retrains_instead_of_leaking(e2e: tuple[Path, Path], tmp_p
         assert json.loads(model.read_text())["data_json"]["split_hash"] == split_hash(split)
 
 
+def _files(root: Path, pattern: str) -> dict[str, tuple[bytes, int]]:
+    """Each file's bytes and modification time (ns)."""
+    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(root.glob(pattern)) if p.is_file()}
+
+
 def test_damaged_images_are_redone(e2e: tuple[Path, Path], tmp_path: Path) -> None:
-    """issue #11 item 6: a truncated LACBED TIFF and a deleted EDD image are noticed by the next run,
-    which redoes their batches (recomputing only those images) and the dataset, instead of
-    "Nothing to be done" and a dataset that quietly drops the samples. A dry run only says so."""
+    """issue #11 item 6, issue #26 item 4: a truncated LACBED TIFF and a deleted EDD image are
+    noticed before the next run, which redoes exactly their two batches (recomputing only those
+    images) and the dataset instead of "Nothing to be done" and a dataset that quietly drops the
+    samples; the run after it has nothing to do. A dry run names them and changes nothing in results/."""
     work, config = e2e
     copy = tmp_path / "work"
     shutil.copytree(work, copy, ignore=shutil.ignore_patterns("report.html"))
     config = copy / config.name
     r = copy / "results"
-    truncated = r / "lacbed" / "Fm-3m_rocksalt" / "Fm-3m_rocksalt_000002.tif"
-    deleted = r / "edd" / "F-43m_zincblende" / "F-43m_zincblende_000000.tif"
+    truncated = r / "lacbed" / "Fm-3m_rocksalt" / "Fm-3m_rocksalt_000002.tif"  # batch_0001
+    deleted = r / "edd" / "F-43m_zincblende" / "F-43m_zincblende_000000.tif"  # batch_0000
+    redone = {("simulate", "family=Fm-3m_rocksalt, batch=0001"), ("edd", "kind=edd, family=F-43m_zincblende, batch=0000")}
+    manifests, dataset = _files(r, "*/*/batch_*.csv"), _files(r, "dataset/**/*")
+    assert len(manifests) == 15  # 3 stages × (3 + 2) batches
     size, disc = truncated.stat().st_size, tifffile.imread(truncated)
     truncated.write_bytes(truncated.read_bytes()[: size // 2])
     deleted.unlink()
     dry = snakemake(copy, "-n", config=config)
-    assert "results/lacbed/Fm-3m_rocksalt/batch_0001.csv: damaged images" in dry.stderr
+    assert "results/lacbed/Fm-3m_rocksalt/batch_0001.csv: damaged images (results/lacbed/Fm-3m_rocksalt/" \
+           f"Fm-3m_rocksalt_000002.tif: {size // 2} bytes, {size} when made); a run redoes this batch" in dry.stderr
     assert "results/edd/F-43m_zincblende/batch_0000.csv: damaged images" in dry.stderr
-    assert (r / "lacbed" / "Fm-3m_rocksalt" / "batch_0001.csv").is_file()  # a dry run changes nothing
-    profile = tmp_path / "dry profile"  # nor does one asked for by a profile rather than -n
+    batch_jobs = {job for job in planned_jobs(dry) if job[0] in ("simulate", "edd")}
+    assert batch_jobs == redone and job_counts(dry)["dataset"] == 1
+    # a dry run deletes nothing (its damage stamps lie in .snakemake/), nor does one asked for by a
+    # profile rather than -n
+    assert _files(r, "*/*/batch_*.csv") == manifests and _files(r, "dataset/**/*") == dataset
+    profile = tmp_path / "dry profile"
     profile.mkdir()
     (profile / "config.yaml").write_text("dryrun: true\ncores: 1\n")
     dry = snakemake(copy, "--profile", str(profile), config=config)
-    assert "batch_0001.csv: damaged images" in dry.stderr and "redoing" not in dry.stderr
-    assert (r / "lacbed" / "Fm-3m_rocksalt" / "batch_0001.csv").is_file()
+    assert "batch_0001.csv: damaged images" in dry.stderr
+    assert {job for job in planned_jobs(dry) if job[0] in ("simulate", "edd")} == redone
+    assert _files(r, "*/*/batch_*.csv") == manifests and _files(r, "dataset/**/*") == dataset
     done = snakemake(copy, "--cores", "2", "results/dataset/dataset.json", config=config)
-    assert "redoing this batch" in done.stderr
+    assert planned_jobs(done) == redone | {("dataset", "")}
     # recomputed, the same disc (its metadata's timings differ, so not always the same bytes)
     np.testing.assert_array_equal(tifffile.imread(truncated), disc)
     assert deleted.is_file()
     statuses = pd.read_csv(r / "lacbed" / "Fm-3m_rocksalt" / "batch_0001.csv").set_index("sample_id")["status"]
     assert statuses.to_dict() == {"Fm-3m_rocksalt_000002": "ok", "Fm-3m_rocksalt_000003": "cached"}
+    statuses = pd.read_csv(r / "edd" / "F-43m_zincblende" / "batch_0000.csv").set_index("sample_id")["status"]
+    assert statuses.to_dict() == {"F-43m_zincblende_000000": "ok", "F-43m_zincblende_000001": "cached"}
+    after = _files(r, "*/*/batch_*.csv")
+    changed = {name for name in manifests if after[name] != manifests[name]}
+    assert changed == {"lacbed/Fm-3m_rocksalt/batch_0001.csv", "edd/F-43m_zincblende/batch_0000.csv"}
     manifest = pd.read_csv(r / "dataset" / "manifest.csv")
     assert {"Fm-3m_rocksalt_000002", "F-43m_zincblende_000000"} <= set(manifest["sample_id"])
-    assert "damaged" not in snakemake(copy, "-n", config=config).stderr
+    # the rest of the workflow: only the figures follow (figure (d) reads the simulator's timings
+    # through the batch manifests); the models keep their dataset, rebuilt to the same dataset.json
+    assert planned_jobs(snakemake(copy, "-n", config=config)) == {("figures", ""), ("all", "")}
+    assert planned_jobs(snakemake(copy, "--cores", "2", config=config)) == {("figures", ""), ("all", "")}
+    # then nothing is left to do: no second rerun of the repaired batches
+    dry = snakemake(copy, "-n", config=config)
+    assert job_counts(dry) == {} and "Nothing to be done" in dry.stdout + dry.stderr and "damaged" not in dry.stderr
+    rows = [line.split("\t") for line in snakemake(copy, "--summary", config=config).stdout.splitlines()[1:] if line]
+    assert len([row for row in rows if "/batch_" in row[0]]) == 15
+    assert {row[0]: row[-1] for row in rows if row[-1] != "no update"} == {}
+    # the same image damaged again: its batch is redone again
+    truncated.write_bytes(truncated.read_bytes()[:100])
+    dry = snakemake(copy, "-n", config=config)
+    assert {job for job in planned_jobs(dry) if job[0] in ("simulate", "edd")} == {("simulate", "family=Fm-3m_rocksalt, batch=0001")}
+
+
+def test_results_without_damage_stamps_are_not_rerun(e2e: tuple[Path, Path]) -> None:
+    """issue #26 item 4: without a damage stamp the batch and dataset jobs have the params and the
+    inputs the workflow recorded before stamps existed (a family_hash that is the family's config
+    hash, no stamp among the dataset's inputs), so results made by earlier versions dry-run to
+    "Nothing to be done" on upgrade."""
+    from lacbed_bridge.config import config_hash
+    from lacbed_bridge.pipeline.batch import stage_hash
+
+    work, config = e2e
+    settings = yaml.safe_load(config.read_text())
+    from lacbed_bridge.config import validate_config
+
+    settings = validate_config(settings, path="config")
+    assert not (work / ".snakemake" / "lacbed-bridge" / "damage").exists()
+    for family in settings["families"]:
+        for stage, hashed in (("lacbed", "lacbed"), ("edd", "edd"), ("deformation", "edd")):
+            for manifest in sorted((work / "results" / stage / family["name"]).glob("batch_*.csv")):
+                record = recorded(work, str(manifest.relative_to(work)))
+                assert sorted(record["params"]) == sorted([repr(stage_hash(settings, hashed)), repr(config_hash(family))])
+    record = recorded(work, "results/dataset/dataset.json")
+    assert record["input"] and not [path for path in record["input"] if "damage" in path or ".snakemake" in path]
+    assert job_counts(snakemake(work, "-n", config=config)) == {}
 
 
 def test_paths_with_spaces(tmp_path: Path) -> None:

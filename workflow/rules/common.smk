@@ -4,6 +4,7 @@ import os
 import re
 import shlex
 import sys
+import time
 
 import yaml
 from snakemake.exceptions import WorkflowError
@@ -114,80 +115,108 @@ def batch_manifests(stage):
     return [RES.batch_manifest(stage, family, b) for family in FAMILIES for b in batch_ids(family)]
 
 
-# Invocations that must not change results/ (a dry run, reports, listings, unlocking).
-_READ_ONLY_FLAGS = {"-n", "--dry-run", "--dryrun", "--report", "--unlock", "--list", "-l", "--list-rules",
-                    "--summary", "-S", "--detailed-summary", "-D", "--lint", "--dag", "--rulegraph", "--filegraph",
-                    "--touch", "-t", "--cleanup-metadata", "--list-changes", "--lc", "--delete-all-output",
-                    "--delete-temp-output", "--archive", "--list-target-rules", "--lt", "--list-input-changes",
-                    "--li", "--list-params-changes", "--lp", "--list-code-changes", "--list-untracked", "--lu",
-                    "--containerize", "--export-cwl", "--print-compilation", "--generate-unit-tests",
-                    "--list-conda-envs", "--conda-create-envs-only", "--conda-cleanup-envs", "--cleanup-shadow",
-                    "--d3dag", "--debug-dag"}
+# Damaged results are redone by Snakemake's own rerun triggers, and nothing is deleted. Before
+# Snakemake builds its DAG, the main process checks every batch manifest (its images: missing,
+# another size than recorded, pixels changed) and the dataset (its stacks, manifest and split
+# tables against dataset.json); for each damaged one it writes a *damage stamp* under Snakemake's
+# folder (never in results/): one line saying when the damage was found, then the problems. The
+# rules read the stamp only where it exists, so results made before a stamp exists (or by a
+# version of this workflow without stamps) keep their recorded params and inputs, and nothing
+# reruns on upgrade:
+#   - a batch rule's family_hash param is the family's hash, followed by the stamp's first line
+#     where the batch has a stamp: a new damage makes it differ from the value recorded when the
+#     batch was last made, the batch job reruns (Snakemake's params trigger), recomputes the
+#     damaged images and reuses the intact ones. The value stays the same until the next damage,
+#     so the run after the repair has nothing to do (a "damaged"/"ok" param would flip back and
+#     rerun the batch once more). Not an input: the batch commands pass `$(dirname {input})`, and
+#     another shell command is another recorded code to Snakemake, which would rerun every batch
+#     of existing results;
+#   - the dataset rule (its command names its inputs) takes its stamp as an input: newer than
+#     dataset.json and with other content than Snakemake recorded (it skips a newer input whose
+#     checksum it recorded, so a stamp only touched would not do; its first appearance also
+#     changes the input set), so the dataset is rebuilt.
+# The dataset follows a redone batch as any job follows its updated input, and what depends on
+# the dataset follows it. A dry run (and --summary, --report, ...) writes stamps too: that loses
+# nothing and shows what a run will redo; a damage repaired by hand after such a stamp only costs
+# one rerun of the batch (every image reused) and what follows it. A stamp is kept after the repair (its first line is
+# part of what Snakemake recorded): deleting the damage/ folder reruns the batches it names once.
+DAMAGE = os.path.join(".snakemake", "lacbed-bridge", "damage")
 
 
-def _read_only_invocation():
-    # Snakemake's own setting covers a dry run asked for in a profile (`dryrun: true`) or the API
-    output = getattr(workflow, "output_settings", None)
-    if output is not None and getattr(output, "dryrun", False):
-        return True
-    for arg in sys.argv[1:]:
-        if arg.split("=")[0] in _READ_ONLY_FLAGS:
-            return True
-        if re.fullmatch(r"-[A-Za-z]+", arg) and "n" in arg[1:]:  # combined short flags, e.g. -np
-            return True
-    return False
+def damage_stamp(output):
+    """The damage stamp of a rule's output (a batch manifest, dataset.json): its path under DAMAGE."""
+    key = os.path.normpath(output).lstrip(os.sep).replace("..", "%2E%2E")
+    return os.path.join(DAMAGE, key + ".stamp")
 
 
-def _redo_damaged_batches():
-    """A batch whose images were deleted or truncated after it finished is redone: Snakemake only
-    sees the batch manifest (the rule's output), so a run removes that manifest and the batch job
-    runs again, recomputing the damaged images and reusing the intact ones (same settings hash).
-    Snakemake does not regenerate a missing intermediate file whose consumer is up to date, so the
-    dataset's dataset.json goes too: the dataset is rebuilt from the repaired batches (and what
-    depends on it follows). A dry run only says what a run would redo. Runs in the main Snakemake
-    process only (never inside a cluster job, which parses this file too)."""
+def _stamp_line(output):
+    """The first line of ``output``'s damage stamp ("" when it has none)."""
+    try:
+        with open(damage_stamp(output)) as handle:
+            return handle.readline().strip()
+    except OSError:
+        return ""
+
+
+def batch_family_hash(stage):
+    """The family_hash param of the batch rules (``stage`` may be the pattern "{kind}"): the family's
+    config hash, and the first line of the batch's damage stamp where one exists."""
+
+    def value(wildcards):
+        found = _stamp_line(RES.batch_manifest(stage.format(**dict(wildcards.items())), wildcards.family, wildcards.batch))
+        return f"{family_hash(wildcards)} {found}" if found else family_hash(wildcards)
+
+    return value
+
+
+def dataset_damage(wildcards):
+    """The dataset rule's input: the dataset's damage stamp, where one exists."""
+    stamp = damage_stamp(RES.dataset_file("dataset.json"))
+    return [stamp] if os.path.isfile(stamp) else []
+
+
+def _mark_damaged():
+    """Write the damage stamp of every damaged batch and of a damaged dataset, one line each on
+    stderr. Main Snakemake process only (a cluster job parses this file too)."""
     if not workflow.is_main_process:
         return
-    # another Snakemake holding this folder's lock may be writing these files: then only report
+    # another Snakemake holding this folder's lock may be writing these files (an image half
+    # written looks damaged): then only report, or the batch it is making would be redone again
     locks = os.path.join(".snakemake", "locks")
     locked = os.path.isdir(locks) and any(name.endswith(".lock") for name in os.listdir(locks))
-    read_only = _read_only_invocation() or locked
 
-    def redo(output, label, problems, later, now):
-        """Say what is damaged (three problems at most); in a run that may write, remove ``output``
-        so that its job runs again. True when removed."""
+    def mark(output, label, problems, then):
         shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
-        if read_only:
-            why = "another Snakemake holds the lock" if locked else later
-            print(f"lacbed-bridge: {label} ({shown}); {why}", file=sys.stderr)
-            return False
-        os.remove(output)
-        print(f"lacbed-bridge: {label} ({shown}); {now}", file=sys.stderr)
-        return True
+        if locked:
+            print(f"lacbed-bridge: {label} ({shown}); another Snakemake holds the lock, so this run does not mark it",
+                  file=sys.stderr)
+            return
+        stamp = damage_stamp(output)
+        os.makedirs(os.path.dirname(stamp), exist_ok=True)
+        found = time.time_ns()
+        with open(f"{stamp}.{os.getpid()}.tmp", "w") as handle:
+            handle.write(f"damage found {time.strftime('%Y-%m-%dT%H:%M:%S%z')} ({found})\n" + "\n".join(problems) + "\n")
+        os.replace(f"{stamp}.{os.getpid()}.tmp", stamp)
+        print(f"lacbed-bridge: {label} ({shown}); {then}", file=sys.stderr)
 
-    damaged = False
     for stage in STAGES:
         for manifest in batch_manifests(stage):
             problems = manifest_problems(manifest) if os.path.isfile(manifest) else []
-            if problems and redo(manifest, f"{manifest}: damaged images", problems, "a run will redo this batch",
-                                 "redoing this batch"):
-                damaged = True
-    dataset_json = RES.dataset_file("dataset.json")
-    if damaged and os.path.isfile(dataset_json):
-        os.remove(dataset_json)
-        print(f"lacbed-bridge: {dataset_json}: removed, the dataset is rebuilt from the repaired batches", file=sys.stderr)
+            if problems:
+                mark(manifest, f"{manifest}: damaged images", problems, "a run redoes this batch")
     # the dataset's own files: a stack truncated or replaced, or one changed after the build
-    # (checked deeply only then), makes the run rebuild the dataset instead of "Nothing to be done"
-    if not damaged and os.path.isfile(dataset_json):
+    # (checked deeply only then)
+    dataset_json = RES.dataset_file("dataset.json")
+    if os.path.isfile(dataset_json):
         try:
             problems = dataset_problems(os.path.dirname(dataset_json), changed_after=os.stat(dataset_json).st_mtime)
         except InputError as exc:  # dataset.json itself unreadable
             problems = [str(exc)]
         if problems:
-            redo(dataset_json, f"{RES.dataset_dir()}: damaged", problems, "a run will rebuild it", "rebuilding the dataset")
+            mark(dataset_json, f"{RES.dataset_dir()}: damaged", problems, "a run rebuilds the dataset")
 
 
-_redo_damaged_batches()
+_mark_damaged()
 
 
 def model_dirs():

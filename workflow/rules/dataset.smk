@@ -1,11 +1,13 @@
 # Stacks, manifest, dataset-wide normalisation and splits; failed/missing samples are listed
-# and excluded with a count (dataset.json, excluded.csv).
+# and excluded with a count (dataset.json, excluded.csv). A dataset found damaged (common.smk)
+# is rebuilt through its damage stamp, an input only once it exists.
 rule dataset:
     input:
         variants=[RES.variants(f) for f in FAMILIES],
         lacbed=batch_manifests("lacbed"),
         edd=batch_manifests("edd"),
         deformation=batch_manifests("deformation"),
+        damage=dataset_damage,
     output:
         info=RES.dataset_file("dataset.json"),
         manifest=RES.dataset_file("manifest.csv"),

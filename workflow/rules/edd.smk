@@ -1,5 +1,6 @@
 # Projected electron-density images, batched like the simulations: the total density (edd/) and
 # the deformation density ρ − ρ_IAM of the same crystal (deformation/), one rule for both kinds.
+# A batch found damaged (common.smk, damage stamps) is redone through its family_hash param.
 rule edd:
     input:
         RES.variants(),
@@ -11,7 +12,7 @@ rule edd:
         kind="edd|deformation",
     params:
         edd=stage_hash(config, "edd"),
-        family_hash=family_hash,
+        family_hash=batch_family_hash("{kind}"),
     threads: threads_of("edd")
     resources:
         **resources_of("edd"),

@@ -1,5 +1,6 @@
 # LACBED (000) discs, one job per batch of workflow.batch_size crystals. A failed sample is
-# recorded in the batch manifest (and a <id>.failed marker); the batch still succeeds.
+# recorded in the batch manifest (and a <id>.failed marker); the batch still succeeds. A batch
+# found damaged (common.smk, damage stamps) is redone through its family_hash param.
 rule simulate:
     input:
         RES.variants(),
@@ -9,7 +10,7 @@ rule simulate:
         f"{L}/simulate/{{family}}/batch_{{batch}}.log",
     params:
         simulation=stage_hash(config, "lacbed"),
-        family_hash=family_hash,
+        family_hash=batch_family_hash("lacbed"),
     threads: threads_of("simulate")
     resources:
         **resources_of("simulate"),
