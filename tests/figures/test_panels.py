@@ -23,7 +23,7 @@ from lacbed_bridge.figures.common import (
 )
 from lacbed_bridge.figures.metrics import ALL, metrics_table, seed_statistics
 from lacbed_bridge.figures.predictions import plot_predictions, select_samples
-from lacbed_bridge.figures.speed import felix_reference_times, speed_entries, surrogate_times
+from lacbed_bridge.figures.speed import benchmark_felix_times, felix_reference_times, speed_entries, surrogate_times
 from lacbed_bridge.figures.training_curves import plot_training_curves
 from lacbed_bridge.io import read_tiff
 
@@ -178,7 +178,10 @@ def test_speed_entries_come_from_the_results(results, config, tmp_path):
     assert builtin.category == "builtin" and builtin.seconds == pytest.approx(statistics.median(seconds))
     assert "cpu" in builtin.label and "32² px" in builtin.label
     felix = [e for e in entries if e.category == "felix"]
-    assert [(e.seconds, "test case, 16×16 px" in e.label) for e in felix] == [(12.5, True)]
+    # the workflow's simulator benchmark gives Felix on the reference cases (recorded), and the
+    # folder's own case adds its bar
+    assert [(e.seconds, "test case, 16×16 px" in e.label) for e in felix if e.case == "case_a"] == [(12.5, True)]
+    assert {e.case for e in felix} - {"case_a"} == {e.case for e in benchmark_felix_times(results) if e.category == "felix"}
     bench_path = results / "benchmarks" / "surrogate.json"
     if bench_path.is_file():
         bench = json.loads(bench_path.read_text())
@@ -204,6 +207,32 @@ def test_speed_compares_only_within_a_case(tmp_path):
     notes = speed_notes(entries)
     assert notes[1] == "500 ms  (reference of its case)" and notes[2] == "12.5 s  (25× slower)"
     assert "no other timing" in notes[0] and "no other timing" in notes[3]  # nothing to compare with
+
+
+def test_speed_shows_felix_timed_by_the_benchmark_with_its_source(tmp_path):
+    """issue #27 item 2: figure (d) takes Felix's and the drop-in's whole-process times from the
+    simulator benchmark (live or recorded, and says which), compared within their case only; a
+    reference folder adds only the cases the benchmark did not time."""
+    from lacbed_bridge.figures.speed import benchmark_felix_times, speed_notes
+
+    results = tmp_path / "results"
+    (results / "benchmarks").mkdir(parents=True)
+    bench = {"device": "cpu", "case_a_builtin_s": 2.0, "case_a_felix_s": 20.0, "case_a_dropin_s": 8.0,
+             "case_a_felix_source": "recorded 2026-12-07, Xeon, 2 cores", "case_b_builtin_s": 1.0}
+    (results / "benchmarks" / "simulator.json").write_text(json.dumps(bench))
+    timed = benchmark_felix_times(results)
+    assert [(e.case, e.category, e.seconds) for e in timed] == [("case_a", "builtin", 8.0), ("case_a", "felix", 20.0)]
+    assert all("recorded 2026-12-07, Xeon, 2 cores" in e.label for e in timed)
+    for name, wall in (("case_a", 99.0), ("case_b", 30.0)):
+        (tmp_path / "felix" / name).mkdir(parents=True)
+        (tmp_path / "felix" / name / "README.md").write_text(f"# Felix reference case: {name}\n\n- Wall time: {wall} s\n")
+    entries = speed_entries(results, None, felix_reference=tmp_path / "felix")
+    assert [(e.case, e.category, e.seconds) for e in entries] == [
+        ("case_a", "builtin", 2.0), ("case_a", "builtin", 8.0), ("case_a", "felix", 20.0),
+        ("case_b", "builtin", 1.0), ("case_b", "felix", 30.0)]  # the folder's case_a (99 s) is not shown twice
+    notes = speed_notes(entries)
+    assert notes[2] == "20 s  (10× slower)" and notes[4] == "30 s  (30× slower)"
+    assert not benchmark_felix_times(tmp_path / "elsewhere")
 
 
 def test_speed_tolerates_partial_benchmark_files(tmp_path):

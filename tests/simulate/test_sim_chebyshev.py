@@ -99,6 +99,19 @@ def test_block_waves_is_the_exponential_of_each_pixels_matrix() -> None:
             assert np.all(amplitude[i, p, ~member[p]] == 0)  # beams outside the pixel's set never fill
 
 
+def test_block_waves_sums_only_the_wanted_beams_to_the_same_bits() -> None:
+    """A thickness series summed for the requested beams only (what the disc needs) gives the full
+    sum's numbers for those beams (to 1e-12: the stopping tolerance is relative to the size of the
+    amplitudes kept, so the series may end a term or two apart)."""
+    coupling, diagonal, member, weight = _random_block()
+    args = (torch.as_tensor(coupling), torch.as_tensor(diagonal), torch.as_tensor(weight), [0.0, 40.0, 120.0, 200.0])
+    full = block_waves(*args).numpy()
+    for wanted in ([0], [0, 5, 2], []):
+        cut = block_waves(*args, beams=wanted).numpy()
+        assert cut.shape == (4, 3, len(wanted))
+        np.testing.assert_allclose(cut, full[:, :, wanted], rtol=0, atol=1e-12)
+
+
 def test_a_series_longer_than_its_estimate_is_extended(monkeypatch: pytest.MonkeyPatch) -> None:
     """A first estimate far too short (2 orders): the orders are doubled until the series meets
     its tolerance, with the same result."""

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from lacbed_bridge.crystal.prototypes import load_prototypes
-from lacbed_bridge.simulate.bloch import EIGEN_FROM_THICKNESSES, eigen_waves, resolve_solver, simulate_builtin
+from lacbed_bridge.simulate.bloch import SERIES_EIGEN_DEPTH, SERIES_EIGEN_THICKNESSES, eigen_waves, resolve_solver, simulate_builtin
 from lacbed_bridge.simulate.settings import BuiltinOptions, LacbedSettings
 
 #: a long series, as Felix and the paper's data use: 100–2000 Å in 100 Å (20 thicknesses)
@@ -48,13 +48,20 @@ def test_eigen_discs_equal_the_matrix_exponential(prototype: str, settings: Lacb
     assert not np.allclose(exact.discs[(0, 0, 0)][0], exact.discs[(0, 0, 0)][-1], atol=1e-2)
 
 
-def test_auto_takes_the_series_solver_only_for_a_series_on_a_cpu() -> None:
+def test_auto_takes_the_eigendecomposition_only_for_a_long_deep_series_on_a_cpu() -> None:
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
-    assert resolve_solver("auto", cpu, 1) == "chebyshev"
-    assert resolve_solver("auto", cpu, EIGEN_FROM_THICKNESSES - 1) == "chebyshev"
-    assert resolve_solver("auto", cpu, EIGEN_FROM_THICKNESSES) == "eigen"
-    assert resolve_solver("auto", gpu, 200) == "expm"
-    assert resolve_solver("eigen", cpu, 1) == "eigen"
+
+    def series(first: float, last: float, step: float) -> list[float]:
+        return list(np.arange(first, last + 0.5 * step, step))
+
+    assert resolve_solver("auto", cpu, [500.0]) == "chebyshev"
+    assert resolve_solver("auto", cpu, series(100, 2000, 10)) == "chebyshev"  # 191 thicknesses, 2000 Å
+    assert resolve_solver("auto", cpu, series(1000, 1300, 1)) == "chebyshev"  # many, not deep
+    assert len(series(100, SERIES_EIGEN_DEPTH, 10)) >= SERIES_EIGEN_THICKNESSES
+    assert resolve_solver("auto", cpu, series(100, SERIES_EIGEN_DEPTH, 10)) == "eigen"
+    assert resolve_solver("auto", cpu, series(100, SERIES_EIGEN_DEPTH - 10, 10)) == "chebyshev"
+    assert resolve_solver("auto", gpu, series(100, 5000, 10)) == "expm"
+    assert resolve_solver("eigen", cpu, [500.0]) == "eigen"
 
 
 def test_eigen_waves_are_the_exponential_of_a_non_hermitian_matrix() -> None:
@@ -69,11 +76,11 @@ def test_eigen_waves_are_the_exponential_of_a_non_hermitian_matrix() -> None:
 
 
 def test_auto_solves_a_long_series_by_eigendecomposition() -> None:
-    """A 120-thickness series (100–1290 Å) of a tiny disc: `auto` reports the eigen solver and its
-    discs equal the Chebyshev series' to 1e-10."""
+    """A long, deep series (100–3500 Å in 10 Å, 341 thicknesses) of a tiny disc: `auto` reports the
+    eigen solver and its discs equal the Chebyshev series' to 1e-10."""
     crystal = load_prototypes()["zincblende"].crystal()
-    settings = _settings(pixel_count=2, final_thickness=1290.0, delta_thickness=10.0)
-    assert len(settings.thicknesses) == 120
+    settings = _settings(pixel_count=2, final_thickness=3500.0, delta_thickness=10.0)
+    assert len(settings.thicknesses) == 341
     auto = simulate_builtin(crystal, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False), device="cpu")
     series = simulate_builtin(crystal, settings, BuiltinOptions(pool_mode="shells", use_symmetry=False, solver="chebyshev"), device="cpu")
     assert auto.info["solver"] == "eigen"

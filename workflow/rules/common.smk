@@ -230,6 +230,7 @@ def final_outputs():
         RES.dataset_file("dataset.json"),
         RES.metrics_summary(),
         RES.benchmark("surrogate"),
+        RES.benchmark("simulator"),
         *FIGURES,
         *refine,
     ]

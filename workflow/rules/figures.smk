@@ -4,6 +4,8 @@ rule figures:
         info=RES.dataset_file("dataset.json"),
         summary=RES.metrics_summary(),
         bench=RES.benchmark("surrogate"),
+        # figure (d) also shows the simulator, Felix and the drop-in on Felix's reference cases
+        simulator=RES.benchmark("simulator"),
         # figure (d) reads the simulator's timings from the discs' metadata, listed by the batches
         simulated=batch_manifests("lacbed"),
         # figure (c) reads the training logs; the checkpoints are only looked for (a model is shown

@@ -9,9 +9,13 @@ Bars (each only when a measured figure exists; nothing is estimated here):
 * the surrogate from ``results/benchmarks/surrogate.json`` (benchmarks/surrogate.py): the fastest
   batch-1 latency and the best batched time per image, at its image side;
 * the builtin simulator on Felix's reference cases from ``results/benchmarks/simulator.json``
-  (benchmarks/simulator.py: keys ``<case>_builtin_s``, on its device);
-* Felix: only when a folder of Felix reference runs is given (``felix_reference``; each
-  ``<case>/README.md`` says "Wall time: X s"); nothing outside ``results/`` is read by default.
+  (benchmarks/simulator.py, the workflow's ``benchmark_simulator`` rule: keys ``<case>_builtin_s``,
+  in-process on its device), and beside it Felix and our drop-in, both whole processes on one
+  thread (``<case>_felix_s``, ``<case>_dropin_s``), each labelled with where its time comes from
+  (``<case>_felix_source``: timed live, or recorded on a given date and machine);
+* Felix from a folder of Felix reference runs, when one is given (``felix_reference``; each
+  ``<case>/README.md`` says "Wall time: X s") for cases the benchmark did not time; nothing
+  outside ``results/`` is read by default.
 
 Every bar carries its case: the dataset's crystals at the dataset's side, or one Felix reference
 case (its crystal, pixels and beams). Speed-ups are printed only between bars of the same case,
@@ -128,7 +132,31 @@ def reference_case_simulator_times(results: str | os.PathLike[str]) -> list[Spee
     for key, value in sorted(bench.items()):
         if key.endswith("_builtin_s") and isinstance(value, (int, float)) and value > 0:
             case = key[: -len("_builtin_s")]
-            entries.append(SpeedEntry(f"builtin Bloch wave, {device}: {case}", float(value), category, str(path), case))
+            grid = bench.get(f"{case}_builtin_scaled_from")
+            scaled = f", scaled from a {grid}² grid" if grid else ""
+            entries.append(SpeedEntry(f"builtin Bloch wave, in-process, {device}{scaled}: {case}", float(value), category, str(path),
+                                      case))
+    return entries
+
+
+def benchmark_felix_times(results: str | os.PathLike[str]) -> list[SpeedEntry]:
+    """Felix and our drop-in on Felix's reference cases from ``benchmarks/simulator.json``
+    (``<case>_felix_s``, ``<case>_dropin_s``: whole processes, one thread, alternating), labelled
+    with ``<case>_felix_source`` ("live, <machine>" or "recorded <date>, <machine>")."""
+    path = layout(results).benchmark("simulator")
+    bench = read_json_tolerant(path)
+    entries: list[SpeedEntry] = []
+    for key, value in sorted((bench or {}).items()):
+        if not (key.endswith("_felix_s") and isinstance(value, (int, float)) and value > 0):
+            continue
+        case = key[: -len("_felix_s")]
+        source = str(bench.get(f"{case}_felix_source", "source not recorded"))
+        dropin = bench.get(f"{case}_dropin_s")
+        if isinstance(dropin, (int, float)) and dropin > 0:
+            entries.append(SpeedEntry(f"builtin drop-in, whole process, 1 thread ({source}): {case}", float(dropin), "builtin",
+                                      str(path), case))
+        entries.append(SpeedEntry(f"Felix (Fortran), whole process, 1 thread ({source}): {case}", float(value), "felix",
+                                  str(path), case))
     return entries
 
 
@@ -183,8 +211,10 @@ def speed_entries(results: str | os.PathLike[str], config: Mapping[str, Any] | N
                   felix_reference: str | os.PathLike[str] | None = None) -> list[SpeedEntry]:
     """Every available bar, grouped by case: the dataset's simulator and the surrogate, then each
     reference case's builtin time and Felix time. The first bar of a case is its reference."""
-    entries = [*dataset_simulator_times(results), *surrogate_times(results), *reference_case_simulator_times(results),
-               *felix_reference_times(felix_reference)]
+    timed = benchmark_felix_times(results)
+    cases = {e.case for e in timed}
+    entries = [*dataset_simulator_times(results), *surrogate_times(results), *reference_case_simulator_times(results), *timed,
+               *(e for e in felix_reference_times(felix_reference) if e.case not in cases)]
     order = list(dict.fromkeys(e.case for e in entries))
     return sorted(entries, key=lambda e: order.index(e.case))  # stable: order within a case kept
 
@@ -244,7 +274,7 @@ def plot_speed(results: str | os.PathLike[str], config: Mapping[str, Any] | None
     if not any(e.category == "surrogate" for e in entries):
         missing.append("surrogate: not available (no benchmarks/surrogate.json)")
     if not any(e.category == "felix" for e in entries):
-        missing.append("Felix: not available (no reference wall times)")
+        missing.append("Felix: not available (no benchmarks/simulator.json with Felix times, no reference wall times)")
     if not any(e.category == "builtin_gpu" for e in entries):
         missing.append("builtin on GPU: not measured here")
     if not any(e.case != entries[0].case and e.category.startswith("builtin") for e in entries) and \

@@ -49,25 +49,34 @@ Hkl = tuple[int, int, int]
 #: how exp(iÃt)e₀ is computed: batched matrix exponentials, a Chebyshev series on pixel blocks, or
 #: one eigendecomposition per pixel for the whole thickness series (``auto``: docs/performance.md)
 SOLVERS: tuple[str, ...] = ("auto", "expm", "chebyshev", "eigen")
-#: on a CPU ``auto`` takes the eigendecomposition from this many thicknesses on: measured against
-#: the Chebyshev series (GaAs [001], ≤ 103 strong beams, 12² px, series from 100 Å in 10 Å, one
-#: thread; docs/performance.md): eigen/Chebyshev time 12.5 at 1 thickness, 3.1 at 48, 1.24 at 96,
-#: 0.88 at 128, 0.39 at 191 (the general eigendecomposition costs about 20 ms per pixel here; the
-#: series grows with the largest thickness and the number of thicknesses)
+#: the refinement's model (refine/model.py) takes the eigendecomposition for a thickness scan of this
+#: many thicknesses or more (its own propagator, measured for it)
 EIGEN_FROM_THICKNESSES = 112
+#: on a CPU ``auto`` takes one eigendecomposition per pixel for a thickness series of at least
+#: SERIES_EIGEN_THICKNESSES thicknesses reaching SERIES_EIGEN_DEPTH [Å] or more; else the Chebyshev
+#: series. Measured (GaAs [001], proportional absorption, 8² px, one thread, 2026-12-07;
+#: docs/performance.md "Solvers"): eigen/Chebyshev time at 101 / 200 strong beams is 3.6 / 5.8 at
+#: one thickness, 2.6 / 3.3 for 100–1050 Å, 1.6 / 2.5 for 100–2000 Å (191 thicknesses) and
+#: 0.61 / 0.87 for 100–5000 Å (491): the series' cost grows with the largest thickness (its
+#: order ≈ r·t), the decomposition's with the beams alone.
+SERIES_EIGEN_THICKNESSES = 200
+SERIES_EIGEN_DEPTH = 3500.0
 
 
-def resolve_solver(solver: str, device: torch.device, n_thicknesses: int = 1) -> str:
-    """``expm``, ``chebyshev`` or ``eigen`` for ``solver`` on ``device`` (``auto``: on a CPU the
-    Chebyshev series for a few thicknesses — 5.2× faster than the exponential on the demo's disc —
-    and one eigendecomposition per pixel for a series of :data:`EIGEN_FROM_THICKNESSES` or more;
-    the batched exponential on a GPU, where it was measured; docs/performance.md)."""
+def resolve_solver(solver: str, device: torch.device, thicknesses: Sequence[float] = (0.0,)) -> str:
+    """``expm``, ``chebyshev`` or ``eigen`` for ``solver`` on ``device`` and the thickness series
+    [Å] (``auto``: on a CPU the Chebyshev series — 5.2× faster than the exponential on the demo's
+    disc — unless the series is long and deep (:data:`SERIES_EIGEN_THICKNESSES`,
+    :data:`SERIES_EIGEN_DEPTH`), then one eigendecomposition per pixel; the batched exponential on
+    a GPU, where it was measured; docs/performance.md)."""
     if solver not in SOLVERS:
         raise InputError(f"expected one of {list(SOLVERS)}, got {solver!r}", field="simulation.solver")
     if solver == "auto":
         if device.type != "cpu":
             return "expm"
-        return "eigen" if n_thicknesses >= EIGEN_FROM_THICKNESSES else "chebyshev"
+        series = list(thicknesses)
+        deep = len(series) >= SERIES_EIGEN_THICKNESSES and max(series) >= SERIES_EIGEN_DEPTH
+        return "eigen" if deep else "chebyshev"
     return solver
 
 STRONG_SG_STEP = 0.005  # [1/Å] RMaxSg start and increment (bloch_mod.f90:440-449)
@@ -343,7 +352,7 @@ def propagate(
     ``solver``: ``expm`` (batched matrix exponentials, step 4), ``eigen`` (one eigendecomposition
     per pixel for the whole series, :func:`eigen_waves`) or ``chebyshev`` (the same exp(iÃt)e₀ by a
     Chebyshev series on blocks of neighbouring pixels, :mod:`.chebyshev`)."""
-    solver = resolve_solver(solver, structure.device, len(thicknesses))  # type: ignore[assignment]
+    solver = resolve_solver(solver, structure.device, thicknesses)  # type: ignore[assignment]
     if solver == "chebyshev":
         from .chebyshev import propagate_blocks
 
@@ -452,7 +461,7 @@ def simulate_builtin(
     check_supported(settings)
     dev = resolve_device(device)
     cdtype = options.dtype or default_complex_dtype(dev)
-    solver = resolve_solver(options.solver, dev, len(settings.thicknesses))
+    solver = resolve_solver(options.solver, dev, settings.thicknesses)
     wavenumber = wavenumber_from_voltage(settings.accelerating_voltage, constants)
     frame = microscope_frame(crystal, settings.geometry)
     structure = bloch_structure(crystal, frame, wavenumber, potential=settings.potential, beams=settings.beam_selection,

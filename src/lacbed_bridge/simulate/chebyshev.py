@@ -236,6 +236,7 @@ def block_waves(
     thicknesses: Sequence[float],
     *,
     tol: float = 1e-13,
+    beams: Sequence[int] | None = None,
 ) -> torch.Tensor:
     """The amplitudes w_p ∘ ψ_p(t), ψ_p(t) = exp(iÃ_p t)e₀, for every pixel p of a block and every
     thickness [Å], Ã_p = diag(d_p) + W_p C W_p on the pixel's beams (W_p = diag(w_p)).
@@ -244,18 +245,22 @@ def block_waves(
     diagonal: d_p (P, n) complex, the diagonal of each pixel's Ã (a constant shift per pixel, real
     or imaginary, is a global phase or damping and is taken out of the series) [1/Å]; weight: w_p
     (P, n) real, (1 + g·n̂/k_n)^−½ on the pixel's strong beams and 0 elsewhere; beam 0 must be
-    000. Returns (T, P, n) in the dtype of ``coupling``, exactly 0 off each pixel's beams.
+    000. ``beams``: the positions (of the n) whose amplitudes are wanted (default: all). Returns
+    (T, P, len(beams)) in the dtype of ``coupling``, exactly 0 off each pixel's beams.
 
     The recurrence runs on y_k = S_p T_k(Â_p)e₀ with S_p = W_p (2/r)^½ (zero off the pixel's
     beams), for which 2Â y = d2 ∘ y + S_p²(C y): one GEMM and three element-wise updates per term,
-    and w_p ∘ ψ_p = (r/2)^½ Σ_k c_k y_k.
+    and w_p ∘ ψ_p = (r/2)^½ Σ_k c_k y_k. The sum is kept for the wanted beams only: for a
+    thickness series it costs T·P per beam and order, against P·n² for the recurrence's product,
+    so summing all n beams (T·P·n) would cost more than the recurrence itself once T > n.
     """
     series = scaled_block(coupling, diagonal, weight)
+    wanted = slice(None) if beams is None else torch.as_tensor(list(beams), dtype=torch.long, device=coupling.device)
     c_t = series.coupling.T.contiguous()  # Y @ Cᵀ = (C y)ᵀ row by row
     coefficients = _Coefficients(series, thicknesses, coupling.dtype)
     limit = MAX_GROWTH * coefficients.n_max
     y_prev, y = _first_vectors(series, c_t)
-    amplitude = coefficients.order(0, limit, tol) * y_prev + coefficients.order(1, limit, tol) * y
+    amplitude = coefficients.order(0, limit, tol) * y_prev[:, wanted] + coefficients.order(1, limit, tol) * y[:, wanted]
     quiet = 0
     size: float | None = None  # the amplitude's size, for a relative tolerance where it exceeds 1
     k = 1
@@ -263,12 +268,12 @@ def block_waves(
         k += 1
         coefficient = coefficients.order(k, limit, tol)
         y_prev, y = _next_vectors(y_prev, y, series, c_t)
-        amplitude.addcmul_(coefficient, y)
+        amplitude.addcmul_(coefficient, y[:, wanted])
         if k > coefficients.start and k % 2 == 0:
             # terms k − 1 and k: past k > r·t |J_k| falls super-exponentially while ‖T_k(Â)e₀‖
             # grows at most geometrically, so once QUIET_TERMS terms in a row are below tol the rest are
             if size is None or k % 64 == 0:
-                size = max(1.0, float(amplitude.abs().max()))
+                size = max(1.0, float(amplitude.abs().max()) if amplitude.numel() else 0.0)
             quiet = quiet + 2 if coefficients.largest_term(k, y, y_prev) < tol * size else 0
     return amplitude
 
@@ -325,9 +330,17 @@ def propagate_blocks(
         weight = torch.where(member, 1.0 / norm, torch.zeros_like(norm))
         diagonal = (s[:, union] + 1j * structure.mean_absorption) / norm**2
         coupling = structure.coupling[union][:, union].to(cdtype)
+        position = {int(b): j for j, b in enumerate(union.tolist())}
+        present = [(j, position[gi]) for j, gi in enumerate(out_idx) if gi in position]  # (output, place in the block)
+        if not present:  # none of the requested beams is strong for any pixel of the block
+            beams_per_pixel[block] = strong.sum(dim=1).cpu().numpy()
+            largest, done = max(largest, len(block)), done + len(block)
+            if progress is not None:
+                progress(done, n_pix)
+            continue
         try:
-            # M ψ, M = N⁻¹ on the pixel's beams and 0 off them, (T, P, n_u)
-            amplitude = block_waves(coupling, diagonal, weight, thicknesses, tol=tol)
+            # M ψ on the requested beams, M = N⁻¹ on the pixel's beams and 0 off them, (T, P, len(present))
+            amplitude = block_waves(coupling, diagonal, weight, thicknesses, tol=tol, beams=[b for _, b in present])
         except SeriesDivergence:
             # the exact exponential for this block (same beams, same matrices)
             exact = propagate(structure, k_all[block], thicknesses, min_strong, out_idx, cdtype=cdtype, solver="expm")
@@ -335,10 +348,8 @@ def propagate_blocks(
             amplitude = None
         if amplitude is not None:
             intensity = (amplitude.real**2 + amplitude.imag**2).to(f64)
-            position = {int(b): j for j, b in enumerate(union.tolist())}
-            for j, gi in enumerate(out_idx):
-                if gi in position:
-                    images[j][:, block] = intensity[:, :, position[gi]].cpu().numpy()
+            for column, (j, _) in enumerate(present):
+                images[j][:, block] = intensity[:, :, column].cpu().numpy()
         beams_per_pixel[block] = strong.sum(dim=1).cpu().numpy()
         largest = max(largest, len(block))
         done += len(block)
