@@ -167,10 +167,15 @@ def test_manifest_rows_match_the_stacks(e2e: tuple[Path, Path]) -> None:
         assert np.array_equal(stack[row.index], image)
 
 
-def test_forcerun_one_training_rule(e2e: tuple[Path, Path]) -> None:
+def test_forcerun_one_training_rule(e2e: tuple[Path, Path], tmp_path: Path) -> None:
     """The README's command to rerun one training rule reruns that one (issue #25 item 11: with
-    `--forcerun train TARGET` the option swallowed the target and every model was retrained)."""
+    `--forcerun train TARGET` the option swallowed the target and every model was retrained). On a
+    copy: the retrained model leaves its evaluation out of date, and the tests after this one
+    expect the e2e tree as the workflow left it."""
     work, config = e2e
+    copy = tmp_path / "work"
+    shutil.copytree(work, copy, ignore=shutil.ignore_patterns("report.html"))
+    work, config = copy, copy / config.name
     target = "results/models/edd2lacbed/unet/seed0/model.pt"
     others = {p: p.stat().st_mtime_ns for p in (work / "results" / "models").glob("*/*/seed*/model.pt") if p != work / target}
     before = (work / target).stat().st_mtime_ns
