@@ -24,11 +24,13 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lacbed_bridge.io import write_text_atomic
 from lacbed_bridge.simulate.felix.inp import format_felix_inp, parse_felix_inp
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,8 +117,9 @@ def alternate(felix: Path, case: Path, repeats: int, pixel_count: int | None = N
             "changes": {**({"pixel_count": pixel_count} if pixel_count else {}), **changes}}
 
 
+@cache
 def recorded() -> dict[str, Any]:
-    """The times recorded by the last ``--record`` run (empty when none is in the repository)."""
+    """The times recorded by the last ``--record`` run (empty when none is in the repository); read once."""
     if not RECORDED.is_file():
         return {}
     return json.loads(RECORDED.read_text())
@@ -135,7 +138,6 @@ def record(rows: dict[str, dict[str, Any]], felix: Path, repeats: int) -> Path:
         "how": "whole processes, alternating Felix and the drop-in, median of the repeats; benchmarks/simulator.py --record",
         "cases": rows,
     }
-    tmp = RECORDED.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    tmp.replace(RECORDED)
+    write_text_atomic(RECORDED, json.dumps(data, indent=1) + "\n")
+    recorded.cache_clear()
     return RECORDED

@@ -45,6 +45,7 @@ import torch
 
 from lacbed_bridge import __version__
 from lacbed_bridge.crystal.cif import read_cif
+from lacbed_bridge.io import write_text_atomic
 from lacbed_bridge.simulate.bloch import simulate_builtin
 from lacbed_bridge.simulate.settings import BuiltinOptions
 from lacbed_bridge.simulate.felix.inp import parse_felix_inp
@@ -136,10 +137,7 @@ def main() -> None:
         peer_comparison(figures, args)
     text = json.dumps(figures)
     if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json_out.with_name(args.json_out.name + ".tmp")
-        tmp.write_text(text + "\n")
-        tmp.replace(args.json_out)
+        write_text_atomic(args.json_out, text + "\n")
     print(text)
 
 

@@ -191,12 +191,10 @@ def _mark_damaged():
             print(f"lacbed-bridge: {label} ({shown}); another Snakemake holds the lock, so this run does not mark it",
                   file=sys.stderr)
             return
-        stamp = damage_stamp(output)
-        os.makedirs(os.path.dirname(stamp), exist_ok=True)
-        found = time.time_ns()
-        with open(f"{stamp}.{os.getpid()}.tmp", "w") as handle:
-            handle.write(f"damage found {time.strftime('%Y-%m-%dT%H:%M:%S%z')} ({found})\n" + "\n".join(problems) + "\n")
-        os.replace(f"{stamp}.{os.getpid()}.tmp", stamp)
+        from lacbed_bridge.io import write_text_atomic  # here: tifffile is not worth every Snakemake start-up
+
+        found = f"damage found {time.strftime('%Y-%m-%dT%H:%M:%S%z')} ({time.time_ns()})"
+        write_text_atomic(damage_stamp(output), found + "\n" + "\n".join(problems) + "\n")
         print(f"lacbed-bridge: {label} ({shown}); {then}", file=sys.stderr)
 
     for stage in STAGES:
