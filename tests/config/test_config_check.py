@@ -28,9 +28,9 @@ def _check(simulation: dict | None = None, families: list | None = None) -> None
     check_workflow_config(validate_config(config))
 
 
-def test_the_shipped_configs_pass() -> None:
-    check_workflow_config(validate_config(DEMO))
-    check_workflow_config(validate_config(yaml.safe_load((REPO / "configs" / "paper.yaml").read_text())))
+@pytest.mark.parametrize("path", [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml"))], ids=lambda p: p.name)
+def test_the_shipped_configs_pass(path: Path) -> None:
+    check_workflow_config(validate_config(yaml.safe_load(path.read_text())))
 
 
 @pytest.mark.parametrize(("change", "key"), [

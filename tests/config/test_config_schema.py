@@ -21,7 +21,7 @@ def demo() -> dict:
     return yaml.safe_load((REPO / "config.yaml").read_text())
 
 
-@pytest.mark.parametrize("path", [REPO / "config.yaml", REPO / "configs" / "paper.yaml"])
+@pytest.mark.parametrize("path", [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml"))], ids=lambda p: p.name)
 def test_shipped_configs_validate(path: Path) -> None:
     config = load_config(path)
     settings = LacbedSettings.from_config(config["simulation"])
