@@ -11,6 +11,10 @@
 # (two channels + charge term, both directions) on CUDA; outputs go to $OUT. The full 128² protocol
 # (configs/accuracy.yaml: 2 000 converged discs as charge series) needs hours of GPU time:
 #   python benchmarks/accuracy.py --device cuda
+# and the paper-shaped protocol at the paper's 128² (configs/paper_cpu.yaml, docs/paper.md):
+#   python benchmarks/paper_protocol.py --device cuda --pixel-count 64
+# Its plumbing at 128² runs below when the device machine has Snakemake (add snakemake and its
+# dependencies to the pip download above).
 set -uo pipefail
 out="${OUT:-.}"
 python3 -m pip install -q --no-index --find-links .device-wheels gemmi jsonschema > "$out/device_install.txt" 2>&1
@@ -24,5 +28,10 @@ if [ -f .device-data/dataset.json ]; then
   timeout 150 python3 benchmarks/charge_ablation.py .device-data --device cuda --epochs 60 --seeds 0 \
     --variants channels+charge --out "$out/charge_models" > "$out/device_charge.txt" 2>&1
   rm -rf "$out/charge_models"
+fi
+if python3 -c "import snakemake" 2> /dev/null; then
+  timeout 150 python3 benchmarks/paper_protocol.py --quick --device cuda --pixel-count 64 --cores 4 \
+    --workdir "$out/paper_protocol" > "$out/device_paper_protocol.txt" 2>&1
+  rm -rf "$out/paper_protocol"
 fi
 tail -n 4 "$out"/device_*.txt

@@ -19,7 +19,10 @@ Steps (each resumable: a finished model or evaluation is kept):
 
 ``--quick`` shrinks the protocol to minutes (4 crystals per family, 32², 2 epochs, tiny networks)
 to check the plumbing, not the accuracy. The LAST printed line is one JSON object.
+The paper's scale, 128² on a GPU: ``--device cuda --pixel-count 64`` (benchmarks/device_check.sh runs
+it at ``--quick`` size where the device machine has Snakemake).
 Usage: python benchmarks/paper_protocol.py [--quick] [--workdir DIR] [--cores N] [--config FILE]
+       [--device cpu|cuda] [--pixel-count N]
 """
 
 from __future__ import annotations
@@ -169,10 +172,16 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "paper_cpu.yaml")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--workdir", type=Path, help="where results go (default: a temporary folder)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="simulate, train and evaluate here")
+    parser.add_argument("--pixel-count", type=int, help="override simulation.pixel_count (image side = 2 × this; 64 for 128²)")
     args = parser.parse_args()
     config = yaml.safe_load(args.config.read_text())
     if args.quick:
         config = quick_config(config)
+    for block in ("simulation", "train", "evaluate"):
+        config[block]["device"] = args.device
+    if args.pixel_count:
+        config["simulation"]["pixel_count"] = args.pixel_count
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="paper-protocol-"))
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "paper_protocol.effective-input.yaml"
@@ -199,9 +208,10 @@ def main() -> None:
     info = json.loads((dataset / "dataset.json").read_text())
     loso = sorted(s for s in info["splits"] if s.startswith("loso_"))
     runs = [LosoRun(split, direction, seed) for split in loso for direction in directions for seed in seeds]
-    one_thread = {**env, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    # on a CPU: --cores trainings at a time, one thread each; on a GPU: one at a time
+    one_thread = {**env, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"} if args.device == "cpu" else env
     loso_start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=max(1, args.cores)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, args.cores) if args.device == "cpu" else 1) as pool:
         list(pool.map(lambda run: run_loso(run, results=results, dataset=dataset, config_path=config_path, model=model,
                                            logs=logs / "loso", env=one_thread), runs))
     loso_seconds = time.perf_counter() - loso_start
@@ -215,7 +225,7 @@ def main() -> None:
     write_text_atomic(out, seeds_table.to_csv(index=False))
     counts = info["counts"]
     summary: dict[str, Any] = {
-        "quick": args.quick, "config": str(args.config), "samples": counts["included"], "excluded": counts.get("excluded"),
+        "quick": args.quick, "config": str(args.config), "device": args.device, "samples": counts["included"], "excluded": counts.get("excluded"),
         "side": info["side"], "splits": [split, *loso], "seeds": seeds, "workflow_seconds": workflow_seconds,
         "loso_seconds": loso_seconds, "total_seconds": time.perf_counter() - start,
         "per_group": _records(seeds_table),
