@@ -85,16 +85,34 @@ def _run(command: list[str], log: Path, env: dict[str, str]) -> None:
         raise SystemExit(f"{' '.join(command[:3])} … failed ({done.returncode}); see {log}")
 
 
+#: beside each loso model: what it was trained from (the train settings and the dataset's hash)
+STAMP = "protocol_stamp.json"
+
+
+def run_stamp(config: dict[str, Any], dataset: Path) -> str:
+    """What a loso model depends on: the config's train block and the dataset (its hash)."""
+    info = json.loads((dataset / "dataset.json").read_text())
+    return json.dumps({"train": config["train"], "dataset_hash": info.get("dataset_hash")}, sort_keys=True)
+
+
+def is_current(model_dir: Path, stamp: str) -> bool:
+    """A finished model trained from these settings and this dataset (else it is trained again)."""
+    path = model_dir / STAMP
+    return (model_dir / "model.pt").is_file() and path.is_file() and path.read_text() == stamp
+
+
 def run_loso(run: LosoRun, *, results: Path, dataset: Path, config_path: Path, model: str, logs: Path,
-             env: dict[str, str]) -> Path:
-    """Train one loso model (unless its model.pt exists) and evaluate it on the held-out group."""
+             env: dict[str, str], stamp: str) -> Path:
+    """Train one loso model (unless a current one exists: :func:`is_current`) and evaluate it on
+    the held-out group (unless its evaluation is newer than the model)."""
     lb = str(Path(sys.executable).parent / "lacbed-bridge")
     model_dir, metrics_dir = run.model_dir(results, model), run.metrics_dir(results, model)
     name = f"{run.split}_{run.direction}_{model}_seed{run.seed}"
-    if not (model_dir / "model.pt").is_file():
+    if not is_current(model_dir, stamp):
         _run([lb, "train", "--dataset", str(dataset), "--direction", run.direction, "--model", model,
               "--seed", str(run.seed), "--split", run.split, "--out", str(model_dir), "--config", str(config_path),
               "--resume-if-compatible"], logs / "train" / f"{name}.log", env)
+        write_text_atomic(model_dir / STAMP, stamp)
     metrics = metrics_dir / "metrics.json"
     if not metrics.is_file() or metrics.stat().st_mtime < (model_dir / "model.pt").stat().st_mtime:
         _run([lb, "evaluate", "--model", str(model_dir / "model.pt"), "--dataset", str(dataset), "--split", run.split,
@@ -208,12 +226,13 @@ def main() -> None:
     info = json.loads((dataset / "dataset.json").read_text())
     loso = sorted(s for s in info["splits"] if s.startswith("loso_"))
     runs = [LosoRun(split, direction, seed) for split in loso for direction in directions for seed in seeds]
+    stamp = run_stamp(config, dataset)
     # on a CPU: --cores trainings at a time, one thread each; on a GPU: one at a time
     one_thread = {**env, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"} if args.device == "cpu" else env
     loso_start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, args.cores) if args.device == "cpu" else 1) as pool:
         list(pool.map(lambda run: run_loso(run, results=results, dataset=dataset, config_path=config_path, model=model,
-                                           logs=logs / "loso", env=one_thread), runs))
+                                           logs=logs / "loso", env=one_thread, stamp=stamp), runs))
     loso_seconds = time.perf_counter() - loso_start
     print(f"loso ({len(loso)} splits, {len(runs)} models): {loso_seconds:.0f} s", flush=True)
 

@@ -84,3 +84,24 @@ def test_the_tables_average_each_split_over_seeds(tmp_path: Path) -> None:
     assert "| loso_Fm-3m | Fm-3m | 5 | 0.0360 ± 0.0085 | 0.550 ± 0.071 |" in text
     records = runner._records(runner.over_seeds(table))
     assert all(r["delta_rmse"] is None for r in records)  # JSON has no NaN
+
+
+def test_a_loso_model_is_current_only_for_its_settings_and_dataset(tmp_path: Path) -> None:
+    """A rerun keeps a finished loso model only when the train settings and the dataset are the
+    ones it was trained from; anything else trains it again."""
+    runner = _runner()
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    (dataset / "dataset.json").write_text(json.dumps({"dataset_hash": "a"}))
+    config = {"train": {"epochs": 50, "seeds": [0]}}
+    stamp = runner.run_stamp(config, dataset)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    assert not runner.is_current(model_dir, stamp)  # nothing trained
+    (model_dir / "model.pt").write_bytes(b"x")
+    assert not runner.is_current(model_dir, stamp)  # a model of unknown origin
+    (model_dir / runner.STAMP).write_text(stamp)
+    assert runner.is_current(model_dir, stamp)
+    assert not runner.is_current(model_dir, runner.run_stamp({"train": {"epochs": 60, "seeds": [0]}}, dataset))
+    (dataset / "dataset.json").write_text(json.dumps({"dataset_hash": "b"}))
+    assert not runner.is_current(model_dir, runner.run_stamp(config, dataset))
