@@ -17,6 +17,9 @@ Steps (each resumable: a finished model or evaluation is kept):
      LACBED → EDD), written to ``<results>/metrics/paper_protocol.csv`` and ``.json`` and printed as
      Markdown tables (the form of docs/paper.md).
 
+The times printed and written are this invocation's: a rerun that finds everything done reports
+seconds, not the protocol's cost.
+
 ``--quick`` shrinks the protocol to minutes (4 crystals per family, 32², 2 epochs, tiny networks)
 to check the plumbing, not the accuracy. The LAST printed line is one JSON object.
 The paper's scale, 128² on a GPU: ``--device cuda --pixel-count 64`` (benchmarks/device_check.sh runs
