@@ -4,10 +4,14 @@ charge, item 2)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
+from lacbed_bridge.config import validate_config
 from lacbed_bridge.crystal.variants import generate_family
 from lacbed_bridge.dataset.splits import loso_split, random_split
 from lacbed_bridge.errors import ConfigError
@@ -63,3 +67,27 @@ def test_one_sample_per_group_is_the_plain_split() -> None:
     groups = ["A" if i % 3 else "B" for i in range(50)]
     assert np.array_equal(random_split(50, (0.8, 0.1, 0.1), 7, 1, groups=ids), random_split(50, (0.8, 0.1, 0.1), 7, 1))
     assert np.array_equal(loso_split(groups, "A", val_fraction=0.2, seed=7, bases=ids), loso_split(groups, "A", val_fraction=0.2, seed=7))
+
+
+def test_kappa_per_series_keeps_the_base_crystals_kappa() -> None:
+    """kappa_per: series (issue #28's lever: a series that shows δ alone) shares one κ per base
+    crystal and changes nothing else; absent, κ is drawn per state as before."""
+    per_state = _rows(FAMILY)
+    per_series = _rows({**FAMILY, "kappa_per": "series"})
+    assert _rows({**FAMILY, "kappa_per": "state"}).equals(per_state)
+    for _, states in per_series.groupby("base_id"):
+        assert states["kappa_A"].nunique() == 1 and states["kappa_B"].nunique() == 1
+    unchanged = [c for c in per_state.columns if not c.startswith("kappa_")]
+    pd.testing.assert_frame_equal(per_series[unchanged], per_state[unchanged])
+    assert (per_series["kappa_A"] != per_state["kappa_A"]).any()
+
+
+def test_kappa_per_is_checked_by_the_schema() -> None:
+    text = (Path(__file__).resolve().parents[2] / "config.yaml").read_text()
+    assert "kappa_per" not in validate_config(yaml.safe_load(text))["families"][0]  # no default: family hashes unchanged
+    demo = yaml.safe_load(text)
+    demo["families"][0]["kappa_per"] = "crystal"
+    with pytest.raises(ConfigError, match="kappa_per"):
+        validate_config(demo)
+    demo["families"][0]["kappa_per"] = "series"
+    validate_config(demo)

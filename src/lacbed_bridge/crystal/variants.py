@@ -12,7 +12,8 @@ changes), in this order:
    where L_ref comes from :meth:`~lacbed_bridge.crystal.prototypes.Prototype.reference`;
 3. U_iso ~ U(u_iso) [Å²] per site;
 4. a charge transfer δ ~ U(delta) [e per formula unit] from the cation to the anion sites;
-5. κ ~ U(kappa) per site;
+5. κ ~ U(kappa) per site (in a charge series redrawn per state from the state's own stream,
+   unless ``kappa_per: series`` keeps the base crystal's κ for every state);
 6. for non-cubic cells, a factor t_L ~ U(cell_scale[L]) per free length other than a (b, c, in
    that order), so L = L_ref × s × t_L (c/a varies by t_c); angles keep their reference values;
 7. each free coordinate named in ``coordinates`` (prototype order) ~ U(coordinates[name]); the
@@ -299,7 +300,8 @@ def generate_family(family_cfg: dict[str, Any], master_seed: int) -> list[tuple[
     out: list[tuple[Crystal, dict[str, Any]]] = []
     for index in range(int(cfg["n_variants"])):
         # a charge series: K consecutive variants share one base crystal (elements, a, U_iso
-        # from the base's stream); δ runs evenly over its range and κ is drawn per state
+        # from the base's stream); δ runs evenly over its range and κ is drawn per state (or kept
+        # from the base's stream for every state: kappa_per "series")
         base, state = divmod(index, states)
         # a CIF family cycles through its CIFs, one per base crystal; a prototype family has one plan
         plan = plans[base % len(plans)]
@@ -324,8 +326,9 @@ def generate_family(family_cfg: dict[str, Any], master_seed: int) -> list[tuple[
         if states > 1:
             lo, hi = ranges["delta"]
             delta = round(lo + (hi - lo) * state / (states - 1), _DECIMALS)
-            state_rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, base, state, 1])))
-            kappa = [round(float(state_rng.uniform(*ranges["kappa"])), _DECIMALS) for _ in prototype.sites]
+            if cfg.get("kappa_per", "state") == "state":
+                state_rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, base, state, 1])))
+                kappa = [round(float(state_rng.uniform(*ranges["kappa"])), _DECIMALS) for _ in prototype.sites]
         element_list = [elements[s.label] for s in prototype.sites]
         charges, delta_applied = transfer_charges(roles, element_list, mult, delta, z_f)
         pv = [round(neutral_valence(el) - q, 10) for el, q in zip(element_list, charges, strict=True)]
