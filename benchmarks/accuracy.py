@@ -21,14 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
 import yaml
+
+from workflow_run import run_workflow  # benchmarks/workflow_run.py
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_MSE = 0.005
@@ -82,19 +81,7 @@ def main() -> None:
     config_path = workdir / "accuracy.effective-input.yaml"
     config_path.write_text(yaml.safe_dump(config))
     results = workdir / config["output"]["results"]
-    bin_dir = Path(sys.executable).parent
-    command = [
-        str(bin_dir / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-        "--configfile", str(config_path), "--cores", str(args.cores), "--keep-going",
-        f"{config['output']['results']}/metrics/summary.csv",
-    ]
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        print(done.stdout[-3000:], done.stderr[-3000:])
-        raise SystemExit(f"workflow failed ({done.returncode})")
+    seconds = run_workflow(workdir, config_path, f"{config['output']['results']}/metrics/summary.csv", args.cores)
     seeds = pd.read_csv(results / "metrics" / "summary_seeds.csv")
     info = json.loads((results / "dataset" / "dataset.json").read_text())
     figures: dict[str, object] = {

@@ -47,9 +47,11 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 from lacbed_bridge.io import write_text_atomic  # noqa: E402
 from lacbed_bridge.layout import ResultsLayout  # noqa: E402
+from workflow_run import run_workflow, tool_env  # noqa: E402  (benchmarks/workflow_run.py)
 
 PAPER_MSE = 0.02  # the paper's quoted bound on the test MSE (docs/paper.md, *quoted*)
 
@@ -73,11 +75,15 @@ class LosoRun:
     direction: str
     seed: int
 
+    def _layout(self, results: Path) -> ResultsLayout:
+        """The results layout of this split's models, under ``<results>/loso/<split>/``."""
+        return ResultsLayout(str(results / "loso" / self.split))
+
     def model_dir(self, results: Path, model: str) -> Path:
-        return Path(ResultsLayout(str(results / "loso" / self.split)).model_dir(self.direction, model, self.seed))
+        return Path(self._layout(results).model_dir(self.direction, model, self.seed))
 
     def metrics_dir(self, results: Path, model: str) -> Path:
-        return Path(ResultsLayout(str(results / "loso" / self.split)).metrics_dir(self.direction, model, self.seed))
+        return Path(self._layout(results).metrics_dir(self.direction, model, self.seed))
 
 
 def _run(command: list[str], log: Path, env: dict[str, str]) -> None:
@@ -210,18 +216,10 @@ def main() -> None:
     results, logs = workdir / config["output"]["results"], workdir / config["output"]["logs"]
     model = str(config["train"].get("model", "pix2pix"))
     directions, seeds = list(config["train"]["directions"]), [int(s) for s in config["train"]["seeds"]]
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = tool_env()
 
     start = time.perf_counter()
-    command = [str(bin_dir / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(config_path), "--cores", str(args.cores), "--keep-going",
-               f"{config['output']['results']}/metrics/summary.csv"]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        print(done.stdout[-3000:], done.stderr[-3000:])
-        raise SystemExit(f"workflow failed ({done.returncode})")
-    workflow_seconds = time.perf_counter() - start
+    workflow_seconds = run_workflow(workdir, config_path, f"{config['output']['results']}/metrics/summary.csv", args.cores)
     print(f"workflow (simulate, EDD, dataset, {len(directions) * len(seeds)} random-split models): {workflow_seconds:.0f} s",
           flush=True)
 
@@ -251,9 +249,7 @@ def main() -> None:
         "side": info["side"], "splits": [split, *loso], "seeds": seeds, "workflow_seconds": workflow_seconds,
         "loso_seconds": loso_seconds, "total_seconds": time.perf_counter() - start,
         "per_group": _records(seeds_table),
-        "charge": _records(pd.DataFrame([{"split": r[0], "direction": r[1], **{f"{k}_{s}": r[i] for i, (k, s) in enumerate(
-            [(a, b) for a in ("charge_r", "charge_rms_ratio", "delta_rmse") for b in ("mean", "std")], start=2)}}
-            for r in charges.itertuples(index=False)])),
+        "charge": _records(charges.set_axis(["_".join(c).rstrip("_") for c in charges.columns], axis=1)),
     }
     write_text_atomic(out.with_suffix(".json"), json.dumps(summary, indent=1, default=float))
     print(f"{counts['included']} discs at {info['side']}², splits {', '.join([split, *loso])}; "
