@@ -45,6 +45,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 TARGET_DELTA_RMSE = 0.02
 TARGET_SECONDS = 60.0
+#: the fits from the starts of lacbed_bridge.refine.study.FIT_STARTS, as printed
+START_LABELS = {"estimator": "estimator's δ; thickness 10 % off", "study_delta_true_thickness": "δ 0.5 e off; true thickness",
+                "estimator_true_thickness": "estimator's δ; true thickness", "truth": "true δ and thickness (the floor)"}
 
 
 def main() -> int:
@@ -57,7 +60,8 @@ def main() -> int:
     parser.add_argument("--free", default="delta,thickness")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--estimator", help="a charge estimator (lacbed-bridge train-estimator): its δ ± σ on the same "
-                        "noisy discs, and the refinement again from its δ (iterations, time, same answer)")
+                        "noisy discs, and the refinement again from its δ (iterations, time, same answer) and from the "
+                        "starts that bound what any start can gain (the true thickness; everything true)")
     parser.add_argument("--crystals", type=int, default=None, help="held-back crystals of the scenario table (0: skip it) "
                         "(default 3 with --quick, else 5)")
     parser.add_argument("--calibration", type=int, default=0, metavar="FITS",
@@ -104,6 +108,12 @@ def main() -> int:
               f"{e['refine_seconds_per_disc']:.2f} s per disc (from the study's start: {r['iterations_mean']:.1f}, "
               f"{r['seconds_per_disc']:.2f} s; ratio {r['seconds_per_disc'] / max(e['refine_seconds_per_disc'], 1e-12):.2f}×); "
               f"largest change of the refined δ {e['refine_delta_change_max']:.2g} e")
+        print(f"  {'start (δ; thickness)':44s} {'iterations':>10s} {'s per disc':>10s} {'ratio to the study start':>24s}")
+        rows = [("study: δ 0.5 e off; thickness 10 % off", r["iterations_mean"], r["seconds_per_disc"])]
+        rows += [(START_LABELS[label], v["iterations_mean"], v["seconds_per_disc"]) for label, v in e["starts"].items()]
+        for text, iterations, seconds in rows:
+            print(f"  {text:44s} {iterations:10.1f} {seconds:10.2f} {r['iterations_mean'] / iterations:11.2f}× iterations "
+                  f"{r['seconds_per_disc'] / seconds:5.2f}× time")
     print(f"targets: refinement δ RMSE ≤ {TARGET_DELTA_RMSE} e ({r['delta_rmse'] / TARGET_DELTA_RMSE:.2f} of it), "
           f"≤ {TARGET_SECONDS:.0f} s per fit ({r['seconds_per_disc'] / TARGET_SECONDS:.2f} of it)")
     print(json.dumps(summary))

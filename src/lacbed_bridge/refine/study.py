@@ -13,7 +13,9 @@ Poisson(N·I)/N with N counts per unit intensity (seeded per disc). On the same 
    (:func:`~lacbed_bridge.surrogate.charge_metrics.read_delta`, as the charge metrics do);
 3. with a charge estimator (``estimator``, surrogate/estimator.py): its δ ± σ read from the noisy
    disc alone, and the refinement again from that δ (the same start otherwise), with the
-   iterations and the time of both fits.
+   iterations and the time of both fits; and again from the starts that say what any start can
+   gain (:data:`FIT_STARTS`): the thickness at the truth with δ at the study's start or the
+   estimator's, and everything at the truth (the fit's floor: the steps it takes to confirm a minimum).
 
 :func:`charge_recovery` returns one row per disc and a summary; :func:`write_study` writes
 ``per_sample.csv`` and ``summary.json``. Used by ``lacbed-bridge refine-test`` (the workflow's
@@ -112,22 +114,50 @@ def _refine_disc(model: Any, observed: np.ndarray, row: pd.Series, names: list[s
     return entry, fit
 
 
-def _refine_from_estimate(model: Any, observed: np.ndarray, start0: Any, names: list[str], reader: dict[str, Any], k: int,
-                          counts: float) -> dict[str, Any]:
-    """The same fit with δ started at the estimator's reading of disc ``k`` (clipped to its training
-    range): the reading and its σ [e per formula unit], the refined δ, iterations and seconds."""
+#: the starts the study compares with an estimator (label: δ from, thickness from): "study" is the
+#: study's own start (δ 0.5 e off, thickness 10 % off), "estimator" the estimator's δ, "truth" the true value
+FIT_STARTS = {
+    "estimator": ("estimator", "study"),
+    "study_delta_true_thickness": ("study", "truth"),
+    "estimator_true_thickness": ("estimator", "truth"),
+    "truth": ("truth", "truth"),
+}
+
+
+def _refit(model: Any, observed: np.ndarray, start: Any, counts: float) -> dict[str, Any]:
+    """The fit of ``observed`` again from ``start`` (the model's parameter vector): refined δ [e per
+    formula unit], iterations and seconds (the beams chosen again for the start first)."""
     from .fit import fit_disc
 
-    lo_e, hi_e = reader["range"]
-    start = start0.clone()
-    start[names.index("delta")] = min(max(float(reader["delta"][k]), lo_e), hi_e)
     model.start = start
     model.reselect_beams(start)
     t0 = time.perf_counter()
     again = fit_disc(model, observed, counts=counts)
-    return {"estimator_delta": float(reader["delta"][k]), "estimator_delta_sigma": float(reader["sigma"][k]),
-            "estimator_refine_delta": again.value("delta"), "estimator_refine_iterations": again.iterations,
-            "estimator_refine_seconds": time.perf_counter() - t0}
+    return {"delta": again.value("delta"), "iterations": again.iterations, "seconds": time.perf_counter() - t0}
+
+
+def _refine_from_estimate(model: Any, observed: np.ndarray, start0: Any, names: list[str], reader: dict[str, Any], k: int,
+                          counts: float, truth: dict[str, float]) -> dict[str, Any]:
+    """The same fit from the starts of :data:`FIT_STARTS` — δ at the estimator's reading of disc ``k``
+    (clipped to its training range), at the study's start or at the truth; the thickness at the
+    study's start (10 % off) or at the truth (``truth``: true δ [e], thickness [Å]): the reading, its σ
+    [e per formula unit], and per start the refined δ, the iterations and the seconds (columns
+    ``<start>_refine_delta``, ``…_iterations``, ``…_seconds``; the estimator's start without a suffix)."""
+    lo_e, hi_e = reader["range"]
+    values = {"estimator": {"delta": min(max(float(reader["delta"][k]), lo_e), hi_e)},
+              "study": {name: float(start0[names.index(name)]) for name in ("delta", "thickness") if name in names},
+              "truth": truth}
+    entry: dict[str, Any] = {"estimator_delta": float(reader["delta"][k]), "estimator_delta_sigma": float(reader["sigma"][k])}
+    for label, (delta_from, thickness_from) in FIT_STARTS.items():
+        if "thickness" not in names and thickness_from == "truth" and label != "truth":
+            continue  # without a free thickness these are the estimator's start again
+        start = start0.clone()
+        start[names.index("delta")] = values[delta_from]["delta"]
+        if "thickness" in names:
+            start[names.index("thickness")] = values[thickness_from]["thickness"]
+        for key, value in _refit(model, observed, start, counts).items():
+            entry[f"{label}_refine_{key}"] = value
+    return entry
 
 
 def _surrogate_route(results: Path, config: dict[str, Any], dataset: Any, chosen: pd.DataFrame, noisy: list[np.ndarray],
@@ -196,6 +226,11 @@ def _summary(frame: pd.DataFrame, surrogate: dict[str, Any], reader: dict[str, A
             "refine_iterations_mean": float(frame["estimator_refine_iterations"].mean()),
             "refine_seconds_per_disc": float(frame["estimator_refine_seconds"].mean()),
             "refine_delta_change_max": float(np.max(np.abs(frame["estimator_refine_delta"] - frame["refine_delta"]))),
+            # the same fit from each start of FIT_STARTS (the study's own start is summary["refine"])
+            "starts": {label: {"iterations_mean": float(frame[f"{label}_refine_iterations"].mean()),
+                               "seconds_per_disc": float(frame[f"{label}_refine_seconds"].mean()),
+                               "delta_change_max": float(np.max(np.abs(frame[f"{label}_refine_delta"] - frame["refine_delta"])))}
+                       for label in FIT_STARTS if f"{label}_refine_iterations" in frame},
         }
         summary["refine"]["iterations_mean"] = float(frame["refine_iterations"].mean())
     return summary
@@ -229,7 +264,8 @@ def charge_recovery(
         start0 = model.start.clone()
         entry, fit = _refine_disc(model, observed, row, names, true_delta, true_t, counts)
         if reader is not None and "delta" in names:  # the same fit, δ started at the estimator's reading
-            entry.update(_refine_from_estimate(model, observed, start0, names, reader, len(table), counts))
+            entry.update(_refine_from_estimate(model, observed, start0, names, reader, len(table), counts,
+                                               {"delta": true_delta, "thickness": true_t}))
         table.append(entry)
         if progress is not None:
             progress(f"refine {row['sample_id']}: δ {true_delta:.3f} → {entry.get('refine_delta', math.nan):.3f} ± "
