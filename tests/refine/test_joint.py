@@ -224,3 +224,15 @@ def test_a_pattern_fit_from_the_command_line(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"discs.yaml.*\[0\]\.pattern|pattern name"):
         refine_joint(tmp_path / "start.cif", discs, config, "thickness", disc_settings=tmp_path / "discs.yaml",
                      out_dir=tmp_path / "out", quiet=True)
+
+
+def test_a_joint_model_fits_its_own_scales_whatever_fit_scale_says() -> None:
+    """fit_disc's default fit_scale/fit_background (one scale and background for a single disc) do not
+    apply to a joint model, whose discs carry their own: the defaults give the same fit as False
+    (they raised an IndexError before)."""
+    joint, observed = false_minimum_joint()
+    default = fit_disc(joint, observed, counts=1e5, max_iter=1)
+    joint, observed = false_minimum_joint()
+    explicit = fit_disc(joint, observed, counts=1e5, fit_scale=False, fit_background=False, max_iter=1)
+    assert default.names == explicit.names and "scale@1" in default.names and "scale" not in default.names
+    np.testing.assert_allclose(default.values, explicit.values, rtol=1e-12)

@@ -402,8 +402,12 @@ def fit_disc(
 ) -> FitResult:
     """Fit ``model`` to the ``observed`` disc (module docstring); returns the :class:`FitResult`.
     ``thickness_scan``: thicknesses [Å] (a joint model: per thickness parameter); a free thickness
-    starts at the one of least χ² among them (refine/scan.py)."""
+    starts at the one of least χ² among them (refine/scan.py). A joint model (refine/joint.py) has
+    each disc's own scale and background among its parameters, so ``fit_scale`` and
+    ``fit_background`` (one scale and background for the whole) do not apply to it and are ignored."""
     start_time = time.perf_counter()
+    if hasattr(model, "set_linear_start"):  # a joint model: its discs' scales and backgrounds are its own parameters
+        fit_scale = fit_background = False
     shape = model.shape if hasattr(model, "shape") else (model.side, model.side)  # a joint model: its discs side by side
     observed = np.asarray(observed, dtype=float)
     use = check_disc(observed, shape, mask)
