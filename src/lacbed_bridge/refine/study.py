@@ -142,7 +142,8 @@ def _refine_from_estimate(model: Any, observed: np.ndarray, start0: Any, names: 
     (clipped to its training range), at the study's start or at the truth; the thickness at the
     study's start (10 % off) or at the truth (``truth``: true δ [e], thickness [Å]): the reading, its σ
     [e per formula unit], and per start the refined δ, the iterations and the seconds (columns
-    ``<start>_refine_delta``, ``…_iterations``, ``…_seconds``; the estimator's start without a suffix)."""
+    ``<start>_refine_delta``, ``<start>_refine_iterations``, ``<start>_refine_seconds``). Without a free
+    thickness only the estimator's start and the truth are fitted."""
     lo_e, hi_e = reader["range"]
     values = {"estimator": {"delta": min(max(float(reader["delta"][k]), lo_e), hi_e)},
               "study": {name: float(start0[names.index(name)]) for name in ("delta", "thickness") if name in names},
