@@ -305,3 +305,26 @@ def test_seed_statistics_mean_and_sample_std():
     assert stats["mse_std"] == pytest.approx(np.std([0.01, 0.02, 0.04], ddof=1))
     assert stats["n_seeds"] == 3
     assert np.isnan(seed_statistics(table.iloc[:1]).iloc[0]["ssim_std"])
+
+
+def test_speed_notes_end_inside_the_axes(tmp_path):
+    """Figure (d): long bar labels wrap and the x axis widens until every note ("34.5 s  (reference
+    of its case)") ends inside the axes; before, the note of the longest bar ran off the figure."""
+    from lacbed_bridge.figures.speed import plot_speed
+
+    results = tmp_path / "results"
+    (results / "benchmarks").mkdir(parents=True)
+    case = "GaAs_m110_930A_64px_with_a_long_reference_case_name_that_makes_the_label_long"
+    bench = {"device": "cpu", f"{case}_builtin_s": 34.5, f"{case}_felix_s": 38.0, f"{case}_dropin_s": 15.4,
+             f"{case}_felix_source": "recorded 2026-12-07, AMD EPYC, 2 cores"}
+    (results / "benchmarks" / "simulator.json").write_text(json.dumps(bench))
+    (results / "benchmarks" / "surrogate.json").write_text(json.dumps({"device": "cpu", "side": 32, "latency_ms": {"eager_fp32": 0.2}}))
+    fig = plot_speed(results, None, felix_reference=tmp_path / "felix")
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    right = ax.get_window_extent().x1
+    notes = [t for t in ax.texts if str(t.get_gid()).startswith("speed:")]
+    assert len(notes) == 4
+    for note in notes:
+        assert note.get_window_extent().x1 <= right + 1.0, note.get_text()
+    assert all(len(line) <= 64 for t in ax.get_yticklabels() for line in t.get_text().split("\n"))

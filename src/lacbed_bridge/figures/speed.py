@@ -25,9 +25,11 @@ case): a 32² demo disc is never compared with a 128² Felix run.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import statistics
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,6 +251,28 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds * 1e6:.3g} µs"
 
 
+#: characters per line of a bar's label (longer labels wrap, leaving the axes room for the notes)
+LABEL_WIDTH = 64
+
+
+def fit_notes(fig: Figure, ax: Any, notes: list[Any]) -> None:
+    """Widen the log x axis to the right until every note (text at its bar's end) ends inside the
+    axes: a note w px wide starting at log x₀ fits when the axis spans at least
+    W·(log x₀ − log x_lo)/(W − w) decades, W the axes' width [px]. Twice, as the layout settles."""
+    for _ in range(2):
+        fig.draw_without_rendering()
+        box = ax.get_window_extent()
+        lo, hi = (math.log10(v) for v in ax.get_xlim())
+        span = hi - lo
+        for note in notes:
+            width = note.get_window_extent().width
+            if width < 0.9 * box.width:
+                span = max(span, box.width * (math.log10(note.get_position()[0]) - lo) / (box.width - width))
+        if span <= (hi - lo) * 1.001:
+            return
+        ax.set_xlim(10.0**lo, 10.0 ** (lo + 1.02 * span))
+
+
 def plot_speed(results: str | os.PathLike[str], config: Mapping[str, Any] | None = None, *,
                felix_reference: str | os.PathLike[str] | None = None) -> Figure:
     """Figure (d) as a matplotlib Figure."""
@@ -264,11 +288,12 @@ def plot_speed(results: str | os.PathLike[str], config: Mapping[str, Any] | None
     seconds = np.array([e.seconds for e in entries])
     ax.barh(y, seconds, color=[CATEGORY_COLOURS.get(e.category, "0.5") for e in entries], height=0.6)
     ax.set_xscale("log")
-    ax.set_yticks(y, [e.label for e in entries], fontsize=8)
+    ax.set_yticks(y, [textwrap.fill(e.label, LABEL_WIDTH) for e in entries], fontsize=8)
     ax.set_xlabel("wall time per pattern [s] (log scale)")
     ax.set_xlim(seconds.min() / 5.0, seconds.max() * 200.0)
-    for yi, entry, note in zip(y, entries, speed_notes(entries), strict=True):
-        ax.text(entry.seconds * 1.15, yi, note, va="center", fontsize=8, gid=f"speed:{entry.category}")
+    notes = [ax.text(entry.seconds * 1.15, yi, note, va="center", fontsize=8, gid=f"speed:{entry.category}")
+             for yi, entry, note in zip(y, entries, speed_notes(entries), strict=True)]
+    fit_notes(fig, ax, notes)
     ax.grid(True, axis="x", which="major", alpha=0.3)
     missing = []
     if not any(e.category == "surrogate" for e in entries):
