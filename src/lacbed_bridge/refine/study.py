@@ -220,18 +220,17 @@ def _summary(frame: pd.DataFrame, surrogate: dict[str, Any], reader: dict[str, A
         from ..surrogate.estimator_eval import interval_scores
 
         scores = interval_scores(frame["estimator_delta"], frame["estimator_delta_sigma"], frame["delta"])
+        # the same fit from each start of FIT_STARTS (the study's own start is summary["refine"])
+        starts = {label: {"iterations_mean": float(frame[f"{label}_refine_iterations"].mean()),
+                          "seconds_per_disc": float(frame[f"{label}_refine_seconds"].mean()),
+                          "delta_change_max": float(np.max(np.abs(frame[f"{label}_refine_delta"] - frame["refine_delta"])))}
+                  for label in FIT_STARTS if f"{label}_refine_iterations" in frame}
         summary["estimator"] = {
             "model": str(estimator), "seconds_per_disc": reader["seconds_per_disc"],
             "delta_rmse": scores["rmse"], "delta_sigma_mean": scores["sigma_mean"],
             "coverage68": scores["coverage68"], "coverage95": scores["coverage95"],
-            "refine_iterations_mean": float(frame["estimator_refine_iterations"].mean()),
-            "refine_seconds_per_disc": float(frame["estimator_refine_seconds"].mean()),
-            "refine_delta_change_max": float(np.max(np.abs(frame["estimator_refine_delta"] - frame["refine_delta"]))),
-            # the same fit from each start of FIT_STARTS (the study's own start is summary["refine"])
-            "starts": {label: {"iterations_mean": float(frame[f"{label}_refine_iterations"].mean()),
-                               "seconds_per_disc": float(frame[f"{label}_refine_seconds"].mean()),
-                               "delta_change_max": float(np.max(np.abs(frame[f"{label}_refine_delta"] - frame["refine_delta"])))}
-                       for label in FIT_STARTS if f"{label}_refine_iterations" in frame},
+            **{f"refine_{key}": value for key, value in starts["estimator"].items()},  # the estimator's own start
+            "starts": starts,
         }
         summary["refine"]["iterations_mean"] = float(frame["refine_iterations"].mean())
     return summary
